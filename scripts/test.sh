@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The one command that runs every test (README: `npm test`). Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-deps.sh
+npx tsc -p tsconfig.json
+npx tsc -p tsconfig.test.json
+npx eslint --max-warnings 0 src test bench
+# Test files run two at a time (the machines have 2 cores); each file is one process.
+node --test --test-concurrency=2 build/test/

@@ -1,0 +1,28 @@
+import type { CompressionName } from "../options.js";
+
+/**
+ * One SquashFS compressor. Implementations are plain data-in/data-out so that the same code runs
+ * in-process (metadata blocks) and inside worker threads (data blocks).
+ */
+export interface Compressor {
+  /** Superblock `compression_id` (format.adoc: 1 = gzip (zlib stream), 4 = xz). */
+  readonly id: number;
+  readonly name: CompressionName;
+  readonly level: number;
+  /**
+   * Compressor options stored right after the superblock (superblock flag COMPRESSOR_OPTIONS),
+   * or null when the defaults apply and nothing is stored.
+   */
+  readonly options: Uint8Array | null;
+  /** Compress one block. The caller stores the raw block instead when the result is not smaller. */
+  compress(data: Uint8Array): Promise<Uint8Array>;
+  /** Decompress one block whose uncompressed size is at most `maxSize` (the reader uses this). */
+  decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array>;
+}
+
+/** What a worker needs to build the same compressor (plain, structured-cloneable). */
+export interface CompressorSpec {
+  name: CompressionName;
+  level: number;
+  blockSize: number;
+}

@@ -1,0 +1,10 @@
+/** Public surface of the SquashFS writer (and, later, reader). Other folders import only from here. */
+export type { Entry, EntryAttrs, EntryType, FileContent } from "./entry.js";
+export type { WriterOptions, CompressionName } from "./options.js";
+export {
+  MIN_BLOCK_SIZE,
+  MAX_BLOCK_SIZE,
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_GZIP_LEVEL,
+  DEFAULT_XZ_LEVEL,
+} from "./options.js";

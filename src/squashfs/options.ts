@@ -1,0 +1,34 @@
+/** Options of the SquashFS writer, with the defaults and limits the format and kernel impose. */
+export type CompressionName = "gzip" | "xz";
+
+export interface WriterOptions {
+  /** Compressor for data and metadata blocks. Default "gzip". */
+  compression?: CompressionName;
+  /**
+   * Compression level: gzip 1–9, xz 0–9. Default: gzip 6 (measured; see README), xz 6.
+   */
+  level?: number;
+  /** Data block size, a power of two from 4 KiB to 1 MiB. Default 128 KiB. */
+  blockSize?: number;
+  /** Compression worker threads. Default: the machine's available parallelism. 0 = compress in-process. */
+  workers?: number;
+  /**
+   * Filesystem creation time (superblock `mkfs_time`), seconds. Default: `SOURCE_DATE_EPOCH` when
+   * set, else 0 — never the clock, so that the same input gives the same bytes.
+   */
+  mkfsTime?: number;
+  /** Store files with identical content once (as mksquashfs does). Default true. */
+  dedupe?: boolean;
+  /** Write an export table (NFS export support; mksquashfs writes one by default). Default true. */
+  exportTable?: boolean;
+  /** Pad the image to a multiple of this many bytes (the kernel reads whole device blocks). Default 4096. */
+  padding?: number;
+  /** mtime of directories created implicitly for missing parents. Default: mkfsTime. */
+  implicitDirMtime?: number;
+}
+
+export const MIN_BLOCK_SIZE = 4096;
+export const MAX_BLOCK_SIZE = 1024 * 1024;
+export const DEFAULT_BLOCK_SIZE = 128 * 1024;
+export const DEFAULT_GZIP_LEVEL = 6;
+export const DEFAULT_XZ_LEVEL = 6;
