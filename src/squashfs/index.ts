@@ -8,3 +8,10 @@ export {
   DEFAULT_GZIP_LEVEL,
   DEFAULT_XZ_LEVEL,
 } from "./options.js";
+export type { Compressor, CompressorSpec } from "./compressor/index.js";
+export {
+  createCompressor,
+  InvalidCompressionLevelError,
+  UnknownCompressionError,
+  InvalidBlockSizeError,
+} from "./compressor/index.js";

@@ -16,6 +16,11 @@ export interface Compressor {
   readonly options: Uint8Array | null;
   /** Compress one block. The caller stores the raw block instead when the result is not smaller. */
   compress(data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * The same as `compress`, on the calling thread. Worker threads use this: each worker is already
+   * one unit of parallelism, and an async call would just queue the work on libuv's shared pool.
+   */
+  compressSync(data: Uint8Array): Uint8Array;
   /** Decompress one block whose uncompressed size is at most `maxSize` (the reader uses this). */
   decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array>;
 }

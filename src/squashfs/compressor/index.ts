@@ -1,0 +1,69 @@
+import { GvmconvError } from "../../errors.js";
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../options.js";
+import type { Compressor, CompressorSpec } from "./compressor.js";
+import { GzipCompressor } from "./gzip.js";
+import { XzCompressor } from "./xz.js";
+
+export type { Compressor, CompressorSpec } from "./compressor.js";
+export { GzipCompressor } from "./gzip.js";
+export { XzCompressor } from "./xz.js";
+
+/** Level ranges the format's compressors accept (mksquashfs -Xcompression-level / xz presets). */
+export const LEVEL_RANGE = { gzip: [1, 9], xz: [0, 9] } as const;
+
+/** A compression level outside what the chosen compressor accepts. */
+export class InvalidCompressionLevelError extends GvmconvError {
+  readonly compression: string;
+  readonly level: number;
+  constructor(compression: string, level: number, min: number, max: number) {
+    super("E_SQUASHFS_COMPRESSION_LEVEL", `${compression} compression level ${level} is not an integer from ${min} to ${max}`, {
+      hint: `pass a level from ${min} to ${max}`,
+    });
+    this.compression = compression;
+    this.level = level;
+  }
+}
+
+/** A compressor name the writer does not know (the kernel config has gzip and xz). */
+export class UnknownCompressionError extends GvmconvError {
+  readonly compression: string;
+  constructor(compression: string) {
+    super("E_SQUASHFS_COMPRESSION_UNKNOWN", `unknown compression "${compression}"`, { hint: "use gzip or xz" });
+    this.compression = compression;
+  }
+}
+
+/** A data block size the format does not allow. */
+export class InvalidBlockSizeError extends GvmconvError {
+  readonly blockSize: number;
+  constructor(blockSize: number) {
+    super("E_SQUASHFS_BLOCK_SIZE", `block size ${blockSize} is not a power of two from 4 KiB to 1 MiB`, {
+      hint: "use a block size such as 131072",
+    });
+    this.blockSize = blockSize;
+  }
+}
+
+/** Validate a block size: a power of two in [4 KiB, 1 MiB] (format.adoc, superblock block_size). */
+export function checkBlockSize(blockSize: number): void {
+  if (
+    !Number.isInteger(blockSize) ||
+    blockSize < MIN_BLOCK_SIZE ||
+    blockSize > MAX_BLOCK_SIZE ||
+    (blockSize & (blockSize - 1)) !== 0
+  ) {
+    throw new InvalidBlockSizeError(blockSize);
+  }
+}
+
+/** Build the compressor `spec` describes; throws typed errors on a bad name, level or block size. */
+export function createCompressor(spec: CompressorSpec): Compressor {
+  checkBlockSize(spec.blockSize);
+  const name: string = spec.name;
+  if (name !== "gzip" && name !== "xz") throw new UnknownCompressionError(name);
+  const [min, max] = LEVEL_RANGE[name];
+  if (!Number.isInteger(spec.level) || spec.level < min || spec.level > max) {
+    throw new InvalidCompressionLevelError(name, spec.level, min, max);
+  }
+  return name === "gzip" ? new GzipCompressor(spec.level) : new XzCompressor(spec.level, spec.blockSize);
+}

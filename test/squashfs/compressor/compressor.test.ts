@@ -1,0 +1,80 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { createCompressor, InvalidCompressionLevelError, InvalidBlockSizeError, UnknownCompressionError } from "../../../src/squashfs/compressor/index.js";
+import type { CompressionName } from "../../../src/squashfs/options.js";
+
+/** Compressible but not trivial: text-like lines with varying numbers. */
+function sample(size: number): Buffer {
+  const parts: string[] = [];
+  let n = 0;
+  while (parts.join("").length < size) parts.push(`line ${n} value=${(n++ * 2654435761) % 100000}\n`);
+  return Buffer.from(parts.join("")).subarray(0, size);
+}
+
+const BLOCK = 131072;
+
+for (const name of ["gzip", "xz"] as CompressionName[]) {
+  test(`${name}: compress/compressSync round-trip`, async () => {
+    const c = createCompressor({ name, level: name === "gzip" ? 6 : 1, blockSize: BLOCK });
+    for (const data of [sample(BLOCK), sample(100), randomBytes(5000), Buffer.alloc(BLOCK)]) {
+      const a = await c.compress(data);
+      const b = c.compressSync(data);
+      assert.ok(Buffer.from(a).equals(Buffer.from(b)), "async and sync outputs are the same bytes");
+      assert.ok(Buffer.from(await c.decompress(a, BLOCK)).equals(data));
+    }
+    await assert.rejects(c.decompress(c.compressSync(sample(BLOCK)), 1000));
+  });
+}
+
+test("gzip output is a zlib stream that Python's zlib decodes", () => {
+  const c = createCompressor({ name: "gzip", level: 9, blockSize: BLOCK });
+  const data = sample(BLOCK);
+  const out = execFileSync("python3", ["-c", "import sys,zlib; sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read()))"], {
+    input: c.compressSync(data),
+  });
+  assert.ok(out.equals(data));
+});
+
+test("gzip options: none at mksquashfs's default level 9, the 8-byte struct otherwise", () => {
+  assert.equal(createCompressor({ name: "gzip", level: 9, blockSize: BLOCK }).options, null);
+  // What mksquashfs 4.5 writes for -Xcompression-level 6: level 6, window 15, strategies 0.
+  const opts = createCompressor({ name: "gzip", level: 6, blockSize: BLOCK }).options;
+  assert.deepEqual(Buffer.from(opts ?? []).toString("hex"), "060000000f000000");
+  assert.equal(createCompressor({ name: "gzip", level: 6, blockSize: BLOCK }).id, 1);
+});
+
+test("xz blocks are CRC32-checked XZ streams with a block-size dictionary that xz accepts", () => {
+  const c = createCompressor({ name: "xz", level: 6, blockSize: BLOCK });
+  assert.equal(c.id, 4);
+  assert.equal(c.options, null);
+  const block = c.compressSync(sample(BLOCK));
+  // Stream header: magic FD 37 7A 58 5A 00, flags 00 01 (check type 1 = CRC32; CRC64 would be 04).
+  assert.equal(Buffer.from(block.subarray(0, 8)).toString("hex"), "fd377a585a000001");
+  const dir = mkdtempSync(join(tmpdir(), "gvmconv-xz-"));
+  try {
+    const file = join(dir, "block.xz");
+    writeFileSync(file, block);
+    execFileSync("xz", ["-t", file]);
+    const robot = execFileSync("xz", ["--robot", "-lvv", file]).toString();
+    assert.match(robot, /^stream\t.*\tCRC32\t/m);
+    // The block's filter chain: LZMA2 with dict = block size (128 KiB = "128KiB" in xz's notation).
+    assert.match(robot, /--lzma2=.*dict=128KiB/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("level, name and block size are validated with stable codes", () => {
+  assert.throws(() => createCompressor({ name: "gzip", level: 0, blockSize: BLOCK }), (e: unknown) => e instanceof InvalidCompressionLevelError && e.code === "E_SQUASHFS_COMPRESSION_LEVEL");
+  assert.throws(() => createCompressor({ name: "gzip", level: 10, blockSize: BLOCK }), InvalidCompressionLevelError);
+  assert.throws(() => createCompressor({ name: "xz", level: 1.5, blockSize: BLOCK }), InvalidCompressionLevelError);
+  assert.doesNotThrow(() => createCompressor({ name: "xz", level: 0, blockSize: BLOCK }));
+  assert.throws(() => createCompressor({ name: "zstd" as CompressionName, level: 1, blockSize: BLOCK }), (e: unknown) => e instanceof UnknownCompressionError && e.code === "E_SQUASHFS_COMPRESSION_UNKNOWN");
+  assert.throws(() => createCompressor({ name: "gzip", level: 6, blockSize: 3000 }), (e: unknown) => e instanceof InvalidBlockSizeError && e.code === "E_SQUASHFS_BLOCK_SIZE");
+  assert.throws(() => createCompressor({ name: "gzip", level: 6, blockSize: 2 * 1024 * 1024 }), InvalidBlockSizeError);
+});
