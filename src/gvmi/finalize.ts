@@ -1,0 +1,218 @@
+/**
+ * Turning a SquashFS image into a .gvmi file: padding, trailer, hash, atomic placement.
+ */
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { serializeContainerConfig, type ContainerConfig } from "./container-config.js";
+import { Sha3Hasher } from "./hash.js";
+import { readGvmiTrailer } from "./read.js";
+import { encodeTrailer } from "./trailer.js";
+
+/**
+ * The runtime attaches the .gvmi as a raw disk and the kernel refuses to mount a SquashFS whose
+ * `bytes_used` reaches past the device's last whole block; mksquashfs pads to 4 KiB for the same
+ * reason. We pad the SquashFS part with zeros to this multiple before the trailer.
+ */
+export const SQUASHFS_PAD = 4096;
+
+export interface GvmiResult {
+  /** Size of the whole .gvmi file. */
+  size: number;
+  /** SHA3-224 (lowercase hex) of the whole file: the image hash providers verify. */
+  sha3: string;
+  /** Bytes before the trailer (SquashFS plus padding). */
+  squashfsSize: number;
+}
+
+function padding(size: number): Uint8Array {
+  const rem = size % SQUASHFS_PAD;
+  return new Uint8Array(rem === 0 ? 0 : SQUASHFS_PAD - rem);
+}
+
+/**
+ * Append padding and the trailer to the SquashFS image at `squashfsPath`, in place, and return the
+ * size and SHA3-224 of the result. The existing bytes are read once (to hash them); nothing else is
+ * rewritten. On failure the file is truncated back to its original size.
+ */
+export async function appendTrailer(squashfsPath: string, config: ContainerConfig): Promise<GvmiResult> {
+  const trailer = encodeTrailer(serializeContainerConfig(config));
+  const hasher = new Sha3Hasher();
+  const { size: original } = await stat(squashfsPath);
+  // Hash exactly the bytes we saw in stat(): a concurrent writer would be a bug, not our input.
+  if (original > 0) {
+    for await (const chunk of createReadStream(squashfsPath, {
+      start: 0,
+      end: original - 1,
+      highWaterMark: 1 << 20,
+    })) {
+      hasher.update(chunk as Buffer);
+    }
+  }
+  if (hasher.size !== original) throw new Error(`${squashfsPath} changed size while being hashed`);
+  const pad = padding(original);
+  const handle = await open(squashfsPath, "r+");
+  try {
+    await writeAllAt(handle, pad, original);
+    await writeAllAt(handle, trailer, original + pad.length);
+    await handle.truncate(original + pad.length + trailer.length);
+    await handle.sync();
+  } catch (err) {
+    await handle.truncate(original).catch(() => {});
+    throw err;
+  } finally {
+    await handle.close();
+  }
+  hasher.update(pad).update(trailer);
+  return { size: hasher.size, sha3: hasher.digest(), squashfsSize: original + pad.length };
+}
+
+async function writeAllAt(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * A .gvmi written to a temporary file beside `destination` and renamed into place only when
+ * complete, so a crash or Ctrl-C never leaves a half-written image under the real name (providers
+ * and the "already built" check would otherwise trust it). Bytes are hashed as they are written.
+ */
+export class GvmiFileWriter {
+  readonly destination: string;
+  readonly tempPath: string;
+  #handle: FileHandle | undefined;
+  #hasher = new Sha3Hasher();
+  #state: "new" | "open" | "done" | "aborted" = "new";
+
+  constructor(destination: string) {
+    this.destination = destination;
+    this.tempPath = join(
+      dirname(destination),
+      `.${basename(destination)}.${randomBytes(6).toString("hex")}.tmp`,
+    );
+  }
+
+  /** Create the temporary file (exclusively: a name clash is a bug, never overwritten). */
+  async open(): Promise<this> {
+    if (this.#state !== "new") throw new Error("GvmiFileWriter.open() called twice");
+    this.#handle = await open(this.tempPath, "wx", 0o644);
+    this.#state = "open";
+    return this;
+  }
+
+  /** Append SquashFS bytes. Awaiting each call is the backpressure. */
+  async write(data: Uint8Array): Promise<void> {
+    const handle = this.#requireOpen();
+    await writeAllAt(handle, data, this.#hasher.size);
+    this.#hasher.update(data);
+  }
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.#hasher.size;
+  }
+
+  /** Pad, append the trailer, flush, and rename over the destination. */
+  async finish(config: ContainerConfig): Promise<GvmiResult & { path: string }> {
+    const handle = this.#requireOpen();
+    try {
+      const squashfsSize = this.#hasher.size;
+      const pad = padding(squashfsSize);
+      await this.write(pad);
+      await this.write(encodeTrailer(serializeContainerConfig(config)));
+      await handle.sync();
+      await handle.close();
+      this.#handle = undefined;
+      await rename(this.tempPath, this.destination);
+      this.#state = "done";
+      return {
+        path: this.destination,
+        size: this.#hasher.size,
+        sha3: this.#hasher.digest(),
+        squashfsSize: squashfsSize + pad.length,
+      };
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
+  /** Close and delete the temporary file; safe to call in any state, and more than once. */
+  async abort(): Promise<void> {
+    if (this.#state === "done" || this.#state === "aborted") return;
+    this.#state = "aborted";
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await handle?.close().catch(() => {});
+    await rm(this.tempPath, { force: true });
+  }
+
+  #requireOpen(): FileHandle {
+    if (this.#state !== "open" || this.#handle === undefined)
+      throw new Error(`GvmiFileWriter is ${this.#state}`);
+    return this.#handle;
+  }
+}
+
+/**
+ * Run `produce` against a temporary path beside `destination` (for tools that write a file
+ * themselves), then rename into place; the temporary file is removed if `produce` throws.
+ */
+export async function writeAtomically<T>(
+  destination: string,
+  produce: (tempPath: string) => Promise<T>,
+): Promise<T> {
+  const tempPath = join(
+    dirname(destination),
+    `.${basename(destination)}.${randomBytes(6).toString("hex")}.tmp`,
+  );
+  try {
+    const result = await produce(tempPath);
+    await rename(tempPath, destination);
+    return result;
+  } catch (err) {
+    await rm(tempPath, { force: true });
+    throw err;
+  }
+}
+
+export type ExistingOutputDecision =
+  /** Nothing usable there: build. */
+  | { action: "create" }
+  /** Built from the same image id: reuse it (the incumbent's default). */
+  | { action: "keep" }
+  /** Same image but forced, or a different image / unreadable file: rebuild and replace. */
+  | { action: "overwrite"; reason: "forced" | "different-image" | "unreadable" };
+
+/**
+ * gvmkit-build's rule (src/image/builder.rs): if the output exists and its trailer's `Image` is the
+ * same image id, keep it unless forced; otherwise rebuild over it. The incumbent stores the bare hex
+ * id, we store `sha256:<hex>`; both count as the same image.
+ */
+export async function decideExistingOutput(
+  path: string,
+  imageId: string,
+  force = false,
+): Promise<ExistingOutputDecision> {
+  try {
+    await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { action: "create" };
+    throw err;
+  }
+  let existing: unknown;
+  try {
+    existing = (await readGvmiTrailer(path)).config["Image"];
+  } catch {
+    return { action: "overwrite", reason: "unreadable" };
+  }
+  const bare = (id: unknown) => (typeof id === "string" ? id.replace(/^sha256:/, "") : undefined);
+  if (bare(existing) !== undefined && bare(existing) === bare(imageId)) {
+    return force ? { action: "overwrite", reason: "forced" } : { action: "keep" };
+  }
+  return { action: "overwrite", reason: "different-image" };
+}

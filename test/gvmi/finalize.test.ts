@@ -1,0 +1,154 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildContainerConfig } from "../../src/gvmi/container-config.js";
+import {
+  appendTrailer,
+  decideExistingOutput,
+  GvmiFileWriter,
+  writeAtomically,
+} from "../../src/gvmi/finalize.js";
+import { readGvmi } from "../../src/gvmi/read.js";
+import { encodeTrailer } from "../../src/gvmi/trailer.js";
+
+const imageId = "sha256:" + "cd".repeat(32);
+const config = buildContainerConfig({
+  imageId,
+  config: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"], Volumes: { "/golem/work": {} } },
+});
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "gvmconv-finalize-"));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A tiny SquashFS made by the real mksquashfs (squashfs-tools). */
+async function makeSquashfs(dir: string, name = "image.squashfs"): Promise<string> {
+  const root = join(dir, "root");
+  await mkdir(join(root, "etc"), { recursive: true });
+  await writeFile(join(root, "etc", "hello.txt"), "hello from a gvmi\n");
+  const out = join(dir, name);
+  execFileSync("mksquashfs", [
+    root,
+    out,
+    "-noappend",
+    "-quiet",
+    "-all-root",
+    "-comp",
+    "gzip",
+    "-no-progress",
+  ]);
+  return out;
+}
+
+test("appendTrailer: mksquashfs image → .gvmi that parses back, hashes like sha3sum, still unsquashes", async () => {
+  await withTempDir(async (dir) => {
+    const path = await makeSquashfs(dir);
+    const before = (await stat(path)).size;
+    const result = await appendTrailer(path, config);
+    const after = await readFile(path);
+    assert.equal(result.size, after.length);
+    assert.equal(result.squashfsSize, Math.ceil(before / 4096) * 4096);
+    assert.equal(result.sha3, execFileSync("sha3sum", ["-a", "224", path]).toString().split(/\s+/)[0]);
+
+    const info = await readGvmi(path);
+    assert.deepEqual(info.config, JSON.parse(JSON.stringify(config)));
+    assert.equal(info.squashfsSize, result.squashfsSize);
+    assert.ok(info.squashfsBytesUsed !== undefined && info.squashfsBytesUsed <= info.squashfsSize);
+    assert.deepEqual(info.issues, []);
+
+    const listing = execFileSync("unsquashfs", ["-l", path]).toString();
+    assert.match(listing, /etc\/hello\.txt/);
+  });
+});
+
+test("GvmiFileWriter writes under a temp name, renames when finished, and matches appendTrailer byte for byte", async () => {
+  await withTempDir(async (dir) => {
+    const squashfs = await readFile(await makeSquashfs(dir));
+    const dest = join(dir, "out.gvmi");
+    const writer = await new GvmiFileWriter(dest).open();
+    await writer.write(squashfs.subarray(0, 100));
+    await writer.write(squashfs.subarray(100));
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.endsWith(".tmp")).length,
+      1,
+      "only the temp file exists before finish",
+    );
+    const result = await writer.finish(config);
+    assert.equal(result.path, dest);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.endsWith(".tmp")),
+      [],
+    );
+
+    const copy = join(dir, "copy.squashfs");
+    await writeFile(copy, squashfs);
+    const viaAppend = await appendTrailer(copy, config);
+    assert.equal(result.sha3, viaAppend.sha3);
+    assert.deepEqual(await readFile(dest), await readFile(copy));
+  });
+});
+
+test("GvmiFileWriter.abort removes the temp file and leaves no destination", async () => {
+  await withTempDir(async (dir) => {
+    const dest = join(dir, "out.gvmi");
+    const writer = await new GvmiFileWriter(dest).open();
+    await writer.write(new Uint8Array(10));
+    await writer.abort();
+    await writer.abort();
+    assert.deepEqual(await readdir(dir), []);
+  });
+});
+
+test("writeAtomically removes the temp file when the producer fails", async () => {
+  await withTempDir(async (dir) => {
+    const dest = join(dir, "x.gvmi");
+    await assert.rejects(
+      writeAtomically(dest, async (tmp) => {
+        await writeFile(tmp, "partial");
+        throw new Error("mksquashfs died");
+      }),
+      /mksquashfs died/,
+    );
+    assert.deepEqual(await readdir(dir), []);
+    await writeAtomically(dest, (tmp) => writeFile(tmp, "ok"));
+    assert.equal(await readFile(dest, "utf8"), "ok");
+  });
+});
+
+test("existing output: same image id kept unless forced (either id spelling), otherwise rebuilt", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "img.gvmi");
+    assert.deepEqual(await decideExistingOutput(path, imageId), { action: "create" });
+    await writeFile(path, "junk");
+    assert.deepEqual(await decideExistingOutput(path, imageId), {
+      action: "overwrite",
+      reason: "unreadable",
+    });
+    await appendTrailer(await makeSquashfs(dir, "a.sq"), config);
+    await rm(path);
+    await writeFile(path, await readFile(join(dir, "a.sq")));
+    assert.deepEqual(await decideExistingOutput(path, imageId), { action: "keep" });
+    assert.deepEqual(await decideExistingOutput(path, imageId, true), {
+      action: "overwrite",
+      reason: "forced",
+    });
+    assert.deepEqual(await decideExistingOutput(path, "sha256:" + "00".repeat(32)), {
+      action: "overwrite",
+      reason: "different-image",
+    });
+    // gvmkit-build stores the bare hex id.
+    await writeFile(
+      path,
+      Buffer.concat([Buffer.alloc(4096), encodeTrailer(Buffer.from(`{"Image":"${"cd".repeat(32)}"}`))]),
+    );
+    assert.deepEqual(await decideExistingOutput(path, imageId), { action: "keep" });
+  });
+});
