@@ -1,0 +1,32 @@
+/**
+ * Worker-thread side of WorkerPool (task-pool.ts): compresses blocks synchronously — the worker is
+ * itself the unit of parallelism — and transfers the result back without copying when it can.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { CompressorSpec } from "./compressor/compressor.js";
+import { createCompressor } from "./compressor/index.js";
+import { compressOrRaw, type WorkerReply, type WorkerRequest } from "./task-pool.js";
+
+const port = parentPort;
+if (port === null) throw new Error("compress-worker.js must run in a worker thread");
+const compressor = createCompressor((workerData as { spec: CompressorSpec }).spec);
+
+port.on("message", (req: WorkerRequest) => {
+  let reply: WorkerReply;
+  let transfer: ArrayBuffer[] = [];
+  try {
+    const data = new Uint8Array(req.buffer, req.offset, req.length);
+    const { bytes, compressed } = compressOrRaw(data, compressor.compressSync(data));
+    let out = bytes;
+    // zlib may hand back a view into a larger (or pooled) buffer: copy the few bytes then.
+    if (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength || !(out.buffer instanceof ArrayBuffer)) {
+      out = out.slice();
+    }
+    const buffer = out.buffer as ArrayBuffer;
+    reply = { id: req.id, buffer, offset: 0, length: out.byteLength, compressed };
+    transfer = [buffer];
+  } catch (error) {
+    reply = { id: req.id, error };
+  }
+  port.postMessage(reply, transfer);
+});
