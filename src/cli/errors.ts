@@ -1,0 +1,33 @@
+/**
+ * How the CLI reports a failure. A `GvmconvError` is something the user can fix: ONE line,
+ * `gvmconv: error [CODE]: message — hint`, exit 1 (2 for usage errors), its stack only with
+ * --debug. Anything else is a bug in gvmconv: its full stack, always.
+ */
+import type { Writable } from "node:stream";
+import { isGvmconvError } from "../errors.js";
+
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Prints `err` to `stderr` and returns the exit code. */
+export function reportError(err: unknown, stderr: Writable, debug: boolean): number {
+  if (isGvmconvError(err)) {
+    const message = err.message.split("\n")[0] ?? "";
+    stderr.write(`gvmconv: error [${err.code}]: ${message}${err.hint ? ` — ${err.hint}` : ""}\n`);
+    if (debug && err.stack) stderr.write(`${stackWithCauses(err)}\n`);
+    return err.code === "E_USAGE" ? EXIT_USAGE : EXIT_FAILURE;
+  }
+  stderr.write(`gvmconv: internal error (a bug in gvmconv; please report it with this output):\n`);
+  stderr.write(`${err instanceof Error ? stackWithCauses(err) : String(err)}\n`);
+  return EXIT_FAILURE;
+}
+
+function stackWithCauses(err: Error): string {
+  let text = err.stack ?? String(err);
+  let cause = err.cause;
+  for (let depth = 0; cause !== undefined && depth < 5; depth++) {
+    text += `\nCaused by: ${cause instanceof Error ? (cause.stack ?? String(cause)) : String(cause)}`;
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return text;
+}

@@ -1,0 +1,19 @@
+/** Public surface of the layer sources (tar reader, directory walker). Other folders import only from here. */
+export {
+  readTar,
+  readTarRecords,
+  normalizeTarPath,
+  parsePaxRecords,
+  TarFormatError,
+  TAR_WARNINGS,
+  type ReadTarOptions,
+  type TarRecord,
+  type TarContent,
+} from "./tar-reader.js";
+export {
+  readDirectory,
+  SourceReadError,
+  DIRECTORY_WARNINGS,
+  type ReadDirectoryOptions,
+} from "./directory-source.js";
+export { openEntrySource, type OpenEntrySourceOptions } from "./entry-source.js";
