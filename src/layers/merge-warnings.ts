@@ -1,0 +1,69 @@
+/**
+ * Coded warnings of the layer merge, and `--strict`, which turns each into a `LayerMergeError`.
+ *
+ * Real layers contain things that cannot apply (a whiteout of a path no lower layer has, a hard
+ * link to a path that does not exist). Following node-tar's warn-method, they are no-ops with a
+ * stable code by default, so a slightly odd image still converts; strict mode refuses them.
+ */
+import { GvmconvError } from "../errors.js";
+import type { Reporter, Warning } from "../reporter.js";
+
+/** Stable warning codes. The strict error code is the same with `E_` for `W_`. */
+export const MERGE_WARNINGS = {
+  /** `.wh.NAME` where no lower layer has NAME (reported once all layers are read). */
+  whiteoutMissing: "W_WHITEOUT_MISSING",
+  /** A whiteout under a path that the same layer made a non-directory: nothing it could remove. */
+  whiteoutUnderNonDirectory: "W_WHITEOUT_UNDER_NON_DIRECTORY",
+  /** A whiteout name that removes nothing nameable (`.wh.`, `.wh..`), or a path under a `.wh.*` directory. */
+  whiteoutInvalid: "W_WHITEOUT_INVALID",
+  /** An entry under a path that the same layer, earlier in its tar, made a non-directory. */
+  parentNotDirectory: "W_PARENT_NOT_DIRECTORY",
+  /** A non-directory after a directory at the same path in one layer (duplicates are forbidden by the spec). */
+  directoryReplacedInLayer: "W_DIRECTORY_REPLACED_IN_LAYER",
+  /** A non-directory entry for the image root. */
+  rootNotDirectory: "W_ROOT_NOT_DIRECTORY",
+  /** A hard link whose target does not exist in the tree the link's layer applies to. */
+  hardlinkTargetMissing: "W_HARDLINK_TARGET_MISSING",
+  /** A hard link to a directory. */
+  hardlinkToDirectory: "W_HARDLINK_TO_DIRECTORY",
+  /**
+   * A hard link to a file of its own layer that an upper layer replaced: that content streamed by
+   * (and was dropped) before the link was seen, and one pass cannot go back for it.
+   */
+  hardlinkTargetDropped: "W_HARDLINK_TARGET_DROPPED",
+} as const;
+
+export type MergeWarningCode = (typeof MERGE_WARNINGS)[keyof typeof MERGE_WARNINGS];
+
+/** A merge warning raised as an error because strict mode is on. */
+export class LayerMergeError extends GvmconvError {
+  /** The warning code this error stands for (`W_…`). */
+  readonly warning: MergeWarningCode;
+  /** Image path concerned. */
+  readonly path: string | undefined;
+
+  constructor(warning: Warning & { code: MergeWarningCode }) {
+    super(warning.code.replace(/^W_/, "E_"), warning.message, {
+      hint: "the image's layers are inconsistent; run without --strict to convert it anyway",
+    });
+    this.warning = warning.code;
+    this.path = warning.path;
+  }
+}
+
+/** Sends merge warnings to a reporter, or throws them in strict mode. */
+export class MergeDiagnostics {
+  readonly #reporter: Reporter;
+  readonly #strict: boolean;
+
+  constructor(reporter: Reporter, strict: boolean) {
+    this.#reporter = reporter;
+    this.#strict = strict;
+  }
+
+  warn(code: MergeWarningCode, message: string, path: string): void {
+    const warning = { code, message, path };
+    if (this.#strict) throw new LayerMergeError(warning);
+    this.#reporter.warn(warning);
+  }
+}
