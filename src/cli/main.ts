@@ -13,35 +13,27 @@ import { SquashfsCommand } from "./commands/squashfs.js";
  * as one line and exit 2 (stdout stays for output a script might capture).
  */
 export class GvmconvCli {
-  readonly clipanion: Cli<BaseContext>;
-
-  constructor() {
-    this.clipanion = new Cli<BaseContext>({
-      binaryLabel: "gvmconv",
-      binaryName: "gvmconv",
-      binaryVersion: packageVersion(),
-    });
-    const commands: CommandClass<BaseContext>[] = [
-      SquashfsCommand,
-      Builtins.HelpCommand,
-      Builtins.VersionCommand,
-    ];
-    for (const command of commands) this.clipanion.register(command);
-  }
-
   /** Runs one command line; resolves to the exit code. */
   async run(argv: string[], context: Partial<BaseContext> = {}): Promise<number> {
     const full: BaseContext = { ...Cli.defaultContext, ...context };
     const tty = (full.stdout as { isTTY?: boolean }).isTTY === true;
-    if (!tty || (full.env.NO_COLOR ?? "") !== "") full.colorDepth = 1;
+    // Colour only on a terminal and without NO_COLOR (https://no-color.org).
+    const clipanion = new Cli<BaseContext>({
+      binaryLabel: "gvmconv",
+      binaryName: "gvmconv",
+      binaryVersion: packageVersion(),
+      enableColors: tty && (full.env.NO_COLOR ?? "") === "",
+    });
+    const commands: CommandClass<BaseContext>[] = [SquashfsCommand, Builtins.HelpCommand, Builtins.VersionCommand];
+    for (const command of commands) clipanion.register(command);
     let command;
     try {
-      command = this.clipanion.process(argv, full);
+      command = clipanion.process(argv, full);
     } catch (err) {
       const message = (err instanceof Error ? err.message : String(err)).split("\n")[0] ?? "";
       return reportError(new UsageError(message, { hint: "see gvmconv --help" }), full.stderr, false);
     }
-    return this.clipanion.run(command, full);
+    return clipanion.run(command, full);
   }
 }
 
