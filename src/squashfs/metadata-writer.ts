@@ -1,0 +1,146 @@
+/**
+ * Metadata blocks (format.adoc, "Packing Metadata"): a stream of records cut into 8 KiB chunks,
+ * each compressed on its own and preceded by a u16 header holding the stored size, bit 15 set
+ * when the chunk is stored raw (because compression did not shrink it).
+ *
+ * A reference to a record is (start of its block relative to the table start, offset in the
+ * uncompressed block). The start only depends on the compressed sizes of the blocks *before*
+ * it, so each block is compressed as soon as it fills, in the background, and `ref()` awaits the
+ * blocks already filled before answering. The output is the same whatever the timing.
+ */
+import type { Compressor } from "./compressor/compressor.js";
+import { SquashfsCorruptError } from "./errors.js";
+import { concat, viewOf } from "./binary.js";
+
+/** Uncompressed size of a metadata block (SQUASHFS_METADATA_SIZE). */
+export const METADATA_BLOCK_SIZE = 8192;
+/** Size of the header in front of every metadata block. */
+export const METADATA_HEADER_SIZE = 2;
+/** Header bit 15: the block is stored uncompressed (SQUASHFS_COMPRESSED_BIT). */
+export const METADATA_UNCOMPRESSED = 0x8000;
+
+/** Encodes the u16 header of a metadata block. */
+export function encodeMetadataHeader(storedSize: number, uncompressed: boolean): Uint8Array {
+  if (!Number.isInteger(storedSize) || storedSize < 1 || storedSize > METADATA_BLOCK_SIZE) {
+    throw new SquashfsCorruptError(`metadata block size ${storedSize} outside 1 … ${METADATA_BLOCK_SIZE}`);
+  }
+  const out = new Uint8Array(METADATA_HEADER_SIZE);
+  // stored size, bit 15 = uncompressed
+  viewOf(out).setUint16(0, storedSize | (uncompressed ? METADATA_UNCOMPRESSED : 0), true);
+  return out;
+}
+
+export function decodeMetadataHeader(bytes: Uint8Array, offset = 0): { storedSize: number; uncompressed: boolean } {
+  const word = viewOf(bytes).getUint16(offset, true);
+  const storedSize = word & ~METADATA_UNCOMPRESSED;
+  if (storedSize === 0 || storedSize > METADATA_BLOCK_SIZE) throw new SquashfsCorruptError(`bad metadata header 0x${word.toString(16)}`);
+  return { storedSize, uncompressed: (word & METADATA_UNCOMPRESSED) !== 0 };
+}
+
+/** Where a record starts: block start relative to the table, offset in the uncompressed block. */
+export interface MetadataRef {
+  block: number;
+  offset: number;
+}
+
+/** The 64-bit on-disk form of a reference: block << 16 | offset (as a safe JS number). */
+export function packRef(ref: MetadataRef): number {
+  return ref.block * 0x10000 + ref.offset;
+}
+
+export function unpackRef(packed: number): MetadataRef {
+  return { block: Math.floor(packed / 0x10000), offset: packed % 0x10000 };
+}
+
+/** Compresses one metadata block and frames it; raw when compression does not help. */
+export async function frameMetadataBlock(compressor: Compressor, raw: Uint8Array): Promise<Uint8Array> {
+  const packed = await compressor.compress(raw);
+  const useRaw = packed.length >= raw.length;
+  const body = useRaw ? raw : packed;
+  return concat([encodeMetadataHeader(body.length, useRaw), body]);
+}
+
+export class MetadataWriter {
+  readonly #compressor: Compressor;
+  /** Framed blocks, in order; a block is a promise until its compression settles. */
+  readonly #blocks: Promise<Uint8Array>[] = [];
+  /** Known block starts, a prefix of #blocks: starts[i] = framed sizes of blocks 0 … i-1. */
+  readonly #starts: number[] = [0];
+  #current = new Uint8Array(METADATA_BLOCK_SIZE);
+  #fill = 0;
+  #uncompressedBytes = 0;
+
+  constructor(compressor: Compressor) {
+    this.#compressor = compressor;
+  }
+
+  /** Bytes appended so far (uncompressed), i.e. the stream position. */
+  get uncompressedSize(): number {
+    return this.#uncompressedBytes;
+  }
+
+  /** Index of the block the next appended byte goes to. */
+  get blockIndex(): number {
+    return this.#blocks.length;
+  }
+
+  /** Offset in the current block of the next appended byte. */
+  get offset(): number {
+    return this.#fill;
+  }
+
+  /** Appends bytes; a block is handed to the compressor the moment it is full. */
+  append(bytes: Uint8Array): void {
+    let pos = 0;
+    while (pos < bytes.length) {
+      const n = Math.min(bytes.length - pos, METADATA_BLOCK_SIZE - this.#fill);
+      this.#current.set(bytes.subarray(pos, pos + n), this.#fill);
+      this.#fill += n;
+      pos += n;
+      if (this.#fill === METADATA_BLOCK_SIZE) this.#flushBlock();
+    }
+    this.#uncompressedBytes += bytes.length;
+  }
+
+  #flushBlock(): void {
+    const raw = this.#current.subarray(0, this.#fill);
+    this.#blocks.push(frameMetadataBlock(this.#compressor, raw));
+    this.#current = new Uint8Array(METADATA_BLOCK_SIZE);
+    this.#fill = 0;
+  }
+
+  /** Start (relative to the table start) of block `index`, once the blocks before it are compressed. */
+  async blockStart(index: number): Promise<number> {
+    if (index > this.#blocks.length) throw new RangeError(`metadata block ${index} not started yet`);
+    while (this.#starts.length <= index) {
+      const i = this.#starts.length;
+      const framed = await this.#blocks[i - 1]!;
+      // Concurrent callers await the same block; only the first to resume extends the prefix.
+      if (this.#starts.length === i) this.#starts.push(this.#starts[i - 1]! + framed.length);
+    }
+    return this.#starts[index]!;
+  }
+
+  /** Reference to the next byte to be appended. */
+  async ref(): Promise<MetadataRef> {
+    const index = this.#blocks.length;
+    const offset = this.#fill;
+    return { block: await this.blockStart(index), offset };
+  }
+
+  /**
+   * Flushes the last partial block and returns the whole table, framed. Appending after this
+   * is a caller bug.
+   */
+  async finish(): Promise<{ bytes: Uint8Array; blockStarts: number[] }> {
+    if (this.#fill > 0) this.#flushBlock();
+    const framed = await Promise.all(this.#blocks);
+    const blockStarts: number[] = [];
+    let pos = 0;
+    for (const b of framed) {
+      blockStarts.push(pos);
+      pos += b.length;
+    }
+    return { bytes: concat(framed), blockStarts };
+  }
+}

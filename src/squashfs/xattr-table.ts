@@ -1,0 +1,178 @@
+/**
+ * The extended attribute table (format.adoc, "Extended Attribute Table"; Linux xattr.c,
+ * xattr_id.c). Three parts, in this order on disk:
+ *   1. key/value pairs in metadata blocks, one run per distinct attribute set;
+ *   2. a lookup table of 16-byte xattr ids (ref to the run, pair count, run size);
+ *   3. an uncompressed header (kv start, id count, unused) and the id table's pointer list.
+ * The superblock points at part 3. Identical sets share one id. Values are always stored inline:
+ * out-of-line values are an optional space saving, and inline keeps the reader's path simple.
+ */
+import type { Compressor } from "./compressor/compressor.js";
+import { MetadataWriter, packRef, type MetadataRef } from "./metadata-writer.js";
+import { SquashfsXattrNamespaceError } from "./errors.js";
+import { concat, getU64, setU16, setU32, setU64, utf8, viewOf } from "./binary.js";
+import { compareNames } from "./directory-writer.js";
+import { encodeLookupPointers } from "./lookup-table.js";
+
+export const XATTR_KEY_SIZE = 4;
+export const XATTR_VALUE_SIZE = 4;
+export const XATTR_ID_SIZE = 16;
+export const XATTR_TABLE_HEADER_SIZE = 16;
+/** Key type bit: the value is a u64 reference to a value stored elsewhere. */
+export const XATTR_VALUE_OUT_OF_LINE = 0x100;
+
+/** Namespace prefixes and their key type (format.adoc: 0 user, 1 trusted, 2 security). */
+export const XATTR_PREFIXES: readonly (readonly [string, number])[] = [
+  ["user.", 0],
+  ["trusted.", 1],
+  ["security.", 2],
+];
+
+export interface XattrKey {
+  /** Prefix id, | XATTR_VALUE_OUT_OF_LINE when the value is a reference. */
+  type: number;
+  /** Name without its prefix. */
+  name: Uint8Array;
+}
+
+export interface XattrId {
+  /** Reference to the first key of the set, relative to the kv start. */
+  ref: MetadataRef;
+  /** Number of key/value pairs. */
+  count: number;
+  /** Uncompressed bytes of the pairs, keys and value headers included. */
+  size: number;
+}
+
+export interface XattrTableHeader {
+  /** Absolute position of the first key/value metadata block. */
+  kvStart: number;
+  /** Number of xattr ids. */
+  count: number;
+}
+
+export function encodeXattrKey(k: XattrKey): Uint8Array {
+  const out = new Uint8Array(XATTR_KEY_SIZE + k.name.length);
+  const v = viewOf(out);
+  // type: prefix id (| 0x100 for out-of-line values)
+  setU16(v, 0, k.type, "xattr type");
+  // name_size
+  setU16(v, 2, k.name.length, "xattr name size");
+  // name without the prefix
+  out.set(k.name, XATTR_KEY_SIZE);
+  return out;
+}
+
+export function decodeXattrKey(bytes: Uint8Array, offset: number): XattrKey {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + offset, XATTR_KEY_SIZE);
+  const n = v.getUint16(2, true);
+  return { type: v.getUint16(0, true), name: bytes.slice(offset + XATTR_KEY_SIZE, offset + XATTR_KEY_SIZE + n) };
+}
+
+export function encodeXattrValue(value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(XATTR_VALUE_SIZE + value.length);
+  // value_size
+  setU32(viewOf(out), 0, value.length, "xattr value size");
+  // value bytes
+  out.set(value, XATTR_VALUE_SIZE);
+  return out;
+}
+
+export function decodeXattrValue(bytes: Uint8Array, offset: number): Uint8Array {
+  const n = new DataView(bytes.buffer, bytes.byteOffset + offset, XATTR_VALUE_SIZE).getUint32(0, true);
+  return bytes.slice(offset + XATTR_VALUE_SIZE, offset + XATTR_VALUE_SIZE + n);
+}
+
+export function encodeXattrId(id: XattrId): Uint8Array {
+  const out = new Uint8Array(XATTR_ID_SIZE);
+  const v = viewOf(out);
+  // xattr: reference to the first key, block << 16 | offset
+  setU64(v, 0, packRef(id.ref), "xattr ref");
+  // count: pairs
+  setU32(v, 8, id.count, "xattr count");
+  // size: uncompressed bytes of the pairs
+  setU32(v, 12, id.size, "xattr size");
+  return out;
+}
+
+export function decodeXattrId(bytes: Uint8Array, offset = 0): XattrId {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + offset, XATTR_ID_SIZE);
+  const packed = getU64(v, 0);
+  return { ref: { block: Math.floor(packed / 0x10000), offset: packed % 0x10000 }, count: v.getUint32(8, true), size: v.getUint32(12, true) };
+}
+
+export function encodeXattrTableHeader(h: XattrTableHeader): Uint8Array {
+  const out = new Uint8Array(XATTR_TABLE_HEADER_SIZE);
+  const v = viewOf(out);
+  // xattr_table_start: absolute position of the kv blocks
+  setU64(v, 0, h.kvStart, "xattr kv start");
+  // xattr_ids
+  setU32(v, 8, h.count, "xattr id count");
+  // unused: zero
+  v.setUint32(12, 0, true);
+  return out;
+}
+
+export function decodeXattrTableHeader(bytes: Uint8Array, offset = 0): XattrTableHeader {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + offset, XATTR_TABLE_HEADER_SIZE);
+  return { kvStart: getU64(v, 0), count: v.getUint32(8, true) };
+}
+
+/** Splits a full attribute name into prefix id and rest; null for namespaces SquashFS lacks. */
+export function splitXattrName(full: string): XattrKey | null {
+  for (const [prefix, type] of XATTR_PREFIXES) {
+    if (full.startsWith(prefix) && full.length > prefix.length) return { type, name: utf8.encode(full.slice(prefix.length)) };
+  }
+  return null;
+}
+
+/** Collects distinct attribute sets; written at the end of the image. */
+export class XattrTable {
+  /** Encoded pairs of each distinct set, by xattr id. */
+  readonly #sets: { pairs: Uint8Array; count: number }[] = [];
+  readonly #byKey = new Map<string, number>();
+
+  get count(): number {
+    return this.#sets.length;
+  }
+
+  /** The xattr id of `xattrs` (a new one for a set not seen before); null for an empty map. */
+  add(path: string, xattrs: ReadonlyMap<string, Uint8Array> | undefined): number | null {
+    if (xattrs === undefined || xattrs.size === 0) return null;
+    const keyed = [...xattrs].map(([full, value]) => {
+      const key = splitXattrName(full);
+      if (key === null) throw new SquashfsXattrNamespaceError(path, full);
+      return { full: utf8.encode(full), key, value };
+    });
+    // A stable order makes equal sets encode equally.
+    keyed.sort((a, b) => compareNames(a.full, b.full));
+    const pairs = concat(keyed.flatMap((k) => [encodeXattrKey(k.key), encodeXattrValue(k.value)]));
+    const dedupeKey = Buffer.from(pairs).toString("latin1");
+    const known = this.#byKey.get(dedupeKey);
+    if (known !== undefined) return known;
+    const id = this.#sets.length;
+    this.#sets.push({ pairs, count: keyed.length });
+    this.#byKey.set(dedupeKey, id);
+    return id;
+  }
+
+  /** Writes all three parts starting at absolute position `at`; returns bytes and header position. */
+  async write(compressor: Compressor, at: number): Promise<{ bytes: Uint8Array; headerStart: number }> {
+    const kv = new MetadataWriter(compressor);
+    const ids: Uint8Array[] = [];
+    for (const set of this.#sets) {
+      const ref = await kv.ref();
+      kv.append(set.pairs);
+      ids.push(encodeXattrId({ ref, count: set.count, size: set.pairs.length }));
+    }
+    const kvBytes = (await kv.finish()).bytes;
+    const idTableAt = at + kvBytes.length;
+    const mw = new MetadataWriter(compressor);
+    for (const r of ids) mw.append(r);
+    const { bytes: idBlocks, blockStarts } = await mw.finish();
+    const headerStart = idTableAt + idBlocks.length;
+    const header = encodeXattrTableHeader({ kvStart: at, count: this.#sets.length });
+    const pointers = encodeLookupPointers(blockStarts.map((s) => idTableAt + s));
+    return { bytes: concat([kvBytes, idBlocks, header, pointers]), headerStart };
+  }
+}
