@@ -1,0 +1,275 @@
+/**
+ * HTTP client for the Golem image registry (registry.golem.network), speaking exactly what
+ * gvmkit-build-rs src/upload.rs sends. The server is not public; the endpoints:
+ *
+ *   GET  /v1/image/descr/{descr_sha256}          → JSON {descriptor: "ok"|…, version?, status?: "full"|…,
+ *                                                   chunks?: [0|1 per chunk]}  (what the server holds)
+ *   POST /v1/image/push/descr                    multipart: file (the descriptor bytes)
+ *   POST /v1/image/push/chunk                    multipart: descr-sha256, chunk-no, chunk-sha256,
+ *                                                   chunk-pos, chunk-len, file (the chunk bytes)
+ *   POST /v1/image/descr/attach/{descr_sha256}   multipart: tag, username, repository, login, token[, check=true]
+ *   POST /auth/pat/login                         JSON {username, password} → 200 ok / 401 wrong
+ *
+ * The descriptor is public once pushed, at `{registry}/download/{descr_sha256}`.
+ */
+import { openAsBlob } from "node:fs";
+import { Agent, FormData, fetch, type Dispatcher } from "undici";
+import {
+  redact,
+  RegistryAuthError,
+  RegistryHttpError,
+  RegistryNetworkError,
+  RegistryProtocolError,
+  UploadNotValidatedError,
+} from "./errors.js";
+import type { FileChunk } from "./descriptor.js";
+import { formatPushTarget, type PushTarget } from "./push-target.js";
+
+export const DEFAULT_REGISTRY_URL = "https://registry.golem.network";
+
+/** `REGISTRY_URL` (as gvmkit-build reads it) or the public registry; trailing slashes dropped. */
+export function registryUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const url = env["REGISTRY_URL"]?.trim() || DEFAULT_REGISTRY_URL;
+  return url.replace(/\/+$/, "");
+}
+
+/** What `GET /v1/image/descr/{sha}` reports. */
+export interface UploadStatus {
+  /** `"ok"` when the server has the descriptor; anything else means it must be pushed. */
+  descriptor: string;
+  version?: number;
+  /** `"full"` once every chunk is stored and verified. */
+  status?: string;
+  /** One entry per chunk, 1 = already stored. */
+  chunks?: number[];
+}
+
+export interface AttachResult {
+  url: string;
+  user: string;
+  repository: string;
+  tag: string;
+  /** The server's answer, as text. */
+  response: string;
+}
+
+export interface RegistryClientOptions {
+  /** Registry base URL; default from `REGISTRY_URL` or the public registry. */
+  url?: string;
+  /** undici dispatcher (connection pool); tests pass their own. */
+  dispatcher?: Dispatcher;
+  /** Per-request inactivity timeout, ms. Large chunks on slow links need generous values. */
+  timeoutMs?: number;
+}
+
+export class GolemRegistryClient {
+  readonly url: string;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+
+  constructor(options: RegistryClientOptions = {}) {
+    this.url = (options.url ?? registryUrlFromEnv()).replace(/\/+$/, "");
+    const timeout = options.timeoutMs ?? 300_000;
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#dispatcher = options.dispatcher ?? new Agent({ headersTimeout: timeout, bodyTimeout: timeout });
+  }
+
+  /** Close our connection pool (not a dispatcher passed in). */
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+
+  /** Public link to the pushed descriptor (the incumbent prints it as the download link). */
+  downloadUrl(descrSha256: string): string {
+    return `${this.url}/download/${descrSha256}`;
+  }
+
+  /** What the server holds for this descriptor. */
+  async getStatus(descrSha256: string): Promise<UploadStatus> {
+    const endpoint = `/v1/image/descr/${descrSha256}`;
+    const res = await this.#request(endpoint, { method: "GET" });
+    const text = await res.text;
+    // gvmkit-build parses the body as JSON whatever the status, so an unknown descriptor may come
+    // back as 404 with {"descriptor": "..."}; accept any status whose body has that shape.
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (isStatus(body)) return body;
+    if (res.status === 404) return { descriptor: "not-found" };
+    if (res.status !== 200) throw new RegistryHttpError(endpoint, res.status, text);
+    throw new RegistryProtocolError(endpoint, "status response is not {descriptor, status, chunks} JSON");
+  }
+
+  /** Register the descriptor (idempotent on the server side). */
+  async pushDescriptor(bytes: Uint8Array): Promise<void> {
+    const endpoint = "/v1/image/push/descr";
+    const form = new FormData();
+    form.append("file", new Blob([bytes], { type: "application/octet-stream" }), "descriptor.txt");
+    const res = await this.#request(endpoint, { method: "POST", body: form });
+    if (res.status < 200 || res.status >= 300)
+      throw new RegistryHttpError(endpoint, res.status, await res.text);
+    await res.text;
+  }
+
+  /**
+   * Send one chunk of the file at `path`. The chunk is streamed from disk (a lazily read Blob slice),
+   * never held whole in memory; a file modified since `openAsBlob` fails the read instead of sending
+   * mixed bytes.
+   */
+  async pushChunk(descrSha256: string, chunk: FileChunk, file: Blob): Promise<void> {
+    const endpoint = "/v1/image/push/chunk";
+    const form = new FormData();
+    form.append("descr-sha256", descrSha256);
+    form.append("chunk-no", String(chunk.no));
+    form.append("chunk-sha256", chunk.sha256);
+    form.append("chunk-pos", String(chunk.pos));
+    form.append("chunk-len", String(chunk.len));
+    form.append(
+      "file",
+      file.slice(chunk.pos, chunk.pos + chunk.len, "application/octet-stream"),
+      "descriptor.txt",
+    );
+    const res = await this.#request(endpoint, { method: "POST", body: form });
+    const text = await res.text;
+    if (res.status < 200 || res.status >= 300) throw new RegistryHttpError(endpoint, res.status, text);
+  }
+
+  /**
+   * Tag the upload as `user/repository:tag`. With `check`, only ask whether it would be allowed
+   * (the incumbent does this before sending chunks, so a bad token fails early).
+   */
+  async attach(
+    descrSha256: string,
+    target: PushTarget,
+    credentials: { user: string; token: string },
+    options: { check?: boolean } = {},
+  ): Promise<AttachResult> {
+    const endpoint = `/v1/image/descr/attach/${descrSha256}`;
+    if (!target.user) throw new RegistryProtocolError(endpoint, "the push target needs a user part");
+    const form = new FormData();
+    form.append("tag", target.tag);
+    form.append("username", target.user);
+    form.append("repository", target.repository);
+    form.append("login", credentials.user);
+    form.append("token", credentials.token);
+    if (options.check) form.append("check", "true");
+    const res = await this.#request(endpoint, { method: "POST", body: form }, [credentials.token]);
+    const text = redact(await res.text, [credentials.token]);
+    if (res.status === 401 || res.status === 403) {
+      throw new RegistryAuthError(
+        credentials.user,
+        `${credentials.user} may not push to ${formatPushTarget(target)}${text ? `: ${text}` : ""}`,
+        res.status,
+      );
+    }
+    if (res.status !== 200) throw new RegistryHttpError(endpoint, res.status, text);
+    return {
+      url: this.url,
+      user: target.user,
+      repository: target.repository,
+      tag: target.tag,
+      response: text,
+    };
+  }
+
+  /** True when the user name and personal access token are accepted; false on 401. */
+  async checkLogin(user: string, token: string): Promise<boolean> {
+    const endpoint = "/auth/pat/login";
+    const res = await this.#request(
+      endpoint,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username: user, password: token }),
+      },
+      [token],
+    );
+    const text = redact(await res.text, [token]);
+    if (res.status === 200) return true;
+    if (res.status === 401) return false;
+    throw new RegistryHttpError(endpoint, res.status, text);
+  }
+
+  /**
+   * After the last chunk the registry needs a moment (it stores chunks on NFS, says upload.rs) before
+   * it reports `status: "full"`. Poll up to `attempts` times, `intervalMs` apart (incumbent: 6 × 5 s).
+   */
+  async waitUntilComplete(
+    descrSha256: string,
+    options: { attempts?: number; intervalMs?: number; signal?: AbortSignal } = {},
+  ): Promise<UploadStatus> {
+    const attempts = options.attempts ?? 6;
+    const intervalMs = options.intervalMs ?? 5000;
+    let last: UploadStatus | undefined;
+    for (let i = 1; i <= attempts; i++) {
+      last = await this.getStatus(descrSha256);
+      if (last.status === "full") return last;
+      if (i < attempts) await sleep(intervalMs, options.signal);
+    }
+    throw new UploadNotValidatedError(descrSha256, attempts, last?.status);
+  }
+
+  async #request(
+    endpoint: string,
+    init: { method: string; body?: FormData | string; headers?: Record<string, string> },
+    secrets: string[] = [],
+  ): Promise<{ status: number; text: Promise<string> }> {
+    try {
+      const res = await fetch(this.url + endpoint, { ...init, dispatcher: this.#dispatcher });
+      // Read the body lazily but always, so the connection returns to the pool.
+      const text = res.text().then(
+        (t) => redact(t, secrets),
+        () => "",
+      );
+      return { status: res.status, text };
+    } catch (cause) {
+      throw new RegistryNetworkError(this.url + endpoint, redactCause(cause, secrets));
+    }
+  }
+}
+
+/** Open the image as a lazily read Blob for `pushChunk`. */
+export function openFileBlob(path: string): Promise<Blob> {
+  return openAsBlob(path) as Promise<Blob>;
+}
+
+function isStatus(v: unknown): v is UploadStatus {
+  if (v === null || typeof v !== "object") return false;
+  const o = v as Record<string, unknown>;
+  if (typeof o["descriptor"] !== "string") return false;
+  if (o["status"] !== undefined && o["status"] !== null && typeof o["status"] !== "string") return false;
+  if (o["chunks"] !== undefined && o["chunks"] !== null && !Array.isArray(o["chunks"])) return false;
+  if (o["status"] === null) delete o["status"];
+  if (o["chunks"] === null) delete o["chunks"];
+  return true;
+}
+
+function redactCause(cause: unknown, secrets: string[]): unknown {
+  if (secrets.length === 0 || !(cause instanceof Error)) return cause;
+  // undici's fetch wraps the real socket error in `cause`; neither carries the request body, but
+  // we rewrite the messages defensively so nothing derived from the token can leak.
+  cause.message = redact(cause.message, secrets);
+  const inner = (cause as { cause?: unknown }).cause;
+  if (inner instanceof Error) inner.message = redact(inner.message, secrets);
+  return cause;
+}
+
+/** Resolves after `ms`, or rejects when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0 && !signal?.aborted) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,241 @@
+/**
+ * Registry credentials: a user name and a personal access token from the registry portal.
+ *
+ * Sources, first match wins per field: `REGISTRY_USER`/`REGISTRY_TOKEN` in the environment, then in
+ * a `.env` file in the working directory (gvmkit-build loads it with dotenv, which never overrides
+ * the real environment), then the login stored by `gvmconv login`. The incumbent stores its login in
+ * the OS keyring; we keep a JSON file at `$XDG_CONFIG_HOME/gvmconv/credentials.json` (or
+ * `~/.config/gvmconv/…`), mode 0600 in a 0700 directory, which works the same on CI machines and
+ * headless servers. The token is held where `JSON.stringify` and `util.inspect` cannot see it.
+ */
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { inspect } from "node:util";
+import type { Reporter } from "../reporter.js";
+import { silentReporter } from "../reporter.js";
+import type { GolemRegistryClient } from "./client.js";
+import { CredentialsError, RegistryAuthError } from "./errors.js";
+
+export type CredentialsSource = "env" | "dotenv" | "stored";
+
+/** A user name and token. The token is a private field: logging the object shows `***`. */
+export class RegistryCredentials {
+  readonly user: string;
+  readonly source: CredentialsSource | "given";
+  readonly #token: string;
+
+  constructor(user: string, token: string, source: CredentialsSource | "given" = "given") {
+    this.user = user;
+    this.#token = token;
+    this.source = source;
+  }
+
+  get token(): string {
+    return this.#token;
+  }
+
+  toJSON(): { user: string; token: string; source: string } {
+    return { user: this.user, token: "***", source: this.source };
+  }
+
+  toString(): string {
+    return `RegistryCredentials(${this.user}, ***)`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+/**
+ * Parse a dotenv file: `KEY=VALUE` lines, optional `export `, `#` comments, single or double quotes
+ * (double quotes understand `\n`). Enough for REGISTRY_USER/REGISTRY_TOKEN; not a shell.
+ */
+export function parseDotenv(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    let value = m[2]!;
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.length >= 2 && value.endsWith(quote)) {
+      value = value.slice(1, -1);
+      if (quote === '"') value = value.replace(/\\n/g, "\n").replace(/\\(["\\])/g, "$1");
+    } else {
+      value = value.replace(/\s+#.*$/, "").trim();
+    }
+    out.set(m[1]!, value);
+  }
+  return out;
+}
+
+/** `$XDG_CONFIG_HOME/gvmconv/credentials.json`, or `~/.config/gvmconv/credentials.json`. */
+export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
+  const base =
+    env["XDG_CONFIG_HOME"] && env["XDG_CONFIG_HOME"].startsWith("/")
+      ? env["XDG_CONFIG_HOME"]
+      : join(homedir(), ".config");
+  return join(base, "gvmconv", "credentials.json");
+}
+
+export interface CredentialsLookup {
+  env?: NodeJS.ProcessEnv;
+  /** Directory holding `.env` (default: the working directory). */
+  cwd?: string;
+  /** Stored-credentials file (default `credentialsPath(env)`). */
+  path?: string;
+  reporter?: Reporter;
+}
+
+/** Credentials from the environment, `.env`, or the stored login; undefined when none is complete. */
+export async function resolveCredentials(
+  lookup: CredentialsLookup = {},
+): Promise<RegistryCredentials | undefined> {
+  const env = lookup.env ?? process.env;
+  let dotenv = new Map<string, string>();
+  try {
+    dotenv = parseDotenv(await readFile(join(lookup.cwd ?? process.cwd(), ".env"), "utf8"));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const pick = (key: string): [string, CredentialsSource] | undefined => {
+    const fromEnv = env[key];
+    if (fromEnv) return [fromEnv, "env"];
+    const fromFile = dotenv.get(key);
+    return fromFile ? [fromFile, "dotenv"] : undefined;
+  };
+  const user = pick("REGISTRY_USER");
+  const token = pick("REGISTRY_TOKEN");
+  if (user && token) {
+    return new RegistryCredentials(
+      user[0],
+      token[0],
+      user[1] === "env" && token[1] === "env" ? "env" : "dotenv",
+    );
+  }
+  return readStoredCredentials(lookup);
+}
+
+/** The stored login, if any. Warns `W_CREDENTIALS_PERMISSIONS` when others can read the file. */
+export async function readStoredCredentials(
+  lookup: Pick<CredentialsLookup, "env" | "path" | "reporter"> = {},
+): Promise<RegistryCredentials | undefined> {
+  const path = lookup.path ?? credentialsPath(lookup.env);
+  const reporter = lookup.reporter ?? silentReporter;
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new CredentialsError(path, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (process.platform !== "win32" && ((await stat(path)).mode & 0o077) !== 0) {
+    reporter.warn({
+      code: "W_CREDENTIALS_PERMISSIONS",
+      message: `${path} is readable by other users; run chmod 600 on it`,
+      path,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // No `cause`: a JSON syntax error message quotes the file's text, token included.
+    throw new CredentialsError(path, `${path} is not valid JSON`, {
+      hint: "run `gvmconv logout` and log in again",
+    });
+  }
+  const o = parsed as Record<string, unknown> | null;
+  if (!o || typeof o["user"] !== "string" || typeof o["token"] !== "string" || !o["user"] || !o["token"]) {
+    throw new CredentialsError(path, `${path} does not hold a user and a token`, {
+      hint: "run `gvmconv logout` and log in again",
+    });
+  }
+  return new RegistryCredentials(o["user"], o["token"], "stored");
+}
+
+/**
+ * Store a login (replacing any previous one, as the incumbent keeps a single login). Written to a
+ * temporary file created 0600 and renamed, so the token is never briefly world-readable and a
+ * crash never leaves half a file.
+ */
+export async function saveCredentials(
+  credentials: { user: string; token: string },
+  lookup: Pick<CredentialsLookup, "env" | "path"> = {},
+): Promise<string> {
+  const path = lookup.path ?? credentialsPath(lookup.env);
+  const dir = dirname(path);
+  const tmp = join(dir, `.credentials.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    const body = JSON.stringify({ user: credentials.user, token: credentials.token }, null, 2) + "\n";
+    await writeFile(tmp, body, { mode: 0o600, flag: "wx" });
+    await chmod(tmp, 0o600); // the umask may have narrowed it; never widened, but make it exact
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw new CredentialsError(path, `cannot store credentials in ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return path;
+}
+
+/** Forget the stored login. Returns false when there was none. */
+export async function removeCredentials(
+  lookup: Pick<CredentialsLookup, "env" | "path"> = {},
+): Promise<boolean> {
+  const path = lookup.path ?? credentialsPath(lookup.env);
+  try {
+    await rm(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw new CredentialsError(path, `cannot remove ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Check the user name and token with the registry, then store them. A rejected login throws
+ * `RegistryAuthError` and stores nothing. (Prompting is the CLI's job.)
+ */
+export async function login(
+  client: GolemRegistryClient,
+  credentials: { user: string; token: string },
+  lookup: Pick<CredentialsLookup, "env" | "path"> = {},
+): Promise<{ path: string; credentials: RegistryCredentials }> {
+  if (!(await client.checkLogin(credentials.user, credentials.token))) {
+    throw new RegistryAuthError(
+      credentials.user,
+      `the registry at ${client.url} rejected the token for ${credentials.user}`,
+      401,
+    );
+  }
+  const path = await saveCredentials(credentials, lookup);
+  return { path, credentials: new RegistryCredentials(credentials.user, credentials.token, "stored") };
+}
+
+/** `--login-check`: are the resolved credentials accepted? */
+export async function checkLogin(
+  client: GolemRegistryClient,
+  lookup: CredentialsLookup = {},
+): Promise<{ found: false } | { found: true; user: string; source: string; valid: boolean }> {
+  const creds = await resolveCredentials(lookup);
+  if (!creds) return { found: false };
+  return {
+    found: true,
+    user: creds.user,
+    source: creds.source,
+    valid: await client.checkLogin(creds.user, creds.token),
+  };
+}
+
+/** `--logout`. */
+export function logout(lookup: Pick<CredentialsLookup, "env" | "path"> = {}): Promise<boolean> {
+  return removeCredentials(lookup);
+}

@@ -1,0 +1,109 @@
+/**
+ * Failures talking to a Golem image registry. Codes are stable (see src/errors.ts). Messages that
+ * include server text are passed through `redact` first: a registry may echo form fields back, and
+ * the personal access token must never reach a log line.
+ */
+import { GvmconvError } from "../errors.js";
+
+/** Replace every occurrence of each non-empty secret in `text`. */
+export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  let out = text;
+  for (const s of secrets) if (s) out = out.split(s).join("***");
+  return out;
+}
+
+/** The registry answered with an unexpected HTTP status. */
+export class RegistryHttpError extends GvmconvError {
+  readonly statusCode: number;
+  readonly endpoint: string;
+  constructor(endpoint: string, statusCode: number, body: string, options: { hint?: string } = {}) {
+    const excerpt = body.length > 300 ? body.slice(0, 300) + "…" : body;
+    super(
+      "E_REGISTRY_HTTP",
+      `${endpoint} answered HTTP ${statusCode}${excerpt ? `: ${excerpt}` : ""}`,
+      options,
+    );
+    this.statusCode = statusCode;
+    this.endpoint = endpoint;
+  }
+}
+
+/** The registry could not be reached or dropped the connection. */
+export class RegistryNetworkError extends GvmconvError {
+  readonly endpoint: string;
+  constructor(endpoint: string, cause: unknown) {
+    const detail =
+      cause instanceof Error
+        ? (((cause as { code?: string }).code ?? "") + " " + cause.message).trim()
+        : String(cause);
+    super("E_REGISTRY_NETWORK", `cannot reach ${endpoint}: ${detail}`, {
+      hint: "check the network or REGISTRY_URL; run again to resume the upload",
+      cause,
+    });
+    this.endpoint = endpoint;
+  }
+}
+
+/** The registry answered something that is not the protocol we speak. */
+export class RegistryProtocolError extends GvmconvError {
+  readonly endpoint: string;
+  constructor(endpoint: string, message: string, options: { cause?: unknown } = {}) {
+    super("E_REGISTRY_PROTOCOL", `${endpoint}: ${message}`, options);
+    this.endpoint = endpoint;
+  }
+}
+
+/** Wrong user name or token, or the user may not push to that repository. */
+export class RegistryAuthError extends GvmconvError {
+  readonly user: string;
+  readonly statusCode: number | undefined;
+  constructor(user: string, message: string, statusCode?: number) {
+    super("E_REGISTRY_AUTH", message, {
+      hint: "check REGISTRY_USER/REGISTRY_TOKEN or run `gvmconv login` with a token from the registry portal",
+    });
+    this.user = user;
+    this.statusCode = statusCode;
+  }
+}
+
+/** After the last chunk, the registry never reported the image as complete. */
+export class UploadNotValidatedError extends GvmconvError {
+  readonly descriptorSha256: string;
+  readonly lastStatus: string | undefined;
+  constructor(descriptorSha256: string, attempts: number, lastStatus: string | undefined) {
+    super(
+      "E_UPLOAD_NOT_VALIDATED",
+      `the registry did not confirm the upload ${descriptorSha256} after ${attempts} checks (last status: ${lastStatus ?? "none"})`,
+      { hint: "run the push again: chunks already stored are not re-sent" },
+    );
+    this.descriptorSha256 = descriptorSha256;
+    this.lastStatus = lastStatus;
+  }
+}
+
+/** A chunk descriptor (`.descr.bin`) that cannot be parsed or does not match its image. */
+export class DescriptorError extends GvmconvError {
+  readonly path: string | undefined;
+  constructor(message: string, options: { path?: string; cause?: unknown } = {}) {
+    super("E_DESCRIPTOR_INVALID", message, { cause: options.cause });
+    this.path = options.path;
+  }
+}
+
+/** `user/repository:tag` that the registry cannot accept. */
+export class PushTargetError extends GvmconvError {
+  readonly target: string;
+  constructor(target: string, message: string, hint?: string) {
+    super("E_PUSH_TARGET", message, { hint: hint ?? "use <user>/<repository>:<tag>" });
+    this.target = target;
+  }
+}
+
+/** Stored credentials cannot be read or written. */
+export class CredentialsError extends GvmconvError {
+  readonly path: string;
+  constructor(path: string, message: string, options: { cause?: unknown; hint?: string } = {}) {
+    super("E_CREDENTIALS", message, options);
+    this.path = path;
+  }
+}
