@@ -1,0 +1,200 @@
+/**
+ * Where registry credentials come from, first match wins:
+ *   1. explicit credentials passed by the caller (CLI `--creds`);
+ *   2. environment: `GVMCONV_REGISTRY_USER` + `GVMCONV_REGISTRY_PASSWORD`, for the registry named by
+ *      `GVMCONV_REGISTRY_HOST` or, when that is unset, for whichever registry the image comes from;
+ *   3. Docker's `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`): `credHelpers[host]`,
+ *      then `auths[host].auth` (base64 `user:password`) or `identitytoken`, then `credsStore`;
+ *      helpers run as `docker-credential-<name> get` with the server URL on stdin;
+ *   4. Podman/containers `auth.json`: `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
+ *      `~/.config/containers/auth.json` (same format; keys may be `host/namespace`, longest wins).
+ */
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { CredentialHelperError } from "./errors.js";
+import { DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, DOCKER_HUB_ENDPOINT } from "./reference.js";
+
+export interface Credentials {
+  username: string;
+  password: string;
+  /** An OAuth2 refresh token (Docker's `identitytoken`), used instead of the password with token servers. */
+  identityToken?: string;
+}
+
+export interface CredentialSource {
+  /** Credentials for `registry` (normalized host, e.g. `docker.io`), `repository` for per-namespace keys. */
+  lookup(registry: string, repository?: string): Promise<Credentials | undefined>;
+}
+
+export interface CredentialOptions {
+  /** Credentials to use for every registry (e.g. from `--creds user:password`). */
+  explicit?: Credentials;
+  /** Environment to read; defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Home directory; defaults to `os.homedir()`. */
+  home?: string;
+  /** Set false to ignore config files and helpers (tests, hermetic CI). */
+  useConfigFiles?: boolean;
+}
+
+/** Keys under which a registry may appear in a Docker/Podman config file. */
+function configKeys(registry: string): string[] {
+  if (registry === DOCKER_HUB || registry === DOCKER_HUB_ENDPOINT || registry === "index.docker.io") {
+    return [DOCKER_HUB_CONFIG_KEY, "index.docker.io", DOCKER_HUB, DOCKER_HUB_ENDPOINT, "https://index.docker.io/v1"];
+  }
+  return [registry, `https://${registry}`, `http://${registry}`, `https://${registry}/v1/`, `https://${registry}/v2/`];
+}
+
+/** Strip scheme and path from a config key: `https://index.docker.io/v1/` → `index.docker.io`. */
+function normalizeKey(key: string): string {
+  return key.replace(/^[a-z]+:\/\//, "").replace(/\/(v1|v2)\/?$/, "").replace(/\/$/, "");
+}
+
+interface AuthEntry {
+  auth?: string;
+  username?: string;
+  password?: string;
+  identitytoken?: string;
+}
+interface ConfigFile {
+  auths?: Record<string, AuthEntry>;
+  credHelpers?: Record<string, string>;
+  credsStore?: string;
+}
+
+async function readJson(path: string): Promise<ConfigFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    return undefined;
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === "object" && v !== null ? (v as ConfigFile) : undefined;
+  } catch {
+    return undefined; // a broken config file is not ours to fail on; Docker itself would complain
+  }
+}
+
+function decodeEntry(entry: AuthEntry | undefined): Credentials | undefined {
+  if (entry === undefined) return undefined;
+  let username = entry.username ?? "";
+  let password = entry.password ?? "";
+  if (typeof entry.auth === "string" && entry.auth.length > 0) {
+    const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon >= 0) {
+      username = decoded.slice(0, colon);
+      password = decoded.slice(colon + 1);
+    }
+  }
+  const identityToken = typeof entry.identitytoken === "string" && entry.identitytoken.length > 0 ? entry.identitytoken : undefined;
+  if (username === "" && password === "" && identityToken === undefined) return undefined;
+  return identityToken !== undefined ? { username, password, identityToken } : { username, password };
+}
+
+function findEntry<T>(map: Record<string, T> | undefined, registry: string, repository?: string): T | undefined {
+  if (map === undefined) return undefined;
+  // Podman allows `host/namespace/repo` keys; the most specific one wins.
+  if (repository !== undefined) {
+    const parts = repository.split("/");
+    for (let n = parts.length; n >= 1; n--) {
+      const key = `${registry}/${parts.slice(0, n).join("/")}`;
+      if (map[key] !== undefined) return map[key];
+    }
+  }
+  for (const k of configKeys(registry)) if (map[k] !== undefined) return map[k];
+  const want = normalizeKey(configKeys(registry)[0] ?? registry);
+  for (const [k, v] of Object.entries(map)) if (normalizeKey(k) === want) return v;
+  return undefined;
+}
+
+/** Run `docker-credential-<helper> get`; `undefined` when it knows nothing about the server or is not installed. */
+export async function runCredentialHelper(helper: string, serverUrl: string, env: NodeJS.ProcessEnv): Promise<Credentials | undefined> {
+  if (!/^[A-Za-z0-9._-]+$/.test(helper)) throw new CredentialHelperError(helper, "invalid helper name");
+  return await new Promise((resolve, reject) => {
+    const child = spawn(`docker-credential-${helper}`, ["get"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") resolve(undefined); // helper configured but not installed: as if absent
+      else reject(new CredentialHelperError(helper, e.message, { cause: e }));
+    });
+    child.on("close", (code) => {
+      const stdout = Buffer.concat(out).toString("utf8").trim();
+      if (code !== 0) {
+        // Helpers report an unknown server as "credentials not found in native keychain".
+        if (/not found/i.test(stdout + Buffer.concat(err).toString("utf8"))) resolve(undefined);
+        else reject(new CredentialHelperError(helper, `exited with ${code}: ${(stdout || Buffer.concat(err).toString("utf8")).trim()}`));
+        return;
+      }
+      try {
+        const v = JSON.parse(stdout) as { Username?: string; Secret?: string };
+        if (typeof v.Secret !== "string" || v.Secret === "") return resolve(undefined);
+        // A Username of "<token>" marks the secret as an identity (refresh) token.
+        if (v.Username === "<token>") resolve({ username: "", password: "", identityToken: v.Secret });
+        else resolve({ username: v.Username ?? "", password: v.Secret });
+      } catch (e) {
+        reject(new CredentialHelperError(helper, "printed something that is not JSON", { cause: e }));
+      }
+    });
+    child.stdin.on("error", () => {});
+    child.stdin.end(serverUrl);
+  });
+}
+
+/** The default credential lookup chain (see the file comment). */
+export function defaultCredentialSource(opts: CredentialOptions = {}): CredentialSource {
+  const env = opts.env ?? process.env;
+  const home = opts.home ?? homedir();
+  const useFiles = opts.useConfigFiles ?? true;
+  return {
+    async lookup(registry, repository) {
+      if (opts.explicit !== undefined) return opts.explicit;
+      const user = env.GVMCONV_REGISTRY_USER;
+      const password = env.GVMCONV_REGISTRY_PASSWORD;
+      if (user !== undefined && password !== undefined && user !== "") {
+        const host = env.GVMCONV_REGISTRY_HOST;
+        if (host === undefined || host === "" || normalizeKey(configKeys(host)[0] ?? host) === normalizeKey(configKeys(registry)[0] ?? registry)) {
+          return { username: user, password };
+        }
+      }
+      if (!useFiles) return undefined;
+
+      const dockerDir = env.DOCKER_CONFIG ?? join(home, ".docker");
+      const docker = await readJson(join(dockerDir, "config.json"));
+      if (docker !== undefined) {
+        const helper = findEntry(docker.credHelpers, registry);
+        const serverUrl = configKeys(registry)[0] ?? registry;
+        if (helper !== undefined) {
+          const c = await runCredentialHelper(helper, serverUrl, env);
+          if (c !== undefined) return c;
+        }
+        const c = decodeEntry(findEntry(docker.auths, registry));
+        if (c !== undefined) return c;
+        if (typeof docker.credsStore === "string" && docker.credsStore !== "") {
+          const s = await runCredentialHelper(docker.credsStore, serverUrl, env);
+          if (s !== undefined) return s;
+        }
+      }
+
+      const podmanFiles = [
+        env.REGISTRY_AUTH_FILE,
+        env.XDG_RUNTIME_DIR !== undefined ? join(env.XDG_RUNTIME_DIR, "containers", "auth.json") : undefined,
+        join(env.XDG_CONFIG_HOME ?? join(home, ".config"), "containers", "auth.json"),
+      ];
+      for (const f of podmanFiles) {
+        if (f === undefined || f === "") continue;
+        const cfg = await readJson(f);
+        const c = decodeEntry(findEntry(cfg?.auths, registry, repository));
+        if (c !== undefined) return c;
+      }
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * The image every source yields: parsed config, layer descriptors, and verified uncompressed
+ * layer streams. Sources differ only in how they reach a layer's raw blob (`LayerStore`).
+ */
+import type { Readable } from "node:stream";
+import PQueue from "p-queue";
+import { silentReporter, type Reporter } from "../reporter.js";
+import { InvalidManifestError } from "./errors.js";
+import { decompressLayer } from "./layer-stream.js";
+import { formatPlatform, normalizePlatform, type Descriptor, type ImageConfig, type Platform } from "./manifest.js";
+import type { Reference } from "./reference.js";
+
+export interface LayerDescriptor extends Descriptor {
+  /** Position in the manifest (0 = base layer). */
+  readonly index: number;
+  /** `rootfs.diff_ids[index]`: digest of the uncompressed tar. */
+  readonly diffId: string;
+}
+
+export interface Image {
+  /** Which kind of source this came from: `docker`, `oci`, `oci-archive`, `docker-archive`, `docker-daemon`. */
+  readonly transport: string;
+  /** The registry reference, for registry and daemon sources and archives that name one. */
+  readonly reference: Reference | undefined;
+  /** Digest of the image manifest, when there is one (not for legacy `docker save` archives). */
+  readonly manifestDigest: string | undefined;
+  /** Digest of the config blob: the image id. */
+  readonly configDigest: string;
+  /** The parsed image config. */
+  readonly config: ImageConfig;
+  /** The config's exact bytes (hash them to get `configDigest`). */
+  readonly configBytes: Buffer;
+  /** The platform of the image (from its config). */
+  readonly platform: Platform;
+  readonly layers: readonly LayerDescriptor[];
+  /**
+   * Make all layer blobs available locally (download them into the cache, bounded parallelism,
+   * progress through the reporter). Optional before `openLayer`, which fetches what it lacks.
+   */
+  fetchLayers(): Promise<void>;
+  /**
+   * The uncompressed tar of layer `i`. The blob's digest has been verified (registry: before it
+   * entered the cache) or is verified as it streams (local files); the uncompressed stream is
+   * checked against `diffId` and errors at its end if it differs. Read it to the end.
+   */
+  openLayer(i: number): Promise<Readable>;
+  /** Release connections and temporary files. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** How a source reaches a layer's raw (possibly compressed) blob. */
+export interface LayerStore {
+  /** Make the blob available locally; `advance` reports bytes. No-op for local sources. */
+  fetch(layer: LayerDescriptor, advance: (bytes: number) => void): Promise<void>;
+  /** True when `fetch` would do nothing. */
+  isLocal(layer: LayerDescriptor): Promise<boolean>;
+  /** The raw blob, verified against `layer.digest` (now or at end of stream) unless the source has no blob digest. */
+  openRaw(layer: LayerDescriptor): Promise<Readable>;
+  close(): Promise<void>;
+}
+
+export interface ImageParts {
+  transport: string;
+  reference: Reference | undefined;
+  manifestDigest: string | undefined;
+  configDigest: string;
+  configBytes: Buffer;
+  config: ImageConfig;
+  /** Layer descriptors of the manifest, in order. */
+  layers: readonly Descriptor[];
+  store: LayerStore;
+  reporter?: Reporter;
+  /** Parallel downloads in `fetchLayers` (default 4). */
+  concurrency?: number;
+  maxRatio?: number;
+  /** Platform asked for; a config for another one is reported as a warning. */
+  requestedPlatform?: Platform;
+  /** Extra cleanup (temporary files). */
+  onClose?: () => Promise<void>;
+}
+
+/** Pair manifest layers with diff_ids and build the image. */
+export function makeImage(parts: ImageParts): Image {
+  const diffIds = parts.config.rootfs.diff_ids;
+  if (diffIds.length !== parts.layers.length) {
+    throw new InvalidManifestError(`the manifest lists ${parts.layers.length} layers but the config has ${diffIds.length} diff_ids`, { digest: parts.configDigest });
+  }
+  const layers: LayerDescriptor[] = parts.layers.map((d, index) => ({ ...d, index, diffId: diffIds[index] as string }));
+  const platform = normalizePlatform({
+    os: parts.config.os,
+    architecture: parts.config.architecture,
+    ...(parts.config.variant !== undefined ? { variant: parts.config.variant } : {}),
+  });
+  const reporter = parts.reporter ?? silentReporter;
+  if (parts.requestedPlatform !== undefined) {
+    const want = normalizePlatform(parts.requestedPlatform);
+    if (want.os !== platform.os || want.architecture !== platform.architecture) {
+      reporter.warn({
+        code: "W_OCI_PLATFORM_MISMATCH",
+        message: `asked for ${formatPlatform(want)} but the image is ${formatPlatform(platform)} (it has no multi-platform index)`,
+      });
+    }
+  }
+  let closed = false;
+  let fetched: Promise<void> | undefined;
+  const image: Image = {
+    transport: parts.transport,
+    reference: parts.reference,
+    manifestDigest: parts.manifestDigest,
+    configDigest: parts.configDigest,
+    configBytes: parts.configBytes,
+    config: parts.config,
+    platform,
+    layers,
+    fetchLayers() {
+      fetched ??= (async () => {
+        const queue = new PQueue({ concurrency: parts.concurrency ?? 4 });
+        const seen = new Set<string>();
+        const jobs: Promise<void>[] = [];
+        for (const layer of layers) {
+          if (seen.has(layer.digest)) continue;
+          seen.add(layer.digest);
+          if (await parts.store.isLocal(layer)) continue;
+          jobs.push(
+            queue.add(async () => {
+              const task = reporter.task(`layer ${layer.index + 1}/${layers.length} ${layer.digest.slice(7, 19)}`, layer.size);
+              try {
+                await parts.store.fetch(layer, (n) => task.advance(n));
+              } finally {
+                task.done();
+              }
+            }),
+          );
+        }
+        // Settle everything before failing so no download is left writing in the background.
+        const results = await Promise.allSettled(jobs);
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed !== undefined) throw failed.reason;
+      })();
+      const p = fetched;
+      p.catch(() => {
+        if (fetched === p) fetched = undefined; // allow a retry after a failure
+      });
+      return p;
+    },
+    async openLayer(i) {
+      const layer = layers[i];
+      if (layer === undefined) throw new RangeError(`layer index ${i} out of range (0..${layers.length - 1})`);
+      if (!(await parts.store.isLocal(layer))) await parts.store.fetch(layer, () => {});
+      const raw = await parts.store.openRaw(layer);
+      return await decompressLayer(raw, { diffId: layer.diffId, layerIndex: i, ...(parts.maxRatio !== undefined ? { maxRatio: parts.maxRatio } : {}) });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await parts.store.close();
+      await parts.onClose?.();
+    },
+  };
+  return image;
+}

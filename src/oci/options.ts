@@ -1,0 +1,77 @@
+/** Options of `openImage`, and their resolved form the sources receive. */
+import { tmpdir } from "node:os";
+import type { Reporter } from "../reporter.js";
+import { silentReporter } from "../reporter.js";
+import { BlobCache, defaultCacheDir } from "./blob-cache.js";
+import { defaultCredentialSource, type CredentialSource, type Credentials } from "./credentials.js";
+import { parsePlatform, type Platform } from "./manifest.js";
+import { TokenCache } from "./token-cache.js";
+
+export interface OpenImageOptions {
+  /** `os/arch[/variant]` or a Platform; default `linux/amd64` (what Golem VMs run). */
+  platform?: string | Platform;
+  /** Blob cache directory; default `$XDG_CACHE_HOME/gvmconv` or `~/.cache/gvmconv`. */
+  cacheDir?: string;
+  reporter?: Reporter;
+  /** Allow plain HTTP and unverified TLS for the registry (loopback registries get HTTP fallback anyway). */
+  insecure?: boolean;
+  /**
+   * Credentials: a `{ username, password }` pair used for the image's registry, or a full
+   * `CredentialSource`. Default: env vars, Docker and Podman config files (see credentials.ts).
+   */
+  credentials?: Credentials | CredentialSource;
+  signal?: AbortSignal;
+  /** Parallel layer downloads (default 4). */
+  concurrency?: number;
+  /** Retries per request / per download without progress (default 5). */
+  retries?: number;
+  /** First retry delay in ms (default 500). */
+  retryBaseDelayMs?: number;
+  /** Max decompressed/compressed ratio before a layer is refused (default 1100). */
+  maxDecompressionRatio?: number;
+  /** Where temporary files go (docker-daemon exports, gunzipped archives); default os.tmpdir(). */
+  tmpDir?: string;
+  /** Environment for credential lookup and DOCKER_HOST; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ResolvedOptions {
+  platform: Platform;
+  cache: BlobCache;
+  reporter: Reporter;
+  insecure: boolean;
+  credentials: CredentialSource;
+  signal: AbortSignal | undefined;
+  concurrency: number;
+  retries: number;
+  retryBaseDelayMs: number;
+  maxRatio: number | undefined;
+  tmpDir: string;
+  env: NodeJS.ProcessEnv;
+  tokenCache: TokenCache;
+}
+
+/** One token cache per process: tokens outlive a single image. */
+const sharedTokens = new TokenCache();
+
+export function resolveOptions(opts: OpenImageOptions = {}): ResolvedOptions {
+  const env = opts.env ?? process.env;
+  const c = opts.credentials;
+  const credentials: CredentialSource =
+    c === undefined ? defaultCredentialSource({ env }) : "lookup" in c ? c : defaultCredentialSource({ env, explicit: c });
+  return {
+    platform: typeof opts.platform === "string" ? parsePlatform(opts.platform) : (opts.platform ?? { os: "linux", architecture: "amd64" }),
+    cache: new BlobCache(opts.cacheDir ?? defaultCacheDir(env)),
+    reporter: opts.reporter ?? silentReporter,
+    insecure: opts.insecure ?? false,
+    credentials,
+    signal: opts.signal,
+    concurrency: opts.concurrency ?? 4,
+    retries: opts.retries ?? 5,
+    retryBaseDelayMs: opts.retryBaseDelayMs ?? 500,
+    maxRatio: opts.maxDecompressionRatio,
+    tmpDir: opts.tmpDir ?? tmpdir(),
+    env,
+    tokenCache: sharedTokens,
+  };
+}

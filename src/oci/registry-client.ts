@@ -1,0 +1,407 @@
+/**
+ * A distribution-spec v2 client for pulling: manifests and blobs, token/Basic auth, redirects
+ * that never carry `Authorization` to another host, retries with backoff on 429/5xx and
+ * dropped connections. One client per registry endpoint; it owns its connection pool.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Readable } from "node:stream";
+import { Agent, request, type Dispatcher } from "undici";
+import { parseAuthChallenges, type AuthChallenge } from "./auth-challenge.js";
+import type { CredentialSource, Credentials } from "./credentials.js";
+import { digestOf, verifyBytes } from "./digest.js";
+import {
+  AuthFailedError,
+  AuthRequiredError,
+  NetworkError,
+  NotFoundError,
+  RegistryError,
+  TooLargeError,
+} from "./errors.js";
+import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from "./manifest.js";
+import { isLoopbackRegistry } from "./reference.js";
+import { TokenCache } from "./token-cache.js";
+
+export interface RetryOptions {
+  /** Attempts after the first one (default 5). */
+  retries?: number;
+  /** First backoff delay in ms, doubled each attempt with jitter, capped at 30 s (default 500). */
+  baseDelayMs?: number;
+}
+
+export interface RegistryClientOptions extends RetryOptions {
+  /** Allow plain HTTP and unverified TLS for this registry (Docker's "insecure registry"). */
+  insecure?: boolean;
+  credentials?: CredentialSource;
+  signal?: AbortSignal;
+  userAgent?: string;
+  /** Shared token cache (one per process is fine). */
+  tokenCache?: TokenCache;
+}
+
+export interface BlobResponse {
+  /** Raw (possibly compressed) bytes of the blob from `start` on. */
+  body: Readable;
+  /** Offset the body starts at: the requested one if the server honoured `Range`, else 0. */
+  start: number;
+  /** Content-Length of this response, when given. */
+  length: number | undefined;
+}
+
+const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const RETRY_ERROR_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+]);
+const MAX_REDIRECTS = 10;
+const MAX_ERROR_BODY = 64 * 1024;
+const MAX_TOKEN_BODY = 1024 * 1024;
+
+/** True for a transport failure worth retrying (connection reset, socket closed mid-body, …). */
+export function isRetryableNetworkError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined && RETRY_ERROR_CODES.has(code)) return true;
+    if (e.message === "terminated" || e.message === "other side closed") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** Backoff for attempt `n` (0-based): honours Retry-After seconds, else exponential with jitter. */
+export function backoffDelay(n: number, baseDelayMs: number, retryAfter?: string | string[]): number {
+  const ra = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
+  if (ra !== undefined && /^\d+$/.test(ra)) return Math.min(Number(ra) * 1000, 60_000);
+  const exp = Math.min(baseDelayMs * 2 ** n, 30_000);
+  return exp / 2 + Math.random() * (exp / 2);
+}
+
+/** Read a body into memory, refusing more than `max` bytes. */
+export async function readCapped(body: Readable, max: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    n += b.length;
+    if (n > max) {
+      body.destroy();
+      throw new TooLargeError(`${what} is larger than ${max} bytes`, max);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The distribution-spec error envelope `{"errors":[{"code","message","detail"}]}`. */
+export function parseErrorEnvelope(body: Buffer): { code: string; message: string }[] {
+  try {
+    const v = JSON.parse(body.toString("utf8")) as { errors?: unknown };
+    if (!Array.isArray(v.errors)) return [];
+    return v.errors
+      .filter((e): e is { code: string; message?: unknown } => typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string")
+      .map((e) => ({ code: e.code, message: typeof e.message === "string" ? e.message : "" }));
+  } catch {
+    return [];
+  }
+}
+
+type Headers = Record<string, string>;
+type Resp = Dispatcher.ResponseData;
+
+export class RegistryClient {
+  /** Normalized registry name (`docker.io`), used for credentials and messages. */
+  readonly registry: string;
+  /** Host[:port] actually contacted (`registry-1.docker.io`). */
+  readonly endpoint: string;
+  readonly #opts: RegistryClientOptions;
+  readonly #agent: Agent;
+  readonly #tokens: TokenCache;
+  readonly #inflightTokens = new Map<string, Promise<string>>();
+  #base: Promise<string> | undefined;
+  /** The last challenge this registry sent; requests after the first carry credentials up front. */
+  #challenge: AuthChallenge | undefined;
+  #credentials: Promise<Credentials | undefined> | undefined;
+
+  constructor(registry: string, endpoint: string, opts: RegistryClientOptions = {}) {
+    this.registry = registry;
+    this.endpoint = endpoint;
+    this.#opts = opts;
+    this.#tokens = opts.tokenCache ?? new TokenCache();
+    this.#agent = new Agent({
+      connect: opts.insecure === true ? { rejectUnauthorized: false } : {},
+      // Layer transfers can stall behind slow storage; do not give up on a quiet but open socket too early.
+      bodyTimeout: 120_000,
+      headersTimeout: 120_000,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  /** Fetch a manifest or index by tag or digest; verifies the digest when `ref` is one. */
+  async getManifest(repository: string, ref: string): Promise<{ bytes: Buffer; mediaType: string | undefined; digest: string }> {
+    const res = await this.#request(repository, `/v2/${repository}/manifests/${ref}`, { accept: MANIFEST_ACCEPT.join(", ") }, "manifest");
+    const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, `manifest ${repository}:${ref}`);
+    const digest = ref.includes(":") ? ref : digestOf(bytes);
+    if (ref.includes(":")) verifyBytes(bytes, ref, `manifest ${repository}@${ref}`);
+    const ct = res.headers["content-type"];
+    return { bytes, mediaType: typeof ct === "string" ? ct : undefined, digest };
+  }
+
+  /** A small blob (config) in memory, verified. */
+  async getBlobBytes(repository: string, digest: string, max: number): Promise<Buffer> {
+    const res = await this.#request(repository, `/v2/${repository}/blobs/${digest}`, {}, "blob");
+    const bytes = await readCapped(res.body, max, `blob ${digest}`);
+    verifyBytes(bytes, digest, `blob ${repository}@${digest}`);
+    return bytes;
+  }
+
+  /**
+   * Open a blob from `offset` (Range when > 0). Retries happen before the body starts; a body that
+   * breaks mid-way is the caller's to resume with a new offset.
+   */
+  async openBlob(repository: string, digest: string, offset = 0): Promise<BlobResponse> {
+    const headers: Headers = offset > 0 ? { range: `bytes=${offset}-` } : {};
+    const res = await this.#request(repository, `/v2/${repository}/blobs/${digest}`, headers, "blob");
+    return blobResponse(res, offset);
+  }
+
+  /** Open a foreign layer from one of its descriptor `urls` (no registry credentials are sent). */
+  async openUrl(url: string, offset = 0): Promise<BlobResponse> {
+    const headers: Headers = offset > 0 ? { range: `bytes=${offset}-` } : {};
+    const res = await this.#withRetry(url, () => this.#follow("GET", url, headers, undefined));
+    if (res.statusCode >= 400) throw await this.#statusError(res, url, "blob");
+    return blobResponse(res, offset);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  async #baseUrl(): Promise<string> {
+    this.#base ??= (async () => {
+      if (this.#opts.insecure !== true && !isLoopbackRegistry(this.endpoint)) return `https://${this.endpoint}`;
+      // Like Docker for insecure and loopback registries: HTTPS first, plain HTTP if TLS fails.
+      try {
+        const res = await request(`https://${this.endpoint}/v2/`, {
+          dispatcher: this.#agent,
+          signal: this.#opts.signal,
+          headers: this.#userAgent(),
+        });
+        await res.body.dump();
+        return `https://${this.endpoint}`;
+      } catch (err) {
+        if (this.#opts.signal?.aborted === true) throw err;
+        return `http://${this.endpoint}`;
+      }
+    })();
+    return await this.#base;
+  }
+
+  #userAgent(): Headers {
+    return { "user-agent": this.#opts.userAgent ?? "gvmconv" };
+  }
+
+  async #creds(repository: string): Promise<Credentials | undefined> {
+    this.#credentials ??= this.#opts.credentials?.lookup(this.registry, repository) ?? Promise.resolve(undefined);
+    return await this.#credentials;
+  }
+
+  /** An authenticated request to the registry, with the token dance and retries. */
+  async #request(repository: string, path: string, headers: Headers, what: string): Promise<Resp> {
+    const url = `${await this.#baseUrl()}${path}`;
+    const scope = `repository:${repository}:pull`;
+    let freshAuth = false;
+    for (let round = 0; round < 3; round++) {
+      const auth = await this.#authorization(repository, scope, false);
+      const res = await this.#withRetry(url, () => this.#follow("GET", url, headers, auth));
+      if (res.statusCode === 401) {
+        const challenges = parseAuthChallenges(res.headers["www-authenticate"]);
+        const body = await readCapped(res.body, MAX_ERROR_BODY, "error body").catch(() => Buffer.alloc(0));
+        const creds = await this.#creds(repository);
+        const fields = { statusCode: 401, url, details: parseErrorEnvelope(body), registryCode: parseErrorEnvelope(body)[0]?.code };
+        const challenge = challenges.find((c) => c.scheme === "bearer") ?? challenges.find((c) => c.scheme === "basic");
+        if (challenge === undefined || freshAuth) {
+          if (creds === undefined) throw new AuthRequiredError(this.registry, fields);
+          throw new AuthFailedError(this.registry, `${this.registry} refused the credentials for ${repository} (HTTP 401)`, fields);
+        }
+        if (challenge.scheme === "basic" && creds === undefined) throw new AuthRequiredError(this.registry, fields);
+        this.#challenge = challenge;
+        await this.#authorization(repository, challenge.params.scope ?? scope, true);
+        freshAuth = true;
+        continue;
+      }
+      if (res.statusCode >= 400) throw await this.#statusError(res, url, what, repository);
+      return res;
+    }
+    throw new AuthFailedError(this.registry, `authentication with ${this.registry} did not settle`, { statusCode: 401, url });
+  }
+
+  /** The Authorization header for the current challenge; `refresh` forces a new token. */
+  async #authorization(repository: string, scope: string, refresh: boolean): Promise<string | undefined> {
+    const ch = this.#challenge;
+    if (ch === undefined) return undefined;
+    const creds = await this.#creds(repository);
+    if (ch.scheme === "basic") return creds !== undefined ? basicAuth(creds) : undefined;
+    if (ch.scheme !== "bearer") return undefined;
+    const realm = ch.params.realm;
+    if (realm === undefined) throw new AuthFailedError(this.registry, `${this.registry} sent a Bearer challenge without a realm`, { statusCode: 401, url: this.endpoint });
+    const service = ch.params.service;
+    const key = TokenCache.key(realm, service, scope);
+    if (refresh) this.#tokens.delete(key);
+    const cached = this.#tokens.get(key);
+    if (cached !== undefined) return `Bearer ${cached}`;
+    let inflight = this.#inflightTokens.get(key);
+    if (inflight === undefined) {
+      inflight = this.#fetchToken(realm, service, scope, creds, key).finally(() => this.#inflightTokens.delete(key));
+      this.#inflightTokens.set(key, inflight);
+    }
+    return `Bearer ${await inflight}`;
+  }
+
+  async #fetchToken(realm: string, service: string | undefined, scope: string, creds: Credentials | undefined, key: string): Promise<string> {
+    let res: Resp;
+    const u = new URL(realm);
+    if (creds?.identityToken !== undefined) {
+      // OAuth2 refresh-token grant (distribution auth/oauth.md).
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: creds.identityToken, client_id: "gvmconv", scope });
+      if (service !== undefined) form.set("service", service);
+      res = await this.#withRetry(realm, () =>
+        this.#follow("POST", u.toString(), { "content-type": "application/x-www-form-urlencoded" }, undefined, form.toString()),
+      );
+    } else {
+      if (service !== undefined) u.searchParams.set("service", service);
+      u.searchParams.set("scope", scope);
+      const auth = creds !== undefined ? basicAuth(creds) : undefined;
+      // The token server is another origin than the registry: credentials go there on purpose.
+      res = await this.#withRetry(realm, () => this.#follow("GET", u.toString(), {}, auth, undefined, true));
+    }
+    const body = await readCapped(res.body, MAX_TOKEN_BODY, "token response");
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      const fields = { statusCode: res.statusCode, url: realm, details: parseErrorEnvelope(body) };
+      if (creds === undefined) throw new AuthRequiredError(this.registry, fields);
+      throw new AuthFailedError(this.registry, `the token server ${u.host} refused the credentials for ${this.registry} (HTTP ${res.statusCode})`, fields);
+    }
+    if (res.statusCode >= 400) {
+      throw new AuthFailedError(this.registry, `the token server ${u.host} answered HTTP ${res.statusCode}`, { statusCode: res.statusCode, url: realm, details: parseErrorEnvelope(body) });
+    }
+    let json: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
+    try {
+      json = JSON.parse(body.toString("utf8")) as typeof json;
+    } catch (err) {
+      throw new AuthFailedError(this.registry, `the token server ${u.host} sent something that is not JSON`, { statusCode: res.statusCode, url: realm }, { cause: err });
+    }
+    const token = typeof json.token === "string" && json.token !== "" ? json.token : typeof json.access_token === "string" ? json.access_token : undefined;
+    if (token === undefined || token === "") {
+      throw new AuthFailedError(this.registry, `the token server ${u.host} sent no token`, { statusCode: res.statusCode, url: realm });
+    }
+    this.#tokens.set(key, token, typeof json.expires_in === "number" ? json.expires_in : undefined, typeof json.issued_at === "string" ? json.issued_at : undefined);
+    return token;
+  }
+
+  /**
+   * One logical request: follows redirects itself so that `Authorization` only ever goes to the
+   * origin it was meant for (blob storage behind a redirect gets signed URLs, not our token).
+   */
+  async #follow(method: "GET" | "POST", url: string, headers: Headers, auth: string | undefined, body?: string, authAnyOrigin = false): Promise<Resp> {
+    let current = url;
+    const origin = new URL(url).origin;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const h: Headers = { ...this.#userAgent(), ...headers };
+      if (auth !== undefined && (authAnyOrigin ? hop === 0 : new URL(current).origin === origin)) h.authorization = auth;
+      const res = await request(current, {
+        method: hop === 0 ? method : "GET",
+        headers: h,
+        dispatcher: this.#agent,
+        signal: this.#opts.signal,
+        ...(body !== undefined && hop === 0 ? { body } : {}),
+      });
+      if (res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304) {
+        const location = res.headers.location;
+        await res.body.dump();
+        if (typeof location !== "string") throw new NetworkError(current, `HTTP ${res.statusCode} without Location`);
+        const next = new URL(location, current);
+        if (new URL(current).protocol === "https:" && next.protocol === "http:" && this.#opts.insecure !== true) {
+          throw new NetworkError(current, `refusing a redirect from HTTPS to plain HTTP (${next.host})`);
+        }
+        current = next.toString();
+        continue;
+      }
+      return res;
+    }
+    throw new NetworkError(url, `more than ${MAX_REDIRECTS} redirects`);
+  }
+
+  /** Retry transport failures and 408/429/5xx with backoff; returns the first other response. */
+  async #withRetry(url: string, attempt: () => Promise<Resp>): Promise<Resp> {
+    const retries = this.#opts.retries ?? 5;
+    const base = this.#opts.baseDelayMs ?? 500;
+    for (let n = 0; ; n++) {
+      let res: Resp;
+      try {
+        res = await attempt();
+      } catch (err) {
+        if (isRetryableNetworkError(err) && n < retries && this.#opts.signal?.aborted !== true) {
+          await sleep(backoffDelay(n, base), undefined, { signal: this.#opts.signal });
+          continue;
+        }
+        if (err instanceof Error && (err.name === "AbortError" || this.#opts.signal?.aborted === true)) throw err;
+        if (err instanceof RegistryError || err instanceof NetworkError) throw err;
+        throw new NetworkError(url, `request failed: ${(err as Error).message}`, { cause: err });
+      }
+      if (RETRY_STATUS.has(res.statusCode) && n < retries) {
+        await res.body.dump().catch(() => {});
+        await sleep(backoffDelay(n, base, res.headers["retry-after"]), undefined, { signal: this.#opts.signal });
+        continue;
+      }
+      return res;
+    }
+  }
+
+  async #statusError(res: Resp, url: string, what: string, repository?: string): Promise<RegistryError> {
+    const body = await readCapped(res.body, MAX_ERROR_BODY, "error body").catch(() => Buffer.alloc(0));
+    const details = parseErrorEnvelope(body);
+    const registryCode = details[0]?.code;
+    const fields = { statusCode: res.statusCode, url, details, ...(registryCode !== undefined ? { registryCode } : {}) };
+    const msg = details.map((d) => `${d.code}: ${d.message}`).join("; ");
+    if (res.statusCode === 404 || registryCode === "MANIFEST_UNKNOWN" || registryCode === "NAME_UNKNOWN" || registryCode === "BLOB_UNKNOWN") {
+      return new NotFoundError(`${what} not found: ${url}${msg ? ` (${msg})` : ""}`, fields);
+    }
+    if (res.statusCode === 403 || registryCode === "DENIED" || registryCode === "UNAUTHORIZED") {
+      const creds = repository !== undefined ? await this.#creds(repository) : undefined;
+      if (creds === undefined) return new AuthRequiredError(this.registry, fields);
+      return new AuthFailedError(this.registry, `${this.registry} denied access to ${repository ?? url} (HTTP ${res.statusCode}${msg ? `, ${msg}` : ""})`, fields);
+    }
+    return new RegistryError("E_OCI_REGISTRY", `${this.registry} answered HTTP ${res.statusCode} for ${what} ${url}${msg ? ` (${msg})` : ""}`, fields, {
+      hint: res.statusCode === 429 ? "the registry rate-limits pulls; log in or wait" : "",
+    });
+  }
+}
+
+function basicAuth(c: Credentials): string {
+  return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString("base64")}`;
+}
+
+function blobResponse(res: Resp, offset: number): BlobResponse {
+  const cl = res.headers["content-length"];
+  const length = typeof cl === "string" && /^\d+$/.test(cl) ? Number(cl) : undefined;
+  if (res.statusCode === 206) {
+    const cr = res.headers["content-range"];
+    const m = typeof cr === "string" ? /^bytes (\d+)-/.exec(cr) : null;
+    const start = m?.[1] !== undefined ? Number(m[1]) : offset;
+    if (start !== offset) {
+      // A range other than the one asked for: start over rather than splice wrong bytes.
+      res.body.destroy();
+      throw new NetworkError("blob", `server sent range ${String(cr)} for offset ${offset}`);
+    }
+    return { body: res.body, start, length };
+  }
+  return { body: res.body, start: 0, length };
+}

@@ -1,0 +1,119 @@
+/**
+ * `docker://REF` and bare references: resolve the tag (and the platform in an index), fetch the
+ * config, and download layers into the verified cache. Manifests addressed by digest and configs
+ * are cached too, so a second conversion of the same image asks the registry for the tag only,
+ * and nothing at all when the reference is pinned by digest.
+ */
+import { digestOf } from "../digest.js";
+import { makeImage, type Image } from "../image.js";
+import {
+  MAX_CONFIG_BYTES,
+  parseImageConfig,
+  parseManifest,
+  selectPlatform,
+  type ImageIndex,
+  type ImageManifest,
+} from "../manifest.js";
+import type { ResolvedOptions } from "../options.js";
+import { withDigest, type Reference } from "../reference.js";
+import { RegistryClient, type BlobResponse } from "../registry-client.js";
+import { TooLargeError } from "../errors.js";
+
+export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): Promise<Image> {
+  const client = new RegistryClient(ref.registry, ref.endpoint, {
+    insecure: opts.insecure,
+    credentials: opts.credentials,
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    retries: opts.retries,
+    baseDelayMs: opts.retryBaseDelayMs,
+    tokenCache: opts.tokenCache,
+  });
+  try {
+    const { cache } = opts;
+    const repo = ref.repository;
+
+    const getManifest = async (reference: string, mediaType?: string): Promise<{ m: ImageManifest | ImageIndex; digest: string; bytes: Buffer }> => {
+      if (reference.includes(":")) {
+        const cached = await cache.readBytes(reference);
+        if (cached !== undefined) return { m: parseManifest(cached, mediaType, reference), digest: reference, bytes: cached };
+      }
+      const got = await client.getManifest(repo, reference);
+      await cache.putBytes(got.digest, got.bytes);
+      return { m: parseManifest(got.bytes, got.mediaType ?? mediaType, got.digest), digest: got.digest, bytes: got.bytes };
+    };
+
+    const top = await getManifest(ref.ref);
+    let manifest: ImageManifest;
+    let manifestDigest = top.digest;
+    if (top.m.kind === "index") {
+      const desc = selectPlatform(top.m, opts.platform);
+      const child = await getManifest(desc.digest, desc.mediaType);
+      if (child.m.kind !== "manifest") throw new TooLargeError("nested image indexes are not supported from registries", 1);
+      manifest = child.m;
+      manifestDigest = child.digest;
+    } else {
+      manifest = top.m;
+    }
+
+    const cd = manifest.config.digest;
+    if (manifest.config.size > MAX_CONFIG_BYTES) {
+      throw new TooLargeError(`image config is ${manifest.config.size} bytes, more than ${MAX_CONFIG_BYTES}`, MAX_CONFIG_BYTES, { digest: cd });
+    }
+    let configBytes = await cache.readBytes(cd);
+    if (configBytes === undefined) {
+      configBytes = await client.getBlobBytes(repo, cd, MAX_CONFIG_BYTES);
+      await cache.putBytes(cd, configBytes);
+    }
+    const config = parseImageConfig(configBytes, cd);
+
+    const opener = (urls: readonly string[] | undefined, digest: string) => async (offset: number): Promise<BlobResponse> => {
+      // Non-distributable layers (image-spec descriptor.md `urls`): try the URLs, then the registry.
+      for (const u of urls ?? []) {
+        if (!/^https?:\/\//.test(u)) continue;
+        try {
+          return await client.openUrl(u, offset);
+        } catch {
+          // fall through to the next URL, then to the registry
+        }
+      }
+      return await client.openBlob(repo, digest, offset);
+    };
+
+    return makeImage({
+      transport: "docker",
+      reference: withDigest(ref, top.digest),
+      manifestDigest,
+      configDigest: digestOf(configBytes),
+      configBytes,
+      config,
+      layers: manifest.layers,
+      reporter: opts.reporter,
+      concurrency: opts.concurrency,
+      requestedPlatform: opts.platform,
+      ...(opts.maxRatio !== undefined ? { maxRatio: opts.maxRatio } : {}),
+      store: {
+        async fetch(layer, advance) {
+          await cache.ingest(layer.digest, opener(layer.urls, layer.digest), {
+            size: layer.size,
+            task: { advance, setTotal() {}, done() {} },
+            retries: opts.retries,
+            baseDelayMs: opts.retryBaseDelayMs,
+            ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+          });
+        },
+        async isLocal(layer) {
+          return await cache.has(layer.digest, layer.size);
+        },
+        async openRaw(layer) {
+          return Promise.resolve(cache.openRead(layer.digest, layer.size));
+        },
+        async close() {
+          await client.close();
+        },
+      },
+    });
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+}
