@@ -28,7 +28,8 @@ export const MERGE_WARNINGS = {
   hardlinkToDirectory: "W_HARDLINK_TO_DIRECTORY",
   /**
    * A hard link to a file of its own layer that an upper layer replaced: that content streamed by
-   * (and was dropped) before the link was seen, and one pass cannot go back for it.
+   * (and was dropped) before the link was seen, and the layer is a one-shot stream that cannot be
+   * read again for it (see merge.ts `LayerSource`).
    */
   hardlinkTargetDropped: "W_HARDLINK_TARGET_DROPPED",
 } as const;

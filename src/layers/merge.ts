@@ -38,6 +38,14 @@ import { PathNode, createRoot, pathParts } from "./path-claims.js";
 /** One layer's entries in tar order, paths normalized, whiteout names kept (e.g. `readTar`'s output). */
 export type LayerEntries = AsyncIterable<Entry> | Iterable<Entry>;
 
+/**
+ * A layer: its entries, or a function opening them. A function (or an array) can be read a
+ * second time, which the merge does only for a layer holding a hard link to one of its own files
+ * that an upper layer replaced: that file streamed by (and was dropped) before the link showed
+ * it was needed. Other layers are read once.
+ */
+export type LayerSource = LayerEntries | (() => LayerEntries);
+
 export interface MergeOptions {
   /** Where coded warnings go (see merge-warnings.ts). */
   reporter?: Reporter;
@@ -50,21 +58,37 @@ export interface MergeOptions {
  * opened one at a time as the iterable yields them, so an async generator can open each tar lazily.
  */
 export async function* mergeLayers(
-  layers: AsyncIterable<LayerEntries> | Iterable<LayerEntries>,
+  layers: AsyncIterable<LayerSource> | Iterable<LayerSource>,
   opts: MergeOptions = {},
 ): AsyncGenerator<Entry> {
   const merger = new LayerMerger(new MergeDiagnostics(opts.reporter ?? silentReporter, opts.strict ?? false));
   let index = 0;
   for await (const layer of layers) {
-    for await (const entry of layer) {
+    for await (const entry of open(layer)) {
       const out = merger.apply(index, entry);
       if (out.length === 0 && entry.type === "file") await drain(entry.content);
       yield* out;
     }
-    merger.endLayer(index);
+    const rescans = merger.endLayer(index);
+    if (rescans.size > 0) {
+      if (typeof layer === "function" || Array.isArray(layer)) {
+        let ordinal = 0;
+        for await (const entry of open(layer)) {
+          const group = rescans.get(ordinal++);
+          const out = group ? merger.fulfilRescan(group, entry) : [];
+          if (out.length === 0 && entry.type === "file") await drain(entry.content);
+          yield* out;
+        }
+      }
+      merger.abandonRescans(rescans);
+    }
     index++;
   }
   merger.finish();
+}
+
+function open(layer: LayerSource): LayerEntries {
+  return typeof layer === "function" ? layer() : layer;
 }
 
 /** Where a hard link's inode lives. */
@@ -84,6 +108,8 @@ interface LinkGroup {
   members: string[];
   /** Set once the source streamed by (or the target vanished); later joiners follow it. */
   resolved?: LinkResolution;
+  /** For a file of the current layer dropped before links to it came: its position in the layer. */
+  rescanOrdinal?: number;
 }
 
 const MISSING: LinkResolution = { kind: "missing" };
@@ -100,6 +126,10 @@ export class LayerMerger {
   readonly #layerInodes = new Map<PathNode, LinkResolution>();
   /** Nodes holding whiteouts that have not (yet) removed anything. */
   readonly #unmatchedWhiteouts = new Set<PathNode>();
+  /** Dropped files of the current layer that same-layer links turned out to need. */
+  readonly #rescans: LinkGroup[] = [];
+  /** Position of the next entry in the current layer. */
+  #ordinal = 0;
 
   constructor(diag: MergeDiagnostics) {
     this.#diag = diag;
@@ -107,6 +137,7 @@ export class LayerMerger {
 
   /** Applies one entry of layer `layer` (layers numbered from 0 = topmost, fed in order); returns what to yield. */
   apply(layer: number, entry: Entry): Entry[] {
+    this.#ordinal++;
     const kind = classifyWhiteout(entry.path);
     switch (kind.kind) {
       case "none":
@@ -125,8 +156,12 @@ export class LayerMerger {
     }
   }
 
-  /** Closes layer `layer`: links waiting on a path this layer removed have no target. */
-  endLayer(layer: number): void {
+  /**
+   * Closes layer `layer`: links waiting on a path this layer removed have no target. Returns the
+   * layer's dropped files that its own links need, by position in the layer: the caller reads the
+   * layer again and passes each to `fulfilRescan`, then calls `abandonRescans`.
+   */
+  endLayer(layer: number): Map<number, LinkGroup> {
     for (const group of [...this.#groups.values()]) {
       // Within its own layer a link sees removals by whiteouts (which apply before the layer's
       // entries) but not a later tar entry turning an ancestor into a file: the link exists by then.
@@ -135,6 +170,30 @@ export class LayerMerger {
       this.#closeGroup(group, MISSING);
     }
     this.#layerInodes.clear();
+    this.#ordinal = 0;
+    const rescans = new Map<number, LinkGroup>();
+    for (const group of this.#rescans.splice(0)) {
+      if (group.members.length > 0) rescans.set(group.rescanOrdinal as number, group);
+    }
+    return rescans;
+  }
+
+  /** The second reading of a layer reached a file that links need: yield it at the first link's path. */
+  fulfilRescan(group: LinkGroup, entry: Entry): Entry[] {
+    const first = group.members[0];
+    if (first === undefined || entry.path !== group.node.path || entry.type === "directory" || entry.type === "hardlink") {
+      return []; // the layer read differently the second time: abandonRescans reports it
+    }
+    const resolution: LinkResolution = { kind: "path", path: first };
+    const out: Entry[] = [{ ...entry, path: first }];
+    this.#link(resolution, group.members.slice(1), out);
+    group.resolved = resolution;
+    return out;
+  }
+
+  /** Links whose dropped target could not be read again (the layer is a one-shot stream). */
+  abandonRescans(rescans: Map<number, LinkGroup>): void {
+    for (const group of rescans.values()) if (!group.resolved) this.#closeGroup(group, DROPPED);
   }
 
   /** After the last layer: report links that never found their target and whiteouts that removed nothing. */
@@ -290,7 +349,11 @@ export class LayerMerger {
     }
     if (at === undefined) {
       if (waiting) this.#closeGroup(waiting, DROPPED);
-      this.#layerInodes.set(node, DROPPED);
+      // Later links of this layer may still need it: they gather here, and if any does, the
+      // layer is read a second time for this one entry.
+      const rescan: LinkGroup = { node, createdLayer: layer, members: [], rescanOrdinal: this.#ordinal - 1 };
+      this.#rescans.push(rescan);
+      this.#layerInodes.set(node, { kind: "group", group: rescan });
       return out;
     }
     out.push(at === path ? entry : { ...entry, path: at });
@@ -368,7 +431,7 @@ export class LayerMerger {
   /** Settles a group; `warn` reports its members when the inode is unusable. */
   #closeGroup(group: LinkGroup, resolution: LinkResolution, warn = true): void {
     group.resolved = resolution;
-    this.#groups.delete(group.node);
+    if (this.#groups.get(group.node) === group) this.#groups.delete(group.node);
     if (warn && resolution.kind !== "path" && resolution.kind !== "group") {
       for (const member of group.members) this.#warnUnresolved(resolution, member);
     }

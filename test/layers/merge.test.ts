@@ -288,8 +288,31 @@ test("a hard link to a directory is W_HARDLINK_TO_DIRECTORY", async () => {
   assert.deepEqual(codes, [MERGE_WARNINGS.hardlinkToDirectory]);
 });
 
-test("a hard link to a same-layer file an upper layer replaced is W_HARDLINK_TARGET_DROPPED (one pass cannot go back)", async () => {
-  const { tree, codes } = await merge([[file("t", "new")], [file("t", "old"), link("l", "t")]]);
+test("a hard link to a same-layer file an upper layer replaced gets it from a second reading of that layer", async () => {
+  let opened = 0;
+  const lower = () => {
+    opened++;
+    return [file("t", "old"), link("l1", "t"), link("l2", "l1"), file("other", "o")];
+  };
+  const reporter = new CollectingReporter();
+  const sink = await new Sink().consume(mergeLayers([[file("t", "new")], lower], { reporter }));
+  assert.deepEqual(sink.describe(), [
+    "/ directory 755 0:0",
+    'l1 file 644 0:0 "old"',
+    'l2 file 644 0:0 "old" =l1',
+    'other file 644 0:0 "o"',
+    't file 644 0:0 "new"',
+  ]);
+  assert.equal(opened, 2);
+  assert.deepEqual(reporter.warnings, []);
+});
+
+test("...and is W_HARDLINK_TARGET_DROPPED when the layer is a one-shot stream", async () => {
+  async function* once(): AsyncGenerator<Entry> {
+    yield file("t", "old");
+    yield link("l", "t");
+  }
+  const { tree, codes } = await merge([[file("t", "new")], once() as unknown as Entry[]]);
   assert.deepEqual(tree, ["/ directory 755 0:0", 't file 644 0:0 "new"']);
   assert.deepEqual(codes, [MERGE_WARNINGS.hardlinkTargetDropped]);
 });
