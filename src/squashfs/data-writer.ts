@@ -31,6 +31,8 @@ export interface DataWriterOptions {
   workers?: number;
   /** Store files with identical content once. Default true. */
   dedupe?: boolean;
+  /** Most blocks compressing or waiting to be written. Default: 3 per unit of pool concurrency. */
+  backlog?: number;
   /** Use this pool instead of creating one (tests; the DataWriter then does not close it). */
   pool?: TaskPool;
 }
@@ -72,7 +74,7 @@ export class DataWriter {
     this.#pool = options.pool ?? createTaskPool(options.spec, options.workers ?? availableParallelism());
     // ~3 blocks per worker keeps every worker busy while one result waits for its turn to be
     // written, and caps the backlog at a few MiB even at 1 MiB blocks.
-    this.#processor = new BlockProcessor({ pool: this.#pool, maxBlocks: 3 * this.#pool.concurrency });
+    this.#processor = new BlockProcessor({ pool: this.#pool, maxBlocks: options.backlog ?? 3 * this.#pool.concurrency });
     this.#zero = Buffer.alloc(this.blockSize);
     this.#frag = Buffer.allocUnsafeSlow(this.blockSize);
   }
