@@ -107,3 +107,23 @@ export class CredentialsError extends GvmconvError {
     this.path = path;
   }
 }
+
+/** A tagged push without credentials. */
+export class MissingCredentialsError extends GvmconvError {
+  readonly target: string;
+  constructor(target: string) {
+    super("E_UPLOAD_NO_CREDENTIALS", `pushing to ${target} needs registry credentials`, {
+      hint: "set REGISTRY_USER and REGISTRY_TOKEN, run `gvmconv login`, or push anonymously",
+    });
+    this.target = target;
+  }
+}
+
+/** The image no longer matches its descriptor (rebuilt or truncated since it was hashed). */
+export class ImageChangedError extends GvmconvError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super("E_UPLOAD_IMAGE_CHANGED", message, { hint: `delete ${path}.descr.bin and push again` });
+    this.path = path;
+  }
+}

@@ -42,6 +42,8 @@ export {
   redact,
   CredentialsError,
   DescriptorError,
+  ImageChangedError,
+  MissingCredentialsError,
   PushTargetError,
   RegistryAuthError,
   RegistryHttpError,

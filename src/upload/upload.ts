@@ -15,8 +15,13 @@ import type { Reporter } from "../reporter.js";
 import { silentReporter } from "../reporter.js";
 import { GolemRegistryClient, openFileBlob, sleep, type AttachResult, type UploadStatus } from "./client.js";
 import { loadOrCreateDescriptor, type ChunkDescriptor, type FileChunk } from "./descriptor.js";
-import { GvmconvError } from "../errors.js";
-import { RegistryHttpError, RegistryNetworkError, RegistryProtocolError } from "./errors.js";
+import {
+  ImageChangedError,
+  MissingCredentialsError,
+  RegistryHttpError,
+  RegistryNetworkError,
+  RegistryProtocolError,
+} from "./errors.js";
 import { formatPushTarget, type PushTarget } from "./push-target.js";
 
 export interface RetryOptions {
@@ -69,13 +74,7 @@ export async function pushImage(options: PushOptions): Promise<PushResult> {
   const { client, target, credentials } = options;
   const reporter = options.reporter ?? silentReporter;
   if (target && !credentials) {
-    throw new GvmconvError(
-      "E_UPLOAD_NO_CREDENTIALS",
-      `pushing to ${formatPushTarget(target)} needs registry credentials`,
-      {
-        hint: "set REGISTRY_USER and REGISTRY_TOKEN, run `gvmconv login`, or push anonymously",
-      },
-    );
+    throw new MissingCredentialsError(formatPushTarget(target));
   }
   const descriptor =
     options.descriptor ??
@@ -163,10 +162,9 @@ export async function uploadChunks(
   const file = await openFileBlob(options.imagePath);
   if (file.size !== descriptor.size) {
     task.done();
-    throw new GvmconvError(
-      "E_UPLOAD_IMAGE_CHANGED",
+    throw new ImageChangedError(
+      options.imagePath,
       `${options.imagePath} is ${file.size} bytes but its descriptor says ${descriptor.size}`,
-      { hint: `delete ${options.imagePath}.descr.bin and push again` },
     );
   }
 
