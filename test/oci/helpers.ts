@@ -26,8 +26,8 @@ export async function tmp(prefix = "gvmconv-oci-test-"): Promise<string> {
 export async function layerTar(files: Record<string, string>): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on("data", (c: Buffer) => {
-    chunks.push(c);
+  p.on("data", (c: unknown) => {
+    chunks.push(c as Buffer);
   });
   const done = new Promise<void>((resolve, reject) => {
     p.on("end", resolve);
