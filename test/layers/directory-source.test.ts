@@ -1,0 +1,172 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  chownSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readDirectory, splitRdev } from "../../src/layers/directory-source.js";
+import { CollectingReporter } from "../../src/reporter.js";
+import type { Entry } from "../../src/squashfs/index.js";
+
+const isRoot = process.getuid?.() === 0;
+const haveSetfattr = spawnSync("setfattr", ["--version"]).status === 0;
+
+async function collect(root: string, reporter = new CollectingReporter()) {
+  const entries: Entry[] = [];
+  const contents = new Map<string, string>();
+  for await (const e of readDirectory(root, { reporter })) {
+    entries.push(e);
+    if (e.type === "file") {
+      const parts: Uint8Array[] = [];
+      for await (const c of e.content as AsyncIterable<Uint8Array>) parts.push(c);
+      contents.set(e.path, Buffer.concat(parts).toString());
+    }
+  }
+  return { entries, contents };
+}
+
+function withTree(build: (root: string) => void, run: (root: string) => Promise<void>) {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gvmconv-dir-"));
+    try {
+      build(dir);
+      await run(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+test("splitRdev decodes Linux dev_t", () => {
+  assert.deepEqual(splitRdev(0x0103n), { major: 1, minor: 3 });
+  assert.deepEqual(splitRdev(0x0801n), { major: 8, minor: 1 });
+  // major 300, minor 70000: both overflow the old 8-bit fields
+  const rdev = (70000n & 0xffn) | ((300n & 0xfffn) << 8n) | ((70000n & ~0xffn) << 12n);
+  assert.deepEqual(splitRdev(rdev), { major: 300, minor: 70000 });
+});
+
+test(
+  "walks a tree in sorted order with attributes, links and content",
+  withTree(
+    (root) => {
+      mkdirSync(join(root, "b/sub"), { recursive: true });
+      writeFileSync(join(root, "b/z.txt"), "zed");
+      writeFileSync(join(root, "a.txt"), "hello");
+      chmodSync(join(root, "a.txt"), 0o4750);
+      linkSync(join(root, "a.txt"), join(root, "b/hard"));
+      linkSync(join(root, "a.txt"), join(root, "c-hard"));
+      symlinkSync("../a.txt", join(root, "b/sym"));
+      execFileSync("mkfifo", [join(root, "fifo")]);
+      if (isRoot) {
+        execFileSync("mknod", [join(root, "null"), "c", "1", "3"]);
+        chownSync(join(root, "b/z.txt"), 1234, 5678);
+      }
+      utimesSync(join(root, "b/z.txt"), 1_600_000_000, 1_600_000_000);
+    },
+    async (root) => {
+      const { entries, contents } = await collect(root);
+      assert.deepEqual(
+        entries.map((e) => `${e.type} ${e.path}`),
+        [
+          "directory ",
+          "file a.txt",
+          "directory b",
+          "hardlink b/hard",
+          "directory b/sub",
+          "symlink b/sym",
+          "file b/z.txt",
+          "hardlink c-hard",
+          "fifo fifo",
+          ...(isRoot ? ["char-device null"] : []),
+        ],
+      );
+      const byPath = new Map(entries.map((e) => [e.path, e]));
+      assert.deepEqual(byPath.get("b/hard"), { type: "hardlink", path: "b/hard", target: "a.txt" });
+      const a = byPath.get("a.txt");
+      assert.ok(a?.type === "file");
+      assert.equal(a.attrs.mode, 0o4750);
+      assert.equal(a.size, 5);
+      const sym = byPath.get("b/sym");
+      assert.ok(sym?.type === "symlink" && sym.target === "../a.txt");
+      const z = byPath.get("b/z.txt");
+      assert.ok(z?.type === "file");
+      assert.equal(z.attrs.mtime, 1_600_000_000);
+      if (isRoot) {
+        assert.equal(z.attrs.uid, 1234);
+        assert.equal(z.attrs.gid, 5678);
+        assert.deepEqual(byPath.get("null"), { ...byPath.get("null"), major: 1, minor: 3 });
+      }
+      assert.deepEqual(Object.fromEntries(contents), { "a.txt": "hello", "b/z.txt": "zed" });
+    },
+  ),
+);
+
+test(
+  "xattrs come from getfattr; namespaces SquashFS cannot store are dropped with one warning",
+  { skip: !haveSetfattr && "setfattr (Debian attr) not installed" },
+  withTree(
+    (root) => {
+      writeFileSync(join(root, "ping"), "x");
+      writeFileSync(join(root, "odd name\nwith newline é"), "y");
+      symlinkSync("ping", join(root, "link"));
+      execFileSync("setfattr", [
+        "-n",
+        "security.capability",
+        "-v",
+        "0x0100000200200000000000000000000000000000",
+        join(root, "ping"),
+      ]);
+      execFileSync("setfattr", ["-n", "user.a", "-v", "0x00ff0a", join(root, "odd name\nwith newline é")]);
+      execFileSync("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", root]);
+      // An ACL shows up as system.posix_acl_access, which SquashFS cannot store.
+      spawnSync("setfacl", ["-m", "u:1234:r", join(root, "ping")]);
+    },
+    async (root) => {
+      const reporter = new CollectingReporter();
+      const { entries } = await collect(root, reporter);
+      const xattrs = (path: string) => {
+        const e = entries.find((x) => x.path === path);
+        const map = e && e.type !== "hardlink" ? e.attrs.xattrs : undefined;
+        return Object.fromEntries([...(map ?? [])].map(([k, v]) => [k, Buffer.from(v).toString("hex")]));
+      };
+      assert.deepEqual(xattrs(""), { "trusted.overlay.opaque": "79" });
+      assert.equal(xattrs("ping")["security.capability"], "0100000200200000000000000000000000000000");
+      assert.deepEqual(xattrs("odd name\nwith newline é"), { "user.a": "00ff0a" });
+      assert.deepEqual(xattrs("link"), {});
+      assert.ok(reporter.warnings.filter((w) => w.code === "W_XATTR_NAMESPACE").length <= 1);
+    },
+  ),
+);
+
+test(
+  "a file that changes size while read is an E_SOURCE_READ error",
+  withTree(
+    (root) => writeFileSync(join(root, "f"), "12345"),
+    async (root) => {
+      await assert.rejects(
+        (async () => {
+          for await (const e of readDirectory(root)) {
+            if (e.type !== "file") continue;
+            writeFileSync(join(root, "f"), "123");
+            for await (const _ of e.content as AsyncIterable<Uint8Array>);
+          }
+        })(),
+        { code: "E_SOURCE_READ" },
+      );
+    },
+  ),
+);
+
+test("a missing root is an E_SOURCE_READ error", async () => {
+  await assert.rejects(collect("/nonexistent/gvmconv"), { code: "E_SOURCE_READ" });
+});
