@@ -24,7 +24,11 @@ export class GvmconvCli {
       binaryVersion: packageVersion(),
       enableColors: tty && (full.env.NO_COLOR ?? "") === "",
     });
-    const commands: CommandClass<BaseContext>[] = [SquashfsCommand, Builtins.HelpCommand, Builtins.VersionCommand];
+    const commands: CommandClass<BaseContext>[] = [
+      SquashfsCommand,
+      Builtins.HelpCommand,
+      Builtins.VersionCommand,
+    ];
     for (const command of commands) clipanion.register(command);
     let command;
     try {

@@ -54,14 +54,14 @@ export class SquashfsCommand extends Command<BaseContext> {
     const reporter = CliReporter.forStream(stderr, env, this.quiet);
     try {
       const options = this.#writerOptions();
-      const write = (squashfs as Record<string, unknown>).writeSquashfs as WriteSquashfs | undefined;
-      if (typeof write !== "function") {
-        throw new GvmconvError("E_NOT_IMPLEMENTED", "this build has no SquashFS writer yet");
-      }
       const entries = await openEntrySource(this.input, { reporter, stdin: this.context.stdin });
-      await writeAtomically(this.output, { force: this.force }, (temp) =>
-        write(entries, temp, { ...options, reporter }),
-      );
+      await writeAtomically(this.output, { force: this.force }, (temp) => {
+        const write = (squashfs as Record<string, unknown>).writeSquashfs as WriteSquashfs | undefined;
+        if (typeof write !== "function") {
+          throw new GvmconvError("E_NOT_IMPLEMENTED", "this build has no SquashFS writer yet");
+        }
+        return write(entries, temp, { ...options, reporter });
+      });
       const { size } = await stat(this.output);
       reporter.info(`wrote ${this.output} (${formatBytes(size)})`);
       return 0;
