@@ -254,7 +254,7 @@ export class RegistryClient {
     const realm = ch.params.realm;
     if (realm === undefined) throw new AuthFailedError(this.registry, `${this.registry} sent a Bearer challenge without a realm`, { statusCode: 401, url: this.endpoint });
     const service = ch.params.service;
-    const key = TokenCache.key(realm, service, scope);
+    const key = TokenCache.key(realm, service, scope, creds === undefined ? "" : `${creds.username}\u0000${creds.identityToken !== undefined ? "id" : ""}`);
     if (refresh) this.#tokens.delete(key);
     const cached = this.#tokens.get(key);
     if (cached !== undefined) return `Bearer ${cached}`;

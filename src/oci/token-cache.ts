@@ -21,8 +21,9 @@ export class TokenCache {
     this.#now = now;
   }
 
-  static key(realm: string, service: string | undefined, scope: string | undefined): string {
-    return JSON.stringify([realm, service ?? "", scope ?? ""]);
+  /** `identity` (the user name, "" for anonymous) keeps tokens of different accounts apart in a shared cache. */
+  static key(realm: string, service: string | undefined, scope: string | undefined, identity = ""): string {
+    return JSON.stringify([realm, service ?? "", scope ?? "", identity]);
   }
 
   get(key: string): string | undefined {
