@@ -117,3 +117,21 @@ test("credentials: explicit, env, docker config auths, podman auth.json with nam
   const explicit = defaultCredentialSource({ env, home: dir, explicit: { username: "x", password: "y" } });
   assert.deepEqual(await explicit.lookup("ghcr.io"), { username: "x", password: "y" });
 });
+
+test("decompression ratio cap refuses a bomb; diff_id mismatch fails at end of stream", async () => {
+  const { decompressLayer } = await import("../../src/oci/layer-stream.js");
+  const { Readable } = await import("node:stream");
+  const { gzipSync } = await import("node:zlib");
+  const { TooLargeError, DiffIdMismatchError } = await import("../../src/oci/errors.js");
+  const { readAll, compress, sha256 } = await import("./helpers.js");
+  const zeros = Buffer.alloc(4 * 1024 * 1024);
+  const bomb = await decompressLayer(Readable.from([gzipSync(zeros)]), { maxRatio: 10, ratioAllowance: 1024 });
+  await assert.rejects(readAll(bomb), TooLargeError);
+  const data = Buffer.from("hello tar");
+  for (const c of ["gzip", "zstd", "none"] as const) {
+    const ok = await decompressLayer(Readable.from([compress(data, c)]), { diffId: sha256(data) });
+    assert.deepEqual(await readAll(ok), data);
+    const bad = await decompressLayer(Readable.from([compress(data, c)]), { diffId: sha256(Buffer.from("other")), layerIndex: 3 });
+    await assert.rejects(readAll(bad), (e: unknown) => e instanceof DiffIdMismatchError && e.layerIndex === 3 && e.actual === sha256(data));
+  }
+});
