@@ -306,7 +306,13 @@ export class LayerMerger {
     for (let i = 0; i < nodes.length - 1 && !hidden; i++) hidden = (nodes[i] as PathNode).hidesLowerChildren(layer);
 
     // Resolve a hard link before recording this entry: a link to its own path means the lower version.
-    const linkTarget = entry.type === "hardlink" ? this.#resolveLink(layer, entry.target) : undefined;
+    const linkTarget = entry.type === "hardlink" ? settled(this.#resolveLink(layer, entry.target)) : undefined;
+    if (linkTarget && linkTarget.kind !== "path" && linkTarget.kind !== "group") {
+      // Known unusable now: the link is skipped, a no-op that claims nothing (lower entries at
+      // its path stay). A hidden one is moot, so only a visible one is worth a warning.
+      if (!hidden) this.#warnUnresolved(linkTarget, path);
+      return [];
+    }
 
     this.#recordClaims(layer, nodes, isDir);
 
