@@ -7,7 +7,7 @@ import { parseSource } from "../../src/oci/source.js";
 import { parseErrorEnvelope } from "../../src/oci/registry-client.js";
 import { NoMatchingPlatformError, InvalidSourceError, UnsupportedMediaTypeError } from "../../src/oci/errors.js";
 import { defaultCredentialSource } from "../../src/oci/credentials.js";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tmp } from "./helpers.js";
 
@@ -116,6 +116,7 @@ test("credentials: explicit, env, docker config auths, podman auth.json with nam
   assert.deepEqual(await withEnv.lookup("ghcr.io"), { username: "gh", password: "tok:en" });
   const explicit = defaultCredentialSource({ env, home: dir, explicit: { username: "x", password: "y" } });
   assert.deepEqual(await explicit.lookup("ghcr.io"), { username: "x", password: "y" });
+  await rm(dir, { recursive: true, force: true });
 });
 
 test("decompression ratio cap refuses a bomb; diff_id mismatch fails at end of stream", async () => {
