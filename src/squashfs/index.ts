@@ -15,3 +15,17 @@ export {
   UnknownCompressionError,
   InvalidBlockSizeError,
 } from "./compressor/index.js";
+export { SquashfsWriter, writeSquashfs } from "./writer.js";
+export type { WriteResult } from "./writer.js";
+export {
+  SquashfsRangeError,
+  SquashfsNameTooLongError,
+  SquashfsBadPathError,
+  SquashfsTooManyIdsError,
+  SquashfsHardlinkTargetMissingError,
+  SquashfsHardlinkToDirectoryError,
+  SquashfsXattrNamespaceError,
+  SquashfsSymlinkTooLongError,
+  SquashfsCorruptError,
+  SquashfsWriterStateError,
+} from "./errors.js";
