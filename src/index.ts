@@ -2,3 +2,11 @@
 export { GvmconvError, UsageError, isGvmconvError } from "./errors.js";
 export type { Reporter, ProgressTask, Warning } from "./reporter.js";
 export { silentReporter, CollectingReporter } from "./reporter.js";
+export {
+  convert,
+  OutputExistsError,
+  OutputRequiredError,
+  type ConvertOptions,
+  type ConvertResult,
+  type OutputFormat,
+} from "./convert.js";

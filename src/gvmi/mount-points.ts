@@ -5,10 +5,9 @@
  * devtmpfs on /dev and tmpfs on /tmp, and writes /etc/hosts and /etc/resolv.conf. It creates /dev
  * and /tmp itself but not /proc, /sys or /etc: an image from `FROM scratch` without them dies at boot.
  * gvmkit-build never hit this because `docker export` adds Docker's init layer (/proc, /sys, /dev,
- * /etc). We add all five, with the modes a Linux root filesystem has (Debian/Alpine base images):
- * Docker's init layer would make /proc and /sys 0755 and add no /tmp, but nothing sees the
- * difference once the mounts cover them, and /tmp must be world-writable and sticky in case init's
- * tmpfs mount is ever skipped.
+ * /etc). We add all five the way a container export does: Docker's init layer makes /proc, /sys,
+ * /dev and /etc root-owned 0755; it adds no /tmp, so /tmp gets the mode every Linux root has
+ * (1777: world-writable and sticky, in case init's tmpfs mount is ever skipped).
  */
 import type { Entry } from "../squashfs/index.js";
 
@@ -16,8 +15,8 @@ import type { Entry } from "../squashfs/index.js";
 export const REQUIRED_MOUNT_POINTS: ReadonlyArray<readonly [name: string, mode: number]> = [
   ["dev", 0o755],
   ["etc", 0o755],
-  ["proc", 0o555],
-  ["sys", 0o555],
+  ["proc", 0o755],
+  ["sys", 0o755],
   ["tmp", 0o1777],
 ];
 

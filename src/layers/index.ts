@@ -17,3 +17,12 @@ export {
   type ReadDirectoryOptions,
 } from "./directory-source.js";
 export { openEntrySource, type OpenEntrySourceOptions } from "./entry-source.js";
+export {
+  mergeLayers,
+  LayerMerger,
+  type LayerEntries,
+  type LayerSource,
+  type MergeOptions,
+} from "./merge.js";
+export { MERGE_WARNINGS, LayerMergeError } from "./merge-warnings.js";
+export { classifyWhiteout } from "./whiteout.js";

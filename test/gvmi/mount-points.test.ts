@@ -6,7 +6,7 @@ test("a scratch image gets all five mount points with rootfs modes", () => {
   const { entries, added } = missingMountPoints(["app"], { mtime: 1700000000 });
   assert.deepEqual(added, ["/dev", "/etc", "/proc", "/sys", "/tmp"]);
   const modes = Object.fromEntries(entries.map((e) => [e.path, e.type === "directory" ? e.attrs.mode : -1]));
-  assert.deepEqual(modes, { dev: 0o755, etc: 0o755, proc: 0o555, sys: 0o555, tmp: 0o1777 });
+  assert.deepEqual(modes, { dev: 0o755, etc: 0o755, proc: 0o755, sys: 0o755, tmp: 0o1777 });
   for (const e of entries) {
     assert.equal(e.type, "directory");
     if (e.type === "directory")

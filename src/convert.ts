@@ -1,0 +1,269 @@
+/**
+ * The conversion pipeline: source → oci → layers → squashfs → gvmi.
+ *
+ *   image   = openImage(source)                    registry, oci:, docker-archive:, …
+ *   entries = mergeLayers(layers, topmost first)   whiteouts applied as entries stream by
+ *   writer.add(entry) for each                     file data compressed as it arrives
+ *   (+ the mount points the VM's init needs)       gvmi only
+ *   writer.finish(); appendTrailer(config)         gvmi only: CRC32 + JSON + length
+ *   rename the temporary file into place
+ *
+ * Nothing is extracted to disk: each layer is decompressed once, top-down, and every surviving
+ * file streams straight into the writer. The library never prints: progress and warnings go to
+ * the Reporter.
+ */
+import { randomBytes } from "node:crypto";
+import { rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+
+import { GvmconvError } from "./errors.js";
+import {
+  appendTrailer,
+  buildContainerConfig,
+  decideExistingOutput,
+  defaultOutputName,
+  missingMountPoints,
+  sha3File,
+  type ContainerConfig,
+  type ContainerConfigOverrides,
+} from "./gvmi/index.js";
+import { mergeLayers, readTar } from "./layers/index.js";
+import { openImage, type Image, type OpenImageOptions } from "./oci/index.js";
+import { silentReporter, type Reporter, type Warning } from "./reporter.js";
+import { SquashfsWriter, type Entry, type WriteResult, type WriterOptions } from "./squashfs/index.js";
+
+export type OutputFormat = "gvmi" | "squashfs";
+
+export interface ConvertOptions {
+  /** Output path. Default for gvmi: `<repo>-<tag>-<10 hex of image id>.gvmi` in `outputDir`. Required for squashfs. */
+  output?: string;
+  /** Directory for the default output name. Default: the current directory. */
+  outputDir?: string;
+  /** `gvmi` (default): what Golem providers boot. `squashfs`: the root filesystem alone. */
+  format?: OutputFormat;
+  /** Rebuild and replace an existing output. */
+  force?: boolean;
+  /** Options for opening the image (platform, cache, credentials, insecure registries, …). */
+  image?: Omit<OpenImageOptions, "reporter" | "signal">;
+  /** SquashFS writer options (compression, level, block size, workers, mkfs time). */
+  writer?: WriterOptions;
+  /** Changes to the image's runtime config (gvmi only). */
+  overrides?: ContainerConfigOverrides;
+  /** Add /proc, /sys, /dev, /tmp, /etc when the image lacks them (gvmi default true). */
+  addMountPoints?: boolean;
+  /** Turn layer warnings (odd whiteouts, unknown entry types) into errors. */
+  strict?: boolean;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+}
+
+export interface ConvertResult {
+  format: OutputFormat;
+  outputPath: string;
+  /** True when an existing output built from the same image was kept (not rebuilt). */
+  kept: boolean;
+  /** Size of the output file in bytes. */
+  size: number;
+  /** SHA3-224 of the output file (gvmi: what providers verify); lowercase hex. */
+  sha3: string;
+  /** The image id, `sha256:<hex>` (digest of the image config). */
+  imageId: string;
+  /** Familiar reference (`user/img:tag`) when the source had one. */
+  reference: string | undefined;
+  /** The ContainerConfig written into the trailer (gvmi). */
+  containerConfig: ContainerConfig | undefined;
+  /** Mount points added to the tree, e.g. `/proc` (gvmi). */
+  addedMountPoints: string[];
+  /** SquashFS statistics; absent when an existing output was kept. */
+  squashfs: WriteResult | undefined;
+  /** Warnings reported during the conversion. */
+  warnings: Warning[];
+}
+
+/** The output path is missing where the format needs one. */
+export class OutputRequiredError extends GvmconvError {
+  constructor() {
+    super("E_OUTPUT_REQUIRED", "an output path is required for --format squashfs", {
+      hint: "pass -o FILE.squashfs",
+    });
+  }
+}
+
+/** The output exists and --force was not given. */
+export class OutputExistsError extends GvmconvError {
+  readonly path: string;
+  constructor(path: string) {
+    super("E_OUTPUT_EXISTS", `${path} already exists`, { hint: "pass --force to replace it" });
+    this.path = path;
+  }
+}
+
+/** Files the runtime config needs from the merged tree (only with keepUser); small, so buffered. */
+const USER_FILES = new Set(["etc/passwd", "etc/group"]);
+const MAX_USER_FILE = 4 * 1024 * 1024;
+
+/** Convert an image to a .gvmi (or a plain SquashFS image). */
+export async function convert(source: string, options: ConvertOptions = {}): Promise<ConvertResult> {
+  const warnings: Warning[] = [];
+  const outer = options.reporter ?? silentReporter;
+  const reporter: Reporter = {
+    warn(w) {
+      warnings.push(w);
+      outer.warn(w);
+    },
+    info: (m) => outer.info(m),
+    task: (label, total) => outer.task(label, total),
+  };
+  const format = options.format ?? "gvmi";
+  if (format === "squashfs" && options.output === undefined) throw new OutputRequiredError();
+
+  const image = await openImage(source, { ...options.image, reporter, signal: options.signal });
+  try {
+    const imageId = image.configDigest;
+    const outputPath = resolve(options.output ?? join(options.outputDir ?? ".", defaultName(image, source)));
+    const base: Omit<ConvertResult, "kept" | "size" | "sha3" | "squashfs" | "containerConfig" | "addedMountPoints"> =
+      { format, outputPath, imageId, reference: image.reference?.familiar, warnings };
+
+    if (format === "gvmi") {
+      const decision = await decideExistingOutput(outputPath, imageId, options.force ?? false);
+      if (decision.action === "keep") {
+        reporter.info(`${outputPath} was already built from ${imageId}; kept (pass --force to rebuild)`);
+        const { size } = await stat(outputPath);
+        return { ...base, kept: true, size, sha3: (await sha3File(outputPath)).sha3, squashfs: undefined, containerConfig: undefined, addedMountPoints: [] };
+      }
+    } else if (!options.force && (await exists(outputPath))) {
+      throw new OutputExistsError(outputPath);
+    }
+
+    await image.fetchLayers();
+    const temp = join(dirname(outputPath), `.${basename(outputPath)}.${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      const built = await buildFilesystem(image, temp, format, options, reporter);
+      let containerConfig: ContainerConfig | undefined;
+      let size = built.squashfs.imageSize;
+      let sha3: string;
+      if (format === "gvmi") {
+        containerConfig = buildContainerConfig({
+          imageId,
+          config: image.config.config ?? null,
+          overrides: options.overrides,
+          userFiles: built.userFiles,
+          reporter,
+        });
+        const trailer = await appendTrailer(temp, containerConfig);
+        size = trailer.size;
+        sha3 = trailer.sha3;
+      } else {
+        sha3 = (await sha3File(temp)).sha3;
+      }
+      options.signal?.throwIfAborted();
+      await rename(temp, outputPath);
+      return { ...base, kept: false, size, sha3, squashfs: built.squashfs, containerConfig, addedMountPoints: built.addedMountPoints };
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  } finally {
+    await image.close();
+  }
+}
+
+interface BuiltFilesystem {
+  squashfs: WriteResult;
+  addedMountPoints: string[];
+  userFiles: { passwd?: Uint8Array; group?: Uint8Array };
+}
+
+/** Merge the layers top-down straight into the SquashFS writer. */
+async function buildFilesystem(
+  image: Image,
+  path: string,
+  format: OutputFormat,
+  options: ConvertOptions,
+  reporter: Reporter,
+): Promise<BuiltFilesystem> {
+  const writer = await SquashfsWriter.create(path, options.writer);
+  try {
+    // Topmost first; each layer is a function so the merge may read one again when a hard link
+    // needs a file it already passed over (see mergeLayers).
+    const layers = image.layers
+      .map((_, i) => () => layerEntries(image, i, reporter))
+      .reverse();
+    const topLevel = new Set<string>();
+    const userFiles: BuiltFilesystem["userFiles"] = {};
+    const wantUserFiles = format === "gvmi" && options.overrides?.keepUser === true;
+    const progress = reporter.task("writing", undefined);
+    for await (const entry of mergeLayers(layers, { reporter, strict: options.strict })) {
+      options.signal?.throwIfAborted();
+      topLevel.add(entry.path.split("/", 1)[0]!);
+      if (wantUserFiles && entry.type === "file" && USER_FILES.has(entry.path) && entry.size <= MAX_USER_FILE) {
+        const bytes = await readAll(entry.content);
+        userFiles[entry.path === "etc/passwd" ? "passwd" : "group"] = bytes;
+        await writer.add({ ...entry, content: bytes });
+      } else {
+        await writer.add(entry);
+      }
+      if (entry.type === "file") progress.advance(entry.size);
+    }
+    let addedMountPoints: string[] = [];
+    if (format === "gvmi" && options.addMountPoints !== false) {
+      const mtime = options.writer?.mkfsTime ?? sourceDateEpoch() ?? 0;
+      const missing = missingMountPoints(topLevel, { mtime });
+      for (const entry of missing.entries) await writer.add(entry);
+      addedMountPoints = missing.added;
+      if (addedMountPoints.length > 0) {
+        reporter.info(`added mount points the VM's init needs: ${addedMountPoints.join(", ")}`);
+      }
+    }
+    const squashfs = await writer.finish();
+    progress.done();
+    return { squashfs, addedMountPoints, userFiles };
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+async function* layerEntries(image: Image, index: number, reporter: Reporter): AsyncGenerator<Entry> {
+  yield* readTar(await image.openLayer(index), { reporter });
+}
+
+async function readAll(content: Uint8Array | AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  if (content instanceof Uint8Array) return content;
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of content) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** The incumbent's default name, from the reference; local sources without one use the path's name. */
+function defaultName(image: Image, source: string): string {
+  const ref = image.reference;
+  let repository: string;
+  let tag: string;
+  if (ref !== undefined) {
+    // The familiar form keeps a registry host (ghcr.io/org/img); only the last ':' or '@' starts a tag.
+    const lastSlash = ref.familiar.lastIndexOf("/");
+    const tail = ref.familiar.slice(lastSlash + 1);
+    repository = ref.familiar.slice(0, lastSlash + 1) + tail.replace(/[:@].*$/, "");
+    tag = ref.tag ?? ref.digest?.replace(/^sha256:/, "").slice(0, 12) ?? "latest";
+  } else {
+    const path = source.replace(/^[a-z-]+:/, "").replace(/:[^/]*$/, "");
+    repository = basename(path).replace(/\.(tar|tgz|tar\.gz)$/, "") || "image";
+    tag = /:([^/:]+)$/.exec(source.replace(/^[a-z-]+:/, ""))?.[1] ?? "latest";
+  }
+  return defaultOutputName({ repository, tag, imageId: image.configDigest });
+}
+
+function sourceDateEpoch(): number | undefined {
+  const v = process.env["SOURCE_DATE_EPOCH"];
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
