@@ -29,3 +29,28 @@ export {
   SquashfsCorruptError,
   SquashfsWriterStateError,
 } from "./errors.js";
+export {
+  SquashfsReader,
+  inodeKind,
+  isDirectory,
+  isFile,
+  MODE_TYPE,
+  type SquashfsLocation,
+  type SquashfsReaderOptions,
+  type SquashfsStat,
+  type WalkEntry,
+  type DirectoryEntry,
+} from "./reader.js";
+export type { Inode, InodeKind } from "./inode.js";
+export { verifySquashfs, type VerifySummary } from "./verify.js";
+export {
+  SquashfsImageCorruptError,
+  SquashfsBadSuperblockError,
+  SquashfsTruncatedError,
+  SquashfsUnsupportedCompressionError,
+  SquashfsDecompressError,
+  SquashfsPathNotFoundError,
+  SquashfsNotADirectoryError,
+  SquashfsIsADirectoryError,
+  SquashfsNotAFileError,
+} from "./reader-errors.js";
