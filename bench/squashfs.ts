@@ -1,0 +1,134 @@
+/**
+ * Benchmark (not a test): `gvmconv squashfs` (the built dist/cli/main.js) against mksquashfs on
+ * the same tree, same compressor, level and block size, both with 2 compression threads.
+ * Prints wall times, sizes, their ratios and gvmconv's peak RSS beside the targets.
+ *
+ * Usage: node build/bench/squashfs.js <label>=<dir> ...   (scripts/bench.sh prepares the trees)
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
+const cli = join(repo, "dist/cli/main.js");
+const outDir = join(repo, "bench/out/images");
+const BLOCK_SIZE = 131072;
+/** mksquashfs's xz has no level option and uses liblzma's default preset, 6; gzip we pin to 6 on both sides. */
+const LEVEL: Record<string, number> = { gzip: 6, xz: 6 };
+const TARGETS = { wall: 1.0, size: 1.005, rssMiB: 256 };
+
+interface Run {
+  seconds: number;
+  size: number;
+  rssKiB?: number;
+}
+
+async function timed(cmd: string, args: string[]): Promise<{ seconds: number; stderr: string }> {
+  const start = process.hrtime.bigint();
+  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once("close", r));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${stderr}`);
+  return { seconds, stderr };
+}
+
+async function mksquashfs(src: string, out: string, comp: string): Promise<Run> {
+  rmSync(out, { force: true });
+  const level = comp === "gzip" ? ["-Xcompression-level", String(LEVEL.gzip)] : [];
+  const args = [
+    src,
+    out,
+    "-noappend",
+    "-quiet",
+    "-no-progress",
+    "-comp",
+    comp,
+    ...level,
+    "-b",
+    String(BLOCK_SIZE),
+    "-processors",
+    "2",
+  ];
+  const { seconds } = await timed("mksquashfs", args);
+  return { seconds, size: statSync(out).size };
+}
+
+async function gvmconv(src: string, out: string, comp: string): Promise<Run> {
+  rmSync(out, { force: true });
+  const args = [
+    "squashfs",
+    src,
+    "-o",
+    out,
+    "--compression",
+    comp,
+    "--level",
+    String(LEVEL[comp]),
+    "--block-size",
+    String(BLOCK_SIZE),
+    "--workers",
+    "2",
+    "--quiet",
+  ];
+  // GNU time's %M is the peak RSS in KiB (Debian package `time`).
+  if (existsSync("/usr/bin/time")) {
+    const { seconds, stderr } = await timed("/usr/bin/time", [
+      "-f",
+      "RSS_KIB=%M",
+      process.execPath,
+      cli,
+      ...args,
+    ]);
+    const rss = /RSS_KIB=(\d+)/.exec(stderr);
+    return { seconds, size: statSync(out).size, rssKiB: rss ? Number(rss[1]) : undefined };
+  }
+  const { seconds } = await timed(process.execPath, [cli, ...args]);
+  return { seconds, size: statSync(out).size };
+}
+
+function verdict(ok: boolean): string {
+  return ok ? "ok" : "MISSED";
+}
+
+async function main(): Promise<void> {
+  const cases = process.argv.slice(2).map((a) => {
+    const eq = a.indexOf("=");
+    return eq < 0 ? { label: a, dir: a } : { label: a.slice(0, eq), dir: a.slice(eq + 1) };
+  });
+  if (cases.length === 0) throw new Error("usage: squashfs.js <label>=<dir> ...");
+  if (!existsSync(cli)) throw new Error(`${cli} not built (npx tsc -p tsconfig.json)`);
+  mkdirSync(outDir, { recursive: true });
+  console.log(
+    `targets: wall ≤ ${TARGETS.wall}× mksquashfs, size ≤ ${TARGETS.size}×, peak RSS ≤ ${TARGETS.rssMiB} MiB`,
+  );
+  for (const { label, dir } of cases) {
+    for (const comp of ["gzip", "xz"]) {
+      const m = await mksquashfs(dir, join(outDir, `${label}-mksquashfs-${comp}.img`), comp);
+      let g: Run;
+      try {
+        g = await gvmconv(dir, join(outDir, `${label}-gvmconv-${comp}.img`), comp);
+      } catch (err) {
+        console.log(
+          `${label} ${comp}: mksquashfs ${m.seconds.toFixed(2)} s, ${m.size} B; gvmconv FAILED: ${(err as Error).message.split("\n").slice(0, 3).join(" ")}`,
+        );
+        continue;
+      }
+      const wall = g.seconds / m.seconds;
+      const size = g.size / m.size;
+      const rssMiB = g.rssKiB === undefined ? undefined : g.rssKiB / 1024;
+      console.log(
+        [
+          `${label} ${comp} (level ${LEVEL[comp]}, block ${BLOCK_SIZE}):`,
+          `  wall   gvmconv ${g.seconds.toFixed(2)} s  mksquashfs ${m.seconds.toFixed(2)} s  ratio ${wall.toFixed(3)}  [${verdict(wall <= TARGETS.wall)}]`,
+          `  size   gvmconv ${g.size} B  mksquashfs ${m.size} B  ratio ${size.toFixed(4)}  [${verdict(size <= TARGETS.size)}]`,
+          `  rss    gvmconv ${rssMiB === undefined ? "n/a" : `${rssMiB.toFixed(1)} MiB`}  [${rssMiB === undefined ? "n/a" : verdict(rssMiB <= TARGETS.rssMiB)}]`,
+        ].join("\n"),
+      );
+    }
+  }
+}
+
+await main();

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `npm run bench`: gvmconv squashfs vs mksquashfs on a Debian root filesystem and a generated
+# large file (gzip and xz). A benchmark, not a test. Inputs are cached under bench/out/ (gitignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npx tsc -p tsconfig.json
+npx tsc -p tsconfig.test.json
+mkdir -p bench/out
+
+# A Debian root filesystem: debootstrap when it works (needs the Debian mirror), else a copy of /usr.
+rootfs=bench/out/rootfs
+if [ ! -e "$rootfs.complete" ]; then
+  rm -rf "$rootfs"
+  if command -v debootstrap >/dev/null && debootstrap --variant=minbase bookworm "$rootfs" >bench/out/debootstrap.log 2>&1; then
+    echo "rootfs: debootstrap --variant=minbase bookworm" > "$rootfs.complete"
+  else
+    echo "debootstrap unavailable or failed (see bench/out/debootstrap.log); copying /usr instead" >&2
+    rm -rf "$rootfs"; mkdir -p "$rootfs"
+    cp -a /usr "$rootfs/usr"
+    echo "rootfs: copy of /usr" > "$rootfs.complete"
+  fi
+fi
+echo "$(cat "$rootfs.complete"), $(du -sh --exclude=proc "$rootfs" | cut -f1)"
+
+# A large file: 512 MiB, half incompressible, half text-like (deterministic).
+large=bench/out/large
+if [ ! -e "$large.complete" ]; then
+  rm -rf "$large"; mkdir -p "$large"
+  node -e '
+    const fs = require("fs"); const crypto = require("crypto");
+    const fd = fs.openSync(process.argv[1], "w");
+    let seed = crypto.createHash("sha256").update("gvmconv").digest();
+    const words = "the quick brown fox jumps over a lazy dog golem image layer block ".split(" ");
+    for (let i = 0; i < 256; i++) {
+      const rnd = Buffer.alloc(1 << 20);
+      for (let o = 0; o < rnd.length; o += 32) { seed = crypto.createHash("sha256").update(seed).digest(); seed.copy(rnd, o); }
+      fs.writeSync(fd, rnd);
+      let text = ""; let k = i;
+      while (text.length < (1 << 20)) { k = (k * 1103515245 + 12345) >>> 0; text += words[k % words.length] + (k % 13 === 0 ? "\n" : " "); }
+      fs.writeSync(fd, Buffer.from(text.slice(0, 1 << 20)));
+    }
+    fs.closeSync(fd);' "$large/big.bin"
+  touch "$large.complete"
+fi
+
+node build/bench/squashfs.js "rootfs=$rootfs" "large=$large"
