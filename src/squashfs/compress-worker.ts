@@ -18,9 +18,11 @@ port.on("message", (req: WorkerRequest) => {
     const data = new Uint8Array(req.buffer, req.offset, req.length);
     const { bytes, compressed } = compressOrRaw(data, compressor.compressSync(data));
     let out = bytes;
-    // zlib may hand back a view into a larger (or pooled) buffer: copy the few bytes then.
+    // A compressor may hand back a view into a larger or pooled buffer (Buffer.concat of small
+    // results comes from Node's shared pool): copy the few bytes then. Not `out.slice()`: on a
+    // Buffer that is a view of the same memory, not a copy.
     if (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength || !(out.buffer instanceof ArrayBuffer)) {
-      out = out.slice();
+      out = new Uint8Array(out);
     }
     const buffer = out.buffer as ArrayBuffer;
     reply = { id: req.id, buffer, offset: 0, length: out.byteLength, compressed };

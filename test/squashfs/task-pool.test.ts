@@ -22,6 +22,28 @@ test("worker and in-process pools give the same bytes, and decodable ones", asyn
   }
 });
 
+// Regression: the worker copied pooled results with Buffer#slice, which is a view, not a copy, and
+// replied with offset 0 — small xz outputs (Buffer.concat from Node's shared pool) came back as
+// the wrong bytes and made corrupt fragment blocks.
+test("small compressed results from a shared buffer pool come back intact from workers", async () => {
+  for (const name of ["xz", "gzip"] as const) {
+    const small = { name, level: 6, blockSize: 131072 };
+    const pools = [new InProcessPool(small), new WorkerPool(small, 2)];
+    const c = createCompressor(small);
+    try {
+      for (let i = 0; i < 20; i++) {
+        const block = Buffer.from(`block ${i} `.repeat(500));
+        const outs = await Promise.all(pools.map((p) => p.run({ data: Buffer.from(block) })));
+        assert.ok(outs[1]!.bytes.length < 4096, "result small enough to come from the pool");
+        assert.ok(Buffer.from(outs[0]!.bytes).equals(Buffer.from(outs[1]!.bytes)), `${name} block ${i}`);
+        assert.ok(Buffer.from(await c.decompress(outs[1]!.bytes, 131072)).equals(block));
+      }
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
+  }
+});
+
 test("incompressible (random) blocks come back raw, with the same bytes", async () => {
   const pool = createTaskPool(spec, 2);
   try {
