@@ -7,6 +7,12 @@ import { removePendingOutputsSync } from "../atomic-output.js";
 import { UsageError } from "../errors.js";
 import { reportError } from "./errors.js";
 import { SquashfsCommand } from "./commands/squashfs.js";
+import { InspectCommand } from "./commands/inspect.js";
+import { LsCommand } from "./commands/ls.js";
+import { CatCommand } from "./commands/cat.js";
+import { VerifyCommand } from "./commands/verify.js";
+import { ConvertCommand } from "./commands/convert.js";
+import { LoginCommand, LogoutCommand } from "./commands/login.js";
 
 /**
  * clipanion itself prints parse errors to stdout with usage text and exits 1; ours go to stderr
@@ -25,7 +31,14 @@ export class GvmconvCli {
       enableColors: tty && (full.env.NO_COLOR ?? "") === "",
     });
     const commands: CommandClass<BaseContext>[] = [
+      ConvertCommand,
       SquashfsCommand,
+      LoginCommand,
+      LogoutCommand,
+      InspectCommand,
+      LsCommand,
+      CatCommand,
+      VerifyCommand,
       Builtins.HelpCommand,
       Builtins.VersionCommand,
     ];
