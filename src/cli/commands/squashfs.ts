@@ -1,20 +1,12 @@
 /** `gvmconv squashfs`: a directory or a tar (file or stdin) → a SquashFS image. */
 import { Command, Option, type BaseContext } from "clipanion";
-import * as squashfs from "../../squashfs/index.js";
-import type { Entry, WriterOptions } from "../../squashfs/index.js";
-import { UsageError, GvmconvError } from "../../errors.js";
+import { writeSquashfs, type WriterOptions } from "../../squashfs/index.js";
+import { UsageError } from "../../errors.js";
 import { writeAtomically } from "../../atomic-output.js";
 import { openEntrySource } from "../../layers/index.js";
-import type { Reporter } from "../../reporter.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import { reportError } from "../errors.js";
 import { stat } from "node:fs/promises";
-
-type WriteSquashfs = (
-  entries: AsyncIterable<Entry>,
-  outputPath: string,
-  options: WriterOptions & { reporter?: Reporter },
-) => Promise<unknown>;
 
 export class SquashfsCommand extends Command<BaseContext> {
   static override paths = [["squashfs"]];
@@ -55,13 +47,9 @@ export class SquashfsCommand extends Command<BaseContext> {
     try {
       const options = this.#writerOptions();
       const entries = await openEntrySource(this.input, { reporter, stdin: this.context.stdin });
-      await writeAtomically(this.output, { force: this.force }, (temp) => {
-        const write = (squashfs as Record<string, unknown>).writeSquashfs as WriteSquashfs | undefined;
-        if (typeof write !== "function") {
-          throw new GvmconvError("E_NOT_IMPLEMENTED", "this build has no SquashFS writer yet");
-        }
-        return write(entries, temp, { ...options, reporter });
-      });
+      await writeAtomically(this.output, { force: this.force }, (temp) =>
+        writeSquashfs(entries, temp, options),
+      );
       const { size } = await stat(this.output);
       reporter.info(`wrote ${this.output} (${formatBytes(size)})`);
       return 0;
