@@ -12,10 +12,10 @@
  * file streams straight into the writer. The library never prints: progress and warnings go to
  * the Reporter.
  */
-import { randomBytes } from "node:crypto";
-import { rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { stat } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
 
+import { writeAtomically } from "./atomic-output.js";
 import { GvmconvError } from "./errors.js";
 import {
   appendTrailer,
@@ -89,15 +89,6 @@ export class OutputRequiredError extends GvmconvError {
   }
 }
 
-/** The output exists and --force was not given. */
-export class OutputExistsError extends GvmconvError {
-  readonly path: string;
-  constructor(path: string) {
-    super("E_OUTPUT_EXISTS", `${path} already exists`, { hint: "pass --force to replace it" });
-    this.path = path;
-  }
-}
-
 /** Files the runtime config needs from the merged tree (only with keepUser); small, so buffered. */
 const USER_FILES = new Set(["etc/passwd", "etc/group"]);
 const MAX_USER_FILE = 4 * 1024 * 1024;
@@ -124,45 +115,38 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
     const base: Omit<ConvertResult, "kept" | "size" | "sha3" | "squashfs" | "containerConfig" | "addedMountPoints"> =
       { format, outputPath, imageId, reference: image.reference?.familiar, warnings };
 
+    // gvmi follows the incumbent: an output built from the same image is kept unless forced, any
+    // other file at that path is rebuilt over. squashfs never replaces a file without --force.
+    let replace = options.force ?? false;
     if (format === "gvmi") {
-      const decision = await decideExistingOutput(outputPath, imageId, options.force ?? false);
+      const decision = await decideExistingOutput(outputPath, imageId, replace);
       if (decision.action === "keep") {
         reporter.info(`${outputPath} was already built from ${imageId}; kept (pass --force to rebuild)`);
         const { size } = await stat(outputPath);
-        return { ...base, kept: true, size, sha3: (await sha3File(outputPath)).sha3, squashfs: undefined, containerConfig: undefined, addedMountPoints: [] };
+        const { sha3 } = await sha3File(outputPath);
+        return { ...base, kept: true, size, sha3, squashfs: undefined, containerConfig: undefined, addedMountPoints: [] };
       }
-    } else if (!options.force && (await exists(outputPath))) {
-      throw new OutputExistsError(outputPath);
+      replace = decision.action === "overwrite";
     }
 
     await image.fetchLayers();
-    const temp = join(dirname(outputPath), `.${basename(outputPath)}.${randomBytes(6).toString("hex")}.tmp`);
-    try {
+    return await writeAtomically(outputPath, { force: replace }, async (temp) => {
       const built = await buildFilesystem(image, temp, format, options, reporter);
-      let containerConfig: ContainerConfig | undefined;
-      let size = built.squashfs.imageSize;
-      let sha3: string;
-      if (format === "gvmi") {
-        containerConfig = buildContainerConfig({
-          imageId,
-          config: image.config.config ?? null,
-          overrides: options.overrides,
-          userFiles: built.userFiles,
-          reporter,
-        });
-        const trailer = await appendTrailer(temp, containerConfig);
-        size = trailer.size;
-        sha3 = trailer.sha3;
-      } else {
-        sha3 = (await sha3File(temp)).sha3;
+      if (format === "squashfs") {
+        const { sha3 } = await sha3File(temp);
+        return { ...base, kept: false, size: built.squashfs.imageSize, sha3, squashfs: built.squashfs, containerConfig: undefined, addedMountPoints: [] };
       }
+      const containerConfig = buildContainerConfig({
+        imageId,
+        config: image.config.config ?? null,
+        overrides: options.overrides,
+        userFiles: built.userFiles,
+        reporter,
+      });
+      const { size, sha3 } = await appendTrailer(temp, containerConfig);
       options.signal?.throwIfAborted();
-      await rename(temp, outputPath);
       return { ...base, kept: false, size, sha3, squashfs: built.squashfs, containerConfig, addedMountPoints: built.addedMountPoints };
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+    });
   } finally {
     await image.close();
   }
@@ -257,13 +241,4 @@ function defaultName(image: Image, source: string): string {
 function sourceDateEpoch(): number | undefined {
   const v = process.env["SOURCE_DATE_EPOCH"];
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -4,9 +4,9 @@ export type { Reporter, ProgressTask, Warning } from "./reporter.js";
 export { silentReporter, CollectingReporter } from "./reporter.js";
 export {
   convert,
-  OutputExistsError,
   OutputRequiredError,
   type ConvertOptions,
   type ConvertResult,
   type OutputFormat,
 } from "./convert.js";
+export { OutputExistsError, OutputWriteError } from "./atomic-output.js";

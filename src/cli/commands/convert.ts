@@ -1,0 +1,313 @@
+/**
+ * `gvmconv SOURCE`: the main job, and a drop-in for gvmkit-build (same flags, same meaning).
+ *
+ * It converts an image to a .gvmi, prints where it went and its SHA3-224, and with --push /
+ * --push-to uploads it to the Golem image registry. The incumbent's portal flags (--login,
+ * --login-check, --logout) are accepted here too and do what `gvmconv login|logout` do.
+ */
+import { Command, Option, type BaseContext } from "clipanion";
+import { basename } from "node:path";
+import { writeFile } from "node:fs/promises";
+
+import { convert, type ConvertResult, type OutputFormat } from "../../convert.js";
+import { UsageError } from "../../errors.js";
+import { sha3File } from "../../gvmi/index.js";
+import type { WriterOptions } from "../../squashfs/index.js";
+import {
+  GolemRegistryClient,
+  formatPushTarget,
+  parsePushTarget,
+  pushImage,
+  registryUrlFromEnv,
+  resolveCredentials,
+  type PushResult,
+  type PushTarget,
+} from "../../upload/index.js";
+import { reportError } from "../errors.js";
+import { CliReporter, formatBytes } from "../reporter.js";
+import { parseSize } from "./squashfs.js";
+import { runLogin, runLoginCheck, runLogout } from "./login.js";
+
+/** Compressions mksquashfs offers that gvmconv does not write, and why. */
+const UNSUPPORTED_COMPRESSION: Record<string, string> = {
+  zstd: "Golem VMs cannot read zstd SquashFS (their kernel is built without it); use xz for compact images",
+  lzo: "gvmconv does not write lzo; use gzip (the default) or xz, which Golem VMs read as well",
+  lz4: "gvmconv does not write lz4; use gzip (the default) or xz, which Golem VMs read as well",
+};
+
+export class ConvertCommand extends Command<BaseContext> {
+  static override paths = [Command.Default];
+  static override usage = Command.Usage({
+    description: "convert a container image to a Golem VM image (.gvmi), without Docker",
+    details: `
+      SOURCE is an image reference (\`alpine:3.20\`, \`user/img:tag\`, \`ghcr.io/org/img@sha256:…\`,
+      or \`docker://REF\`), an OCI layout (\`oci:DIR[:REF]\`), an OCI archive (\`oci-archive:FILE[:REF]\`),
+      a \`docker save\` tar (\`docker-archive:FILE[:REF]\`) or, when a Docker engine happens to run,
+      \`docker-daemon:REF\`.
+
+      The .gvmi is written to a temporary file and renamed into place when complete. Its SHA3-224,
+      which Golem providers verify, is printed on standard output.
+
+      gvmkit-build's flags are accepted with the same meaning, so scripts switch by changing the
+      command name.
+    `,
+    examples: [
+      ["Convert an image from Docker Hub", "$0 user/img:tag"],
+      ["Convert and upload to the Golem registry", "$0 user/img:tag --push"],
+      ["Convert a local OCI layout", "$0 oci:./layout:latest -o app.gvmi"],
+      ["Root filesystem only, as SquashFS", "$0 alpine:3.20 --format squashfs -o alpine.sqfs"],
+    ],
+  });
+
+  source = Option.String({ name: "SOURCE", required: false });
+
+  // Image creation (gvmkit-build)
+  output = Option.String("-o,--output", { description: "output file (default <repo>-<tag>-<id>.gvmi)" });
+  force = Option.Boolean("-f,--force", false, {
+    description: "rebuild even if the output matches the image",
+  });
+  env = Option.Array("--env", { description: "add or replace an environment variable, KEY=VALUE" });
+  vol = Option.Array("--vol,--volume", { description: "add a volume directory (repeatable)" });
+  entrypoint = Option.String("--entrypoint", { description: "replace the image's entrypoint" });
+  workdir = Option.String("--workdir", { description: "replace the image's working directory" });
+  keepUser = Option.Boolean("--keep-user", false, {
+    description: "keep the image's USER, resolved to uid:gid through its /etc/passwd and /etc/group",
+  });
+  compressionMethod = Option.String("--compression-method,--compression", {
+    description: "gzip (default) or xz",
+  });
+  compressionLevel = Option.String("--compression-level,--level", {
+    description: "gzip 1–9 (default 6), xz 0–9 (default 6)",
+  });
+  blockSize = Option.String("--block-size", { description: "SquashFS block size, 4K … 1M (default 128K)" });
+  workers = Option.String("--workers", { description: "compression threads (default: all cores)" });
+  format = Option.String("--format", {
+    description: "gvmi (default) or squashfs (the root filesystem alone)",
+  });
+  mkfsTime = Option.String("--mkfs-time", {
+    description: "filesystem time, seconds (default SOURCE_DATE_EPOCH or 0)",
+  });
+  strict = Option.Boolean("--strict", false, { description: "treat layer warnings as errors" });
+
+  // Image source
+  platform = Option.String("--platform", {
+    description: "platform to pick from a multi-arch image (default linux/amd64)",
+  });
+  cacheDir = Option.String("--cache-dir", { description: "blob cache (default ~/.cache/gvmconv)" });
+  insecure = Option.Boolean("--insecure", false, {
+    description: "allow plain HTTP and untrusted TLS for the registry",
+  });
+
+  // Upload (gvmkit-build)
+  push = Option.Boolean("--push", false, {
+    description: "upload to the Golem registry as user/repo:tag from SOURCE",
+  });
+  pushTo = Option.String("--push-to", { description: "upload to the Golem registry as user/repo:tag" });
+  nologin = Option.Boolean("--nologin", false, {
+    description: "upload anonymously (the registry may expire it)",
+  });
+  login = Option.Boolean("--login", false, { description: "log in to the Golem registry and exit" });
+  loginCheck = Option.Boolean("--login-check", false, { description: "check the stored login and exit" });
+  logout = Option.Boolean("--logout", false, { description: "forget the stored login and exit" });
+  directFileUpload = Option.String("-d,--direct-file-upload", {
+    description: "upload this .gvmi instead of building one",
+  });
+  uploadChunkSize = Option.String("--upload-chunk-size", {
+    description: "upload chunk size in bytes (default from file size)",
+  });
+  uploadWorkers = Option.String("--upload-workers", { description: "parallel chunk uploads (default 4)" });
+
+  // Output
+  json = Option.String("--json,--extra-json-info-path", {
+    description: "write image path, hash and repository info as JSON",
+  });
+  hideProgress = Option.Boolean("--hide-progress,--quiet,-q", false, {
+    description: "no progress, warnings and errors only",
+  });
+  debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
+
+  async execute(): Promise<number> {
+    const { stdout, stderr, env } = this.context;
+    const reporter = CliReporter.forStream(stderr, env, this.hideProgress);
+    try {
+      if (this.login) return await runLogin(this.context, reporter);
+      if (this.logout) return await runLogout(this.context, reporter);
+      if (this.loginCheck) return await runLoginCheck(this.context, reporter);
+
+      const target = this.#pushTarget();
+      let result: ConvertResult | undefined;
+      let imagePath: string;
+      let sha3: string;
+      if (this.directFileUpload !== undefined) {
+        if (!this.push && this.pushTo === undefined) {
+          throw new UsageError("--direct-file-upload needs --push-to user/repo:tag or --push --nologin");
+        }
+        imagePath = this.directFileUpload;
+        sha3 = (await sha3File(imagePath)).sha3;
+      } else {
+        if (this.source === undefined)
+          throw new UsageError("missing SOURCE", { hint: "e.g. gvmconv user/img:tag; see gvmconv --help" });
+        const format = this.#format();
+        result = await convert(this.source, {
+          output: this.output,
+          format,
+          force: this.force,
+          writer: this.#writerOptions(),
+          image: { platform: this.platform, cacheDir: this.cacheDir, insecure: this.insecure },
+          overrides: {
+            env: this.env,
+            volumes: this.vol,
+            entrypoint: this.entrypoint === undefined ? undefined : [this.entrypoint],
+            workdir: this.workdir,
+            keepUser: this.keepUser,
+          },
+          strict: this.strict,
+          reporter,
+        });
+        imagePath = result.outputPath;
+        sha3 = result.sha3;
+        this.#printResult(result);
+      }
+
+      let pushed: PushResult | undefined;
+      if (this.push || this.pushTo !== undefined) {
+        pushed = await this.#upload(imagePath, target, reporter);
+        stdout.write(`pushed: ${pushed.downloadUrl}\n`);
+        if (pushed.attached) stdout.write(`tag: ${formatPushTarget(target!)}\n`);
+      } else if (result === undefined) {
+        stdout.write(`sha3-224: ${sha3}\n`);
+      }
+
+      if (this.json !== undefined) {
+        const info = {
+          imagePath,
+          imageDescrPath: pushed ? `${imagePath}.descr.bin` : undefined,
+          hash: sha3,
+          imageId: result?.imageId,
+          size: result?.size,
+          repoInfo: pushed?.attached ?? null,
+          downloadUrl: pushed?.downloadUrl,
+          addedMountPoints: result?.addedMountPoints,
+          warnings: result?.warnings.map((w) => w.code),
+        };
+        await writeFile(this.json, JSON.stringify(info, null, 2) + "\n");
+      }
+      return 0;
+    } catch (err) {
+      return reportError(err, stderr, this.debug);
+    }
+  }
+
+  #printResult(result: ConvertResult): void {
+    const { stdout } = this.context;
+    const name = basename(result.outputPath);
+    stdout.write(`${result.kept ? "kept" : "wrote"}: ${result.outputPath} (${formatBytes(result.size)})\n`);
+    stdout.write(`sha3-224: ${result.sha3}\n`);
+    if (result.format === "gvmi") {
+      stdout.write(
+        `self-hosted: vm.repo(image_hash="${result.sha3}", image_url="https://YOUR-HOST/${name}")\n`,
+      );
+    }
+  }
+
+  #format(): OutputFormat {
+    const format = this.format ?? "gvmi";
+    if (format !== "gvmi" && format !== "squashfs") {
+      throw new UsageError(`unknown --format '${format}'`, { hint: "use gvmi or squashfs" });
+    }
+    if (format === "squashfs" && this.output === undefined) {
+      throw new UsageError("--format squashfs needs -o OUT");
+    }
+    return format;
+  }
+
+  #pushTarget(): PushTarget | undefined {
+    if (this.nologin && this.pushTo !== undefined) {
+      throw new UsageError("--push-to and --nologin are incompatible", {
+        hint: "use --push --nologin for an anonymous upload",
+      });
+    }
+    if (this.nologin) return undefined;
+    if (this.pushTo !== undefined) {
+      const target = parsePushTarget(this.pushTo);
+      if (target.user === undefined) throw new UsageError("--push-to needs user/repository:tag");
+      return target;
+    }
+    if (this.push) {
+      if (this.source === undefined) throw new UsageError("--push needs SOURCE (or use --push-to)");
+      const name = this.source.replace(/^docker:\/\//, "");
+      const target = parsePushTarget(name);
+      if (target.user === undefined) {
+        throw new UsageError(`cannot push ${name}: the name has no user part`, {
+          hint: "use --push-to <user>/<repository>:<tag>, or --nologin for an anonymous upload",
+        });
+      }
+      return target;
+    }
+    return undefined;
+  }
+
+  async #upload(
+    imagePath: string,
+    target: PushTarget | undefined,
+    reporter: CliReporter,
+  ): Promise<PushResult> {
+    const client = new GolemRegistryClient({ url: registryUrlFromEnv(this.context.env) });
+    try {
+      let credentials: { user: string; token: string } | undefined;
+      if (target !== undefined) {
+        const found = await resolveCredentials({ env: this.context.env, reporter });
+        if (found === undefined) {
+          throw new UsageError(`no Golem registry login for pushing to ${formatPushTarget(target)}`, {
+            hint: "run gvmconv login, or set REGISTRY_USER and REGISTRY_TOKEN (environment or .env)",
+          });
+        }
+        credentials = { user: found.user, token: found.token };
+      }
+      return await pushImage({
+        imagePath,
+        client,
+        target,
+        credentials,
+        chunkSize:
+          this.uploadChunkSize === undefined
+            ? undefined
+            : parseSize("--upload-chunk-size", this.uploadChunkSize),
+        workers:
+          this.uploadWorkers === undefined
+            ? undefined
+            : parseCount("--upload-workers", this.uploadWorkers, 1, 64),
+        reporter,
+      });
+    } finally {
+      await client.close();
+    }
+  }
+
+  #writerOptions(): WriterOptions {
+    const options: WriterOptions = {};
+    if (this.compressionMethod !== undefined) {
+      const method = this.compressionMethod;
+      const why = UNSUPPORTED_COMPRESSION[method];
+      if (why !== undefined) throw new UsageError(`--compression-method ${method}: ${why}`);
+      if (method !== "gzip" && method !== "xz") {
+        throw new UsageError(`unknown compression method '${method}'`, { hint: "use gzip or xz" });
+      }
+      options.compression = method;
+    }
+    if (this.compressionLevel !== undefined)
+      options.level = parseCount("--compression-level", this.compressionLevel, 0, 9);
+    if (this.blockSize !== undefined) options.blockSize = parseSize("--block-size", this.blockSize);
+    if (this.workers !== undefined) options.workers = parseCount("--workers", this.workers, 0, 1024);
+    if (this.mkfsTime !== undefined)
+      options.mkfsTime = parseCount("--mkfs-time", this.mkfsTime, 0, 2 ** 32 - 1);
+    return options;
+  }
+}
+
+function parseCount(option: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${option} expects a whole number, got '${text}'`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(`${option} must be between ${min} and ${max}, got ${text}`);
+  return n;
+}
