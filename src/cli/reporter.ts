@@ -48,20 +48,16 @@ export class CliReporter implements Reporter {
   task(label: string, total?: number): ProgressTask {
     let done = 0;
     let size = total;
-    let shownPercent = -1;
     let finished = false;
+    const started = Date.now();
+    let lastDraw = 0;
     const render = (force: boolean) => {
       if (this.#quiet || !this.#tty) return;
-      const fraction = size ? Math.min(done / size, 1) : 0;
-      const percent = Math.floor(fraction * 100);
-      // Redraw on whole-percent changes only: cheap however often advance() is called.
-      if (!force && percent === shownPercent) return;
-      shownPercent = percent;
-      const filled = Math.round(fraction * BAR_WIDTH);
-      const bar = size
-        ? `[${"#".repeat(filled)}${".".repeat(BAR_WIDTH - filled)}] ${percent}%`
-        : formatBytes(done);
-      this.#out.write(`\r\x1b[K${label} ${bar}`);
+      const now = Date.now();
+      // At most ~10 redraws a second, however often advance() is called.
+      if (!force && now - lastDraw < 100) return;
+      lastDraw = now;
+      this.#out.write(`\r\x1b[K${label} ${progressLine(done, size, (now - started) / 1000)}`);
       this.#barShown = true;
     };
     if (!this.#quiet && !this.#tty) this.#line(`gvmconv: ${label}…`);
@@ -69,10 +65,7 @@ export class CliReporter implements Reporter {
     return {
       advance: (bytes) => {
         done += bytes;
-        if (!size) {
-          // Unknown total: redraw every MiB.
-          if (Math.floor((done - bytes) / 2 ** 20) !== Math.floor(done / 2 ** 20)) render(true);
-        } else render(false);
+        render(false);
       },
       setTotal: (t) => {
         size = t;
@@ -108,4 +101,28 @@ export function formatBytes(n: number): string {
     i++;
   }
   return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * One progress line: `[#####.....] 42% 1.2 GiB/2.9 GiB 85.3 MiB/s ETA 20s` when the total is
+ * known, `1.2 GiB 85.3 MiB/s` otherwise.
+ */
+export function progressLine(done: number, total: number | undefined, seconds: number): string {
+  const rate = seconds > 0 ? done / seconds : 0;
+  const rateText = rate > 0 ? ` ${formatBytes(Math.round(rate))}/s` : "";
+  if (!total) return `${formatBytes(done)}${rateText}`;
+  const fraction = Math.min(done / total, 1);
+  const filled = Math.round(fraction * BAR_WIDTH);
+  const eta = rate > 0 && done < total ? ` ETA ${formatDuration((total - done) / rate)}` : "";
+  return (
+    `[${"#".repeat(filled)}${".".repeat(BAR_WIDTH - filled)}] ${Math.floor(fraction * 100)}% ` +
+    `${formatBytes(done)}/${formatBytes(total)}${rateText}${eta}`
+  );
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
