@@ -13,9 +13,9 @@ import { fileURLToPath } from "node:url";
 const repo = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
 const cli = join(repo, "dist/cli/main.js");
 const outDir = join(repo, "bench/out/images");
-const BLOCK_SIZE = 131072;
+export const BLOCK_SIZE = 131072;
 /** mksquashfs's xz has no level option and uses liblzma's default preset, 6; gzip we pin to 6 on both sides. */
-const LEVEL: Record<string, number> = { gzip: 6, xz: 6 };
+export const LEVEL: Record<string, number> = { gzip: 6, xz: 6 };
 const TARGETS = { wall: 1.0, size: 1.005, rssMiB: 256 };
 
 interface Run {
@@ -24,7 +24,7 @@ interface Run {
   rssKiB?: number;
 }
 
-async function timed(cmd: string, args: string[]): Promise<{ seconds: number; stderr: string }> {
+export async function timed(cmd: string, args: string[]): Promise<{ seconds: number; stderr: string }> {
   const start = process.hrtime.bigint();
   const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
@@ -73,23 +73,25 @@ async function gvmconv(src: string, out: string, comp: string): Promise<Run> {
     "2",
     "--quiet",
   ];
-  // GNU time's %M is the peak RSS in KiB (Debian package `time`).
-  if (existsSync("/usr/bin/time")) {
-    const { seconds, stderr } = await timed("/usr/bin/time", [
-      "-f",
-      "RSS_KIB=%M",
-      process.execPath,
-      cli,
-      ...args,
-    ]);
-    const rss = /RSS_KIB=(\d+)/.exec(stderr);
-    return { seconds, size: statSync(out).size, rssKiB: rss ? Number(rss[1]) : undefined };
-  }
-  const { seconds } = await timed(process.execPath, [cli, ...args]);
-  return { seconds, size: statSync(out).size };
+  const { seconds, rssKiB } = await timedRss(process.execPath, [cli, ...args]);
+  return { seconds, size: statSync(out).size, rssKiB };
 }
 
-function verdict(ok: boolean): string {
+/**
+ * `timed`, plus the command's peak RSS in KiB from GNU time's %M (Debian package `time`; the
+ * process's ru_maxrss, so worker threads are included), or undefined without /usr/bin/time.
+ */
+export async function timedRss(
+  cmd: string,
+  args: string[],
+): Promise<{ seconds: number; stderr: string; rssKiB?: number }> {
+  if (!existsSync("/usr/bin/time")) return await timed(cmd, args);
+  const { seconds, stderr } = await timed("/usr/bin/time", ["-f", "RSS_KIB=%M", cmd, ...args]);
+  const rss = /RSS_KIB=(\d+)\s*$/.exec(stderr);
+  return { seconds, stderr, rssKiB: rss ? Number(rss[1]) : undefined };
+}
+
+export function verdict(ok: boolean): string {
   return ok ? "ok" : "MISSED";
 }
 
@@ -131,4 +133,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run only as a script: bench/pipeline.ts imports the helpers above.
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
