@@ -116,6 +116,7 @@ export class SquashfsReader {
   private constructor(init: {
     superblock: Superblock;
     source: ByteSource;
+    rangeSize: number;
     meta: MetadataReader;
     data: DataReader;
     ids: number[];
@@ -125,7 +126,7 @@ export class SquashfsReader {
   }) {
     this.superblock = init.superblock;
     this.compression = COMPRESSION_NAMES[init.superblock.compressionId]!;
-    this.rangeSize = init.source.size;
+    this.rangeSize = init.rangeSize;
     this.#source = init.source;
     this.#meta = init.meta;
     this.#data = init.data;
@@ -195,7 +196,7 @@ export class SquashfsReader {
     const idList: number[] = [];
     for (let i = 0; i < sb.idCount; i++) idList.push(decodeIdEntry(await ids.record(i)));
     const data = new DataReader(image, compressor, sb.blockSize, sb.inodeTableStart, fragments);
-    return new SquashfsReader({ superblock: sb, source: image, meta, data, ids: idList, exports, xattrs, dirEnd });
+    return new SquashfsReader({ superblock: sb, source: image, rangeSize: source.size, meta, data, ids: idList, exports, xattrs, dirEnd });
   }
 
   async close(): Promise<void> {

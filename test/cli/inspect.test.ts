@@ -1,0 +1,67 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CONFIG, makeFixture, run } from "./image-fixture.js";
+
+test("inspect: config, hash, compression, sizes, inodes, mkfs time", async () => {
+  const f = await makeFixture();
+  try {
+    const r = await run(["inspect", f.gvmi]);
+    assert.equal(r.code, 0, r.stderr);
+    const text = r.stdout.toString();
+    assert.match(text, /format:\s+gvmi/);
+    assert.match(text, new RegExp(`sha3-224:\\s+${f.sha3}`));
+    assert.match(text, /compression: gzip/);
+    assert.match(text, /block size:\s+131072/);
+    assert.match(text, /inodes:\s+9\n/);
+    assert.match(text, /"\/bin\/sh"/);
+
+    const j = await run(["inspect", f.gvmi, "--json"]);
+    assert.equal(j.code, 0, j.stderr);
+    const info = JSON.parse(j.stdout.toString()) as {
+      format: string;
+      sha3_224: string;
+      squashfs: { compression: string; inodes: number; bytesUsed: number; partSize: number; mkfsTime: number };
+      config: Record<string, unknown>;
+    };
+    assert.equal(info.format, "gvmi");
+    assert.equal(info.sha3_224, f.sha3);
+    assert.equal(info.squashfs.compression, "gzip");
+    assert.equal(info.squashfs.inodes, 9);
+    assert.equal(info.squashfs.partSize % 4096, 0);
+    assert.ok(info.squashfs.bytesUsed <= info.squashfs.partSize);
+    assert.deepEqual(info.config, CONFIG);
+  } finally {
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+});
+
+test("inspect: a plain SquashFS image is accepted and said to be one", async () => {
+  const f = await makeFixture();
+  try {
+    const r = await run(["inspect", f.squashfs, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout.toString()) as { format: string; config: unknown };
+    assert.equal(info.format, "squashfs");
+    assert.equal(info.config, null);
+    assert.match((await run(["inspect", f.squashfs])).stdout.toString(), /plain SquashFS \(no \.gvmi trailer\)/);
+  } finally {
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+});
+
+test("inspect: a file that is neither gives one coded error line", async () => {
+  const f = await makeFixture();
+  try {
+    const junk = join(f.dir, "junk");
+    writeFileSync(junk, "hello, not an image at all");
+    const r = await run(["inspect", junk]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^gvmconv: error \[E_GVMI_TRAILER\]: [^\n]+\n$/);
+    const missing = await run(["inspect", join(f.dir, "nope.gvmi")]);
+    assert.notEqual(missing.code, 0);
+  } finally {
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+});
