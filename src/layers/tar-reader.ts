@@ -97,10 +97,16 @@ export async function* readTarRecords(input: Readable, opts: ReadTarOptions = {}
     try {
       for await (const chunk of decoded) {
         if (!extract.write(chunk as Uint8Array)) {
-          // 'close' too: a destroyed extractor never drains.
+          // 'close' too: a destroyed extractor never drains. Whichever fires, drop the other
+          // listener, or one 'close' listener piles up per backpressure wait.
           await new Promise<void>((resolve) => {
-            extract.once("drain", resolve);
-            extract.once("close", resolve);
+            const done = (): void => {
+              extract.off("drain", done);
+              extract.off("close", done);
+              resolve();
+            };
+            extract.once("drain", done);
+            extract.once("close", done);
           });
         }
         if (extract.destroyed) return;
