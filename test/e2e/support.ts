@@ -9,9 +9,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { dirname } from "node:path";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { pack, type Header } from "tar-stream";
@@ -279,6 +280,7 @@ export function run(cmd: string, args: string[]): string {
 
 /** Extract a .gvmi (or plain SquashFS) with the real unsquashfs. */
 export function unsquashfs(file: string, dir: string): void {
+  mkdirSync(dirname(dir), { recursive: true });
   run("unsquashfs", ["-no-progress", "-d", dir, file]);
 }
 
