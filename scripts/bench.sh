@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # `npm run bench`: gvmconv squashfs vs mksquashfs on a Debian root filesystem and a generated
-# large file (gzip and xz). A benchmark, not a test. Inputs are cached under bench/out/ (gitignored).
+# large file (gzip and xz), then the whole registry → SquashFS pipeline against skopeo + umoci +
+# mksquashfs (bench/pipeline.ts). A benchmark, not a test. Inputs are cached under bench/out/
+# (gitignored). `npm run bench -- squashfs` or `npm run bench -- pipeline [gzip9|gzip6|xz] [--runs=N]
+# [--profile]` runs one of them alone.
 set -euo pipefail
+what="${1:-all}"
+if [ $# -gt 0 ]; then shift; fi
+case "$what" in all | squashfs | pipeline) ;; *) echo "usage: bench.sh [all|squashfs|pipeline [ARGS…]]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 npx tsc -p tsconfig.json || echo "tsc reported errors (emitted anyway); continuing" >&2
 npx tsc -p tsconfig.test.json || echo "tsc reported errors in tests (emitted anyway); continuing" >&2
 mkdir -p bench/out
 
+if [ "$what" = all ] || [ "$what" = squashfs ]; then
 # A Debian root filesystem: debootstrap when it works (needs the Debian mirror), else a copy of /usr.
 rootfs=bench/out/rootfs
 if [ ! -e "$rootfs.complete" ]; then
@@ -44,3 +51,8 @@ if [ ! -e "$large.complete" ]; then
 fi
 
 node build/bench/squashfs.js "rootfs=$rootfs" "large=$large"
+fi
+
+if [ "$what" = all ] || [ "$what" = pipeline ]; then
+  node build/bench/pipeline.js "$@"
+fi
