@@ -153,7 +153,8 @@ export class ConvertCommand extends Command<BaseContext> {
           format,
           force: this.force,
           writer: this.#writerOptions(),
-          image: { platform: this.platform, cacheDir: this.cacheDir, insecure: this.insecure },
+          // The context env, not process.env: credentials and the default cache dir follow it.
+          image: { platform: this.platform, cacheDir: this.cacheDir, insecure: this.insecure, env },
           overrides: {
             env: this.env,
             volumes: this.vol,
