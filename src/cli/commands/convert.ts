@@ -300,8 +300,14 @@ export class ConvertCommand extends Command<BaseContext> {
       options.level = parseCount("--compression-level", this.compressionLevel, 0, 9);
     if (this.blockSize !== undefined) options.blockSize = parseSize("--block-size", this.blockSize);
     if (this.workers !== undefined) options.workers = parseCount("--workers", this.workers, 0, 1024);
-    if (this.mkfsTime !== undefined)
+    if (this.mkfsTime !== undefined) {
       options.mkfsTime = parseCount("--mkfs-time", this.mkfsTime, 0, 2 ** 32 - 1);
+    } else {
+      // SOURCE_DATE_EPOCH from the env the CLI was given; the library alone would read process.env.
+      const epoch = this.context.env["SOURCE_DATE_EPOCH"];
+      if (epoch !== undefined && /^\d+$/.test(epoch))
+        options.mkfsTime = parseCount("SOURCE_DATE_EPOCH", epoch, 0, 2 ** 32 - 1);
+    }
     return options;
   }
 }
