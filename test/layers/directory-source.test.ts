@@ -28,7 +28,8 @@ async function collect(root: string, reporter = new CollectingReporter()) {
     entries.push(e);
     if (e.type === "file") {
       const parts: Uint8Array[] = [];
-      for await (const c of e.content as AsyncIterable<Uint8Array>) parts.push(c);
+      if (e.content instanceof Uint8Array) parts.push(e.content);
+      else for await (const c of e.content) parts.push(c);
       contents.set(e.path, Buffer.concat(parts).toString());
     }
   }
@@ -150,8 +151,9 @@ test(
 
 test(
   "a file that changes size while read is an E_SOURCE_READ error",
+  // Above the read-whole threshold (1 MiB), so the content streams and is read after the change.
   withTree(
-    (root) => writeFileSync(join(root, "f"), "12345"),
+    (root) => writeFileSync(join(root, "f"), Buffer.alloc(2 * 1024 * 1024, 1)),
     async (root) => {
       await assert.rejects(
         (async () => {
@@ -163,6 +165,28 @@ test(
         })(),
         { code: "E_SOURCE_READ" },
       );
+    },
+  ),
+);
+
+test(
+  "small files are read ahead, in order, and an unread walk stops cleanly",
+  withTree(
+    (root) => {
+      for (let i = 0; i < 1500; i++) writeFileSync(join(root, `f${String(i).padStart(4, "0")}`), `file ${i}`);
+    },
+    async (root) => {
+      let i = 0;
+      for await (const e of readDirectory(root)) {
+        if (e.type !== "file") continue;
+        assert.ok(e.content instanceof Uint8Array, "small file content is in hand");
+        assert.equal(Buffer.from(e.content).toString(), `file ${i}`);
+        assert.equal(e.path, `f${String(i).padStart(4, "0")}`);
+        i++;
+      }
+      assert.equal(i, 1500);
+      // Breaking out early must not leave the background walk running or reject unhandled.
+      for await (const e of readDirectory(root)) if (e.type === "file") break;
     },
   ),
 );
