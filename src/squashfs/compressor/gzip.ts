@@ -11,6 +11,15 @@ const GZIP_WINDOW_BITS = 15;
 export const GZIP_OPTIONS_SIZE = 8;
 
 /**
+ * deflate memLevel (the decoder never sees it). Node bundles Chromium's zlib, whose hashing differs
+ * from system zlib's; measured on 128 KiB blocks at level 6, memLevel 7 beats the default 8 at the
+ * same CPU cost: −0.26% on a Debian root filesystem (96.33 vs 96.58 MB), −0.13% on /usr/bin
+ * binaries. (System zlib 1.2.13, which mksquashfs uses, is still ~0.4% smaller there and ~45%
+ * slower.)
+ */
+const GZIP_MEM_LEVEL = 7;
+
+/**
  * SquashFS "gzip": each block is a zlib stream (RFC 1950 header + deflate + Adler-32), not gzip
  * framing. The kernel's zlib_wrapper only inflates and ignores the options, but unsquashfs and
  * sqfsdiff read them, so we record the level the way mksquashfs does: nothing at its default
@@ -21,11 +30,11 @@ export class GzipCompressor implements Compressor {
   readonly name = "gzip" as const;
   readonly level: number;
   readonly options: Uint8Array | null;
-  readonly #zopts: { level: number; windowBits: number };
+  readonly #zopts: { level: number; windowBits: number; memLevel: number };
 
   constructor(level: number) {
     this.level = level;
-    this.#zopts = { level, windowBits: GZIP_WINDOW_BITS };
+    this.#zopts = { level, windowBits: GZIP_WINDOW_BITS, memLevel: GZIP_MEM_LEVEL };
     this.options = level === GZIP_MKSQUASHFS_LEVEL ? null : encodeGzipOptions(level);
   }
 
