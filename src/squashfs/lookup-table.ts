@@ -8,7 +8,7 @@
  */
 import type { Compressor } from "./compressor/compressor.js";
 import { MetadataWriter, packRef, type MetadataRef } from "./metadata-writer.js";
-import { concat, setU64, viewOf } from "./binary.js";
+import { concat, getU64, setU64, viewOf } from "./binary.js";
 
 /** One pointer of the location list. */
 export const LOOKUP_POINTER_SIZE = 8;
@@ -34,7 +34,7 @@ export function encodeLookupPointers(positions: readonly number[]): Uint8Array {
 export function decodeLookupPointers(bytes: Uint8Array, count: number): number[] {
   const v = viewOf(bytes);
   const out: number[] = [];
-  for (let i = 0; i < count; i++) out.push(Number(v.getBigUint64(i * LOOKUP_POINTER_SIZE, true)));
+  for (let i = 0; i < count; i++) out.push(getU64(v, i * LOOKUP_POINTER_SIZE));
   return out;
 }
 
@@ -58,5 +58,5 @@ export function encodeExportEntry(ref: MetadataRef): Uint8Array {
 }
 
 export function decodeExportEntry(bytes: Uint8Array, offset = 0): number {
-  return Number(viewOf(bytes).getBigUint64(offset, true));
+  return getU64(viewOf(bytes), offset);
 }

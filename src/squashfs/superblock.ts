@@ -115,7 +115,12 @@ export function decodeSuperblock(bytes: Uint8Array): Superblock {
   const minor = v.getUint16(30, true);
   if (major !== 4 || minor !== 0) throw new SquashfsCorruptError(`unsupported SquashFS version ${major}.${minor}`);
   const blockSize = v.getUint32(12, true);
-  if (1 << v.getUint16(22, true) !== blockSize) throw new SquashfsCorruptError("block size and block log disagree");
+  const blockLog = v.getUint16(22, true);
+  // 4 KiB … 1 MiB (format.adoc). Checked before comparing: `1 << n` wraps at 32 in JS, so
+  // block_log 44 would otherwise "agree" with block size 4096.
+  if (blockLog < 12 || blockLog > 20 || 2 ** blockLog !== blockSize) {
+    throw new SquashfsCorruptError(`block size ${blockSize} and block log ${blockLog} are not a valid pair (4 KiB … 1 MiB)`);
+  }
   return {
     inodeCount: v.getUint32(4, true),
     modificationTime: v.getUint32(8, true),

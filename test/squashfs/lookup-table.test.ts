@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeExportEntry, decodeLookupPointers, encodeExportEntry, encodeLookupPointers, writeLookupTable } from "../../src/squashfs/lookup-table.js";
 import { hex, rawCompressor } from "./struct-helpers.js";
+import { SquashfsRangeError } from "../../src/squashfs/errors.js";
 
 test("export entry: u64 inode reference", () => {
   assert.equal(hex(encodeExportEntry({ block: 0x1234, offset: 0x56 })), "5600341200000000");
@@ -21,4 +22,13 @@ test("a lookup table is its blocks, then the pointer list right after them", asy
   assert.equal(t.pointerListStart, 1000 + 8194 + 3810);
   assert.equal(t.bytes.length, 8194 + 3810 + 16);
   assert.deepEqual(decodeLookupPointers(t.bytes.subarray(8194 + 3810), 2), [1000, 1000 + 8194]);
+});
+
+// Regression: pointers and export entries were converted with Number(bigint) unchecked, so a
+// corrupt u64 silently became an inexact position.
+test("lookup pointers and export entries beyond 2^53-1 are refused, not rounded", () => {
+  const bytes = new Uint8Array(8).fill(0xff);
+  bytes[7] = 0x7f;
+  assert.throws(() => decodeLookupPointers(bytes, 1), SquashfsRangeError);
+  assert.throws(() => decodeExportEntry(bytes), SquashfsRangeError);
 });

@@ -45,3 +45,20 @@ test("superblock refuses a bad block size, bad magic and out-of-range counts", (
   bad[0] = 0;
   assert.throws(() => decodeSuperblock(bad), SquashfsCorruptError);
 });
+
+// Regression: `1 << block_log` wraps at 32 in JS, so block_log 44 "agreed" with block size 4096,
+// and block_log 0 with block size 1.
+test("superblock refuses a block log outside 12…20 even when the shifted value matches", () => {
+  const withLog = (blockSize: number, blockLog: number) => {
+    const b = expected.slice();
+    const v = new DataView(b.buffer);
+    v.setUint32(12, blockSize, true);
+    v.setUint16(22, blockLog, true);
+    return b;
+  };
+  assert.throws(() => decodeSuperblock(withLog(4096, 44)), SquashfsCorruptError);
+  assert.throws(() => decodeSuperblock(withLog(1, 0)), SquashfsCorruptError);
+  assert.throws(() => decodeSuperblock(withLog(2 * 1024 * 1024, 21)), SquashfsCorruptError);
+  assert.equal(decodeSuperblock(withLog(4096, 12)).blockSize, 4096);
+  assert.equal(decodeSuperblock(withLog(1024 * 1024, 20)).blockSize, 1024 * 1024);
+});
