@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import * as squashfs from "../../src/squashfs/index.js";
 import { createCli } from "../../src/cli/main.js";
 import { reportError } from "../../src/cli/errors.js";
-import { parseSize } from "../../src/cli/commands/squashfs.js";
+import { parseSize } from "../../src/cli/parse-options.js";
 import { GvmconvError } from "../../src/errors.js";
 
 const haveWriter = typeof (squashfs as Record<string, unknown>).writeSquashfs === "function";

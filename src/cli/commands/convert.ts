@@ -25,15 +25,8 @@ import {
 } from "../../upload/index.js";
 import { reportError } from "../errors.js";
 import { CliReporter, formatBytes } from "../reporter.js";
-import { parseSize } from "./squashfs.js";
+import { parseInteger, parseSize, parseWriterOptions } from "../parse-options.js";
 import { runLogin, runLoginCheck, runLogout } from "./login.js";
-
-/** Compressions mksquashfs offers that gvmconv does not write, and why. */
-const UNSUPPORTED_COMPRESSION: Record<string, string> = {
-  zstd: "Golem VMs cannot read zstd SquashFS (their kernel is built without it); use xz for compact images",
-  lzo: "gvmconv does not write lzo; use gzip (the default) or xz, which Golem VMs read as well",
-  lz4: "gvmconv does not write lz4; use gzip (the default) or xz, which Golem VMs read as well",
-};
 
 export class ConvertCommand extends Command<BaseContext> {
   static override paths = [Command.Default];
@@ -277,7 +270,7 @@ export class ConvertCommand extends Command<BaseContext> {
         workers:
           this.uploadWorkers === undefined
             ? undefined
-            : parseCount("--upload-workers", this.uploadWorkers, 1, 64),
+            : parseInteger("--upload-workers", this.uploadWorkers, 1, 64),
         reporter,
       });
     } finally {
@@ -286,35 +279,15 @@ export class ConvertCommand extends Command<BaseContext> {
   }
 
   #writerOptions(): WriterOptions {
-    const options: WriterOptions = {};
-    if (this.compressionMethod !== undefined) {
-      const method = this.compressionMethod;
-      const why = UNSUPPORTED_COMPRESSION[method];
-      if (why !== undefined) throw new UsageError(`--compression-method ${method}: ${why}`);
-      if (method !== "gzip" && method !== "xz") {
-        throw new UsageError(`unknown compression method '${method}'`, { hint: "use gzip or xz" });
-      }
-      options.compression = method;
-    }
-    if (this.compressionLevel !== undefined)
-      options.level = parseCount("--compression-level", this.compressionLevel, 0, 9);
-    if (this.blockSize !== undefined) options.blockSize = parseSize("--block-size", this.blockSize);
-    if (this.workers !== undefined) options.workers = parseCount("--workers", this.workers, 0, 1024);
-    if (this.mkfsTime !== undefined) {
-      options.mkfsTime = parseCount("--mkfs-time", this.mkfsTime, 0, 2 ** 32 - 1);
-    } else {
-      // SOURCE_DATE_EPOCH from the env the CLI was given; the library alone would read process.env.
-      const epoch = this.context.env["SOURCE_DATE_EPOCH"];
-      if (epoch !== undefined && /^\d+$/.test(epoch))
-        options.mkfsTime = parseCount("SOURCE_DATE_EPOCH", epoch, 0, 2 ** 32 - 1);
-    }
-    return options;
+    return parseWriterOptions(
+      {
+        compression: { option: "--compression-method", value: this.compressionMethod },
+        level: { option: "--compression-level", value: this.compressionLevel },
+        blockSize: this.blockSize,
+        workers: this.workers,
+        mkfsTime: this.mkfsTime,
+      },
+      this.context.env,
+    );
   }
-}
-
-function parseCount(option: string, text: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`${option} expects a whole number, got '${text}'`);
-  const n = Number(text);
-  if (n < min || n > max) throw new UsageError(`${option} must be between ${min} and ${max}, got ${text}`);
-  return n;
 }

@@ -1,10 +1,10 @@
 /** `gvmconv squashfs`: a directory or a tar (file or stdin) → a SquashFS image. */
 import { Command, Option, type BaseContext } from "clipanion";
 import { writeSquashfs, type WriterOptions } from "../../squashfs/index.js";
-import { UsageError } from "../../errors.js";
 import { writeAtomically } from "../../atomic-output.js";
 import { openEntrySource } from "../../layers/index.js";
 import { CliReporter, formatBytes } from "../reporter.js";
+import { parseWriterOptions } from "../parse-options.js";
 import { reportError } from "../errors.js";
 import { stat } from "node:fs/promises";
 
@@ -59,37 +59,15 @@ export class SquashfsCommand extends Command<BaseContext> {
   }
 
   #writerOptions(): WriterOptions {
-    const options: WriterOptions = {};
-    if (this.compression !== undefined) {
-      if (this.compression !== "gzip" && this.compression !== "xz") {
-        throw new UsageError(`unknown compression '${this.compression}'`, { hint: "use gzip or xz" });
-      }
-      options.compression = this.compression;
-    }
-    if (this.level !== undefined) options.level = parseInteger("--level", this.level, 0, 9);
-    if (this.blockSize !== undefined) options.blockSize = parseSize("--block-size", this.blockSize);
-    if (this.workers !== undefined) options.workers = parseInteger("--workers", this.workers, 0, 1024);
-    if (this.mkfsTime !== undefined)
-      options.mkfsTime = parseInteger("--mkfs-time", this.mkfsTime, 0, 2 ** 32 - 1);
-    return options;
+    return parseWriterOptions(
+      {
+        compression: { option: "--compression", value: this.compression },
+        level: { option: "--level", value: this.level },
+        blockSize: this.blockSize,
+        workers: this.workers,
+        mkfsTime: this.mkfsTime,
+      },
+      this.context.env,
+    );
   }
-}
-
-function parseInteger(option: string, text: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`${option} expects a whole number, got '${text}'`);
-  const n = Number(text);
-  if (n < min || n > max) throw new UsageError(`${option} must be between ${min} and ${max}, got ${text}`);
-  return n;
-}
-
-const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2 };
-
-/** `131072`, `128K`, `128KiB`, `1M`. Range and power-of-two checks are the writer's. */
-export function parseSize(option: string, text: string): number {
-  const match = /^(\d+)([a-z]*)$/i.exec(text.trim());
-  const unit = SIZE_UNITS[(match?.[2] ?? "").toLowerCase()];
-  if (!match || unit === undefined) {
-    throw new UsageError(`${option} expects a size such as 131072, 128K or 1M, got '${text}'`);
-  }
-  return Number(match[1]) * unit;
 }

@@ -1,0 +1,65 @@
+/** Parsing of option values shared by the commands; every bad value is a one-line UsageError. */
+import { UsageError } from "../errors.js";
+import type { WriterOptions } from "../squashfs/index.js";
+
+export function parseInteger(option: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${option} expects a whole number, got '${text}'`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(`${option} must be between ${min} and ${max}, got ${text}`);
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2 };
+
+/** `131072`, `128K`, `128KiB`, `1M`. Range and power-of-two checks are the writer's. */
+export function parseSize(option: string, text: string): number {
+  const match = /^(\d+)([a-z]*)$/i.exec(text.trim());
+  const unit = SIZE_UNITS[(match?.[2] ?? "").toLowerCase()];
+  if (!match || unit === undefined) {
+    throw new UsageError(`${option} expects a size such as 131072, 128K or 1M, got '${text}'`);
+  }
+  return Number(match[1]) * unit;
+}
+
+/** Compressions mksquashfs (and gvmkit-build) offer that gvmconv does not write, and why. */
+const UNSUPPORTED_COMPRESSION: Record<string, string> = {
+  zstd: "Golem VMs cannot read zstd SquashFS (their kernel is built without it); use xz for compact images",
+  lzo: "gvmconv does not write lzo; use gzip (the default) or xz, which Golem VMs read as well",
+  lz4: "gvmconv does not write lz4; use gzip (the default) or xz, which Golem VMs read as well",
+};
+
+/** The writer options as typed on the command line (undefined = not given). */
+export interface WriterOptionTexts {
+  compression?: { option: string; value: string | undefined };
+  level?: { option: string; value: string | undefined };
+  blockSize?: string;
+  workers?: string;
+  mkfsTime?: string;
+}
+
+/**
+ * Writer options from command-line texts. Without --mkfs-time, SOURCE_DATE_EPOCH comes from the
+ * env the CLI was given (the library on its own would read process.env).
+ */
+export function parseWriterOptions(texts: WriterOptionTexts, env: Record<string, string | undefined>): WriterOptions {
+  const options: WriterOptions = {};
+  const compression = texts.compression;
+  if (compression?.value !== undefined) {
+    const why = UNSUPPORTED_COMPRESSION[compression.value];
+    if (why !== undefined) throw new UsageError(`${compression.option} ${compression.value}: ${why}`);
+    if (compression.value !== "gzip" && compression.value !== "xz") {
+      throw new UsageError(`unknown compression '${compression.value}'`, { hint: "use gzip or xz" });
+    }
+    options.compression = compression.value;
+  }
+  if (texts.level?.value !== undefined) options.level = parseInteger(texts.level.option, texts.level.value, 0, 9);
+  if (texts.blockSize !== undefined) options.blockSize = parseSize("--block-size", texts.blockSize);
+  if (texts.workers !== undefined) options.workers = parseInteger("--workers", texts.workers, 0, 1024);
+  const epoch = env["SOURCE_DATE_EPOCH"];
+  if (texts.mkfsTime !== undefined) {
+    options.mkfsTime = parseInteger("--mkfs-time", texts.mkfsTime, 0, 2 ** 32 - 1);
+  } else if (epoch !== undefined && /^\d+$/.test(epoch)) {
+    options.mkfsTime = parseInteger("SOURCE_DATE_EPOCH", epoch, 0, 2 ** 32 - 1);
+  }
+  return options;
+}
