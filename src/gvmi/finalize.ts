@@ -1,10 +1,9 @@
 /**
- * Turning a SquashFS image into a .gvmi file: padding, trailer, hash, atomic placement.
+ * Turning a SquashFS image into a .gvmi file: padding, trailer, hash; and the incumbent's rule for
+ * an existing output. (Atomic placement is src/atomic-output.ts's job.)
  */
-import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { open, stat, type FileHandle } from "node:fs/promises";
 import { serializeContainerConfig, type ContainerConfig } from "./container-config.js";
 import { Sha3Hasher } from "./hash.js";
 import { readGvmiTrailer } from "./read.js";
@@ -73,110 +72,6 @@ async function writeAllAt(handle: FileHandle, data: Uint8Array, position: number
   while (done < data.length) {
     const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
     done += bytesWritten;
-  }
-}
-
-/**
- * A .gvmi written to a temporary file beside `destination` and renamed into place only when
- * complete, so a crash or Ctrl-C never leaves a half-written image under the real name (providers
- * and the "already built" check would otherwise trust it). Bytes are hashed as they are written.
- */
-export class GvmiFileWriter {
-  readonly destination: string;
-  readonly tempPath: string;
-  #handle: FileHandle | undefined;
-  #hasher = new Sha3Hasher();
-  #state: "new" | "open" | "done" | "aborted" = "new";
-
-  constructor(destination: string) {
-    this.destination = destination;
-    this.tempPath = join(
-      dirname(destination),
-      `.${basename(destination)}.${randomBytes(6).toString("hex")}.tmp`,
-    );
-  }
-
-  /** Create the temporary file (exclusively: a name clash is a bug, never overwritten). */
-  async open(): Promise<this> {
-    if (this.#state !== "new") throw new Error("GvmiFileWriter.open() called twice");
-    this.#handle = await open(this.tempPath, "wx", 0o644);
-    this.#state = "open";
-    return this;
-  }
-
-  /** Append SquashFS bytes. Awaiting each call is the backpressure. */
-  async write(data: Uint8Array): Promise<void> {
-    const handle = this.#requireOpen();
-    await writeAllAt(handle, data, this.#hasher.size);
-    this.#hasher.update(data);
-  }
-
-  /** Bytes written so far. */
-  get size(): number {
-    return this.#hasher.size;
-  }
-
-  /** Pad, append the trailer, flush, and rename over the destination. */
-  async finish(config: ContainerConfig): Promise<GvmiResult & { path: string }> {
-    const handle = this.#requireOpen();
-    try {
-      const squashfsSize = this.#hasher.size;
-      const pad = padding(squashfsSize);
-      await this.write(pad);
-      await this.write(encodeTrailer(serializeContainerConfig(config)));
-      await handle.sync();
-      await handle.close();
-      this.#handle = undefined;
-      await rename(this.tempPath, this.destination);
-      this.#state = "done";
-      return {
-        path: this.destination,
-        size: this.#hasher.size,
-        sha3: this.#hasher.digest(),
-        squashfsSize: squashfsSize + pad.length,
-      };
-    } catch (err) {
-      await this.abort();
-      throw err;
-    }
-  }
-
-  /** Close and delete the temporary file; safe to call in any state, and more than once. */
-  async abort(): Promise<void> {
-    if (this.#state === "done" || this.#state === "aborted") return;
-    this.#state = "aborted";
-    const handle = this.#handle;
-    this.#handle = undefined;
-    await handle?.close().catch(() => {});
-    await rm(this.tempPath, { force: true });
-  }
-
-  #requireOpen(): FileHandle {
-    if (this.#state !== "open" || this.#handle === undefined)
-      throw new Error(`GvmiFileWriter is ${this.#state}`);
-    return this.#handle;
-  }
-}
-
-/**
- * Run `produce` against a temporary path beside `destination` (for tools that write a file
- * themselves), then rename into place; the temporary file is removed if `produce` throws.
- */
-export async function writeAtomically<T>(
-  destination: string,
-  produce: (tempPath: string) => Promise<T>,
-): Promise<T> {
-  const tempPath = join(
-    dirname(destination),
-    `.${basename(destination)}.${randomBytes(6).toString("hex")}.tmp`,
-  );
-  try {
-    const result = await produce(tempPath);
-    await rename(tempPath, destination);
-    return result;
-  } catch (err) {
-    await rm(tempPath, { force: true });
-    throw err;
   }
 }
 

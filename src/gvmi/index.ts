@@ -25,8 +25,6 @@ export { Sha3Hasher, sha3File, SHA3_224_HEX_LENGTH } from "./hash.js";
 export {
   appendTrailer,
   decideExistingOutput,
-  GvmiFileWriter,
-  writeAtomically,
   SQUASHFS_PAD,
   type ExistingOutputDecision,
   type GvmiResult,

@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile, stat, writeFile } from "node:fs/promises";
-import { writeAtomically } from "../gvmi/index.js";
+import { writeAtomically } from "../atomic-output.js";
 import type { Reporter } from "../reporter.js";
 import { silentReporter } from "../reporter.js";
 import { DescriptorError } from "./errors.js";
@@ -246,6 +246,6 @@ export async function loadOrCreateDescriptor(
     }
   }
   const d = await createDescriptor(imagePath, { chunkSize, reporter });
-  await writeAtomically(descrPath, (tmp) => writeFile(tmp, d.bytes));
+  await writeAtomically(descrPath, { force: true }, (tmp) => writeFile(tmp, d.bytes));
   return { ...d, reused: false };
 }

@@ -1,15 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildContainerConfig } from "../../src/gvmi/container-config.js";
 import {
   appendTrailer,
   decideExistingOutput,
-  GvmiFileWriter,
-  writeAtomically,
 } from "../../src/gvmi/finalize.js";
 import { readGvmi } from "../../src/gvmi/read.js";
 import { encodeTrailer } from "../../src/gvmi/trailer.js";
@@ -66,60 +64,6 @@ test("appendTrailer: mksquashfs image → .gvmi that parses back, hashes like sh
 
     const listing = execFileSync("unsquashfs", ["-l", path]).toString();
     assert.match(listing, /etc\/hello\.txt/);
-  });
-});
-
-test("GvmiFileWriter writes under a temp name, renames when finished, and matches appendTrailer byte for byte", async () => {
-  await withTempDir(async (dir) => {
-    const squashfs = await readFile(await makeSquashfs(dir));
-    const dest = join(dir, "out.gvmi");
-    const writer = await new GvmiFileWriter(dest).open();
-    await writer.write(squashfs.subarray(0, 100));
-    await writer.write(squashfs.subarray(100));
-    assert.deepEqual(
-      (await readdir(dir)).filter((n) => n.endsWith(".tmp")).length,
-      1,
-      "only the temp file exists before finish",
-    );
-    const result = await writer.finish(config);
-    assert.equal(result.path, dest);
-    assert.deepEqual(
-      (await readdir(dir)).filter((n) => n.endsWith(".tmp")),
-      [],
-    );
-
-    const copy = join(dir, "copy.squashfs");
-    await writeFile(copy, squashfs);
-    const viaAppend = await appendTrailer(copy, config);
-    assert.equal(result.sha3, viaAppend.sha3);
-    assert.deepEqual(await readFile(dest), await readFile(copy));
-  });
-});
-
-test("GvmiFileWriter.abort removes the temp file and leaves no destination", async () => {
-  await withTempDir(async (dir) => {
-    const dest = join(dir, "out.gvmi");
-    const writer = await new GvmiFileWriter(dest).open();
-    await writer.write(new Uint8Array(10));
-    await writer.abort();
-    await writer.abort();
-    assert.deepEqual(await readdir(dir), []);
-  });
-});
-
-test("writeAtomically removes the temp file when the producer fails", async () => {
-  await withTempDir(async (dir) => {
-    const dest = join(dir, "x.gvmi");
-    await assert.rejects(
-      writeAtomically(dest, async (tmp) => {
-        await writeFile(tmp, "partial");
-        throw new Error("mksquashfs died");
-      }),
-      /mksquashfs died/,
-    );
-    assert.deepEqual(await readdir(dir), []);
-    await writeAtomically(dest, (tmp) => writeFile(tmp, "ok"));
-    assert.equal(await readFile(dest, "utf8"), "ok");
   });
 });
 
