@@ -15,8 +15,10 @@
  * The test image (a 600 MiB semi-compressible file; 20,000 small text files; a layer that whites
  * out and replaces some of them) is built once and cached under bench/out/pipeline/ (gitignored).
  *
- * Usage: node build/bench/pipeline.js [gzip9|gzip6|xz ...] [--runs=N] [--profile]
- *   --runs=N    repeat the measurements N times (the machine may be noisy) and report each run
+ * Usage: node build/bench/pipeline.js [gzip9|gzip6|xz ...] [--runs=N] [--phases] [--profile]
+ *   --runs=N    repeat the measurements N times (the machine may be noisy) and report each run;
+ *               0 skips them (with --phases / --profile alone)
+ *   --phases    afterwards, gvmconv gzip 6 cold, warm-cache and warm at gzip 1: where time goes
  *   --profile   afterwards, run gvmconv once more under --cpu-prof (gzip 6) and print the top
  *               self-time functions, main thread and compression workers separately
  */
@@ -319,9 +321,15 @@ interface Measured {
 
 const load1 = (): number => loadavg()[0]!;
 
-async function runGvmconv(ref: string, cfg: Config, out: string, extraNodeArgs: string[] = []): Promise<Measured> {
+async function runGvmconv(
+  ref: string,
+  cfg: Config,
+  out: string,
+  extraNodeArgs: string[] = [],
+  warmCache = false,
+): Promise<Measured> {
   const cache = join(work, "run/gvmconv-cache");
-  rmSync(cache, { recursive: true, force: true });
+  if (!warmCache) rmSync(cache, { recursive: true, force: true });
   mkdirSync(cache, { recursive: true });
   rmSync(out, { force: true });
   const before = load1();
@@ -345,7 +353,7 @@ async function runGvmconv(ref: string, cfg: Config, out: string, extraNodeArgs: 
     "2",
     "--quiet",
   ]);
-  rmSync(cache, { recursive: true, force: true });
+  if (!warmCache) rmSync(cache, { recursive: true, force: true });
   return { seconds, size: statSync(out).size, rssKiB, load: [before, load1()] };
 }
 
@@ -505,12 +513,38 @@ async function profile(ref: string): Promise<void> {
   }
 }
 
+/**
+ * --phases: where gvmconv's time goes, by difference. cold (download included) − warm (blobs
+ * already in --cache-dir) = download; warm at the level asked − warm at gzip 1 ≈ compression
+ * beyond the cheapest; warm gzip 1 ≈ decompress + tar + merge + write + hash.
+ */
+async function phases(ref: string): Promise<void> {
+  const out = join(work, "run/gvmconv-phases.sqfs");
+  const cache = join(work, "run/gvmconv-cache");
+  rmSync(cache, { recursive: true, force: true });
+  const gz6 = CONFIGS[1]!;
+  const cold = await runGvmconv(ref, gz6, out, [], true);
+  const warm = await runGvmconv(ref, gz6, out, [], true);
+  const warm1 = await runGvmconv(ref, { name: "gzip1", comp: "gzip", level: 1 }, out, [], true);
+  rmSync(cache, { recursive: true, force: true });
+  const s = (m: Measured): string => `${m.seconds.toFixed(1)} s (${mib(m.rssKiB)}, load ${m.load[0].toFixed(1)})`;
+  console.log(
+    [
+      "\nphases (gvmconv gzip6, by difference):",
+      `  cold cache ${s(cold)}; warm cache ${s(warm)}; warm cache at gzip 1 ${s(warm1)}`,
+      `  download ≈ ${(cold.seconds - warm.seconds).toFixed(1)} s; gzip 6 over gzip 1 ≈ ${(warm.seconds - warm1.seconds).toFixed(1)} s; ` +
+        `decompress + tar + merge + write + hash at gzip 1 ≈ ${warm1.seconds.toFixed(1)} s`,
+    ].join("\n"),
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const runs = Number(args.find((a) => a.startsWith("--runs="))?.slice(7) ?? "1");
   const wantProfile = args.includes("--profile");
+  const wantPhases = args.includes("--phases");
   const names = args.filter((a) => !a.startsWith("--"));
   const configs = names.length === 0 ? CONFIGS : CONFIGS.filter((c) => names.includes(c.name));
   if (configs.length !== (names.length === 0 ? CONFIGS.length : names.length)) {
@@ -554,9 +588,12 @@ async function main(): Promise<void> {
         if (run === 1) comparisons.push(`${cfg.name}: ${await compareTrees(pOut, gOut)}`);
       }
     }
-    console.log(`\n${table(rows)}`);
-    console.log(`\ntrees (sqfsdiff -a peers -b gvmconv):\n  ${comparisons.join("\n  ")}`);
-    console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+    if (rows.length > 0) {
+      console.log(`\n${table(rows)}`);
+      console.log(`\ntrees (sqfsdiff -a peers -b gvmconv):\n  ${comparisons.join("\n  ")}`);
+      console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+    }
+    if (wantPhases) await phases(ref);
     if (wantProfile) await profile(ref);
   } finally {
     await registry.stop();
