@@ -79,16 +79,19 @@ async function gvmconv(src: string, out: string, comp: string): Promise<Run> {
 
 /**
  * `timed`, plus the command's peak RSS in KiB from GNU time's %M (Debian package `time`; the
- * process's ru_maxrss, so worker threads are included), or undefined without /usr/bin/time.
+ * process's ru_maxrss, so worker threads are included) and its CPU seconds (user + system, all
+ * threads; steadier than wall time on a busy machine), or undefined without /usr/bin/time.
  */
 export async function timedRss(
   cmd: string,
   args: string[],
-): Promise<{ seconds: number; stderr: string; rssKiB?: number }> {
+): Promise<{ seconds: number; stderr: string; rssKiB?: number; cpuSeconds?: number }> {
   if (!existsSync("/usr/bin/time")) return await timed(cmd, args);
-  const { seconds, stderr } = await timed("/usr/bin/time", ["-f", "RSS_KIB=%M", cmd, ...args]);
-  const rss = /RSS_KIB=(\d+)\s*$/.exec(stderr);
-  return { seconds, stderr, rssKiB: rss ? Number(rss[1]) : undefined };
+  const { seconds, stderr } = await timed("/usr/bin/time", ["-f", "RSS_KIB=%M CPU=%U+%S", cmd, ...args]);
+  const m = /RSS_KIB=(\d+) CPU=([\d.]+)\+([\d.]+)\s*$/.exec(stderr);
+  return m
+    ? { seconds, stderr, rssKiB: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]) }
+    : { seconds, stderr };
 }
 
 export function verdict(ok: boolean): string {
