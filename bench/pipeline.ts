@@ -315,7 +315,9 @@ interface Measured {
   seconds: number;
   size: number;
   rssKiB?: number;
-  steps?: { name: string; seconds: number; rssKiB?: number }[];
+  /** User + system CPU seconds, all threads (summed over the peers' steps). */
+  cpu?: number;
+  steps?: { name: string; seconds: number; rssKiB?: number; cpu?: number }[];
   load: [number, number];
 }
 
@@ -333,7 +335,7 @@ async function runGvmconv(
   mkdirSync(cache, { recursive: true });
   rmSync(out, { force: true });
   const before = load1();
-  const { seconds, rssKiB } = await timedRss(process.execPath, [
+  const { seconds, rssKiB, cpuSeconds } = await timedRss(process.execPath, [
     ...extraNodeArgs,
     cli,
     ref,
@@ -354,7 +356,7 @@ async function runGvmconv(
     "--quiet",
   ]);
   if (!warmCache) rmSync(cache, { recursive: true, force: true });
-  return { seconds, size: statSync(out).size, rssKiB, load: [before, load1()] };
+  return { seconds, size: statSync(out).size, rssKiB, cpu: cpuSeconds, load: [before, load1()] };
 }
 
 async function runPeers(ref: string, cfg: Config, out: string): Promise<Measured> {
@@ -366,8 +368,8 @@ async function runPeers(ref: string, cfg: Config, out: string): Promise<Measured
   const before = load1();
   const steps: NonNullable<Measured["steps"]> = [];
   const step = async (name: string, cmd: string, args: string[]): Promise<void> => {
-    const { seconds, rssKiB } = await timedRss(cmd, args);
-    steps.push({ name, seconds, rssKiB });
+    const { seconds, rssKiB, cpuSeconds } = await timedRss(cmd, args);
+    steps.push({ name, seconds, rssKiB, cpu: cpuSeconds });
   };
   await step("skopeo", "skopeo", ["--insecure-policy", "copy", "--quiet", "--src-tls-verify=false", `docker://${ref}`, `oci:${oci}:${TAG}`]);
   await step("umoci", "umoci", ["unpack", "--rootless", "--image", `${oci}:${TAG}`, bundle]);
@@ -394,6 +396,7 @@ async function runPeers(ref: string, cfg: Config, out: string): Promise<Measured
     seconds: steps.reduce((a, s) => a + s.seconds, 0),
     size: statSync(out).size,
     rssKiB: rss.length > 0 ? Math.max(...rss) : undefined,
+    cpu: steps.every((s) => s.cpu !== undefined) ? steps.reduce((a, s) => a + s.cpu!, 0) : undefined,
     steps,
     load: [before, after],
   };
@@ -427,6 +430,7 @@ async function compareTrees(a: string, b: string): Promise<string> {
 
 const mib = (kib: number | undefined): string => (kib === undefined ? "n/a" : `${(kib / 1024).toFixed(0)} MiB`);
 const pad = (s: string, n: number): string => s.padEnd(n);
+const cpu = (m: Measured): string => (m.cpu === undefined ? "n/a" : m.cpu.toFixed(0));
 
 function table(rows: { run: number; cfg: Config; g: Measured; p: Measured }[]): string {
   const head = [
@@ -439,6 +443,7 @@ function table(rows: { run: number; cfg: Config; g: Measured; p: Measured }[]): 
     pad("size ratio", 11),
     pad(`gvm RSS [≤${TARGETS.rssMiB}]`, 20),
     pad("peers RSS", 10),
+    pad("CPU s gvm/peers", 16),
     "load1 g/p",
   ];
   const out = [head.join(" ")];
@@ -457,6 +462,7 @@ function table(rows: { run: number; cfg: Config; g: Measured; p: Measured }[]): 
         pad((g.size / p.size).toFixed(4), 11),
         pad(`${mib(g.rssKiB)} ${rssMiB === undefined ? "" : verdict(rssMiB <= TARGETS.rssMiB)}`, 20),
         pad(mib(p.rssKiB), 10),
+        pad(`${cpu(g)}/${cpu(p)}`, 16),
         `${g.load[0].toFixed(1)}→${g.load[1].toFixed(1)} / ${p.load[0].toFixed(1)}→${p.load[1].toFixed(1)}`,
       ].join(" "),
     );
@@ -527,7 +533,8 @@ async function phases(ref: string): Promise<void> {
   const warm = await runGvmconv(ref, gz6, out, [], true);
   const warm1 = await runGvmconv(ref, { name: "gzip1", comp: "gzip", level: 1 }, out, [], true);
   rmSync(cache, { recursive: true, force: true });
-  const s = (m: Measured): string => `${m.seconds.toFixed(1)} s (${mib(m.rssKiB)}, load ${m.load[0].toFixed(1)})`;
+  const s = (m: Measured): string =>
+    `${m.seconds.toFixed(1)} s (CPU ${cpu(m)} s, ${mib(m.rssKiB)}, load ${m.load[0].toFixed(1)})`;
   console.log(
     [
       "\nphases (gvmconv gzip6, by difference):",
