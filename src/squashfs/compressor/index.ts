@@ -6,7 +6,7 @@ import { XzCompressor } from "./xz.js";
 
 export type { Compressor, CompressorSpec } from "./compressor.js";
 export { GzipCompressor } from "./gzip.js";
-export { XzCompressor } from "./xz.js";
+export { XzCompressor, type XzBackend } from "./xz.js";
 
 /** Level ranges the format's compressors accept (mksquashfs -Xcompression-level / xz presets). */
 export const LEVEL_RANGE = { gzip: [1, 9], xz: [0, 9] } as const;

@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createCompressor, InvalidCompressionLevelError, InvalidBlockSizeError, UnknownCompressionError } from "../../../src/squashfs/compressor/index.js";
 import type { CompressionName } from "../../../src/squashfs/options.js";
+import { XzCompressor, type XzBackend } from "../../../src/squashfs/compressor/xz.js";
+import { lzma2DictByte, lzma2DictSize, xzBlockHeader, xzIndex, xzStreamFooter, xzStreamHeader } from "../../../src/squashfs/compressor/xz-container.js";
 
 /** Compressible but not trivial: text-like lines with varying numbers. */
 function sample(size: number): Buffer {
@@ -78,3 +80,58 @@ test("level, name and block size are validated with stable codes", () => {
   assert.throws(() => createCompressor({ name: "gzip", level: 6, blockSize: 3000 }), (e: unknown) => e instanceof InvalidBlockSizeError && e.code === "E_SQUASHFS_BLOCK_SIZE");
   assert.throws(() => createCompressor({ name: "gzip", level: 6, blockSize: 2 * 1024 * 1024 }), InvalidBlockSizeError);
 });
+
+test("xz container: header, block header, index and footer bytes", () => {
+  // Stream header: magic, flags 00 01 (CRC32), CRC32 of the flags.
+  assert.equal(Buffer.from(xzStreamHeader()).toString("hex"), "fd377a585a0000016922de36");
+  // Block header: size (12/4 − 1 = 2), flags 0, LZMA2 (21), 1 property byte, dict byte, padding, CRC32.
+  assert.equal(Buffer.from(xzBlockHeader(BLOCK)).subarray(0, 8).toString("hex"), "020021010a000000");
+  assert.equal(Buffer.from(xzBlockHeader(4096)).subarray(4, 5).toString("hex"), "00");
+  assert.equal(Buffer.from(xzBlockHeader(1 << 20)).subarray(4, 5).toString("hex"), "10");
+  assert.equal(lzma2DictByte(BLOCK), 10);
+  assert.equal(lzma2DictSize(10), BLOCK);
+  assert.equal(lzma2DictByte(3 << 16), 11); // 192 KiB is encodable: (2|1) << (11/2 + 11)
+  assert.equal(lzma2DictByte(BLOCK + 1), 11); // rounds up, never down
+  assert.equal(lzma2DictByte((3 << 16) + 1), 12);
+  assert.ok(xzIndex(100, 5000).length % 4 === 0);
+  // Footer for an 12-byte index: backward size 2, flags 00 01, magic YZ.
+  assert.equal(Buffer.from(xzStreamFooter(12)).toString("hex"), "3e300d8b020000000001595a");
+});
+
+test("xz: both encoders (system liblzma via FFI, lzma-native) give the same bytes", () => {
+  const auto = new XzCompressor(6, BLOCK);
+  const native = new XzCompressor(6, BLOCK, "lzma-native");
+  assert.equal(native.backend, "lzma-native");
+  for (const data of [sample(BLOCK), sample(100), randomBytes(5000), Buffer.alloc(BLOCK), Buffer.alloc(0)]) {
+    assert.ok(Buffer.from(auto.compressSync(data)).equals(Buffer.from(native.compressSync(data))), `${auto.backend} vs lzma-native, ${data.length} bytes`);
+  }
+});
+
+for (const backend of ["auto", "lzma-native"] as XzBackend[]) {
+  test(`xz (${backend}): CRC32 check, dict ≤ block size in the block header, xz -t accepts, bounded decode`, async () => {
+    for (const blockSize of [4096, BLOCK]) {
+      const c = new XzCompressor(6, blockSize, backend);
+      const data = Buffer.concat([sample(blockSize >> 1), randomBytes(blockSize >> 1)]);
+      const block = Buffer.from(c.compressSync(data));
+      assert.equal(block[7], 0x01, "stream flags: check type CRC32");
+      // Block header starts at 12: size byte, flags (one filter, no sizes), LZMA2 with one property byte.
+      assert.equal(block.subarray(13, 16).toString("hex"), "002101");
+      assert.ok(lzma2DictSize(block[16]!) <= blockSize, "declared dictionary ≤ block size");
+      assert.equal(block.readUInt16LE(block.length - 4), 0x0100, "footer flags: CRC32");
+      const dir = mkdtempSync(join(tmpdir(), "gvmconv-xz-"));
+      try {
+        const file = join(dir, "block.xz");
+        writeFileSync(file, block);
+        execFileSync("xz", ["-t", file]);
+        const robot = execFileSync("xz", ["--robot", "-lvv", file]).toString();
+        assert.match(robot, /^stream\t.*\tCRC32\t/m);
+        assert.match(robot, new RegExp(`--lzma2=.*dict=${blockSize >> 10}KiB`));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      assert.ok(Buffer.from(await c.decompress(block, blockSize)).equals(data));
+      await assert.rejects(c.decompress(block, blockSize - 1), RangeError);
+      await assert.rejects(c.decompress(block.subarray(0, block.length - 1), blockSize));
+    }
+  });
+}
