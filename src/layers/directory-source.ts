@@ -65,7 +65,7 @@ export async function* readDirectory(root: string, opts: ReadDirectoryOptions = 
 /** Files up to this size are read whole ahead of the consumer; larger ones stream. */
 const SMALL_FILE = 1024 * 1024;
 const READ_AHEAD_ENTRIES = 512;
-const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 /** Names of one directory lstat'ed at once. */
 const STAT_BATCH = 64;
 
