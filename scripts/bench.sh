@@ -9,8 +9,9 @@ what="${1:-all}"
 if [ $# -gt 0 ]; then shift; fi
 case "$what" in all | squashfs | pipeline) ;; *) echo "usage: bench.sh [all|squashfs|pipeline [ARGS…]]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
-npx tsc -p tsconfig.json || echo "tsc reported errors (emitted anyway); continuing" >&2
-npx tsc -p tsconfig.test.json || echo "tsc reported errors in tests (emitted anyway); continuing" >&2
+bash scripts/ensure-deps.sh
+npx tsc -p tsconfig.json
+npx tsc -p tsconfig.test.json
 mkdir -p bench/out
 
 if [ "$what" = all ] || [ "$what" = squashfs ]; then
