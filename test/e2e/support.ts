@@ -17,7 +17,7 @@ import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { pack, type Header } from "tar-stream";
 import { createCli } from "../../src/cli/main.js";
-import { compress, sha256, type BuiltImage, type Compression } from "../oci/helpers.js";
+import { assembleImage, type BuiltImage, type Compression } from "../oci/helpers.js";
 import { type Walked } from "../support/tree-walk.js";
 export { walk, type Walked } from "../support/tree-walk.js";
 
@@ -168,12 +168,6 @@ export async function packTar(members: Member[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const LAYER_TYPE: Record<Compression, string> = {
-  gzip: "application/vnd.oci.image.layer.v1.tar+gzip",
-  zstd: "application/vnd.oci.image.layer.v1.tar+zstd",
-  none: "application/vnd.oci.image.layer.v1.tar",
-};
-
 /** The runtime config the e2e image declares. */
 export const IMAGE_CONFIG = {
   Env: ["PATH=/usr/local/bin:/usr/bin:/bin", "GREETING=hello world"],
@@ -190,40 +184,15 @@ export function imageFromTars(
   compression: Compression,
   opts: { architecture?: string; config?: Record<string, unknown> } = {},
 ): BuiltImage {
-  const blobs = new Map<string, Buffer>();
-  const layers = tars.map((tar) => {
-    const blob = compress(tar, compression);
-    blobs.set(sha256(blob), blob);
-    return { mediaType: LAYER_TYPE[compression], digest: sha256(blob), size: blob.length };
-  });
-  const diffIds = tars.map(sha256);
-  const config = Buffer.from(
-    JSON.stringify({
+  return assembleImage(
+    tars.map((tar) => ({ tar, compression })),
+    {
       created: "2024-01-01T00:00:00Z",
       architecture: opts.architecture ?? "amd64",
       os: "linux",
       config: opts.config ?? IMAGE_CONFIG,
-      rootfs: { type: "layers", diff_ids: diffIds },
-    }),
+    },
   );
-  blobs.set(sha256(config), config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length },
-      layers,
-    }),
-  );
-  blobs.set(sha256(manifest), manifest);
-  return {
-    manifestDigest: sha256(manifest),
-    configDigest: sha256(config),
-    layerDigests: layers.map((l) => l.digest),
-    diffIds,
-    manifest,
-    blobs,
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

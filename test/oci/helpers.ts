@@ -78,25 +78,32 @@ export interface BuiltImage {
 }
 
 export async function buildImage(spec: TestImageSpec): Promise<BuiltImage> {
-  const blobs = new Map<string, Buffer>();
   const layers = [];
-  const diffIds: string[] = [];
-  for (const l of spec.layers) {
-    const tar = await layerTar(l.files);
-    diffIds.push(sha256(tar));
-    const blob = compress(tar, l.compression);
+  for (const l of spec.layers) layers.push({ tar: await layerTar(l.files), compression: l.compression });
+  return assembleImage(layers, {
+    architecture: spec.architecture ?? "amd64",
+    os: "linux",
+    ...(spec.variant !== undefined ? { variant: spec.variant } : {}),
+    config: { Env: ["PATH=/usr/bin:/bin"], Cmd: spec.cmd ?? ["/bin/sh"], WorkingDir: "/" },
+  });
+}
+
+/**
+ * The blobs of one image from its layer tars and its config fields: layers compressed as asked,
+ * `rootfs.diff_ids` added to the config (last), and the OCI manifest over them.
+ */
+export function assembleImage(
+  layerTars: { tar: Buffer; compression: Compression }[],
+  configFields: Record<string, unknown>,
+): BuiltImage {
+  const blobs = new Map<string, Buffer>();
+  const layers = layerTars.map(({ tar, compression }) => {
+    const blob = compress(tar, compression);
     blobs.set(sha256(blob), blob);
-    layers.push({ mediaType: LAYER_TYPE[l.compression], digest: sha256(blob), size: blob.length });
-  }
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: spec.architecture ?? "amd64",
-      os: "linux",
-      ...(spec.variant !== undefined ? { variant: spec.variant } : {}),
-      config: { Env: ["PATH=/usr/bin:/bin"], Cmd: spec.cmd ?? ["/bin/sh"], WorkingDir: "/" },
-      rootfs: { type: "layers", diff_ids: diffIds },
-    }),
-  );
+    return { mediaType: LAYER_TYPE[compression], digest: sha256(blob), size: blob.length };
+  });
+  const diffIds = layerTars.map(({ tar }) => sha256(tar));
+  const config = Buffer.from(JSON.stringify({ ...configFields, rootfs: { type: "layers", diff_ids: diffIds } }));
   blobs.set(sha256(config), config);
   const manifest = Buffer.from(
     JSON.stringify({
