@@ -48,6 +48,7 @@ import { fileURLToPath } from "node:url";
 import { createGzip } from "node:zlib";
 
 import { startRegistry, skopeo, type RunningRegistry } from "../test/oci/helpers.js";
+import { prng } from "../test/support/prng.js";
 import { BLOCK_SIZE, LEVEL, timedRss, verdict } from "./squashfs.js";
 
 const repo = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
@@ -72,18 +73,6 @@ const CONFIGS: Config[] = [
 
 // ---------------------------------------------------------------------------------------------
 // The test image
-
-/** mulberry32: a small seeded PRNG, so the image is the same on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Deterministic incompressible bytes: AES-256-CTR over zeros. */
 function randomStream(seed: string): (n: number) => Buffer {

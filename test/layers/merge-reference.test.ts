@@ -6,21 +6,12 @@
  * entries), hard links to anything (missing targets are skipped by both sides).
  */
 import { test } from "node:test";
+import { prng as rng } from "../support/prng.js";
 import assert from "node:assert/strict";
 import { mergeLayers } from "../../src/layers/merge.js";
 import { CollectingReporter } from "../../src/reporter.js";
 import type { Entry } from "../../src/squashfs/index.js";
 import { Sink } from "./merge-sink.js";
-
-/** Small deterministic PRNG (mulberry32), so failures reproduce from the seed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const UNIVERSE = ["a", "b", "a/x", "a/y", "b/x", "a/x/p", "a/x/q", "b/x/p"];
 const parentOf = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "");

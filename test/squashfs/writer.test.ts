@@ -5,6 +5,7 @@
  * reader that uses the directory index.
  */
 import { test, before, after } from "node:test";
+import { prng } from "../support/prng.js";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -239,18 +240,6 @@ async function extractAndCompare(src: string, image: string): Promise<void> {
   assert.deepEqual(await describe(dest), await describe(src));
   assert.equal(xattrDump(dest), xattrDump(src));
   await fsp.rm(dest, { recursive: true });
-}
-
-// A deterministic PRNG (mulberry32) for the randomized trees.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function pseudoBytes(seed: number, size: number): Uint8Array {
