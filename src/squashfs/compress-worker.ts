@@ -5,13 +5,18 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { CompressorSpec } from "./compressor/compressor.js";
 import { createCompressor } from "./compressor/index.js";
-import { compressOrRaw, type WorkerReply, type WorkerRequest } from "./task-pool.js";
+import { compressOrRaw, type WorkerReply, type WorkerRequest, type WorkerShutdown } from "./task-pool.js";
 
 const port = parentPort;
 if (port === null) throw new Error("compress-worker.js must run in a worker thread");
 const compressor = createCompressor((workerData as { spec: CompressorSpec }).spec);
 
-port.on("message", (req: WorkerRequest) => {
+port.on("message", (req: WorkerRequest | WorkerShutdown) => {
+  if ("shutdown" in req) {
+    // Nothing else keeps this thread alive: closing the port lets it exit normally.
+    port.close();
+    return;
+  }
   let reply: WorkerReply;
   let transfer: ArrayBuffer[] = [];
   try {

@@ -65,6 +65,10 @@ export interface WorkerRequest {
   offset: number;
   length: number;
 }
+/** Asks a worker to finish what it has queued and exit on its own (see WorkerPool.close). */
+export interface WorkerShutdown {
+  shutdown: true;
+}
 export type WorkerReply =
   | { id: number; buffer: ArrayBuffer; offset: number; length: number; compressed: boolean }
   | { id: number; error: unknown };
@@ -135,19 +139,38 @@ export class WorkerPool implements TaskPool {
     });
   }
 
+  /**
+   * Workers are asked to exit, never `terminate()`d: terminating a thread that is inside a native
+   * addon (lzma-native's module init, a koffi call) makes node-addon-api throw in a dying
+   * environment, which aborts the whole process ("terminate called after throwing an instance of
+   * 'Napi::Error'"). A worker exits once the blocks already queued to it are done (milliseconds).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const err = new Error("WorkerPool closed");
-    for (const slot of this.#slots) for (const p of slot.pending.values()) p.reject(err);
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    for (const slot of this.#slots) {
+      for (const p of slot.pending.values()) p.reject(err);
+      slot.pending.clear();
+    }
+    await Promise.all(
+      this.#slots.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.worker.threadId < 0) return resolve(); // already exited
+            s.worker.once("exit", () => resolve());
+            s.worker.ref(); // so that awaiting close() keeps the process alive until the exit
+            s.worker.postMessage({ shutdown: true } satisfies WorkerShutdown);
+          }),
+      ),
+    );
   }
 
   #onReply(slot: Slot, reply: WorkerReply): void {
     const pending = slot.pending.get(reply.id);
     if (pending === undefined) return;
     slot.pending.delete(reply.id);
-    if (slot.pending.size === 0) slot.worker.unref();
+    if (slot.pending.size === 0 && !this.#closed) slot.worker.unref();
     if ("error" in reply) pending.reject(reply.error);
     else pending.resolve({ bytes: new Uint8Array(reply.buffer, reply.offset, reply.length), compressed: reply.compressed });
   }
@@ -158,7 +181,8 @@ export class WorkerPool implements TaskPool {
     for (const slot of this.#slots) {
       for (const p of slot.pending.values()) p.reject(err);
       slot.pending.clear();
-      slot.worker.unref();
+      // While closing, close() holds a reference until each worker's exit.
+      if (!this.#closed) slot.worker.unref();
     }
   }
 }

@@ -1,6 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { InProcessPool, WorkerPool, createTaskPool } from "../../src/squashfs/task-pool.js";
 import { createCompressor } from "../../src/squashfs/compressor/index.js";
 
@@ -78,4 +83,50 @@ test("an idle pool does not keep the process alive, and close() rejects later ru
   await pool.run({ data: Buffer.from(text) });
   await pool.close();
   await assert.rejects(pool.run({ data: Buffer.from(text) }));
+});
+
+// Regression (CI abort, "terminate called after throwing an instance of 'Napi::Error'"): close()
+// used worker.terminate(); a worker terminated while a native addon was initialising (lzma-native,
+// then loaded by every worker) made node-addon-api throw in a dying environment and abort the whole
+// process. A pool closed at about worker start-up time (a tiny image) hit it 5 runs in 6 of 300.
+test("close() lets workers exit by themselves, never terminate()s them", async () => {
+  const original = Worker.prototype.terminate;
+  let terminated = 0;
+  Worker.prototype.terminate = function (this: Worker) {
+    terminated++;
+    return original.call(this);
+  };
+  try {
+    for (const name of ["gzip", "xz"] as const) {
+      const pool = new WorkerPool({ name, level: 6, blockSize: 131072 }, 2);
+      const queued = [pool.run({ data: Buffer.from(text) }), pool.run({ data: Buffer.from(text) })];
+      const rejected = queued.map((p) => assert.rejects(p, /WorkerPool closed/));
+      await pool.close();
+      await Promise.all(rejected);
+      await assert.rejects(pool.run({ data: Buffer.from(text) }), /run after close/);
+    }
+  } finally {
+    Worker.prototype.terminate = original;
+  }
+  assert.equal(terminated, 0);
+});
+
+test("pools closed at every moment of worker start-up never bring the process down", () => {
+  // In a child process, so that an abort is a failed assertion here rather than a dead runner.
+  const script = `
+    import { WorkerPool } from ${JSON.stringify(new URL("../../src/squashfs/task-pool.js", import.meta.url).href)};
+    for (let i = 0; i < 40; i++) {
+      const pool = new WorkerPool({ name: i % 2 ? "xz" : "gzip", level: 6, blockSize: 131072 }, 2);
+      await new Promise((r) => setTimeout(r, (i % 20) * 8));
+      await pool.close();
+    }
+    console.log("closed 40 pools");`;
+  // A file, not `--input-type=module -e`: workers inherit execArgv, and that flag fails a worker.
+  const dir = mkdtempSync(join(tmpdir(), "gvmconv-pool-"));
+  const file = join(dir, "close-at-start-up.mjs");
+  writeFileSync(file, script);
+  const r = spawnSync(process.execPath, [file], { encoding: "utf8" });
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(r.status, 0, `exit ${r.status} signal ${r.signal}\n${r.stderr}`);
+  assert.match(r.stdout, /closed 40 pools/);
 });

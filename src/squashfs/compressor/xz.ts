@@ -1,4 +1,4 @@
-import lzma from "lzma-native";
+import { createRequire } from "node:module";
 import type { Compressor } from "./compressor.js";
 import { type Liblzma, systemLiblzma } from "./liblzma-ffi.js";
 import { encodeXzStream } from "./xz-container.js";
@@ -20,6 +20,22 @@ interface NativeLzmaStream {
   resetUnderlying(): void;
 }
 type NativeLzmaCtor = new () => NativeLzmaStream;
+interface LzmaNative {
+  Stream: NativeLzmaCtor;
+  FILTER_LZMA2: number;
+  CHECK_CRC32: number;
+}
+
+let native: LzmaNative | undefined;
+/**
+ * lzma-native, loaded on first use only: with a system liblzma it is never needed, and a native
+ * addon loaded by every compression worker is one more thing that must not be interrupted
+ * mid-initialisation (see WorkerPool.close).
+ */
+function lzmaNative(): LzmaNative {
+  native ??= createRequire(import.meta.url)("lzma-native") as LzmaNative;
+  return native;
+}
 
 /** liblzma LZMA_MODE_FAST / LZMA_MODE_NORMAL and match finders (lzma/lzma12.h). */
 const MODE_FAST = 1;
@@ -66,14 +82,12 @@ export class XzCompressor implements Compressor {
   readonly name = "xz" as const;
   readonly level: number;
   readonly options: Uint8Array | null = null;
-  readonly #filters: { id: number; options: Record<string, number> }[];
   readonly #dictSize: number;
   readonly #lib: Liblzma | null;
 
   constructor(level: number, blockSize: number, backend: XzBackend = "auto") {
     this.level = level;
     this.#dictSize = blockSize;
-    this.#filters = [{ id: lzma.FILTER_LZMA2, options: { ...presetParams(level), dictSize: blockSize } }];
     this.#lib = backend === "auto" ? systemLiblzma() : null;
   }
 
@@ -84,7 +98,9 @@ export class XzCompressor implements Compressor {
 
   compressSync(data: Uint8Array): Uint8Array {
     if (this.#lib) return encodeXzStream(this.#lib.rawLzma2Encode(data, this.level, this.#dictSize), data, this.#dictSize);
-    return runNative((s) => s.streamEncoder_(this.#filters, lzma.CHECK_CRC32), data);
+    const lzma = lzmaNative();
+    const filters = [{ id: lzma.FILTER_LZMA2, options: { ...presetParams(this.level), dictSize: this.#dictSize } }];
+    return runNative((s) => s.streamEncoder_(filters, lzma.CHECK_CRC32), data);
   }
 
   compress(data: Uint8Array): Promise<Uint8Array> {
@@ -113,8 +129,7 @@ const DECODE_MEMLIMIT = 64 * 1024 * 1024;
  * the call fails, so a hostile block costs at most `maxOut` plus one liblzma output chunk.
  */
 function runNative(init: (s: NativeLzmaStream) => number, data: Uint8Array, maxOut = Infinity): Buffer {
-  const Ctor = (lzma as unknown as { Stream: NativeLzmaCtor }).Stream;
-  const stream = new Ctor();
+  const stream = new (lzmaNative().Stream)();
   const chunks: Buffer[] = [];
   let total = 0;
   let failure: unknown = null;
