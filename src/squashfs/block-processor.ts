@@ -16,6 +16,8 @@ export interface BlockProcessorOptions {
   maxBlocks?: number;
   /** Most uncompressed bytes submitted but not yet consumed. Default: unbounded (maxBlocks rules). */
   maxBytes?: number;
+  /** Gets each block's memory back once its consumer is done with it, for reuse. */
+  recycle?: (block: Uint8Array) => void;
 }
 
 /**
@@ -35,6 +37,7 @@ export class BlockProcessor {
   readonly maxBlocks: number;
   readonly maxBytes: number;
   readonly #pool: TaskPool;
+  readonly #recycle: ((block: Uint8Array) => void) | undefined;
   #chain: Promise<void> = Promise.resolve();
   #blocks = 0;
   #bytes = 0;
@@ -47,6 +50,7 @@ export class BlockProcessor {
     this.#pool = options.pool;
     this.maxBlocks = Math.max(1, options.maxBlocks ?? 3 * options.pool.concurrency);
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.#recycle = options.recycle;
   }
 
   /** Blocks submitted and not yet consumed. */
@@ -56,9 +60,10 @@ export class BlockProcessor {
 
   /**
    * Queue `data` for compression; `consume` gets the result in order. The processor owns `data`
-   * from here on (it may be transferred to a worker). Resolves once the block is queued.
+   * from here on (it may be transferred to a worker), and all of `data.buffer` with `ownsBuffer`.
+   * Resolves once the block is queued.
    */
-  async submit(data: Uint8Array, consume: BlockConsumer): Promise<void> {
+  async submit(data: Uint8Array, consume: BlockConsumer, ownsBuffer = false): Promise<void> {
     // A single block larger than maxBytes is still admitted when the backlog is empty.
     while (this.#failure === null && this.#blocks > 0 && (this.#blocks >= this.maxBlocks || this.#bytes + data.length > this.maxBytes)) {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
@@ -68,14 +73,15 @@ export class BlockProcessor {
     this.#blocks++;
     this.#bytes += size;
     if (this.#blocks > this.peakBlocks) this.peakBlocks = this.#blocks;
-    const result = this.#pool.run({ data });
+    const result = this.#pool.run({ data, ownsBuffer });
     // The chain awaits it later; until then, a rejection must not count as unhandled.
     result.catch(() => undefined);
     this.#chain = this.#chain.then(async () => {
       try {
         if (this.#failure !== null) return;
-        const { bytes, compressed } = await result;
+        const { bytes, compressed, block } = await result;
         await consume({ bytes, sizeWord: compressed ? bytes.length : bytes.length | BLOCK_UNCOMPRESSED });
+        this.#recycle?.(block);
       } catch (err) {
         this.#failure ??= err;
       } finally {

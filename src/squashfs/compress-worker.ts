@@ -1,6 +1,6 @@
 /**
  * Worker-thread side of WorkerPool (task-pool.ts): compresses blocks synchronously — the worker is
- * itself the unit of parallelism — and transfers the result back without copying when it can.
+ * itself the unit of parallelism — and transfers each block back with its result written over it.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { CompressorSpec } from "./compressor/compressor.js";
@@ -22,16 +22,11 @@ port.on("message", (req: WorkerRequest | WorkerShutdown) => {
   try {
     const data = new Uint8Array(req.buffer, req.offset, req.length);
     const { bytes, compressed } = compressOrRaw(data, compressor.compressSync(data));
-    let out = bytes;
-    // A compressor may hand back a view into a larger or pooled buffer (Buffer.concat of small
-    // results comes from Node's shared pool): copy the few bytes then. Not `out.slice()`: on a
-    // Buffer that is a view of the same memory, not a copy.
-    if (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength || !(out.buffer instanceof ArrayBuffer)) {
-      out = new Uint8Array(out);
-    }
-    const buffer = out.buffer as ArrayBuffer;
-    reply = { id: req.id, buffer, offset: 0, length: out.byteLength, compressed };
-    transfer = [buffer];
+    // Compressed output is shorter than the block: copy it over the block's start and send the
+    // block back (raw blocks are already in place).
+    if (compressed) data.set(bytes, 0);
+    reply = { id: req.id, buffer: req.buffer, offset: req.offset, length: req.length, resultLength: bytes.length, compressed };
+    transfer = [req.buffer];
   } catch (error) {
     reply = { id: req.id, error };
   }

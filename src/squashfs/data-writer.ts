@@ -69,6 +69,8 @@ export class DataWriter {
    * which showed up as GC time and peak RSS.
    */
   #staging: Buffer;
+  /** Blocks back from the compressors, ready to be the next staging or fragment block. */
+  readonly #spare: Buffer[] = [];
   #busy = false;
   #finished = false;
 
@@ -81,7 +83,17 @@ export class DataWriter {
     this.#pool = options.pool ?? createTaskPool(options.spec, options.workers ?? availableParallelism());
     // ~3 blocks per worker keeps every worker busy while one result waits for its turn to be
     // written, and caps the backlog at a few MiB even at 1 MiB blocks.
-    this.#processor = new BlockProcessor({ pool: this.#pool, maxBlocks: options.backlog ?? 3 * this.#pool.concurrency });
+    this.#processor = new BlockProcessor({
+      pool: this.#pool,
+      maxBlocks: options.backlog ?? 3 * this.#pool.concurrency,
+      recycle: (block) => {
+        // Every block this writer submits is a buffer of its own of exactly block size (a fragment
+        // block as a shorter view of one); a pool that had to copy returns a smaller buffer.
+        if (block.buffer.byteLength === this.blockSize && block.buffer instanceof ArrayBuffer) {
+          this.#spare.push(Buffer.from(block.buffer, 0, this.blockSize));
+        }
+      },
+    });
     this.#zero = Buffer.alloc(this.blockSize);
     this.#frag = Buffer.allocUnsafeSlow(this.blockSize);
     this.#staging = Buffer.allocUnsafeSlow(this.blockSize);
@@ -134,7 +146,7 @@ export class DataWriter {
       layout.blockSizes.push(0);
       stored++;
       const data = block;
-      block = this.#staging = Buffer.allocUnsafeSlow(bs);
+      block = this.#staging = this.#newBlock();
       await this.#processor.submit(data, async ({ bytes, sizeWord }) => {
         if (firstStored < 0) {
           firstStored = this.#sink.position;
@@ -142,7 +154,7 @@ export class DataWriter {
         }
         layout.blockSizes[index] = sizeWord;
         await this.#sink.write(bytes);
-      });
+      }, true);
     };
 
     try {
@@ -189,6 +201,11 @@ export class DataWriter {
     return layout;
   }
 
+  /** A block-size buffer: one the compressors have finished with, or a new one. */
+  #newBlock(): Buffer {
+    return this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
+  }
+
   /** Wait for this file's in-flight blocks to land, then cut the sink back to its first one. */
   async #rewind(start: () => number): Promise<void> {
     await this.#processor.drain();
@@ -202,13 +219,13 @@ export class DataWriter {
     const entry: FragmentEntry = { start: 0, size: 0 };
     this.#fragments.push(entry);
     const data = this.#frag.subarray(0, this.#fragFill);
-    this.#frag = Buffer.allocUnsafeSlow(this.blockSize);
+    this.#frag = this.#newBlock();
     this.#fragFill = 0;
     await this.#processor.submit(data, async ({ bytes, sizeWord }) => {
       entry.start = this.#sink.position;
       entry.size = sizeWord;
       await this.#sink.write(bytes);
-    });
+    }, true);
   }
 
   /**

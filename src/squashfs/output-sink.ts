@@ -20,6 +20,8 @@ export class OutputSink {
   #batch: Buffer = Buffer.allocUnsafeSlow(SINK_BATCH_SIZE);
   #batchLen = 0;
   #batchStart = 0;
+  /** A batch buffer whose disk write has landed, kept for the next batch. */
+  #spareBatch: Buffer | null = null;
   /** Tail of the chain of disk operations. */
   #queue: Promise<void> = Promise.resolve();
   #error: unknown = null;
@@ -143,10 +145,15 @@ export class OutputSink {
     const data = this.#batch.subarray(0, this.#batchLen);
     const pos = this.#batchStart;
     this.#batchStart += this.#batchLen;
-    // A new buffer rather than reuse: the old one is owned by the pending write until it lands.
-    this.#batch = Buffer.allocUnsafeSlow(SINK_BATCH_SIZE);
+    // Another buffer: the old one is owned by the pending write until it lands, then it is spare.
+    const full = this.#batch;
+    this.#batch = this.#spareBatch ?? Buffer.allocUnsafeSlow(SINK_BATCH_SIZE);
+    this.#spareBatch = null;
     this.#batchLen = 0;
-    return this.#enqueue(() => this.#writeFully(data, pos));
+    return this.#enqueue(async () => {
+      await this.#writeFully(data, pos);
+      this.#spareBatch = full;
+    });
   }
 
   #enqueue(op: () => Promise<unknown>): Promise<void> {

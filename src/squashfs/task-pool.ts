@@ -6,6 +6,11 @@ import { createCompressor } from "./compressor/index.js";
 /** One data block to compress. The pool takes ownership of `data` (its buffer may be transferred). */
 export interface CompressTask {
   data: Uint8Array;
+  /**
+   * The caller gives up all of `data.buffer`, not just the view: a worker pool may then transfer
+   * it even when `data` is a shorter view (a partly filled fragment block) instead of copying.
+   */
+  ownsBuffer?: boolean;
 }
 
 /** A compressed block, or the original bytes when compression did not make them smaller. */
@@ -13,6 +18,12 @@ export interface CompressResult {
   bytes: Uint8Array;
   /** False when `bytes` is the raw block (to be stored with BLOCK_UNCOMPRESSED). */
   compressed: boolean;
+  /**
+   * The task's block memory, handed back for reuse once `bytes` has been consumed (`bytes` may
+   * be a view of it). A worker pool returns the transferred buffer, so the caller's own view is
+   * detached and this is the only way back to that memory.
+   */
+  block: Uint8Array;
 }
 
 /**
@@ -32,7 +43,7 @@ export interface TaskPool {
  * compressed form is not smaller (format.adoc, "Data blocks"; the size word has 24 bits of size).
  */
 export function compressOrRaw(data: Uint8Array, out: Uint8Array): CompressResult {
-  return out.length < data.length ? { bytes: out, compressed: true } : { bytes: data, compressed: false };
+  return out.length < data.length ? { bytes: out, compressed: true, block: data } : { bytes: data, compressed: false, block: data };
 }
 
 /**
@@ -69,8 +80,13 @@ export interface WorkerRequest {
 export interface WorkerShutdown {
   shutdown: true;
 }
+/**
+ * The worker writes a compressed result over the start of the block it was given (compressed
+ * output is shorter by definition) and transfers that buffer back, so blocks circulate between
+ * the threads instead of being allocated per block on both sides (GC time on the main thread).
+ */
 export type WorkerReply =
-  | { id: number; buffer: ArrayBuffer; offset: number; length: number; compressed: boolean }
+  | { id: number; buffer: ArrayBuffer; offset: number; length: number; resultLength: number; compressed: boolean }
   | { id: number; error: unknown };
 
 interface Pending {
@@ -127,7 +143,8 @@ export class WorkerPool implements TaskPool {
     let buffer = data.buffer as ArrayBuffer;
     let offset = data.byteOffset;
     // Only a view that owns its whole ArrayBuffer may be transferred (a pooled Buffer shares one).
-    if (offset !== 0 || data.byteLength !== buffer.byteLength || !(buffer instanceof ArrayBuffer)) {
+    const whole = task.ownsBuffer === true || (offset === 0 && data.byteLength === buffer.byteLength);
+    if (!whole || !(buffer instanceof ArrayBuffer)) {
       buffer = data.slice().buffer as ArrayBuffer;
       offset = 0;
     }
@@ -172,7 +189,10 @@ export class WorkerPool implements TaskPool {
     slot.pending.delete(reply.id);
     if (slot.pending.size === 0 && !this.#closed) slot.worker.unref();
     if ("error" in reply) pending.reject(reply.error);
-    else pending.resolve({ bytes: new Uint8Array(reply.buffer, reply.offset, reply.length), compressed: reply.compressed });
+    else {
+      const block = new Uint8Array(reply.buffer, reply.offset, reply.length);
+      pending.resolve({ bytes: block.subarray(0, reply.resultLength), compressed: reply.compressed, block });
+    }
   }
 
   /** A worker crashed: fail everything outstanding and every later call (sticky). */

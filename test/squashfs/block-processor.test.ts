@@ -19,8 +19,8 @@ class DelayPool implements TaskPool {
     await sleep(Math.random() * 8);
     this.running--;
     // Odd first byte: pretend it did not compress.
-    if (task.data[0]! % 2 === 1) return { bytes: task.data, compressed: false };
-    return { bytes: task.data.subarray(0, 1), compressed: true };
+    if (task.data[0]! % 2 === 1) return { bytes: task.data, compressed: false, block: task.data };
+    return { bytes: task.data.subarray(0, 1), compressed: true, block: task.data };
   }
   close(): Promise<void> {
     return Promise.resolve();
@@ -65,7 +65,7 @@ test("a failing task fails drain() and later submits", async () => {
     concurrency: 2,
     run: async (t) => {
       if (t.data[0] === 3) throw new Error("boom");
-      return { bytes: t.data, compressed: true };
+      return { bytes: t.data, compressed: true, block: t.data };
     },
     close: async () => undefined,
   };
@@ -76,4 +76,26 @@ test("a failing task fails drain() and later submits", async () => {
   await assert.rejects(bp.drain(), /boom/);
   await assert.rejects(bp.submit(new Uint8Array([4]), () => undefined), /boom/);
   assert.deepEqual(consumed, [0, 1, 2]);
+});
+
+test("each block's memory is handed back for reuse only after its consumer has finished", async () => {
+  const pool = new DelayPool(4);
+  const consumed = new Set<number>();
+  const recycled: number[] = [];
+  const bp = new BlockProcessor({
+    pool,
+    maxBlocks: 8,
+    recycle: (block) => {
+      assert.ok(consumed.has(block[0]!), `block ${block[0]} recycled before it was consumed`);
+      recycled.push(block[0]!);
+    },
+  });
+  for (let i = 0; i < 50; i++) {
+    await bp.submit(new Uint8Array(10).fill(i), async ({ bytes }) => {
+      await sleep(Math.random() * 2);
+      consumed.add(bytes[0]!);
+    });
+  }
+  await bp.drain();
+  assert.deepEqual(recycled, Array.from({ length: 50 }, (_, i) => i));
 });

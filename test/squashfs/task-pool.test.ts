@@ -130,3 +130,28 @@ test("pools closed at every moment of worker start-up never bring the process do
   assert.equal(r.status, 0, `exit ${r.status} signal ${r.signal}\n${r.stderr}`);
   assert.match(r.stdout, /closed 40 pools/);
 });
+
+test("a worker hands the block back with its result written over the start", async () => {
+  const pool = new WorkerPool(spec, 2);
+  const c = createCompressor(spec);
+  try {
+    // A fragment-like block: a 64 KiB view of a block-size buffer the caller gives up entirely.
+    const whole = new Uint8Array(131072);
+    whole.set(text.subarray(0, 65536));
+    const view = whole.subarray(0, 65536);
+    const out = await pool.run({ data: view, ownsBuffer: true });
+    assert.equal(whole.byteLength, 0, "the whole buffer was transferred, not copied");
+    assert.equal(out.compressed, true);
+    assert.equal(out.block.buffer.byteLength, 131072, "the whole buffer came back");
+    assert.equal(out.bytes.buffer, out.block.buffer, "the result lies in the returned block");
+    assert.ok(Buffer.from(await c.decompress(out.bytes, 131072)).equals(text.subarray(0, 65536)));
+
+    // Incompressible: stored raw, the block comes back unchanged.
+    const noise = randomBytes(131072);
+    const raw = await pool.run({ data: Buffer.from(noise) });
+    assert.equal(raw.compressed, false);
+    assert.ok(Buffer.from(raw.bytes).equals(noise));
+  } finally {
+    await pool.close();
+  }
+});
