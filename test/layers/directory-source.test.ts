@@ -170,7 +170,7 @@ test(
 );
 
 test(
-  "small files are read ahead, in order, and an unread walk stops cleanly",
+  "small files are read whole, in order, and a walk left early stops cleanly",
   withTree(
     (root) => {
       for (let i = 0; i < 1500; i++) writeFileSync(join(root, `f${String(i).padStart(4, "0")}`), `file ${i}`);
@@ -185,7 +185,7 @@ test(
         i++;
       }
       assert.equal(i, 1500);
-      // Breaking out early must not leave the background walk running or reject unhandled.
+      // Breaking out early must not leave anything open or reject unhandled.
       for await (const e of readDirectory(root)) if (e.type === "file") break;
     },
   ),
