@@ -9,20 +9,11 @@ import { Command, Option, type BaseContext } from "clipanion";
 import { basename } from "node:path";
 import { writeFile } from "node:fs/promises";
 
-import { convert, type ConvertResult, type OutputFormat } from "../../convert.js";
+import type { ConvertResult, OutputFormat } from "../../convert.js";
 import { UsageError } from "../../errors.js";
-import { sha3File } from "../../gvmi/index.js";
 import type { WriterOptions } from "../../squashfs/index.js";
-import {
-  GolemRegistryClient,
-  formatPushTarget,
-  parsePushTarget,
-  pushImage,
-  registryUrlFromEnv,
-  resolveCredentials,
-  type PushResult,
-  type PushTarget,
-} from "../../upload/index.js";
+import type { PushResult } from "../../upload/index.js";
+import { formatPushTarget, parsePushTarget, type PushTarget } from "../../upload/push-target.js";
 import { reportError } from "../errors.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import { parseInteger, parseSize, parseWriterOptions } from "../parse-options.js";
@@ -136,11 +127,14 @@ export class ConvertCommand extends Command<BaseContext> {
           throw new UsageError("--direct-file-upload needs --push-to user/repo:tag or --push --nologin");
         }
         imagePath = this.directFileUpload;
+        const { sha3File } = await import("../../gvmi/index.js");
         sha3 = (await sha3File(imagePath)).sha3;
       } else {
         if (this.source === undefined)
           throw new UsageError("missing SOURCE", { hint: "e.g. gvmconv user/img:tag; see gvmconv --help" });
         const format = this.#format();
+        // The library is loaded when a command runs, not when the CLI starts (see main.ts).
+        const { convert } = await import("../../convert.js");
         result = await convert(this.source, {
           output: this.output,
           format,
@@ -246,6 +240,7 @@ export class ConvertCommand extends Command<BaseContext> {
     target: PushTarget | undefined,
     reporter: CliReporter,
   ): Promise<PushResult> {
+    const { GolemRegistryClient, pushImage, registryUrlFromEnv, resolveCredentials } = await import("../../upload/index.js");
     const client = new GolemRegistryClient({ url: registryUrlFromEnv(this.context.env) });
     try {
       let credentials: { user: string; token: string } | undefined;

@@ -8,7 +8,6 @@ import { Command, Option, type BaseContext } from "clipanion";
 import type { Readable, Writable } from "node:stream";
 
 import { UsageError } from "../../errors.js";
-import { GolemRegistryClient, checkLogin, login, logout, registryUrlFromEnv } from "../../upload/index.js";
 import { reportError } from "../errors.js";
 import { CliReporter } from "../reporter.js";
 
@@ -54,7 +53,11 @@ export class LogoutCommand extends Command<BaseContext> {
   }
 }
 
+/** The upload library (HTTP client included), loaded only by the commands that talk to the registry. */
+const upload = () => import("../../upload/index.js");
+
 export async function runLogin(context: BaseContext, reporter: CliReporter, user?: string): Promise<number> {
+  const { GolemRegistryClient, login, registryUrlFromEnv } = await upload();
   const client = new GolemRegistryClient({ url: registryUrlFromEnv(context.env) });
   try {
     const name = user ?? (await prompt(context, "registry user: ", false));
@@ -70,6 +73,7 @@ export async function runLogin(context: BaseContext, reporter: CliReporter, user
 }
 
 export async function runLoginCheck(context: BaseContext, reporter: CliReporter): Promise<number> {
+  const { GolemRegistryClient, checkLogin, registryUrlFromEnv } = await upload();
   const client = new GolemRegistryClient({ url: registryUrlFromEnv(context.env) });
   try {
     const result = await checkLogin(client, { env: context.env, reporter });
@@ -87,6 +91,7 @@ export async function runLoginCheck(context: BaseContext, reporter: CliReporter)
 }
 
 export async function runLogout(context: BaseContext, reporter: CliReporter): Promise<number> {
+  const { logout } = await upload();
   const removed = await logout({ env: context.env });
   reporter.info(removed ? "stored login removed" : "no stored login");
   return 0;

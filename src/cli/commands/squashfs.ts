@@ -1,8 +1,6 @@
 /** `gvmconv squashfs`: a directory or a tar (file or stdin) → a SquashFS image. */
 import { Command, Option, type BaseContext } from "clipanion";
-import { writeSquashfs, type WriterOptions } from "../../squashfs/index.js";
-import { writeAtomically } from "../../atomic-output.js";
-import { openEntrySource } from "../../layers/index.js";
+import type { WriterOptions } from "../../squashfs/index.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import { parseWriterOptions } from "../parse-options.js";
 import { reportError } from "../errors.js";
@@ -46,6 +44,12 @@ export class SquashfsCommand extends Command<BaseContext> {
     const reporter = CliReporter.forStream(stderr, env, this.quiet);
     try {
       const options = this.#writerOptions();
+      // The library is loaded when a command runs, not when the CLI starts (see main.ts).
+      const [{ writeSquashfs }, { writeAtomically }, { openEntrySource }] = await Promise.all([
+        import("../../squashfs/index.js"),
+        import("../../atomic-output.js"),
+        import("../../layers/index.js"),
+      ]);
       const entries = await openEntrySource(this.input, { reporter, stdin: this.context.stdin });
       await writeAtomically(this.output, { force: this.force }, (temp) =>
         writeSquashfs(entries, temp, options),
