@@ -2,10 +2,9 @@
  * Turning a SquashFS image into a .gvmi file: padding, trailer, hash; and the incumbent's rule for
  * an existing output. (Atomic placement is src/atomic-output.ts's job.)
  */
-import { createReadStream } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { serializeContainerConfig, type ContainerConfig } from "./container-config.js";
-import { Sha3Hasher } from "./hash.js";
+import { hashFileRange, Sha3Hasher } from "./hash.js";
 import { readGvmiTrailer } from "./read.js";
 import { encodeTrailer } from "./trailer.js";
 
@@ -38,33 +37,25 @@ function padding(size: number): Uint8Array {
 export async function appendTrailer(squashfsPath: string, config: ContainerConfig): Promise<GvmiResult> {
   const trailer = encodeTrailer(serializeContainerConfig(config));
   const hasher = new Sha3Hasher();
-  const { size: original } = await stat(squashfsPath);
-  // Hash exactly the bytes we saw in stat(): a concurrent writer would be a bug, not our input.
-  if (original > 0) {
-    for await (const chunk of createReadStream(squashfsPath, {
-      start: 0,
-      end: original - 1,
-      highWaterMark: 1 << 20,
-    })) {
-      hasher.update(chunk as Buffer);
-    }
-  }
-  if (hasher.size !== original) throw new Error(`${squashfsPath} changed size while being hashed`);
-  const pad = padding(original);
   const handle = await open(squashfsPath, "r+");
+  let original = -1;
   try {
+    original = (await handle.stat()).size;
+    // Hash exactly the bytes we saw in stat(): a concurrent writer would be a bug, not our input.
+    await hashFileRange(handle, original, hasher);
+    const pad = padding(original);
     await writeAllAt(handle, pad, original);
     await writeAllAt(handle, trailer, original + pad.length);
     await handle.truncate(original + pad.length + trailer.length);
     await handle.sync();
+    hasher.update(pad).update(trailer);
   } catch (err) {
-    await handle.truncate(original).catch(() => {});
+    if (original >= 0) await handle.truncate(original).catch(() => {});
     throw err;
   } finally {
     await handle.close();
   }
-  hasher.update(pad).update(trailer);
-  return { size: hasher.size, sha3: hasher.digest(), squashfsSize: original + pad.length };
+  return { size: hasher.size, sha3: hasher.digest(), squashfsSize: hasher.size - trailer.length };
 }
 
 async function writeAllAt(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
