@@ -35,6 +35,8 @@ export interface WriterOptionTexts {
   blockSize?: string;
   workers?: string;
   mkfsTime?: string;
+  /** --always-compress: run the compressor on every block, random-looking ones included. */
+  alwaysCompress?: boolean;
 }
 
 /**
@@ -55,6 +57,7 @@ export function parseWriterOptions(texts: WriterOptionTexts, env: Record<string,
   if (texts.level?.value !== undefined) options.level = parseInteger(texts.level.option, texts.level.value, 0, 9);
   if (texts.blockSize !== undefined) options.blockSize = parseSize("--block-size", texts.blockSize);
   if (texts.workers !== undefined) options.workers = parseInteger("--workers", texts.workers, 0, 1024);
+  if (texts.alwaysCompress === true) options.skipIncompressible = false;
   const epoch = env["SOURCE_DATE_EPOCH"];
   if (texts.mkfsTime !== undefined) {
     options.mkfsTime = parseInteger("--mkfs-time", texts.mkfsTime, 0, 2 ** 32 - 1);

@@ -5,11 +5,12 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { CompressorSpec } from "./compressor/compressor.js";
 import { createCompressor } from "./compressor/index.js";
-import { compressOrRaw, type WorkerReply, type WorkerRequest, type WorkerShutdown } from "./task-pool.js";
+import { compressOrRaw, skippedAsIncompressible, type WorkerReply, type WorkerRequest, type WorkerShutdown } from "./task-pool.js";
 
 const port = parentPort;
 if (port === null) throw new Error("compress-worker.js must run in a worker thread");
-const compressor = createCompressor((workerData as { spec: CompressorSpec }).spec);
+const spec = (workerData as { spec: CompressorSpec }).spec;
+const compressor = createCompressor(spec);
 
 port.on("message", (req: WorkerRequest | WorkerShutdown) => {
   if ("shutdown" in req) {
@@ -21,7 +22,7 @@ port.on("message", (req: WorkerRequest | WorkerShutdown) => {
   let transfer: ArrayBuffer[] = [];
   try {
     const data = new Uint8Array(req.buffer, req.offset, req.length);
-    const { bytes, compressed } = compressOrRaw(data, compressor.compressSync(data));
+    const { bytes, compressed } = skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor.compressSync(data));
     // Compressed output is shorter than the block: copy it over the block's start and send the
     // block back (raw blocks are already in place).
     if (compressed) data.set(bytes, 0);

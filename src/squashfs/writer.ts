@@ -74,7 +74,12 @@ function resolveOptions(o: WriterOptions): ResolvedOptions {
   const padding = o.padding ?? 4096;
   checkRange("padding", padding, 1 << 30);
   return {
-    spec: { name, level: o.level ?? (name === "xz" ? DEFAULT_XZ_LEVEL : DEFAULT_GZIP_LEVEL), blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE },
+    spec: {
+      name,
+      level: o.level ?? (name === "xz" ? DEFAULT_XZ_LEVEL : DEFAULT_GZIP_LEVEL),
+      blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
+      skipIncompressible: o.skipIncompressible ?? true,
+    },
     workers: o.workers,
     mkfsTime,
     implicitDirMtime: checkRange("implicit dir mtime", o.implicitDirMtime ?? mkfsTime, U32_MAX),

@@ -71,6 +71,9 @@ export class ConvertCommand extends Command<BaseContext> {
   mkfsTime = Option.String("--mkfs-time", {
     description: "filesystem time, seconds (default SOURCE_DATE_EPOCH or 0)",
   });
+  alwaysCompress = Option.Boolean("--always-compress", false, {
+    description: "compress every block, even those whose bytes look random (slower; see README)",
+  });
   strict = Option.Boolean("--strict", false, { description: "treat layer warnings as errors" });
 
   // Image source
@@ -281,6 +284,7 @@ export class ConvertCommand extends Command<BaseContext> {
         blockSize: this.blockSize,
         workers: this.workers,
         mkfsTime: this.mkfsTime,
+        alwaysCompress: this.alwaysCompress,
       },
       this.context.env,
     );

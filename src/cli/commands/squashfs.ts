@@ -35,6 +35,9 @@ export class SquashfsCommand extends Command<BaseContext> {
   mkfsTime = Option.String("--mkfs-time", {
     description: "superblock creation time, seconds (default SOURCE_DATE_EPOCH or 0)",
   });
+  alwaysCompress = Option.Boolean("--always-compress", false, {
+    description: "compress every block, even those whose bytes look random (slower; see README)",
+  });
   force = Option.Boolean("--force", false, { description: "overwrite OUT if it exists" });
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
   quiet = Option.Boolean("--quiet", false, { description: "print warnings and errors only" });
@@ -70,6 +73,7 @@ export class SquashfsCommand extends Command<BaseContext> {
         blockSize: this.blockSize,
         workers: this.workers,
         mkfsTime: this.mkfsTime,
+        alwaysCompress: this.alwaysCompress,
       },
       this.context.env,
     );

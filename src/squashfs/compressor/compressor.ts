@@ -30,4 +30,6 @@ export interface CompressorSpec {
   name: CompressionName;
   level: number;
   blockSize: number;
+  /** Store data blocks that look random raw without compressing them (incompressible.ts). Default true. */
+  skipIncompressible?: boolean;
 }
