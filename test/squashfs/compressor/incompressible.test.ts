@@ -42,6 +42,24 @@ test("random-looking bytes that repeat are compressed: a periodic table, a chunk
   assert.equal(looksIncompressible(twice), false);
 });
 
+test("repeats are counted once each, wherever they sit: many short ones add up, one at the very end counts", () => {
+  // Two repeats of 600 bytes: each alone is under the 1/128 (1,024 bytes) limit, together over it.
+  const two = randomBytes(131072);
+  two.copy(two, 40_000, 1_000, 1_600);
+  assert.equal(looksIncompressible(two), true, "one 600-byte repeat (the block is random but for it)");
+  two.copy(two, 90_000, 5_000, 5_600);
+  assert.equal(looksIncompressible(two), false, "two 600-byte repeats");
+  // A repeat that runs to the last byte of the block, and one that starts at an odd offset.
+  const tail = randomBytes(131072);
+  tail.copy(tail, 131072 - 1_500, 3, 1_503);
+  assert.equal(looksIncompressible(tail), false);
+  // One repeated 600-byte chunk seen 3 times is counted twice (its second and third sight).
+  const thrice = randomBytes(131072);
+  thrice.copy(thrice, 50_000, 20_001, 20_601);
+  thrice.copy(thrice, 100_003, 20_001, 20_601);
+  assert.equal(looksIncompressible(thrice), false);
+});
+
 test("the writer stores a skipped block raw; skipIncompressible: false gets back the few bytes a small repeat is worth", async () => {
   const work = await mkdtemp(join(tmpdir(), "gvmconv-incompressible-"));
   try {
