@@ -156,12 +156,12 @@ export interface WrittenDirectory {
 }
 
 /** Writes one directory's listing; `children` in any order (sorted here). */
-export async function writeDirectory(table: MetadataWriter, children: readonly DirChild[]): Promise<WrittenDirectory> {
+export function writeDirectory(table: MetadataWriter, children: readonly DirChild[]): WrittenDirectory {
   const sorted = [...children].sort((a, b) => compareNames(a.name, b.name));
   for (let i = 1; i < sorted.length; i++) {
     if (compareNames(sorted[i - 1]!.name, sorted[i]!.name) === 0) throw new SquashfsCorruptError("duplicate directory entry");
   }
-  const ref = await table.ref();
+  const ref = table.ref();
   const listingStart = table.uncompressedSize;
   const index: DirIndexEntry[] = [];
   let lastIndexedBlock = table.blockIndex;
@@ -182,7 +182,7 @@ export async function writeDirectory(table: MetadataWriter, children: readonly D
       end++;
     }
     if (headerBlock !== lastIndexedBlock) {
-      index.push({ index: headerPos - listingStart, start: await table.blockStart(headerBlock), name: first.name });
+      index.push({ index: headerPos - listingStart, start: table.blockStart(headerBlock), name: first.name });
       lastIndexedBlock = headerBlock;
     }
     table.append(encodeDirHeader({ count: end - i, start: first.inodeRef.block, inodeNumber: first.inodeNumber }));

@@ -42,10 +42,10 @@ export function decodeLookupPointers(bytes: Uint8Array, count: number): number[]
  * Writes `records` (already encoded, equal sizes dividing 8192 so none straddles a block) as a
  * lookup table whose first block lands at absolute position `at`.
  */
-export async function writeLookupTable(compressor: Compressor, records: readonly Uint8Array[], at: number): Promise<WrittenLookupTable> {
+export function writeLookupTable(compressor: Compressor, records: readonly Uint8Array[], at: number): WrittenLookupTable {
   const mw = new MetadataWriter(compressor);
   for (const r of records) mw.append(r);
-  const { bytes, blockStarts } = await mw.finish();
+  const { bytes, blockStarts } = mw.finish();
   const pointers = encodeLookupPointers(blockStarts.map((s) => at + s));
   return { bytes: concat([bytes, pointers]), pointerListStart: at + bytes.length };
 }

@@ -5,8 +5,13 @@
  *
  * A reference to a record is (start of its block relative to the table start, offset in the
  * uncompressed block). The start only depends on the compressed sizes of the blocks *before*
- * it, so each block is compressed as soon as it fills, in the background, and `ref()` awaits the
- * blocks already filled before answering. The output is the same whatever the timing.
+ * it, so each block is compressed the moment it fills.
+ *
+ * Compression here is synchronous, on the calling thread. The tables are written after the data,
+ * when the data workers are done, and an 8 KiB block costs gzip ~0.1 ms in this thread but ~0.3–0.6
+ * ms through node:zlib's thread pool and the promise hops around it. With one `await` per inode, a
+ * Debian rootfs spent ~0.35 s writing its 6,768 inodes, most of it waiting (xz costs ~1.8 ms a
+ * block either way).
  */
 import type { Compressor } from "./compressor/compressor.js";
 import { SquashfsCorruptError } from "./errors.js";
@@ -53,8 +58,8 @@ export function unpackRef(packed: number): MetadataRef {
 }
 
 /** Compresses one metadata block and frames it; raw when compression does not help. */
-export async function frameMetadataBlock(compressor: Compressor, raw: Uint8Array): Promise<Uint8Array> {
-  const packed = await compressor.compress(raw);
+export function frameMetadataBlock(compressor: Compressor, raw: Uint8Array): Uint8Array {
+  const packed = compressor.compressSync(raw);
   const useRaw = packed.length >= raw.length;
   const body = useRaw ? raw : packed;
   return concat([encodeMetadataHeader(body.length, useRaw), body]);
@@ -62,9 +67,9 @@ export async function frameMetadataBlock(compressor: Compressor, raw: Uint8Array
 
 export class MetadataWriter {
   readonly #compressor: Compressor;
-  /** Framed blocks, in order; a block is a promise until its compression settles. */
-  readonly #blocks: Promise<Uint8Array>[] = [];
-  /** Known block starts, a prefix of #blocks: starts[i] = framed sizes of blocks 0 … i-1. */
+  /** Framed blocks, in order. */
+  readonly #blocks: Uint8Array[] = [];
+  /** starts[i] = framed sizes of blocks 0 … i-1 (one more entry than #blocks). */
   readonly #starts: number[] = [0];
   #current = new Uint8Array(METADATA_BLOCK_SIZE);
   #fill = 0;
@@ -104,43 +109,30 @@ export class MetadataWriter {
 
   #flushBlock(): void {
     const raw = this.#current.subarray(0, this.#fill);
-    this.#blocks.push(frameMetadataBlock(this.#compressor, raw));
+    const framed = frameMetadataBlock(this.#compressor, raw);
+    this.#blocks.push(framed);
+    this.#starts.push(this.#starts[this.#starts.length - 1]! + framed.length);
     this.#current = new Uint8Array(METADATA_BLOCK_SIZE);
     this.#fill = 0;
   }
 
-  /** Start (relative to the table start) of block `index`, once the blocks before it are compressed. */
-  async blockStart(index: number): Promise<number> {
+  /** Start (relative to the table start) of block `index` (at most the block being filled). */
+  blockStart(index: number): number {
     if (index > this.#blocks.length) throw new RangeError(`metadata block ${index} not started yet`);
-    while (this.#starts.length <= index) {
-      const i = this.#starts.length;
-      const framed = await this.#blocks[i - 1]!;
-      // Concurrent callers await the same block; only the first to resume extends the prefix.
-      if (this.#starts.length === i) this.#starts.push(this.#starts[i - 1]! + framed.length);
-    }
     return this.#starts[index]!;
   }
 
   /** Reference to the next byte to be appended. */
-  async ref(): Promise<MetadataRef> {
-    const index = this.#blocks.length;
-    const offset = this.#fill;
-    return { block: await this.blockStart(index), offset };
+  ref(): MetadataRef {
+    return { block: this.#starts[this.#blocks.length]!, offset: this.#fill };
   }
 
   /**
    * Flushes the last partial block and returns the whole table, framed. Appending after this
    * is a caller bug.
    */
-  async finish(): Promise<{ bytes: Uint8Array; blockStarts: number[] }> {
+  finish(): { bytes: Uint8Array; blockStarts: number[] } {
     if (this.#fill > 0) this.#flushBlock();
-    const framed = await Promise.all(this.#blocks);
-    const blockStarts: number[] = [];
-    let pos = 0;
-    for (const b of framed) {
-      blockStarts.push(pos);
-      pos += b.length;
-    }
-    return { bytes: concat(framed), blockStarts };
+    return { bytes: concat(this.#blocks), blockStarts: this.#starts.slice(0, this.#blocks.length) };
   }
 }

@@ -261,8 +261,8 @@ export class SquashfsWriter {
     const layoutsSeen = new Set<FileLayout>();
     const counts = { files: 0, dirs: 0, deduplicatedFiles: 0 };
 
-    const emit = async (node: InodeNode, inode: Inode): Promise<void> => {
-      const ref = await inodeTable.ref();
+    const emit = (node: InodeNode, inode: Inode): void => {
+      const ref = inodeTable.ref();
       inodeTable.append(encodeInode(inode));
       refs.set(node, { ref, type: basicType(inode.type) });
       exportRefs[inode.inodeNumber - 1] = ref;
@@ -278,7 +278,7 @@ export class SquashfsWriter {
         xattrIndex: xattrs.add(path, a.xattrs) ?? NO_XATTR,
       };
     };
-    const writeLeaf = async (node: Exclude<InodeNode, DirNode>, path: string): Promise<void> => {
+    const writeLeaf = (node: Exclude<InodeNode, DirNode>, path: string): void => {
       const c = common(node, path);
       const nlink = nlinks.get(node)!;
       const xattr = c.xattrIndex !== NO_XATTR;
@@ -289,7 +289,7 @@ export class SquashfsWriter {
           if (l.fileSize > 0 && layoutsSeen.has(l)) counts.deduplicatedFiles++;
           layoutsSeen.add(l);
           const type = pickInodeType("file", { nlink, xattr, fileSize: l.fileSize, blocksStart: l.blocksStart, sparse: l.sparseBytes });
-          await emit(node, {
+          emit(node, {
             ...c,
             type: type as 2 | 9,
             blocksStart: l.blocksStart,
@@ -303,11 +303,11 @@ export class SquashfsWriter {
           return;
         }
         case "symlink":
-          await emit(node, { ...c, type: pickInodeType("symlink", { nlink, xattr }) as 3 | 10, nlink, target: utf8.encode(node.target) });
+          emit(node, { ...c, type: pickInodeType("symlink", { nlink, xattr }) as 3 | 10, nlink, target: utf8.encode(node.target) });
           return;
         case "char-device":
         case "block-device":
-          await emit(node, {
+          emit(node, {
             ...c,
             type: pickInodeType(node.kind, { nlink, xattr }) as 4 | 5 | 11 | 12,
             nlink,
@@ -316,25 +316,25 @@ export class SquashfsWriter {
           return;
         case "fifo":
         case "socket":
-          await emit(node, { ...c, type: pickInodeType(node.kind as InodeKind, { nlink, xattr }) as 6 | 7 | 13 | 14, nlink });
+          emit(node, { ...c, type: pickInodeType(node.kind as InodeKind, { nlink, xattr }) as 6 | 7 | 13 | 14, nlink });
           return;
       }
     };
-    const writeDir = async (dir: DirNode, path: string, parentInode: number): Promise<void> => {
+    const writeDir = (dir: DirNode, path: string, parentInode: number): void => {
       const kids = sortedChildren.get(dir)!;
       const myNumber = numbers.get(dir)!;
       const childPath = (name: Uint8Array): string => (path === "" ? "" : path + "/") + Buffer.from(name).toString("utf8");
-      for (const [name, node] of kids) if (node.kind === "dir") await writeDir(node, childPath(name), myNumber);
-      for (const [name, node] of kids) if (node.kind !== "dir" && !refs.has(node)) await writeLeaf(node, childPath(name));
+      for (const [name, node] of kids) if (node.kind === "dir") writeDir(node, childPath(name), myNumber);
+      for (const [name, node] of kids) if (node.kind !== "dir" && !refs.has(node)) writeLeaf(node, childPath(name));
       const listing: DirChild[] = kids.map(([name, node]) => {
         const r = refs.get(node)!;
         return { name, inodeRef: r.ref, inodeNumber: numbers.get(node)!, type: r.type };
       });
-      const written = await writeDirectory(dirTable, listing);
+      const written = writeDirectory(dirTable, listing);
       const c = common(dir, path);
       counts.dirs++;
       const type = pickInodeType("dir", { nlink: nlinks.get(dir)!, xattr: c.xattrIndex !== NO_XATTR, fileSize: written.fileSize, dirIndexCount: written.index.length });
-      await emit(dir, {
+      emit(dir, {
         ...c,
         type: type as 1 | 8,
         blockIndex: written.ref.block,
@@ -346,12 +346,12 @@ export class SquashfsWriter {
       });
     };
     // The root's parent is inode_count + 1, as mksquashfs writes it.
-    await writeDir(tree.root, "", inodeCount + 1);
+    writeDir(tree.root, "", inodeCount + 1);
     const rootRef = refs.get(tree.root)!.ref;
 
     const sink = this.#sink;
-    const inodeBytes = (await inodeTable.finish()).bytes;
-    const dirBytes = (await dirTable.finish()).bytes;
+    const inodeBytes = inodeTable.finish().bytes;
+    const dirBytes = dirTable.finish().bytes;
     const inodeTableStart = sink.position;
     await sink.write(inodeBytes);
     const directoryTableStart = sink.position;
@@ -359,7 +359,7 @@ export class SquashfsWriter {
 
     // Lookup tables: each one's blocks land where the sink is, then its pointer list.
     const table = async (records: Uint8Array[]): Promise<number> => {
-      const t = await writeLookupTable(this.#compressor, records, sink.position);
+      const t = writeLookupTable(this.#compressor, records, sink.position);
       await sink.write(t.bytes);
       return t.pointerListStart;
     };
@@ -370,7 +370,7 @@ export class SquashfsWriter {
     const idTableStart = await table(ids.records());
     let xattrIdTableStart: number | null = null;
     if (xattrs.count > 0) {
-      const x = await xattrs.write(this.#compressor, sink.position);
+      const x = xattrs.write(this.#compressor, sink.position);
       await sink.write(x.bytes);
       xattrIdTableStart = x.headerStart;
     }

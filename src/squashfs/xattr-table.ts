@@ -157,19 +157,19 @@ export class XattrTable {
   }
 
   /** Writes all three parts starting at absolute position `at`; returns bytes and header position. */
-  async write(compressor: Compressor, at: number): Promise<{ bytes: Uint8Array; headerStart: number }> {
+  write(compressor: Compressor, at: number): { bytes: Uint8Array; headerStart: number } {
     const kv = new MetadataWriter(compressor);
     const ids: Uint8Array[] = [];
     for (const set of this.#sets) {
-      const ref = await kv.ref();
+      const ref = kv.ref();
       kv.append(set.pairs);
       ids.push(encodeXattrId({ ref, count: set.count, size: set.pairs.length }));
     }
-    const kvBytes = (await kv.finish()).bytes;
+    const kvBytes = kv.finish().bytes;
     const idTableAt = at + kvBytes.length;
     const mw = new MetadataWriter(compressor);
     for (const r of ids) mw.append(r);
-    const { bytes: idBlocks, blockStarts } = await mw.finish();
+    const { bytes: idBlocks, blockStarts } = mw.finish();
     const headerStart = idTableAt + idBlocks.length;
     const header = encodeXattrTableHeader({ kvStart: at, count: this.#sets.length });
     const pointers = encodeLookupPointers(blockStarts.map((s) => idTableAt + s));

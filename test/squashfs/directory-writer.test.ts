@@ -70,8 +70,8 @@ test("runs split at 256 entries, at inode block changes and at i16 deltas; size 
   for (let i = 0; i < 300; i++) kids.push({ name: enc.encode(`f${String(i).padStart(3, "0")}`), inodeRef: { block: 0, offset: i * 32 }, inodeNumber: 1 + i, type: 2 });
   kids.push({ name: enc.encode("g"), inodeRef: { block: 8194, offset: 0 }, inodeNumber: 301, type: 2 });
   kids.push({ name: enc.encode("h"), inodeRef: { block: 8194, offset: 32 }, inodeNumber: 301 + 40000, type: 1 });
-  const w = await writeDirectory(mw, kids.reverse());
-  const { bytes } = await mw.finish();
+  const w = writeDirectory(mw, kids.reverse());
+  const { bytes } = mw.finish();
   const raw = bytes.subarray(2); // one raw block: skip its header
   const runs = parseListing(raw, 0, w.fileSize);
   assert.deepEqual(
@@ -91,7 +91,7 @@ test("runs split at 256 entries, at inode block changes and at i16 deltas; size 
 
 test("an empty directory has size 3 and no listing", async () => {
   const mw = new MetadataWriter(rawCompressor);
-  const w = await writeDirectory(mw, []);
+  const w = writeDirectory(mw, []);
   assert.equal(w.fileSize, 3);
   assert.equal(mw.uncompressedSize, 0);
 });
@@ -101,7 +101,7 @@ test("index: one entry per directory block crossed, pointing at a header whose f
   mw.append(new Uint8Array(5000)); // listing starts mid-block
   const kids: DirChild[] = [];
   for (let i = 0; i < 2000; i++) kids.push({ name: enc.encode(`name-${String(i).padStart(5, "0")}`), inodeRef: { block: 0, offset: 0 }, inodeNumber: 10 + i, type: 2 });
-  const w = await writeDirectory(mw, kids);
+  const w = writeDirectory(mw, kids);
   const listingStart = 5000;
   const total = listingStart + w.fileSize - 3;
   assert.equal(w.ref.offset, 5000);
@@ -112,8 +112,8 @@ test("index: one entry per directory block crossed, pointing at a header whose f
   void all;
   const mw2 = new MetadataWriter(rawCompressor);
   mw2.append(new Uint8Array(5000));
-  await writeDirectory(mw2, kids);
-  const { bytes } = await mw2.finish();
+  writeDirectory(mw2, kids);
+  const { bytes } = mw2.finish();
   let o = 0;
   for (let p = 0; p < bytes.length; ) {
     const n = (bytes[p]! | (bytes[p + 1]! << 8)) & 0x7fff;

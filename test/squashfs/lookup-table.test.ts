@@ -17,7 +17,7 @@ test("pointer list: absolute u64 per block", () => {
 
 test("a lookup table is its blocks, then the pointer list right after them", async () => {
   const records = Array.from({ length: 1500 }, (_, i) => encodeExportEntry({ block: 0, offset: i }));
-  const t = await writeLookupTable(rawCompressor, records, 1000);
+  const t = writeLookupTable(rawCompressor, records, 1000);
   // 1500 * 8 = 12000 bytes → a full raw block (8194) and one of 3808 + 2.
   assert.equal(t.pointerListStart, 1000 + 8194 + 3810);
   assert.equal(t.bytes.length, 8194 + 3810 + 16);

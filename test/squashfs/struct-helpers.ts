@@ -26,15 +26,14 @@ export const rawCompressor: Compressor = {
   },
 };
 
-/** A compressor that halves every block (fake bytes), with a deliberate random delay, to test ordering. */
-export function halvingCompressor(delays: number[] = [5, 0, 3, 1]): Compressor {
-  let n = 0;
+/** A compressor that halves every block (fake bytes), so refs must follow compressed sizes. */
+export function halvingCompressor(): Compressor {
+  const half = (data: Uint8Array): Uint8Array => data.subarray(0, Math.ceil(data.length / 2));
   return {
     ...rawCompressor,
     async compress(data) {
-      const d = delays[n++ % delays.length]!;
-      await new Promise((r) => setTimeout(r, d));
-      return data.subarray(0, Math.ceil(data.length / 2));
+      return half(data);
     },
+    compressSync: half,
   };
 }
