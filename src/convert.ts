@@ -108,7 +108,22 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   const format = options.format ?? "gvmi";
   if (format === "squashfs" && options.output === undefined) throw new OutputRequiredError();
 
-  const image = await openImage(source, { ...options.image, reporter, signal: options.signal });
+  // One signal for everything this run starts: the caller's, and our own to stop the downloads
+  // when the build fails, or the build when a download fails.
+  const stop = new AbortController();
+  const outerSignal = options.signal;
+  const forward = (): void => stop.abort(outerSignal?.reason);
+  if (outerSignal?.aborted === true) forward();
+  outerSignal?.addEventListener("abort", forward, { once: true });
+  const signal = stop.signal;
+  let image: Image;
+  try {
+    image = await openImage(source, { ...options.image, reporter, signal });
+  } catch (err) {
+    outerSignal?.removeEventListener("abort", forward);
+    throw err;
+  }
+  let fetching: Promise<void> | undefined;
   try {
     const imageId = image.configDigest;
     const outputPath = resolve(options.output ?? join(options.outputDir ?? ".", defaultName(image, source)));
@@ -129,9 +144,14 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
       replace = decision.action === "overwrite";
     }
 
-    await image.fetchLayers();
+    // The merge starts on the layers already here (topmost first) while the others download;
+    // openLayer waits only for the layer it opens. A failed download stops the merge at its next
+    // entry rather than when it reaches that layer.
+    fetching = image.fetchLayers();
+    fetching.catch((err: unknown) => stop.abort(err));
     return await writeAtomically(outputPath, { force: replace }, async (temp) => {
-      const built = await buildFilesystem(image, temp, format, options, reporter);
+      const built = await buildFilesystem(image, temp, format, options, reporter, signal);
+      await fetching;
       if (format === "squashfs") {
         const { sha3 } = await sha3File(temp);
         return { ...base, kept: false, size: built.squashfs.imageSize, sha3, squashfs: built.squashfs, containerConfig: undefined, addedMountPoints: [] };
@@ -144,11 +164,17 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
         reporter,
       });
       const { size, sha3 } = await appendTrailer(temp, containerConfig);
-      options.signal?.throwIfAborted();
+      signal.throwIfAborted();
       return { ...base, kept: false, size, sha3, squashfs: built.squashfs, containerConfig, addedMountPoints: built.addedMountPoints };
     });
+  } catch (err) {
+    stop.abort(err);
+    throw err;
   } finally {
+    // No download is left writing into the cache once convert() has returned.
+    await fetching?.catch(() => undefined);
     await image.close();
+    outerSignal?.removeEventListener("abort", forward);
   }
 }
 
@@ -165,6 +191,7 @@ async function buildFilesystem(
   format: OutputFormat,
   options: ConvertOptions,
   reporter: Reporter,
+  signal: AbortSignal,
 ): Promise<BuiltFilesystem> {
   const writer = await SquashfsWriter.create(path, options.writer);
   try {
@@ -178,7 +205,7 @@ async function buildFilesystem(
     const wantUserFiles = format === "gvmi" && options.overrides?.keepUser === true;
     const progress = reporter.task("writing", undefined);
     for await (const entry of mergeLayers(layers, { reporter, strict: options.strict })) {
-      options.signal?.throwIfAborted();
+      signal.throwIfAborted();
       topLevel.add(entry.path.split("/", 1)[0]!);
       if (wantUserFiles && entry.type === "file" && USER_FILES.has(entry.path) && entry.size <= MAX_USER_FILE) {
         const bytes = await readAll(entry.content);

@@ -35,7 +35,9 @@ export interface Image {
   readonly layers: readonly LayerDescriptor[];
   /**
    * Make all layer blobs available locally (download them into the cache, bounded parallelism,
-   * progress through the reporter). Optional before `openLayer`, which fetches what it lacks.
+   * topmost layer first, progress through the reporter). Optional before `openLayer`, which
+   * fetches what it lacks; call it without waiting to merge layers while others download:
+   * `openLayer` then waits only for the download of the layer it opens.
    */
   fetchLayers(): Promise<void>;
   /**
@@ -103,6 +105,8 @@ export function makeImage(parts: ImageParts): Image {
   }
   let closed = false;
   let fetched: Promise<void> | undefined;
+  /** The downloads fetchLayers started, by blob digest. */
+  const downloads = new Map<string, Promise<void>>();
   const image: Image = {
     transport: parts.transport,
     reference: parts.reference,
@@ -115,22 +119,25 @@ export function makeImage(parts: ImageParts): Image {
     fetchLayers() {
       fetched ??= (async () => {
         const queue = new PQueue({ concurrency: parts.concurrency ?? 4 });
-        const seen = new Set<string>();
         const jobs: Promise<void>[] = [];
-        for (const layer of layers) {
-          if (seen.has(layer.digest)) continue;
-          seen.add(layer.digest);
-          if (await parts.store.isLocal(layer)) continue;
-          jobs.push(
-            queue.add(async () => {
-              const task = reporter.task(`layer ${layer.index + 1}/${layers.length} ${layer.digest.slice(7, 19)}`, layer.size);
-              try {
-                await parts.store.fetch(layer, (n) => task.advance(n));
-              } finally {
-                task.done();
-              }
-            }),
-          );
+        // Topmost first: the merge reads the layers top-down, so it can start on the top ones
+        // while the (usually larger) base is still downloading.
+        for (const layer of [...layers].reverse()) {
+          if (downloads.has(layer.digest)) continue;
+          // Registered before any await, so an openLayer called right after this sees it.
+          const job = queue.add(async () => {
+            if (await parts.store.isLocal(layer)) return;
+            const task = reporter.task(`layer ${layer.index + 1}/${layers.length} ${layer.digest.slice(7, 19)}`, layer.size);
+            try {
+              await parts.store.fetch(layer, (n) => task.advance(n));
+            } finally {
+              task.done();
+            }
+          });
+          // openLayer awaits it too; until then a failure must not count as unhandled.
+          job.catch(() => undefined);
+          downloads.set(layer.digest, job);
+          jobs.push(job);
         }
         // Settle everything before failing so no download is left writing in the background.
         const results = await Promise.allSettled(jobs);
@@ -139,14 +146,20 @@ export function makeImage(parts: ImageParts): Image {
       })();
       const p = fetched;
       p.catch(() => {
-        if (fetched === p) fetched = undefined; // allow a retry after a failure
+        if (fetched === p) {
+          fetched = undefined; // allow a retry after a failure
+          downloads.clear();
+        }
       });
       return p;
     },
     async openLayer(i) {
       const layer = layers[i];
       if (layer === undefined) throw new RangeError(`layer index ${i} out of range (0..${layers.length - 1})`);
-      if (!(await parts.store.isLocal(layer))) await parts.store.fetch(layer, () => {});
+      // A download fetchLayers started is waited for (and its failure reported), not repeated.
+      const download = downloads.get(layer.digest);
+      if (download !== undefined) await download;
+      else if (!(await parts.store.isLocal(layer))) await parts.store.fetch(layer, () => {});
       const raw = await parts.store.openRaw(layer);
       return await decompressLayer(raw, { diffId: layer.diffId, layerIndex: i, ...(parts.maxRatio !== undefined ? { maxRatio: parts.maxRatio } : {}) });
     },

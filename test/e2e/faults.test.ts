@@ -73,11 +73,17 @@ function oneErrorLine(r: CliRun, code: RegExp, quiet = true): string {
 }
 
 test("a blob with a wrong digest: one line, no output, no temp file, nothing cached", { skip }, async () => {
-  const bad = image.layerDigests[1] ?? "";
+  // The top layer (merged first), and the base (still downloading while the top is merged).
+  for (const [which, bad] of [["top", image.layerDigests[1] ?? ""], ["base", image.layerDigests[0] ?? ""]] as const) {
+    await corruptedBlobRun(which, bad);
+  }
+});
+
+async function corruptedBlobRun(which: string, bad: string): Promise<void> {
   proxy.corrupt.add(bad);
   try {
     const dir = await outDir();
-    const cache = join(work, "cache-corrupt");
+    const cache = join(work, `cache-corrupt-${which}`);
     for (const quiet of [true, false]) {
       const argv = [`${proxy.host}/faults/img:1`, "-o", join(dir, "img.gvmi"), "--cache-dir", cache];
       const r = await cli(quiet ? [...argv, "-q"] : argv, env);
@@ -92,7 +98,7 @@ test("a blob with a wrong digest: one line, no output, no temp file, nothing cac
   } finally {
     proxy.corrupt.delete(bad);
   }
-});
+}
 
 test("a registry asking for a login: one line saying how to log in", { skip }, async () => {
   const dir = await outDir();

@@ -155,6 +155,24 @@ test("a blob with a wrong digest is a clear error and never enters the cache", a
   }
 });
 
+test("fetchLayers starts with the topmost layer; openLayer waits for that download instead of starting another", async () => {
+  const p = await proxy(open.port, (_req, _res, forward) => forward());
+  const img = await openVia(`127.0.0.1:${p.port}`, { concurrency: 1 });
+  try {
+    const fetching = img.fetchLayers();
+    // Opened at once, before any download has finished: both must wait, not fetch again.
+    const [top, base] = await Promise.all([img.openLayer(1).then(readAll), img.openLayer(0).then(readAll)]);
+    await fetching;
+    assert.deepEqual(await tarNames(top), ["random.bin"]);
+    assert.deepEqual(await tarNames(base), ["small"]);
+  } finally {
+    await img.close();
+  }
+  const layerGets = p.log.filter((l) => l.method === "GET" && image.layerDigests.some((d) => l.url.includes(d.slice(7))));
+  assert.equal(layerGets.length, 2, `one GET per layer: ${JSON.stringify(layerGets)}`);
+  assert.ok(layerGets[0]?.url.includes(bigLayer.slice(7)), "the topmost layer is downloaded first");
+});
+
 test("401 without credentials says how to log in", async () => {
   await assert.rejects(openVia(locked.host), (err: unknown) => {
     return err instanceof AuthRequiredError && err.code === "E_OCI_AUTH_REQUIRED" && err.statusCode === 401 && err.hint.includes(`docker login ${locked.host}`) && err.hint.includes("GVMCONV_REGISTRY_USER");
