@@ -26,7 +26,7 @@ interface Run {
 }
 
 /**
- * Pairs per case (`BENCH_RUNS`, default 3). One run each swung ratios by ±30% on these shared
+ * Compressors: `BENCH_COMP` (default `gzip,xz`). Pairs per case (`BENCH_RUNS`, default 3). One run each swung ratios by ±30% on these shared
  * 2-core machines; alternating the tools and taking medians keeps one noisy moment from deciding.
  */
 const RUNS = Math.max(1, Number(process.env["BENCH_RUNS"] ?? 3) || 3);
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   );
   console.log(`${RUNS} alternating runs per case; times and the wall ratio are medians (each pair's ratio in brackets)`);
   for (const { label, dir } of cases) {
-    for (const comp of ["gzip", "xz"]) {
+    for (const comp of (process.env["BENCH_COMP"] ?? "gzip,xz").split(",")) {
       const ms: Run[] = [];
       const gs: Run[] = [];
       try {
