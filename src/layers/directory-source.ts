@@ -18,7 +18,7 @@ import {
   type BigIntStats,
 } from "node:fs";
 import { spawn } from "node:child_process";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
 import { silentReporter, type Reporter } from "../reporter.js";
@@ -68,7 +68,7 @@ export async function* readDirectory(root: string, opts: ReadDirectoryOptions = 
       : await readAllXattrs(absRoot, reporter);
   const walker = new Walker(absRoot, xattrs, reporter);
   yield { type: "directory", path: "", attrs: walker.attrs("", rootStat) };
-  yield* walker.walk("");
+  yield* walker.walk();
 }
 
 /** Files up to this size are read whole, at once; larger ones stream. */
@@ -94,29 +94,54 @@ class Walker {
     readonly reporter: Reporter,
   ) {}
 
-  *walk(dir: string): Generator<Entry> {
-    const absDir = dir === "" ? this.root : join(this.root, dir);
-    let names: string[];
-    try {
-      names = readdirSync(absDir);
-    } catch (err) {
-      throw new SourceReadError(absDir, `cannot list ${absDir}: ${(err as Error).message}`, { cause: err });
-    }
-    names.sort();
-    for (const name of names) {
-      const path = dir === "" ? name : `${dir}/${name}`;
-      const st = lstatOrThrow(join(absDir, name));
+  /**
+   * Depth-first, names sorted, a directory before its contents. One generator with an explicit
+   * stack: a recursive `yield*` passed every entry up through one generator per level.
+   */
+  *walk(): Generator<Entry> {
+    const stack: { dir: string; names: string[]; next: number }[] = [{ dir: "", names: this.#list(""), next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.next === top.names.length) {
+        stack.pop();
+        continue;
+      }
+      const name = top.names[top.next++]!;
+      const path = top.dir === "" ? name : `${top.dir}/${name}`;
+      const st = lstatOrThrow(this.#abs(path));
       if (st.isDirectory()) {
         yield { type: "directory", path, attrs: this.attrs(path, st) };
-        yield* this.walk(path);
+        stack.push({ dir: path, names: this.#list(path), next: 0 });
       } else {
         yield this.#leaf(path, st);
       }
     }
   }
 
+  /** The sorted names in directory `dir` (an image path). */
+  #list(dir: string): string[] {
+    const absDir = this.#abs(dir);
+    let names: string[];
+    try {
+      names = readdirSync(absDir);
+    } catch (err) {
+      throw new SourceReadError(absDir, `cannot list ${absDir}: ${(err as Error).message}`, { cause: err });
+    }
+    return names.sort();
+  }
+
+  /**
+   * The host path of image path `path`. Names from readdir hold no '/' and are never '.' or
+   * '..', so plain concatenation is exact; path.join normalized every path again (13 MB of
+   * garbage strings for a Debian rootfs).
+   */
+  #abs(path: string): string {
+    if (path === "") return this.root;
+    return this.root === "/" ? `/${path}` : `${this.root}/${path}`;
+  }
+
   #leaf(path: string, st: BigIntStats): Entry {
-    const abs = join(this.root, path);
+    const abs = this.#abs(path);
     if (st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.#links.get(key);
@@ -189,7 +214,7 @@ class Walker {
       gid: Number(st.gid),
       mtime,
     };
-    const found = this.xattrs.get(path === "" ? this.root : join(this.root, path));
+    const found = this.xattrs.get(this.#abs(path));
     if (found) {
       const kept = new Map<string, Uint8Array>();
       for (const [name, value] of found) {

@@ -157,23 +157,27 @@ export class DataWriter {
       }, true);
     };
 
-    try {
-      for await (const chunk of chunksOf(content)) {
-        if (total + chunk.length > size) throw new ContentSizeMismatchError(size, total + chunk.length, true);
-        hash?.update(chunk);
-        total += chunk.length;
-        let off = 0;
-        while (off < chunk.length) {
-          const n = Math.min(bs - fill, chunk.length - off);
-          block.set(chunk.subarray(off, off + n), fill);
-          fill += n;
-          off += n;
-          if (fill === bs) {
-            fill = 0;
-            await emitBlock();
-          }
+    const feed = async (chunk: Uint8Array): Promise<void> => {
+      if (total + chunk.length > size) throw new ContentSizeMismatchError(size, total + chunk.length, true);
+      hash?.update(chunk);
+      total += chunk.length;
+      let off = 0;
+      while (off < chunk.length) {
+        const n = Math.min(bs - fill, chunk.length - off);
+        block.set(chunk.subarray(off, off + n), fill);
+        fill += n;
+        off += n;
+        if (fill === bs) {
+          fill = 0;
+          await emitBlock();
         }
       }
+    };
+
+    try {
+      // Most files of a root filesystem arrive whole, as one buffer: no async iteration for them.
+      if (content instanceof Uint8Array) await feed(content);
+      else for await (const chunk of content) await feed(chunk);
       if (total !== size) throw new ContentSizeMismatchError(size, total, false);
     } catch (err) {
       // Drop whatever this file already stored so the writer stays consistent, then report.

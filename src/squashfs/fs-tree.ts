@@ -16,7 +16,6 @@ import {
   SquashfsHardlinkToDirectoryError,
   SquashfsNameTooLongError,
 } from "./errors.js";
-import { utf8 } from "./binary.js";
 import { MAX_NAME_BYTES } from "./directory-writer.js";
 
 export interface DirNode {
@@ -61,8 +60,12 @@ export function splitPath(path: string): string[] {
   for (const p of parts) {
     if (p === "" || p === "." || p === "..") throw new SquashfsBadPathError(path, "empty, '.' or '..' component");
     if (p.includes("\0")) throw new SquashfsBadPathError(path, "NUL byte in name");
-    const bytes = utf8.encode(p).length;
-    if (bytes > MAX_NAME_BYTES) throw new SquashfsNameTooLongError(path, bytes);
+    // A UTF-16 code unit is at most 3 UTF-8 bytes, so short names need no count (and no
+    // encoding: this runs for every component of every entry).
+    if (p.length * 3 > MAX_NAME_BYTES) {
+      const bytes = Buffer.byteLength(p, "utf8");
+      if (bytes > MAX_NAME_BYTES) throw new SquashfsNameTooLongError(path, bytes);
+    }
   }
   return parts;
 }
