@@ -7,6 +7,7 @@
 import { PassThrough, Transform, type Readable, type TransformCallback } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Decompress } from "fzstd";
+import { peek } from "../stream-peek.js";
 import { DigestingStream } from "./digest.js";
 import { CorruptLayerError, DiffIdMismatchError, TooLargeError } from "./errors.js";
 
@@ -23,40 +24,6 @@ export function sniffCompression(head: Uint8Array): Compression {
   return "none";
 }
 
-/** Wait until `n` bytes are buffered (or the stream ends), return them, and put them back. */
-export async function peek(stream: Readable, n: number): Promise<Buffer> {
-  return await new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let len = 0;
-    const cleanup = (): void => {
-      stream.off("readable", onReadable);
-      stream.off("end", finish);
-      stream.off("error", onError);
-    };
-    const finish = (): void => {
-      cleanup();
-      const b = Buffer.concat(chunks);
-      if (b.length > 0) stream.unshift(b);
-      resolve(b);
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    const onReadable = (): void => {
-      let c: Buffer | null;
-      while (len < n && (c = stream.read() as Buffer | null) !== null) {
-        chunks.push(c);
-        len += c.length;
-      }
-      if (len >= n) finish();
-    };
-    stream.on("readable", onReadable);
-    stream.on("end", finish);
-    stream.on("error", onError);
-    onReadable();
-  });
-}
 
 class ZstdDecompressStream extends Transform {
   readonly #z: Decompress;
@@ -122,8 +89,8 @@ export interface DecompressOptions {
  * The uncompressed tar of a layer blob. Errors anywhere upstream (digest mismatch of the blob,
  * corrupt data, diff_id mismatch at the end) surface as an error on the returned stream.
  */
-export async function decompressLayer(raw: Readable, opts: DecompressOptions = {}): Promise<Readable> {
-  const head = await peek(raw, 4);
+export async function decompressLayer(blob: Readable, opts: DecompressOptions = {}): Promise<Readable> {
+  const { head, stream: raw } = await peek(blob, 4);
   const kind = sniffCompression(head);
   const what = `layer ${opts.layerIndex ?? "?"}`;
   const out =
@@ -157,6 +124,7 @@ export async function decompressLayer(raw: Readable, opts: DecompressOptions = {
   // If the consumer gives up, stop reading the source.
   out.on("close", () => {
     if (!raw.destroyed && !raw.readableEnded) raw.destroy();
+    if (raw !== blob && !blob.destroyed) blob.destroy();
   });
   return out;
 }

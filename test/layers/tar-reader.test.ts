@@ -212,6 +212,23 @@ test("gzip input is detected by its magic", async () => {
   assert.equal(contents.get("a.txt")?.toString(), "hello");
 });
 
+test("the magic is sniffed across tiny chunks; inputs shorter than it end or fail cleanly", async () => {
+  const tar = await packTar([{ header: { name: "a.txt", mtime }, body: "hello" }]);
+  for (const bytes of [tar, gzipSync(tar)]) {
+    // One byte per chunk for the first ten, then the rest: the 4-byte peek spans chunks.
+    const chunks = [...Array.from({ length: 10 }, (_, i) => bytes.subarray(i, i + 1)), bytes.subarray(10)];
+    const names: string[] = [];
+    for await (const entry of readTar(Readable.from(chunks))) {
+      names.push(entry.path);
+      if (entry.type === "file") for await (const _ of entry.content as AsyncIterable<Uint8Array>) void _;
+    }
+    assert.deepEqual(names, ["a.txt"]);
+  }
+  assert.deepEqual((await collect(Buffer.alloc(0))).entries, [], "an empty input is an empty archive");
+  await assert.rejects(collect(Buffer.from("ab")), { code: "E_TAR_FORMAT" });
+  await assert.rejects(collect(Buffer.from([0x1f, 0x8b])), { code: "E_TAR_FORMAT" });
+});
+
 test("unread and half-read file content is drained before the next entry", async () => {
   const big = Buffer.alloc(300_000, 7);
   const tar = await packTar([
