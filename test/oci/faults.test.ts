@@ -156,7 +156,17 @@ test("a blob with a wrong digest is a clear error and never enters the cache", a
 });
 
 test("fetchLayers starts with the topmost layer; openLayer waits for that download instead of starting another", async () => {
-  const p = await proxy(open.port, (_req, _res, forward) => forward());
+  // Layer downloads in flight at once, seen by the proxy: with concurrency 1 there must never be
+  // two, which there would be if openLayer(0) started the base's download itself.
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const p = await proxy(open.port, (req, res, forward) => {
+    if (req.method === "GET" && image.layerDigests.some((d) => req.url?.includes(d.slice(7)) === true)) {
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      res.on("close", () => inFlight--);
+    }
+    forward();
+  });
   const img = await openVia(`127.0.0.1:${p.port}`, { concurrency: 1 });
   try {
     const fetching = img.fetchLayers();
@@ -171,6 +181,7 @@ test("fetchLayers starts with the topmost layer; openLayer waits for that downlo
   const layerGets = p.log.filter((l) => l.method === "GET" && image.layerDigests.some((d) => l.url.includes(d.slice(7))));
   assert.equal(layerGets.length, 2, `one GET per layer: ${JSON.stringify(layerGets)}`);
   assert.ok(layerGets[0]?.url.includes(bigLayer.slice(7)), "the topmost layer is downloaded first");
+  assert.equal(maxInFlight, 1, "openLayer joined the queued downloads instead of starting its own");
 });
 
 test("401 without credentials says how to log in", async () => {
