@@ -24,7 +24,6 @@ export function sniffCompression(head: Uint8Array): Compression {
   return "none";
 }
 
-
 class ZstdDecompressStream extends Transform {
   readonly #z: Decompress;
   constructor() {
