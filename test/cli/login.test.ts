@@ -8,8 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
-import { createCli } from "../../src/cli/main.js";
+import { runCli, type CliRun } from "../support/cli-run.js";
 import { FakeGolemRegistry } from "../upload/fake-golem-registry.js";
 
 const TOKEN = "pat-0123456789-secret";
@@ -28,17 +27,8 @@ after(async () => {
   await rm(config, { recursive: true, force: true });
 });
 
-async function run(argv: string[], input = ""): Promise<{ code: number; out: string; err: string }> {
-  const stdin = new PassThrough();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (b: Buffer) => (out += b.toString()));
-  stderr.on("data", (b: Buffer) => (err += b.toString()));
-  stdin.end(input);
-  const code = await createCli().run(argv, { stdin, stdout, stderr, env });
-  return { code, out, err };
+async function run(argv: string[], input = ""): Promise<CliRun> {
+  return await runCli(argv, { env, stdin: input });
 }
 
 const credentialsFile = () => join(config, "gvmconv", "credentials.json");
@@ -46,15 +36,15 @@ const credentialsFile = () => join(config, "gvmconv", "credentials.json");
 test("a rejected token is one error line, stores nothing and is never printed", async () => {
   const r = await run(["login", "--user", "alice"], "wrong-token-xyz\n");
   assert.notEqual(r.code, 0);
-  assert.match(r.err, /^gvmconv: error \[E_REGISTRY_AUTH\]: [^\n]*\n$/);
-  assert.ok(!`${r.out}${r.err}`.includes("wrong-token-xyz"));
+  assert.match(r.stderr, /^gvmconv: error \[E_REGISTRY_AUTH\]: [^\n]*\n$/);
+  assert.ok(!`${r.stdout}${r.stderr}`.includes("wrong-token-xyz"));
   await assert.rejects(stat(credentialsFile()), { code: "ENOENT" });
 });
 
 test("login reads the token from stdin, checks it and stores it readable by the user only", async () => {
   const r = await run(["login", "--user", "alice"], `${TOKEN}\n`);
-  assert.equal(r.code, 0, r.err);
-  assert.ok(!`${r.out}${r.err}`.includes(TOKEN), "the token is never printed");
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!`${r.stdout}${r.stderr}`.includes(TOKEN), "the token is never printed");
   const st = await stat(credentialsFile());
   assert.equal(st.mode & 0o777, 0o600);
   assert.ok(registry.requests.some((q) => q.path === "/auth/pat/login"), "the registry was asked");
@@ -63,8 +53,8 @@ test("login reads the token from stdin, checks it and stores it readable by the 
 test("login --check and the incumbent's --login-check accept the stored login", async () => {
   for (const argv of [["login", "--check"], ["--login-check"]]) {
     const r = await run(argv);
-    assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /^valid: alice at http:\/\/127\.0\.0\.1:\d+ \(from stored\)\n$/);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^valid: alice at http:\/\/127\.0\.0\.1:\d+ \(from stored\)\n$/);
   }
 });
 
@@ -73,5 +63,5 @@ test("logout forgets the login; a check then says so and fails", async () => {
   await assert.rejects(stat(credentialsFile()), { code: "ENOENT" });
   const r = await run(["login", "--check"]);
   assert.equal(r.code, 1);
-  assert.match(r.out, /^not logged in to /);
+  assert.match(r.stdout, /^not logged in to /);
 });

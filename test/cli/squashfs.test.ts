@@ -15,8 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as squashfs from "../../src/squashfs/index.js";
-import { createCli } from "../../src/cli/main.js";
 import { reportError } from "../../src/cli/errors.js";
+import { runCli, type CliRun } from "../support/cli-run.js";
 import { parseSize } from "../../src/cli/parse-options.js";
 import { GvmconvError } from "../../src/errors.js";
 
@@ -24,21 +24,8 @@ const haveWriter = typeof (squashfs as Record<string, unknown>).writeSquashfs ==
 const haveUnsquashfs = spawnSync("unsquashfs", ["-version"]).status !== null;
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(argv: string[], stdin: Readable = Readable.from([])): Promise<Run> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (d: Buffer) => (out += d.toString()));
-  stderr.on("data", (d: Buffer) => (err += d.toString()));
-  const code = await createCli().run(argv, { stdin, stdout, stderr, env: {} });
-  return { code, stdout: out, stderr: err };
+async function run(argv: string[], stdin?: Readable): Promise<CliRun> {
+  return await runCli(argv, stdin === undefined ? {} : { stdin });
 }
 
 function tempDir(): string {

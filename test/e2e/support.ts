@@ -13,10 +13,9 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
-import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { pack, type Header } from "tar-stream";
-import { createCli } from "../../src/cli/main.js";
+import { runCli, type CliRun } from "../support/cli-run.js";
 import { assembleImage, type BuiltImage, type Compression } from "../oci/helpers.js";
 import { type Walked } from "../support/tree-walk.js";
 export { walk, type Walked } from "../support/tree-walk.js";
@@ -385,22 +384,11 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
 /** Blob GETs in a proxy log (manifests excluded). */
 export const blobGets = (log: ProxyLog[]): ProxyLog[] => log.filter((l) => l.method === "GET" && l.url.includes("/blobs/"));
 
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CliRun };
 
 /** `gvmconv ARGV` in-process with PassThrough streams and exactly the given environment. */
 export async function cli(argv: string[], env: Record<string, string | undefined>): Promise<CliRun> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (b: Buffer) => (out += b.toString()));
-  stderr.on("data", (b: Buffer) => (err += b.toString()));
-  const code = await createCli().run(argv, { stdout, stderr, env });
-  return { code, stdout: out, stderr: err };
+  return await runCli(argv, { env });
 }
 
 /** The file's sha256 (hex). */
