@@ -1,12 +1,65 @@
-/** gvmconv's library API. The CLI (src/cli) is a thin layer over what is exported here. */
+/**
+ * gvmconv's library API: every use case the CLI offers, as a function. The CLI (src/cli) is a thin
+ * layer over what is exported here and imports nothing else (enforced by the lint config).
+ *
+ * Each use case takes the run's environment, reporter, `strict`, `signal` and `mkfsTime` (or a
+ * ready `context` from `createContext`); see context.ts for what is decided there. The library
+ * never prints and never exits: progress and warnings go to the `Reporter`, failures are
+ * `GvmconvError`s with a stable `code`.
+ */
 export { GvmconvError, UsageError, isGvmconvError } from "./errors.js";
 export type { Reporter, ProgressTask, Warning } from "./reporter.js";
 export { silentReporter, CollectingReporter } from "./reporter.js";
+export {
+  createContext,
+  sourceDateEpoch,
+  checkTime,
+  StrictWarningError,
+  type ContextOptions,
+  type Env,
+  type RunContext,
+  type RunOptions,
+} from "./context.js";
+export { OutputExistsError, OutputWriteError, removePendingOutputsSync } from "./atomic-output.js";
+
 export {
   convert,
   OutputRequiredError,
   type ConvertOptions,
   type ConvertResult,
+  type ConvertWriterOptions,
   type OutputFormat,
-} from "./convert.js";
-export { OutputExistsError, OutputWriteError } from "./atomic-output.js";
+} from "./api/convert.js";
+export {
+  push,
+  convertAndPush,
+  pushTargetFromSource,
+  imageInfoDocument,
+  hashImage,
+  type ConvertAndPushResult,
+  type ImageInfoDocument,
+  type PushOptions,
+  type PushResult,
+  type PushTarget,
+} from "./api/push.js";
+export { parsePushTarget, formatPushTarget } from "./upload/index.js";
+export {
+  openImageFile,
+  inspectImage,
+  verifyImage,
+  listImage,
+  readImageFile,
+  ImageHashMismatchError,
+  type ImageFile,
+  type ImageInspection,
+  type ListOptions,
+  type ListedDirectory,
+  type ListedEntry,
+  type VerifyOptions,
+  type VerifyResult,
+} from "./api/image-file.js";
+export { buildSquashfs, type BuildSquashfsOptions, type BuildSquashfsResult } from "./api/squashfs.js";
+export { login, checkLogin, logout, type LoginCheck, type LoginOptions, type LoginResult } from "./api/login.js";
+
+export type { WriterOptions, CompressionName, SquashfsStat } from "./squashfs/index.js";
+export { DEFAULT_BLOCK_SIZE, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE } from "./squashfs/index.js";

@@ -40,7 +40,7 @@ export const silentReporter: Reporter = {
   },
 };
 
-/** A reporter that records warnings and infos in memory (used by tests and `--strict`). */
+/** A reporter that records warnings and infos in memory (for tests and callers that show them later). */
 export class CollectingReporter implements Reporter {
   readonly warnings: Warning[] = [];
   readonly infos: string[] = [];

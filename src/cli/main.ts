@@ -3,9 +3,9 @@
 import { Builtins, Cli, type BaseContext, type CommandClass } from "clipanion";
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { removePendingOutputsSync } from "../atomic-output.js";
 import { UsageError } from "../errors.js";
 import { reportError } from "./errors.js";
+import { loadedLibrary } from "./library.js";
 import { SquashfsCommand } from "./commands/squashfs.js";
 import { InspectCommand } from "./commands/inspect.js";
 import { LsCommand } from "./commands/ls.js";
@@ -83,7 +83,8 @@ function isEntryPoint(): boolean {
 if (isEntryPoint()) {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
-      removePendingOutputsSync();
+      // Without the library no command has started writing, so no output is pending.
+      loadedLibrary()?.removePendingOutputsSync();
       process.exit(signal === "SIGINT" ? 130 : 143);
     });
   }

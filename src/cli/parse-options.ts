@@ -1,6 +1,6 @@
 /** Parsing of option values shared by the commands; every bad value is a one-line UsageError. */
 import { UsageError } from "../errors.js";
-import type { WriterOptions } from "../squashfs/index.js";
+import type { ConvertWriterOptions } from "../index.js";
 
 export function parseInteger(option: string, text: string, min: number, max: number): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`${option} expects a whole number, got '${text}'`);
@@ -34,17 +34,13 @@ export interface WriterOptionTexts {
   level?: { option: string; value: string | undefined };
   blockSize?: string;
   workers?: string;
-  mkfsTime?: string;
   /** --always-compress: run the compressor on every block, random-looking ones included. */
   alwaysCompress?: boolean;
 }
 
-/**
- * Writer options from command-line texts. Without --mkfs-time, SOURCE_DATE_EPOCH comes from the
- * env the CLI was given (the library on its own would read process.env).
- */
-export function parseWriterOptions(texts: WriterOptionTexts, env: Record<string, string | undefined>): WriterOptions {
-  const options: WriterOptions = {};
+/** Writer options from command-line texts. */
+export function parseWriterOptions(texts: WriterOptionTexts): ConvertWriterOptions {
+  const options: ConvertWriterOptions = {};
   const compression = texts.compression;
   if (compression?.value !== undefined) {
     const why = UNSUPPORTED_COMPRESSION[compression.value];
@@ -58,11 +54,13 @@ export function parseWriterOptions(texts: WriterOptionTexts, env: Record<string,
   if (texts.blockSize !== undefined) options.blockSize = parseSize("--block-size", texts.blockSize);
   if (texts.workers !== undefined) options.workers = parseInteger("--workers", texts.workers, 0, 1024);
   if (texts.alwaysCompress === true) options.skipIncompressible = false;
-  const epoch = env["SOURCE_DATE_EPOCH"];
-  if (texts.mkfsTime !== undefined) {
-    options.mkfsTime = parseInteger("--mkfs-time", texts.mkfsTime, 0, 2 ** 32 - 1);
-  } else if (epoch !== undefined && /^\d+$/.test(epoch)) {
-    options.mkfsTime = parseInteger("SOURCE_DATE_EPOCH", epoch, 0, 2 ** 32 - 1);
-  }
   return options;
+}
+
+/**
+ * `--mkfs-time N`; undefined when not given, and the run context then applies SOURCE_DATE_EPOCH
+ * (see context.ts: the one place that reads it).
+ */
+export function parseMkfsTime(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parseInteger("--mkfs-time", text, 0, 2 ** 32 - 1);
 }

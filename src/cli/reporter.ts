@@ -3,7 +3,7 @@
  * only on a TTY and without `NO_COLOR` (https://no-color.org); `--quiet` keeps warnings only.
  */
 import type { Writable } from "node:stream";
-import type { ProgressTask, Reporter, Warning } from "../reporter.js";
+import type { ProgressTask, Reporter, Warning } from "../index.js";
 
 export interface CliReporterOptions {
   stderr: Writable;

@@ -24,5 +24,5 @@ export {
   type LayerSource,
   type MergeOptions,
 } from "./merge.js";
-export { MERGE_WARNINGS, LayerMergeError } from "./merge-warnings.js";
+export { MERGE_WARNINGS, type MergeWarningCode } from "./merge-warnings.js";
 export { classifyWhiteout } from "./whiteout.js";

@@ -1,13 +1,11 @@
 /**
- * Coded warnings of the layer merge, and `--strict`, which turns each into a `LayerMergeError`.
+ * Coded warnings of the layer merge. Under `--strict` the run context turns each into an error
+ * with the same code, `E_` for `W_` (see context.ts `StrictWarningError`).
  *
  * Real layers contain things that cannot apply (a whiteout of a path no lower layer has, a hard
  * link to a path that does not exist). Following node-tar's warn-method, they are no-ops with a
  * stable code by default, so a slightly odd image still converts; strict mode refuses them.
  */
-import { GvmconvError } from "../errors.js";
-import type { Reporter, Warning } from "../reporter.js";
-
 /** Stable warning codes. The strict error code is the same with `E_` for `W_`. */
 export const MERGE_WARNINGS = {
   /** `.wh.NAME` where no lower layer has NAME (reported once all layers are read). */
@@ -35,36 +33,3 @@ export const MERGE_WARNINGS = {
 } as const;
 
 export type MergeWarningCode = (typeof MERGE_WARNINGS)[keyof typeof MERGE_WARNINGS];
-
-/** A merge warning raised as an error because strict mode is on. */
-export class LayerMergeError extends GvmconvError {
-  /** The warning code this error stands for (`W_…`). */
-  readonly warning: MergeWarningCode;
-  /** Image path concerned. */
-  readonly path: string | undefined;
-
-  constructor(warning: Warning & { code: MergeWarningCode }) {
-    super(warning.code.replace(/^W_/, "E_"), warning.message, {
-      hint: "the image's layers are inconsistent; run without --strict to convert it anyway",
-    });
-    this.warning = warning.code;
-    this.path = warning.path;
-  }
-}
-
-/** Sends merge warnings to a reporter, or throws them in strict mode. */
-export class MergeDiagnostics {
-  readonly #reporter: Reporter;
-  readonly #strict: boolean;
-
-  constructor(reporter: Reporter, strict: boolean) {
-    this.#reporter = reporter;
-    this.#strict = strict;
-  }
-
-  warn(code: MergeWarningCode, message: string, path: string): void {
-    const warning = { code, message, path };
-    if (this.#strict) throw new LayerMergeError(warning);
-    this.#reporter.warn(warning);
-  }
-}

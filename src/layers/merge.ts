@@ -32,7 +32,7 @@
 import type { Entry, FileContent } from "../squashfs/index.js";
 import { silentReporter, type Reporter } from "../reporter.js";
 import { classifyWhiteout } from "./whiteout.js";
-import { MERGE_WARNINGS, MergeDiagnostics } from "./merge-warnings.js";
+import { MERGE_WARNINGS, type MergeWarningCode } from "./merge-warnings.js";
 import { PathNode, createRoot, pathParts } from "./path-claims.js";
 
 /** One layer's entries in tar order, paths normalized, whiteout names kept (e.g. `readTar`'s output). */
@@ -47,10 +47,11 @@ export type LayerEntries = AsyncIterable<Entry> | Iterable<Entry>;
 export type LayerSource = LayerEntries | (() => LayerEntries);
 
 export interface MergeOptions {
-  /** Where coded warnings go (see merge-warnings.ts). */
+  /**
+   * Where coded warnings go (see merge-warnings.ts). A run context's reporter throws them under
+   * --strict (see context.ts); the merge itself has no policy.
+   */
   reporter?: Reporter;
-  /** Turn every warning into a `LayerMergeError`. */
-  strict?: boolean;
 }
 
 /**
@@ -61,7 +62,7 @@ export async function* mergeLayers(
   layers: AsyncIterable<LayerSource> | Iterable<LayerSource>,
   opts: MergeOptions = {},
 ): AsyncGenerator<Entry> {
-  const merger = new LayerMerger(new MergeDiagnostics(opts.reporter ?? silentReporter, opts.strict ?? false));
+  const merger = new LayerMerger(opts.reporter ?? silentReporter);
   let index = 0;
   for await (const layer of layers) {
     for await (const entry of open(layer)) {
@@ -118,7 +119,7 @@ const DROPPED: LinkResolution = { kind: "dropped" };
 
 /** The merge state machine; `mergeLayers` drives it. Exported for tests of its bookkeeping. */
 export class LayerMerger {
-  readonly #diag: MergeDiagnostics;
+  readonly #reporter: Reporter;
   readonly #root = createRoot();
   /** Open link groups by target node. */
   readonly #groups = new Map<PathNode, LinkGroup>();
@@ -131,8 +132,12 @@ export class LayerMerger {
   /** Position of the next entry in the current layer. */
   #ordinal = 0;
 
-  constructor(diag: MergeDiagnostics) {
-    this.#diag = diag;
+  constructor(reporter: Reporter) {
+    this.#reporter = reporter;
+  }
+
+  #warn(code: MergeWarningCode, message: string, path: string): void {
+    this.#reporter.warn({ code, message, path });
   }
 
   /** Applies one entry of layer `layer` (layers numbered from 0 = topmost, fed in order); returns what to yield. */
@@ -151,7 +156,7 @@ export class LayerMerger {
       case "aufs-meta":
         return [];
       case "invalid":
-        this.#diag.warn(MERGE_WARNINGS.whiteoutInvalid, `ignored '${entry.path}': ${kind.reason}`, entry.path);
+        this.#warn(MERGE_WARNINGS.whiteoutInvalid, `ignored '${entry.path}': ${kind.reason}`, entry.path);
         return [];
     }
   }
@@ -202,7 +207,7 @@ export class LayerMerger {
     for (const node of this.#unmatchedWhiteouts) {
       const path = node.path;
       for (const layer of node.unmatchedWhiteouts ?? []) {
-        this.#diag.warn(
+        this.#warn(
           MERGE_WARNINGS.whiteoutMissing,
           `layer ${layer} whites out '${path}', which no lower layer has`,
           path,
@@ -236,7 +241,7 @@ export class LayerMerger {
     const nodes = this.#walk(target);
     const blocker = this.#nonDirAncestorInLayer(nodes, layer);
     if (blocker) {
-      this.#diag.warn(
+      this.#warn(
         MERGE_WARNINGS.whiteoutUnderNonDirectory,
         `ignored whiteout '${rawPath}': its layer made '${blocker.path}' a non-directory`,
         rawPath,
@@ -256,7 +261,7 @@ export class LayerMerger {
     // (the root is never a non-directory) so every node of `nodes` is checked.
     const blocker = this.#nonDirAncestorInLayer([...nodes, this.#root], layer);
     if (blocker) {
-      this.#diag.warn(
+      this.#warn(
         MERGE_WARNINGS.whiteoutUnderNonDirectory,
         `ignored opaque whiteout '${rawPath}': its layer made '${blocker.path}' a non-directory`,
         rawPath,
@@ -277,7 +282,7 @@ export class LayerMerger {
     const path = entry.path;
     const isDir = entry.type === "directory";
     if (path === "" && !isDir) {
-      this.#diag.warn(MERGE_WARNINGS.rootNotDirectory, `ignored ${entry.type} entry for the image root`, path);
+      this.#warn(MERGE_WARNINGS.rootNotDirectory, `ignored ${entry.type} entry for the image root`, path);
       return [];
     }
     const nodes = this.#walk(path);
@@ -286,7 +291,7 @@ export class LayerMerger {
     // Same-layer conflicts the tree cannot represent (see the module comment).
     const blocker = this.#nonDirAncestorInLayer(nodes, layer);
     if (blocker) {
-      this.#diag.warn(
+      this.#warn(
         MERGE_WARNINGS.parentNotDirectory,
         `ignored '${path}': its layer made '${blocker.path}' a non-directory earlier`,
         path,
@@ -294,7 +299,7 @@ export class LayerMerger {
       return [];
     }
     if (!isDir && ((node.entryLast === layer && !node.lastIsNonDir) || node.implicitLast === layer)) {
-      this.#diag.warn(
+      this.#warn(
         MERGE_WARNINGS.directoryReplacedInLayer,
         `ignored ${entry.type} '${path}': its layer has a directory there already`,
         path,
@@ -445,15 +450,15 @@ export class LayerMerger {
 
   #warnUnresolved(inode: LinkResolution, member: string): void {
     if (inode.kind === "directory") {
-      this.#diag.warn(MERGE_WARNINGS.hardlinkToDirectory, `skipped hard link '${member}': its target is a directory`, member);
+      this.#warn(MERGE_WARNINGS.hardlinkToDirectory, `skipped hard link '${member}': its target is a directory`, member);
     } else if (inode.kind === "dropped") {
-      this.#diag.warn(
+      this.#warn(
         MERGE_WARNINGS.hardlinkTargetDropped,
         `skipped hard link '${member}': its target, in the same layer, was replaced by an upper layer and its content already passed`,
         member,
       );
     } else {
-      this.#diag.warn(
+      this.#warn(
         MERGE_WARNINGS.hardlinkTargetMissing,
         `skipped hard link '${member}': its target does not exist in its layer's tree`,
         member,

@@ -12,13 +12,14 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Env } from "../context.js";
 import type { ProgressTask } from "../reporter.js";
 import { DigestingStream, parseDigest, verifyBytes } from "./digest.js";
 import { DigestMismatchError, NetworkError } from "./errors.js";
 import { backoffDelay, isRetryableNetworkError, type BlobResponse } from "./registry-client.js";
 
 /** `$XDG_CACHE_HOME/gvmconv`, else `~/.cache/gvmconv`. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+export function defaultCacheDir(env: Env): string {
   const xdg = env.XDG_CACHE_HOME;
   return join(xdg !== undefined && xdg !== "" ? xdg : join(homedir(), ".cache"), "gvmconv");
 }
@@ -42,7 +43,7 @@ export class BlobCache {
   /** Blobs this instance downloaded and verified itself: not hashed a second time when read. */
   readonly #verifiedHere = new Set<string>();
 
-  constructor(dir: string = defaultCacheDir()) {
+  constructor(dir: string) {
     this.dir = dir;
   }
 

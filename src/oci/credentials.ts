@@ -13,6 +13,7 @@ import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import type { Env } from "../context.js";
 import { CredentialHelperError } from "./errors.js";
 import { DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, DOCKER_HUB_ENDPOINT } from "./reference.js";
 
@@ -31,8 +32,8 @@ export interface CredentialSource {
 export interface CredentialOptions {
   /** Credentials to use for every registry (e.g. from `--creds user:password`). */
   explicit?: Credentials;
-  /** Environment to read; defaults to `process.env`. */
-  env?: NodeJS.ProcessEnv;
+  /** Environment to read (a run context's; see context.ts). */
+  env: Env;
   /** Home directory; defaults to `os.homedir()`. */
   home?: string;
   /** Set false to ignore config files and helpers (tests, hermetic CI). */
@@ -149,8 +150,8 @@ export async function runCredentialHelper(helper: string, serverUrl: string, env
 }
 
 /** The default credential lookup chain (see the file comment). */
-export function defaultCredentialSource(opts: CredentialOptions = {}): CredentialSource {
-  const env = opts.env ?? process.env;
+export function defaultCredentialSource(opts: CredentialOptions): CredentialSource {
+  const env = opts.env;
   const home = opts.home ?? homedir();
   const useFiles = opts.useConfigFiles ?? true;
   return {

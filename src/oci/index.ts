@@ -1,7 +1,7 @@
 /**
  * Bringing an image in: parse a source string, open it, read its config and verified layers.
  *
- *   const image = await openImage(parseSource("alpine:3.20"), { platform: "linux/amd64" });
+ *   const image = await openImage(parseSource("alpine:3.20"), { platform: "linux/amd64", env });
  *   await image.fetchLayers();
  *   for (let i = 0; i < image.layers.length; i++) consume(await image.openLayer(i));
  *   await image.close();
@@ -16,7 +16,7 @@ import type { Image } from "./image.js";
 
 export type { Image, LayerDescriptor } from "./image.js";
 export type { OpenImageOptions } from "./options.js";
-export { parseSource, formatSource, type ImageSource } from "./source.js";
+export { parseSource, type ImageSource } from "./source.js";
 export { parseReference, isLoopbackRegistry, DOCKER_HUB, DOCKER_HUB_ENDPOINT, type Reference } from "./reference.js";
 export { parseDigest, digestOf, isDigest } from "./digest.js";
 export {
@@ -36,7 +36,7 @@ export { BlobCache, defaultCacheDir } from "./blob-cache.js";
 export * from "./errors.js";
 
 /** Open an image from a source string or a parsed source. Call `close()` when done. */
-export async function openImage(source: ImageSource | string, options: OpenImageOptions = {}): Promise<Image> {
+export async function openImage(source: ImageSource | string, options: OpenImageOptions): Promise<Image> {
   const src = typeof source === "string" ? parseSource(source) : source;
   const opts = resolveOptions(options);
   switch (src.transport) {

@@ -1,5 +1,6 @@
 /** Options of `openImage`, and their resolved form the sources receive. */
 import { tmpdir } from "node:os";
+import type { Env } from "../context.js";
 import type { Reporter } from "../reporter.js";
 import { silentReporter } from "../reporter.js";
 import { BlobCache, defaultCacheDir } from "./blob-cache.js";
@@ -31,8 +32,8 @@ export interface OpenImageOptions {
   maxDecompressionRatio?: number;
   /** Where temporary files go (docker-daemon exports, gunzipped archives); default os.tmpdir(). */
   tmpDir?: string;
-  /** Environment for credential lookup and DOCKER_HOST; default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** Environment for credential lookup, the cache directory and DOCKER_HOST (a run context's; see context.ts). */
+  env: Env;
 }
 
 export interface ResolvedOptions {
@@ -47,15 +48,15 @@ export interface ResolvedOptions {
   retryBaseDelayMs: number;
   maxRatio: number | undefined;
   tmpDir: string;
-  env: NodeJS.ProcessEnv;
+  env: Env;
   tokenCache: TokenCache;
 }
 
 /** One token cache per process: tokens outlive a single image. */
 const sharedTokens = new TokenCache();
 
-export function resolveOptions(opts: OpenImageOptions = {}): ResolvedOptions {
-  const env = opts.env ?? process.env;
+export function resolveOptions(opts: OpenImageOptions): ResolvedOptions {
+  const env = opts.env;
   const c = opts.credentials;
   const credentials: CredentialSource =
     c === undefined ? defaultCredentialSource({ env }) : "lookup" in c ? c : defaultCredentialSource({ env, explicit: c });

@@ -60,14 +60,3 @@ function parseRef(source: string, ref: string): Reference {
     throw err;
   }
 }
-
-export function formatSource(s: ImageSource): string {
-  switch (s.transport) {
-    case "docker":
-      return `docker://${s.reference.canonical}`;
-    case "docker-daemon":
-      return `docker-daemon:${s.name}`;
-    default:
-      return `${s.transport}:${s.path}${s.ref !== undefined ? `:${s.ref}` : ""}`;
-  }
-}

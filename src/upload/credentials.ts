@@ -13,6 +13,7 @@ import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/pro
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { inspect } from "node:util";
+import type { Env } from "../context.js";
 import type { Reporter } from "../reporter.js";
 import { silentReporter } from "../reporter.js";
 import type { GolemRegistryClient } from "./client.js";
@@ -74,7 +75,7 @@ export function parseDotenv(text: string): Map<string, string> {
 }
 
 /** `$XDG_CONFIG_HOME/gvmconv/credentials.json`, or `~/.config/gvmconv/credentials.json`. */
-export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
+export function credentialsPath(env: Env): string {
   const base =
     env["XDG_CONFIG_HOME"] && env["XDG_CONFIG_HOME"].startsWith("/")
       ? env["XDG_CONFIG_HOME"]
@@ -83,7 +84,8 @@ export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export interface CredentialsLookup {
-  env?: NodeJS.ProcessEnv;
+  /** Environment to read (a run context's; see context.ts). */
+  env: Env;
   /** Directory holding `.env` (default: the working directory). */
   cwd?: string;
   /** Stored-credentials file (default `credentialsPath(env)`). */
@@ -93,9 +95,9 @@ export interface CredentialsLookup {
 
 /** Credentials from the environment, `.env`, or the stored login; undefined when none is complete. */
 export async function resolveCredentials(
-  lookup: CredentialsLookup = {},
+  lookup: CredentialsLookup,
 ): Promise<RegistryCredentials | undefined> {
-  const env = lookup.env ?? process.env;
+  const env = lookup.env;
   let dotenv = new Map<string, string>();
   try {
     dotenv = parseDotenv(await readFile(join(lookup.cwd ?? process.cwd(), ".env"), "utf8"));
@@ -122,7 +124,7 @@ export async function resolveCredentials(
 
 /** The stored login, if any. Warns `W_CREDENTIALS_PERMISSIONS` when others can read the file. */
 export async function readStoredCredentials(
-  lookup: Pick<CredentialsLookup, "env" | "path" | "reporter"> = {},
+  lookup: Pick<CredentialsLookup, "env" | "path" | "reporter">,
 ): Promise<RegistryCredentials | undefined> {
   const path = lookup.path ?? credentialsPath(lookup.env);
   const reporter = lookup.reporter ?? silentReporter;
@@ -165,7 +167,7 @@ export async function readStoredCredentials(
  */
 export async function saveCredentials(
   credentials: { user: string; token: string },
-  lookup: Pick<CredentialsLookup, "env" | "path"> = {},
+  lookup: Pick<CredentialsLookup, "env" | "path">,
 ): Promise<string> {
   const path = lookup.path ?? credentialsPath(lookup.env);
   const dir = dirname(path);
@@ -188,7 +190,7 @@ export async function saveCredentials(
 
 /** Forget the stored login. Returns false when there was none. */
 export async function removeCredentials(
-  lookup: Pick<CredentialsLookup, "env" | "path"> = {},
+  lookup: Pick<CredentialsLookup, "env" | "path">,
 ): Promise<boolean> {
   const path = lookup.path ?? credentialsPath(lookup.env);
   try {
@@ -207,7 +209,7 @@ export async function removeCredentials(
 export async function login(
   client: GolemRegistryClient,
   credentials: { user: string; token: string },
-  lookup: Pick<CredentialsLookup, "env" | "path"> = {},
+  lookup: Pick<CredentialsLookup, "env" | "path">,
 ): Promise<{ path: string; credentials: RegistryCredentials }> {
   if (!(await client.checkLogin(credentials.user, credentials.token))) {
     throw new RegistryAuthError(
@@ -223,7 +225,7 @@ export async function login(
 /** `--login-check`: are the resolved credentials accepted? */
 export async function checkLogin(
   client: GolemRegistryClient,
-  lookup: CredentialsLookup = {},
+  lookup: CredentialsLookup,
 ): Promise<{ found: false } | { found: true; user: string; source: string; valid: boolean }> {
   const creds = await resolveCredentials(lookup);
   if (!creds) return { found: false };
@@ -236,6 +238,6 @@ export async function checkLogin(
 }
 
 /** `--logout`. */
-export function logout(lookup: Pick<CredentialsLookup, "env" | "path"> = {}): Promise<boolean> {
+export function logout(lookup: Pick<CredentialsLookup, "env" | "path">): Promise<boolean> {
   return removeCredentials(lookup);
 }

@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { convert } from "../../src/convert.js";
+import { convert } from "../../src/index.js";
 import { hermeticEnv, tmp } from "../oci/helpers.js";
 import { FakeGolemRegistry } from "../upload/fake-golem-registry.js";
 import { cli, decodeGvmi, missingTools, repoRoot, run, sha3sum, type CliRun } from "./support.js";
@@ -65,7 +65,7 @@ test("converts the sample: stdout has the path and the sha3-224 that sha3sum com
 test("the default output name is <repo>-<tag>-<10 hex of the image id>.gvmi", { skip }, async () => {
   const dir = join(work, "default-name");
   await mkdir(dir);
-  const result = await convert(SAMPLE, { outputDir: dir, image: { cacheDir: join(work, "cache"), env } });
+  const result = await convert(SAMPLE, { outputDir: dir, image: { cacheDir: join(work, "cache") }, env });
   assert.equal(basename(result.outputPath), `hello-oci-latest-${SAMPLE_ID.slice(7, 17)}.gvmi`);
   assert.deepEqual(await readdir(dir), [basename(result.outputPath)]);
 });

@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { convert, type ConvertResult } from "../../src/convert.js";
+import { convert, type ConvertResult } from "../../src/index.js";
 import { hermeticEnv, skopeo, startRegistry, tmp, writeLayout, type BuiltImage, type RunningRegistry } from "../oci/helpers.js";
 import {
   BIG_SIZE,
@@ -52,7 +52,8 @@ const processWarnings: string[] = [];
 
 const options = (extra: Parameters<typeof convert>[1] = {}): Parameters<typeof convert>[1] => ({
   outputDir: join(work, "out"),
-  image: { cacheDir: join(work, "cache"), env: hermeticEnv(work) },
+  image: { cacheDir: join(work, "cache") },
+  env: hermeticEnv(work),
   ...extra,
 });
 

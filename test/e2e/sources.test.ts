@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { convert, type ConvertOptions } from "../../src/convert.js";
+import { convert, type ConvertOptions } from "../../src/index.js";
 import { hermeticEnv, skopeo, startRegistry, tmp, writeLayout, type BuiltImage, type RunningRegistry } from "../oci/helpers.js";
 import {
   assertSameTree,
@@ -41,7 +41,8 @@ async function convertAndWalk(source: string, extra: ConvertOptions = {}) {
   const name = `c${counter++}`;
   const result = await convert(source, {
     output: join(work, "out", `${name}.gvmi`),
-    image: { cacheDir: join(work, `cache-${name}`), env: hermeticEnv(work) },
+    image: { cacheDir: join(work, `cache-${name}`) },
+    env: hermeticEnv(work),
     ...extra,
   });
   const bytes = await readFile(result.outputPath);
@@ -129,7 +130,7 @@ test("a multi-arch index: linux/amd64 by default, another platform on request", 
   await expectSameAsReference(`${registry.host}/e2e/multi:1`);
   await expectSameAsReference(`oci:${join(work, "layout")}:multi`);
 
-  const armed = await convertAndWalk(`${registry.host}/e2e/multi:1`, { image: { platform: "linux/arm64", cacheDir: join(work, "cache-arm"), env: hermeticEnv(work) } });
+  const armed = await convertAndWalk(`${registry.host}/e2e/multi:1`, { image: { platform: "linux/arm64", cacheDir: join(work, "cache-arm") }, env: hermeticEnv(work) });
   assert.equal(armed.result.imageId, arm.configDigest);
   const expected = new Map(reference.tree);
   expected.set("arch", armed.tree.get("arch") ?? {});

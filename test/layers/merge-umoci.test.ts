@@ -19,6 +19,7 @@ import { pack, type Header } from "tar-stream";
 import { mergeLayers } from "../../src/layers/merge.js";
 import { readTar } from "../../src/layers/tar-reader.js";
 import { CollectingReporter } from "../../src/reporter.js";
+import { createContext } from "../../src/context.js";
 import { Sink } from "./merge-sink.js";
 
 type Headers = Partial<Header> & { name: string };
@@ -196,10 +197,11 @@ test("the merge agrees with umoci unpack on a multi-layer image", { skip }, asyn
   writeLayout(join(work, "image"), tars);
 
   // Ours: topmost first, each layer re-openable (for hard links to its own replaced files).
-  const reporter = new CollectingReporter();
+  const collected = new CollectingReporter();
+  const { reporter } = createContext({ env: {}, reporter: collected, strict: true });
   const topFirst = [...tars].reverse().map((tar) => () => readTar(Readable.from([tar]), { reporter }));
-  const sink = await new Sink().consume(mergeLayers(topFirst, { reporter, strict: true }));
-  assert.deepEqual(reporter.warnings, []);
+  const sink = await new Sink().consume(mergeLayers(topFirst, { reporter }));
+  assert.deepEqual(collected.warnings, []);
 
   const theirs = unpackWithUmoci(join(work, "image"), join(work, "bundle"), true);
   const ours = sink.tree;

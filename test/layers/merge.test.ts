@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mergeLayers, type LayerEntries } from "../../src/layers/merge.js";
-import { LayerMergeError, MERGE_WARNINGS } from "../../src/layers/merge-warnings.js";
+import { MERGE_WARNINGS } from "../../src/layers/merge-warnings.js";
+import { createContext, StrictWarningError } from "../../src/context.js";
 import { CollectingReporter } from "../../src/reporter.js";
 import type { Entry } from "../../src/squashfs/index.js";
 import { Sink } from "./merge-sink.js";
@@ -31,9 +32,10 @@ const link = (path: string, target: string): Entry => ({ type: "hardlink", path,
 
 /** Merges layers given TOPMOST FIRST and returns the sink's description plus warnings. */
 async function merge(layers: Entry[][], strict = false): Promise<{ tree: string[]; codes: string[]; sink: Sink }> {
-  const reporter = new CollectingReporter();
-  const sink = await new Sink().consume(mergeLayers(layers as LayerEntries[], { reporter, strict }));
-  return { tree: sink.describe(), codes: reporter.warnings.map((w) => w.code), sink };
+  const collected = new CollectingReporter();
+  const { reporter } = createContext({ env: {}, reporter: collected, strict });
+  const sink = await new Sink().consume(mergeLayers(layers as LayerEntries[], { reporter }));
+  return { tree: sink.describe(), codes: collected.warnings.map((w) => w.code), sink };
 }
 
 /** The `path type` … lines for the given paths only. */
@@ -324,11 +326,11 @@ test("a hidden hard link does not count as a missing target", async () => {
 
 // ---- strict mode, streaming ----
 
-test("strict mode turns a warning into a LayerMergeError with a stable E_ code", async () => {
+test("strict mode turns a warning into a StrictWarningError with a stable E_ code", async () => {
   await assert.rejects(merge([[link("l", "nowhere")], [file("x", "x")]], true), (err: unknown) => {
-    assert.ok(err instanceof LayerMergeError);
+    assert.ok(err instanceof StrictWarningError);
     assert.equal(err.code, "E_HARDLINK_TARGET_MISSING");
-    assert.equal(err.warning, MERGE_WARNINGS.hardlinkTargetMissing);
+    assert.equal(err.warning.code, MERGE_WARNINGS.hardlinkTargetMissing);
     assert.equal(err.path, "l");
     return true;
   });

@@ -88,7 +88,7 @@ async function proxy(targetPort: number, handler: Handler): Promise<{ port: numb
   return { port: typeof a === "object" && a !== null ? a.port : 0, log };
 }
 
-async function openVia(host: string, extra: Parameters<typeof openImage>[1] = {}): Promise<Image> {
+async function openVia(host: string, extra: Partial<Parameters<typeof openImage>[1]> = {}): Promise<Image> {
   return await openImage(`${host}/faults/img:1`, { cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`), env: hermeticEnv(work), retryBaseDelayMs: 1, ...extra });
 }
 

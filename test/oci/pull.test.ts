@@ -53,7 +53,7 @@ async function layerNames(image: Image, i: number): Promise<string[]> {
   return await tarNames(await readAll(await image.openLayer(i)));
 }
 
-async function open(source: string, extra: Parameters<typeof openImage>[1] = {}): Promise<Image> {
+async function open(source: string, extra: Partial<Parameters<typeof openImage>[1]> = {}): Promise<Image> {
   return await openImage(source, { cacheDir: join(work, "cache"), env: hermeticEnv(work), retryBaseDelayMs: 1, ...extra });
 }
 

@@ -73,7 +73,7 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function pull(repo: string, extra: Parameters<typeof openImage>[1] = {}): Promise<Image> {
+async function pull(repo: string, extra: Partial<Parameters<typeof openImage>[1]> = {}): Promise<Image> {
   return await openImage(`${reg.host}/${repo}:1`, { cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`), env: hermeticEnv(work), retryBaseDelayMs: 1, ...extra });
 }
 

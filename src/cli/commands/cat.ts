@@ -2,7 +2,7 @@
 import { Command, Option, type BaseContext } from "clipanion";
 import type { Writable } from "node:stream";
 import { reportError } from "../errors.js";
-import { openImageFile } from "../image-file.js";
+import { library } from "../library.js";
 
 export class CatCommand extends Command<BaseContext> {
   static override paths = [["cat"]];
@@ -19,13 +19,9 @@ export class CatCommand extends Command<BaseContext> {
   async execute(): Promise<number> {
     const { stdout, stderr } = this.context;
     try {
-      const { reader } = await openImageFile(this.file);
-      try {
-        for await (const chunk of reader.readFile(this.imagePath)) await write(stdout, chunk);
-        return 0;
-      } finally {
-        await reader.close();
-      }
+      const { readImageFile } = await library();
+      for await (const chunk of readImageFile(this.file, this.imagePath)) await write(stdout, chunk);
+      return 0;
     } catch (err) {
       return reportError(err, stderr, this.debug);
     }

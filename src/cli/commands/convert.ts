@@ -9,14 +9,12 @@ import { Command, Option, type BaseContext } from "clipanion";
 import { basename } from "node:path";
 import { writeFile } from "node:fs/promises";
 
-import type { ConvertResult, OutputFormat } from "../../convert.js";
+import type { ConvertOptions, ConvertResult, OutputFormat, PushOptions, PushResult, PushTarget } from "../../index.js";
 import { UsageError } from "../../errors.js";
-import type { WriterOptions } from "../../squashfs/index.js";
-import type { PushResult } from "../../upload/index.js";
-import { formatPushTarget, parsePushTarget, type PushTarget } from "../../upload/push-target.js";
 import { reportError } from "../errors.js";
+import { library, type Library } from "../library.js";
 import { CliReporter, formatBytes } from "../reporter.js";
-import { parseInteger, parseSize, parseWriterOptions } from "../parse-options.js";
+import { parseInteger, parseMkfsTime, parseSize, parseWriterOptions } from "../parse-options.js";
 import { runLogin, runLoginCheck, runLogout } from "./login.js";
 
 export class ConvertCommand extends Command<BaseContext> {
@@ -121,66 +119,49 @@ export class ConvertCommand extends Command<BaseContext> {
       if (this.logout) return await runLogout(this.context, reporter);
       if (this.loginCheck) return await runLoginCheck(this.context, reporter);
 
-      const target = this.#pushTarget();
+      // Every option is parsed before any work starts.
+      const lib = await library();
+      const target = this.#pushTarget(lib);
+      const pushing = this.push || this.pushTo !== undefined;
+      const push = pushing ? this.#pushOptions(target) : undefined;
+      const run = { env, reporter, strict: this.strict, mkfsTime: parseMkfsTime(this.mkfsTime) };
+
       let result: ConvertResult | undefined;
+      let pushed: PushResult | undefined;
       let imagePath: string;
       let sha3: string;
       if (this.directFileUpload !== undefined) {
-        if (!this.push && this.pushTo === undefined) {
+        if (!pushing) {
           throw new UsageError("--direct-file-upload needs --push-to user/repo:tag or --push --nologin");
         }
         imagePath = this.directFileUpload;
-        const { sha3File } = await import("../../gvmi/index.js");
-        sha3 = (await sha3File(imagePath)).sha3;
+        sha3 = (await lib.hashImage(imagePath)).sha3;
+        pushed = await lib.push(imagePath, { ...push, ...run });
       } else {
         if (this.source === undefined)
           throw new UsageError("missing SOURCE", { hint: "e.g. gvmconv user/img:tag; see gvmconv --help" });
-        const format = this.#format();
-        // The library is loaded when a command runs, not when the CLI starts (see main.ts).
-        const { convert } = await import("../../convert.js");
-        result = await convert(this.source, {
-          output: this.output,
-          format,
-          force: this.force,
-          writer: this.#writerOptions(),
-          // The context env, not process.env: credentials and the default cache dir follow it.
-          image: { platform: this.platform, cacheDir: this.cacheDir, insecure: this.insecure, env },
-          overrides: {
-            env: this.env,
-            volumes: this.vol,
-            entrypoint: this.entrypoint === undefined ? undefined : [this.entrypoint],
-            workdir: this.workdir,
-            keepUser: this.keepUser,
-          },
-          strict: this.strict,
-          reporter,
-        });
+        const options = { ...this.#convertOptions(), ...run };
+        if (push !== undefined) {
+          const both = await lib.convertAndPush(this.source, { ...options, push });
+          result = both.conversion;
+          pushed = both.push;
+        } else {
+          result = await lib.convert(this.source, options);
+        }
         imagePath = result.outputPath;
         sha3 = result.sha3;
         this.#printResult(result);
       }
 
-      let pushed: PushResult | undefined;
-      if (this.push || this.pushTo !== undefined) {
-        pushed = await this.#upload(imagePath, target, reporter);
+      if (pushed !== undefined) {
         stdout.write(`pushed: ${pushed.downloadUrl}\n`);
-        if (pushed.attached) stdout.write(`tag: ${formatPushTarget(target!)}\n`);
+        if (pushed.attached) stdout.write(`tag: ${lib.formatPushTarget(target!)}\n`);
       } else if (result === undefined) {
         stdout.write(`sha3-224: ${sha3}\n`);
       }
 
       if (this.json !== undefined) {
-        const info = {
-          imagePath,
-          imageDescrPath: pushed ? `${imagePath}.descr.bin` : undefined,
-          hash: sha3,
-          imageId: result?.imageId,
-          size: result?.size,
-          repoInfo: pushed?.attached ?? null,
-          downloadUrl: pushed?.downloadUrl,
-          addedMountPoints: result?.addedMountPoints,
-          warnings: result?.warnings.map((w) => w.code),
-        };
+        const info = lib.imageInfoDocument(imagePath, sha3, result, pushed);
         await writeFile(this.json, JSON.stringify(info, null, 2) + "\n");
       }
       return 0;
@@ -212,7 +193,7 @@ export class ConvertCommand extends Command<BaseContext> {
     return format;
   }
 
-  #pushTarget(): PushTarget | undefined {
+  #pushTarget(lib: Library): PushTarget | undefined {
     if (this.nologin && this.pushTo !== undefined) {
       throw new UsageError("--push-to and --nologin are incompatible", {
         hint: "use --push --nologin for an anonymous upload",
@@ -220,73 +201,46 @@ export class ConvertCommand extends Command<BaseContext> {
     }
     if (this.nologin) return undefined;
     if (this.pushTo !== undefined) {
-      const target = parsePushTarget(this.pushTo);
+      const target = lib.parsePushTarget(this.pushTo);
       if (target.user === undefined) throw new UsageError("--push-to needs user/repository:tag");
       return target;
     }
     if (this.push) {
       if (this.source === undefined) throw new UsageError("--push needs SOURCE (or use --push-to)");
-      const name = this.source.replace(/^docker:\/\//, "");
-      const target = parsePushTarget(name);
-      if (target.user === undefined) {
-        throw new UsageError(`cannot push ${name}: the name has no user part`, {
-          hint: "use --push-to <user>/<repository>:<tag>, or --nologin for an anonymous upload",
-        });
-      }
-      return target;
+      return lib.pushTargetFromSource(this.source);
     }
     return undefined;
   }
 
-  async #upload(
-    imagePath: string,
-    target: PushTarget | undefined,
-    reporter: CliReporter,
-  ): Promise<PushResult> {
-    const { GolemRegistryClient, pushImage, registryUrlFromEnv, resolveCredentials } = await import("../../upload/index.js");
-    const client = new GolemRegistryClient({ url: registryUrlFromEnv(this.context.env) });
-    try {
-      let credentials: { user: string; token: string } | undefined;
-      if (target !== undefined) {
-        const found = await resolveCredentials({ env: this.context.env, reporter });
-        if (found === undefined) {
-          throw new UsageError(`no Golem registry login for pushing to ${formatPushTarget(target)}`, {
-            hint: "run gvmconv login, or set REGISTRY_USER and REGISTRY_TOKEN (environment or .env)",
-          });
-        }
-        credentials = { user: found.user, token: found.token };
-      }
-      return await pushImage({
-        imagePath,
-        client,
-        target,
-        credentials,
-        chunkSize:
-          this.uploadChunkSize === undefined
-            ? undefined
-            : parseSize("--upload-chunk-size", this.uploadChunkSize),
-        workers:
-          this.uploadWorkers === undefined
-            ? undefined
-            : parseInteger("--upload-workers", this.uploadWorkers, 1, 64),
-        reporter,
-      });
-    } finally {
-      await client.close();
-    }
+  #pushOptions(target: PushTarget | undefined): Omit<PushOptions, "env" | "reporter" | "strict" | "mkfsTime"> {
+    return {
+      target,
+      chunkSize:
+        this.uploadChunkSize === undefined ? undefined : parseSize("--upload-chunk-size", this.uploadChunkSize),
+      workers: this.uploadWorkers === undefined ? undefined : parseInteger("--upload-workers", this.uploadWorkers, 1, 64),
+    };
   }
 
-  #writerOptions(): WriterOptions {
-    return parseWriterOptions(
-      {
+  #convertOptions(): ConvertOptions {
+    return {
+      output: this.output,
+      format: this.#format(),
+      force: this.force,
+      writer: parseWriterOptions({
         compression: { option: "--compression-method", value: this.compressionMethod },
         level: { option: "--compression-level", value: this.compressionLevel },
         blockSize: this.blockSize,
         workers: this.workers,
-        mkfsTime: this.mkfsTime,
         alwaysCompress: this.alwaysCompress,
+      }),
+      image: { platform: this.platform, cacheDir: this.cacheDir, insecure: this.insecure },
+      overrides: {
+        env: this.env,
+        volumes: this.vol,
+        entrypoint: this.entrypoint === undefined ? undefined : [this.entrypoint],
+        workdir: this.workdir,
+        keepUser: this.keepUser,
       },
-      this.context.env,
-    );
+    };
   }
 }

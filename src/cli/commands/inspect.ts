@@ -1,8 +1,7 @@
 /** `gvmconv inspect`: what a .gvmi (or plain SquashFS) holds, without unpacking it. */
 import { Command, Option, type BaseContext } from "clipanion";
-import { sha3File } from "../../gvmi/index.js";
 import { reportError } from "../errors.js";
-import { openImageFile } from "../image-file.js";
+import { library } from "../library.js";
 
 export class InspectCommand extends Command<BaseContext> {
   static override paths = [["inspect"]];
@@ -23,46 +22,25 @@ export class InspectCommand extends Command<BaseContext> {
   async execute(): Promise<number> {
     const { stdout, stderr } = this.context;
     try {
-      const image = await openImageFile(this.file);
-      const { reader, gvmi } = image;
-      const sb = reader.superblock;
-      await reader.close();
-      const { sha3 } = await sha3File(this.file);
-      const info = {
-        file: this.file,
-        format: image.kind,
-        sha3_224: sha3,
-        fileSize: image.fileSize,
-        squashfs: {
-          compression: reader.compression,
-          blockSize: sb.blockSize,
-          bytesUsed: sb.bytesUsed,
-          partSize: gvmi?.squashfsSize ?? image.fileSize,
-          inodes: sb.inodeCount,
-          fragments: sb.fragmentCount,
-          ids: sb.idCount,
-          mkfsTime: sb.modificationTime,
-          exportable: sb.exportTableStart !== null,
-          xattrs: sb.xattrIdTableStart !== null,
-        },
-        config: gvmi?.config ?? null,
-        issues: gvmi?.issues ?? [],
-      };
+      const { inspectImage } = await library();
+      const info = await inspectImage(this.file);
+      const sb = info.squashfs;
+      const gvmi = info.format === "gvmi" ? { config: info.config, issues: info.issues } : null;
       if (this.json) {
         stdout.write(`${JSON.stringify(info, null, 2)}\n`);
         return 0;
       }
       const lines = [
         `file:        ${this.file}`,
-        `format:      ${image.kind === "gvmi" ? "gvmi (SquashFS + container config trailer)" : "plain SquashFS (no .gvmi trailer)"}`,
-        `sha3-224:    ${sha3}`,
-        `file size:   ${image.fileSize} bytes`,
-        `squashfs:    ${sb.bytesUsed} bytes used${gvmi ? ` (${gvmi.squashfsSize} with padding)` : ""}`,
-        `compression: ${reader.compression}`,
+        `format:      ${info.format === "gvmi" ? "gvmi (SquashFS + container config trailer)" : "plain SquashFS (no .gvmi trailer)"}`,
+        `sha3-224:    ${info.sha3_224}`,
+        `file size:   ${info.fileSize} bytes`,
+        `squashfs:    ${sb.bytesUsed} bytes used${gvmi ? ` (${sb.partSize} with padding)` : ""}`,
+        `compression: ${sb.compression}`,
         `block size:  ${sb.blockSize}`,
-        `inodes:      ${sb.inodeCount}`,
-        `fragments:   ${sb.fragmentCount}`,
-        `mkfs time:   ${new Date(sb.modificationTime * 1000).toISOString()} (${sb.modificationTime})`,
+        `inodes:      ${sb.inodes}`,
+        `fragments:   ${sb.fragments}`,
+        `mkfs time:   ${new Date(sb.mkfsTime * 1000).toISOString()} (${sb.mkfsTime})`,
       ];
       if (gvmi) {
         lines.push("config:");

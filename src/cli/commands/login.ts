@@ -9,6 +9,7 @@ import type { Readable, Writable } from "node:stream";
 
 import { UsageError } from "../../errors.js";
 import { reportError } from "../errors.js";
+import { library } from "../library.js";
 import { CliReporter } from "../reporter.js";
 
 export class LoginCommand extends Command<BaseContext> {
@@ -53,46 +54,33 @@ export class LogoutCommand extends Command<BaseContext> {
   }
 }
 
-/** The upload library (HTTP client included), loaded only by the commands that talk to the registry. */
-const upload = () => import("../../upload/index.js");
-
 export async function runLogin(context: BaseContext, reporter: CliReporter, user?: string): Promise<number> {
-  const { GolemRegistryClient, login, registryUrlFromEnv } = await upload();
-  const client = new GolemRegistryClient({ url: registryUrlFromEnv(context.env) });
-  try {
-    const name = user ?? (await prompt(context, "registry user: ", false));
-    if (name === "") throw new UsageError("no user name given");
-    const token = await prompt(context, `personal access token for ${name}: `, true);
-    if (token === "") throw new UsageError("no token given");
-    const { path } = await login(client, { user: name, token }, { env: context.env });
-    reporter.info(`logged in to ${client.url} as ${name}; login stored in ${path}`);
-    return 0;
-  } finally {
-    await client.close();
-  }
+  const name = user ?? (await prompt(context, "registry user: ", false));
+  if (name === "") throw new UsageError("no user name given");
+  const token = await prompt(context, `personal access token for ${name}: `, true);
+  if (token === "") throw new UsageError("no token given");
+  const { login } = await library();
+  const result = await login({ user: name, token }, { env: context.env, reporter });
+  reporter.info(`logged in to ${result.registryUrl} as ${name}; login stored in ${result.path}`);
+  return 0;
 }
 
 export async function runLoginCheck(context: BaseContext, reporter: CliReporter): Promise<number> {
-  const { GolemRegistryClient, checkLogin, registryUrlFromEnv } = await upload();
-  const client = new GolemRegistryClient({ url: registryUrlFromEnv(context.env) });
-  try {
-    const result = await checkLogin(client, { env: context.env, reporter });
-    if (!result.found) {
-      context.stdout.write(`not logged in to ${client.url}\n`);
-      return 1;
-    }
-    context.stdout.write(
-      `${result.valid ? "valid" : "rejected"}: ${result.user} at ${client.url} (from ${result.source})\n`,
-    );
-    return result.valid ? 0 : 1;
-  } finally {
-    await client.close();
+  const { checkLogin } = await library();
+  const result = await checkLogin({ env: context.env, reporter });
+  if (!result.found) {
+    context.stdout.write(`not logged in to ${result.registryUrl}\n`);
+    return 1;
   }
+  context.stdout.write(
+    `${result.valid ? "valid" : "rejected"}: ${result.user} at ${result.registryUrl} (from ${result.source})\n`,
+  );
+  return result.valid ? 0 : 1;
 }
 
 export async function runLogout(context: BaseContext, reporter: CliReporter): Promise<number> {
-  const { logout } = await upload();
-  const removed = await logout({ env: context.env });
+  const { logout } = await library();
+  const removed = await logout({ env: context.env, reporter });
   reporter.info(removed ? "stored login removed" : "no stored login");
   return 0;
 }

@@ -1,8 +1,8 @@
 /** `gvmconv ls`: list a directory of the image, like `ls` (`-l` with numeric ids, as `ls -ln`). */
 import { Command, Option, type BaseContext } from "clipanion";
-import { isDirectory, type SquashfsStat } from "../../squashfs/index.js";
+import type { SquashfsStat } from "../../index.js";
 import { reportError } from "../errors.js";
-import { openImageFile } from "../image-file.js";
+import { library } from "../library.js";
 
 export class LsCommand extends Command<BaseContext> {
   static override paths = [["ls"]];
@@ -25,36 +25,17 @@ export class LsCommand extends Command<BaseContext> {
   async execute(): Promise<number> {
     const { stdout, stderr } = this.context;
     try {
-      const { reader } = await openImageFile(this.file);
-      try {
-        const start = normalize(this.imagePath ?? "/");
-        const inode = await reader.lookup(start);
-        if (!isDirectory(inode)) {
-          stdout.write(`${this.#line(start.split("/").pop() || "/", await reader.stat(inode))}\n`);
-          return 0;
-        }
-        const queue = [start];
-        let first = true;
-        while (queue.length > 0) {
-          const dir = queue.shift()!;
-          const entries = await reader.readdir(dir);
-          const out: string[] = [];
-          if (this.recursive) out.push(`${first ? "" : "\n"}/${dir}:`);
-          first = false;
-          const subdirs: string[] = [];
-          for (const e of entries) {
-            const path = dir === "" ? e.name : `${dir}/${e.name}`;
-            out.push(this.long ? this.#line(e.name, await reader.stat(await reader.entryInode(e))) : e.name);
-            if (e.kind === "dir") subdirs.push(path);
-          }
-          // Depth first, in listing order, as ls -R.
-          if (this.recursive) queue.unshift(...subdirs);
-          if (out.length > 0) stdout.write(`${out.join("\n")}\n`);
-        }
-        return 0;
-      } finally {
-        await reader.close();
+      const { listImage } = await library();
+      const listing = listImage(this.file, this.imagePath ?? "/", { recursive: this.recursive, stat: this.long });
+      let first = true;
+      for await (const dir of listing) {
+        const out: string[] = [];
+        if (this.recursive && dir.directory) out.push(`${first ? "" : "\n"}/${dir.path}:`);
+        first = false;
+        for (const e of dir.entries) out.push(this.long ? this.#line(e.name, e.stat!) : e.name);
+        if (out.length > 0) stdout.write(`${out.join("\n")}\n`);
       }
+      return 0;
     } catch (err) {
       return reportError(err, stderr, this.debug);
     }
@@ -67,11 +48,6 @@ export class LsCommand extends Command<BaseContext> {
     const target = st.target !== undefined ? ` -> ${st.target}` : "";
     return `${modeString(st.mode)} ${st.nlink} ${st.uid} ${st.gid} ${size} ${when} ${name}${target}`;
   }
-}
-
-/** Image paths without leading/trailing slashes ("" is the root). */
-function normalize(path: string): string {
-  return path.split("/").filter((p) => p !== "" && p !== ".").join("/");
 }
 
 const TYPE_CHAR: Record<number, string> = { 0o04: "d", 0o10: "-", 0o12: "l", 0o06: "b", 0o02: "c", 0o01: "p", 0o14: "s" };

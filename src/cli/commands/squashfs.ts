@@ -1,10 +1,9 @@
 /** `gvmconv squashfs`: a directory or a tar (file or stdin) → a SquashFS image. */
 import { Command, Option, type BaseContext } from "clipanion";
-import type { WriterOptions } from "../../squashfs/index.js";
 import { CliReporter, formatBytes } from "../reporter.js";
-import { parseWriterOptions } from "../parse-options.js";
+import { parseMkfsTime, parseWriterOptions } from "../parse-options.js";
 import { reportError } from "../errors.js";
-import { stat } from "node:fs/promises";
+import { library } from "../library.js";
 
 export class SquashfsCommand extends Command<BaseContext> {
   static override paths = [["squashfs"]];
@@ -39,6 +38,7 @@ export class SquashfsCommand extends Command<BaseContext> {
     description: "compress every block, even those whose bytes look random (slower; see README)",
   });
   force = Option.Boolean("--force", false, { description: "overwrite OUT if it exists" });
+  strict = Option.Boolean("--strict", false, { description: "treat warnings about the input as errors" });
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
   quiet = Option.Boolean("--quiet", false, { description: "print warnings and errors only" });
 
@@ -46,36 +46,28 @@ export class SquashfsCommand extends Command<BaseContext> {
     const { stderr, env } = this.context;
     const reporter = CliReporter.forStream(stderr, env, this.quiet);
     try {
-      const options = this.#writerOptions();
-      // The library is loaded when a command runs, not when the CLI starts (see main.ts).
-      const [{ writeSquashfs }, { writeAtomically }, { openEntrySource }] = await Promise.all([
-        import("../../squashfs/index.js"),
-        import("../../atomic-output.js"),
-        import("../../layers/index.js"),
-      ]);
-      const entries = await openEntrySource(this.input, { reporter, stdin: this.context.stdin });
-      await writeAtomically(this.output, { force: this.force }, (temp) =>
-        writeSquashfs(entries, temp, options),
-      );
-      const { size } = await stat(this.output);
-      reporter.info(`wrote ${this.output} (${formatBytes(size)})`);
-      return 0;
-    } catch (err) {
-      return reportError(err, stderr, this.debug);
-    }
-  }
-
-  #writerOptions(): WriterOptions {
-    return parseWriterOptions(
-      {
+      const writer = parseWriterOptions({
         compression: { option: "--compression", value: this.compression },
         level: { option: "--level", value: this.level },
         blockSize: this.blockSize,
         workers: this.workers,
-        mkfsTime: this.mkfsTime,
         alwaysCompress: this.alwaysCompress,
-      },
-      this.context.env,
-    );
+      });
+      const mkfsTime = parseMkfsTime(this.mkfsTime);
+      const { buildSquashfs } = await library();
+      const result = await buildSquashfs(this.input, this.output, {
+        writer,
+        force: this.force,
+        stdin: this.context.stdin,
+        env,
+        reporter,
+        strict: this.strict,
+        mkfsTime,
+      });
+      reporter.info(`wrote ${this.output} (${formatBytes(result.size)})`);
+      return 0;
+    } catch (err) {
+      return reportError(err, stderr, this.debug);
+    }
   }
 }

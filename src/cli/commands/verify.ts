@@ -1,10 +1,8 @@
 /** `gvmconv verify`: read the whole image the way a provider and the VM kernel would. */
 import { Command, Option, type BaseContext } from "clipanion";
-import { UsageError, GvmconvError } from "../../errors.js";
-import { sha3File } from "../../gvmi/index.js";
-import { verifySquashfs } from "../../squashfs/index.js";
+import { UsageError } from "../../errors.js";
 import { reportError } from "../errors.js";
-import { ImageHashMismatchError, openImageFile } from "../image-file.js";
+import { library } from "../library.js";
 
 export class VerifyCommand extends Command<BaseContext> {
   static override paths = [["verify"]];
@@ -26,22 +24,13 @@ export class VerifyCommand extends Command<BaseContext> {
     const { stdout, stderr } = this.context;
     try {
       const expected = this.hash === undefined ? undefined : parseHash(this.hash);
-      const image = await openImageFile(this.file);
-      let summary;
-      try {
-        const fatal = image.gvmi?.issues.find((i) => i.code.startsWith("E_"));
-        if (fatal !== undefined) throw new GvmconvError(fatal.code, fatal.message);
-        summary = await verifySquashfs(image.reader);
-      } finally {
-        await image.reader.close();
-      }
-      const { sha3 } = await sha3File(this.file);
-      if (expected !== undefined && expected !== sha3) throw new ImageHashMismatchError(expected, sha3);
-      const what = image.kind === "gvmi" ? "gvmi: trailer and CRC ok" : "plain SquashFS (no .gvmi trailer)";
+      const { verifyImage } = await library();
+      const result = await verifyImage(this.file, { sha3: expected });
+      const what = result.kind === "gvmi" ? "gvmi: trailer and CRC ok" : "plain SquashFS (no .gvmi trailer)";
       stdout.write(
-        `${this.file}: ok — ${what}; ${summary.inodes} inodes (${summary.files} files, ${summary.directories} directories), ` +
-          `${summary.fileBytes} bytes of file data, ${summary.fragmentBlocks} fragment blocks; ` +
-          `sha3-224 ${sha3}${expected !== undefined ? " (matches)" : ""}\n`,
+        `${this.file}: ok — ${what}; ${result.inodes} inodes (${result.files} files, ${result.directories} directories), ` +
+          `${result.fileBytes} bytes of file data, ${result.fragmentBlocks} fragment blocks; ` +
+          `sha3-224 ${result.sha3}${result.hashChecked ? " (matches)" : ""}\n`,
       );
       return 0;
     } catch (err) {

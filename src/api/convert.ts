@@ -15,8 +15,9 @@
 import { stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 
-import { writeAtomically } from "./atomic-output.js";
-import { GvmconvError } from "./errors.js";
+import { writeAtomically } from "../atomic-output.js";
+import { contextOf, type RunContext, type RunOptions } from "../context.js";
+import { GvmconvError } from "../errors.js";
 import {
   appendTrailer,
   buildContainerConfig,
@@ -26,15 +27,22 @@ import {
   sha3File,
   type ContainerConfig,
   type ContainerConfigOverrides,
-} from "./gvmi/index.js";
-import { mergeLayers, readTar } from "./layers/index.js";
-import { openImage, type Image, type OpenImageOptions } from "./oci/index.js";
-import { silentReporter, type Reporter, type Warning } from "./reporter.js";
-import { SquashfsWriter, type Entry, type WriteResult, type WriterOptions } from "./squashfs/index.js";
+} from "../gvmi/index.js";
+import { mergeLayers, readTar } from "../layers/index.js";
+import { openImage, type Image, type OpenImageOptions } from "../oci/index.js";
+import type { Reporter, Warning } from "../reporter.js";
+import { SquashfsWriter, type Entry, type WriteResult, type WriterOptions } from "../squashfs/index.js";
 
 export type OutputFormat = "gvmi" | "squashfs";
 
-export interface ConvertOptions {
+/** SquashFS settings a conversion takes; the filesystem time is the run context's (`mkfsTime`). */
+export type ConvertWriterOptions = Omit<WriterOptions, "mkfsTime">;
+
+/**
+ * What to convert how. The run itself — environment, reporter, `strict`, `signal`, `mkfsTime` —
+ * is given as in every use case (see context.ts), or as a ready `context`.
+ */
+export interface ConvertOptions extends RunOptions {
   /** Output path. Default for gvmi: `<repo>-<tag>-<10 hex of image id>.gvmi` in `outputDir`. Required for squashfs. */
   output?: string;
   /** Directory for the default output name. Default: the current directory. */
@@ -44,17 +52,13 @@ export interface ConvertOptions {
   /** Rebuild and replace an existing output. */
   force?: boolean;
   /** Options for opening the image (platform, cache, credentials, insecure registries, …). */
-  image?: Omit<OpenImageOptions, "reporter" | "signal">;
-  /** SquashFS writer options (compression, level, block size, workers, mkfs time). */
-  writer?: WriterOptions;
+  image?: Omit<OpenImageOptions, "reporter" | "signal" | "env">;
+  /** SquashFS writer options (compression, level, block size, workers). */
+  writer?: ConvertWriterOptions;
   /** Changes to the image's runtime config (gvmi only). */
   overrides?: ContainerConfigOverrides;
   /** Add /proc, /sys, /dev, /tmp, /etc when the image lacks them (gvmi default true). */
   addMountPoints?: boolean;
-  /** Turn layer warnings (odd whiteouts, unknown entry types) into errors. */
-  strict?: boolean;
-  reporter?: Reporter;
-  signal?: AbortSignal;
 }
 
 export interface ConvertResult {
@@ -95,30 +99,25 @@ const MAX_USER_FILE = 4 * 1024 * 1024;
 
 /** Convert an image to a .gvmi (or a plain SquashFS image). */
 export async function convert(source: string, options: ConvertOptions = {}): Promise<ConvertResult> {
-  const warnings: Warning[] = [];
-  const outer = options.reporter ?? silentReporter;
-  const reporter: Reporter = {
-    warn(w) {
-      warnings.push(w);
-      outer.warn(w);
-    },
-    info: (m) => outer.info(m),
-    task: (label, total) => outer.task(label, total),
-  };
+  const context = contextOf(options);
+  const reporter = context.reporter;
+  // This call's warnings only: a context may serve several use cases (convert, then push).
+  const firstWarning = context.warnings.length;
+  const warnings = (): Warning[] => context.warnings.slice(firstWarning);
   const format = options.format ?? "gvmi";
   if (format === "squashfs" && options.output === undefined) throw new OutputRequiredError();
 
   // One signal for everything this run starts: the caller's, and our own to stop the downloads
   // when the build fails, or the build when a download fails.
   const stop = new AbortController();
-  const outerSignal = options.signal;
+  const outerSignal = context.signal;
   const forward = (): void => stop.abort(outerSignal?.reason);
   if (outerSignal?.aborted === true) forward();
   outerSignal?.addEventListener("abort", forward, { once: true });
   const signal = stop.signal;
   let image: Image;
   try {
-    image = await openImage(source, { ...options.image, reporter, signal });
+    image = await openImage(source, { ...options.image, env: context.env, reporter, signal });
   } catch (err) {
     outerSignal?.removeEventListener("abort", forward);
     throw err;
@@ -127,8 +126,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   try {
     const imageId = image.configDigest;
     const outputPath = resolve(options.output ?? join(options.outputDir ?? ".", defaultName(image, source)));
-    const base: Omit<ConvertResult, "kept" | "size" | "sha3" | "squashfs" | "containerConfig" | "addedMountPoints"> =
-      { format, outputPath, imageId, reference: image.reference?.familiar, warnings };
+    const base = { format, outputPath, imageId, reference: image.reference?.familiar };
 
     // gvmi follows the incumbent: an output built from the same image is kept unless forced, any
     // other file at that path is rebuilt over. squashfs never replaces a file without --force.
@@ -139,7 +137,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
         reporter.info(`${outputPath} was already built from ${imageId}; kept (pass --force to rebuild)`);
         const { size } = await stat(outputPath);
         const { sha3 } = await sha3File(outputPath);
-        return { ...base, kept: true, size, sha3, squashfs: undefined, containerConfig: undefined, addedMountPoints: [] };
+        return { ...base, kept: true, size, sha3, squashfs: undefined, containerConfig: undefined, addedMountPoints: [], warnings: warnings() };
       }
       replace = decision.action === "overwrite";
     }
@@ -150,11 +148,11 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
     fetching = image.fetchLayers();
     fetching.catch((err: unknown) => stop.abort(err));
     return await writeAtomically(outputPath, { force: replace }, async (temp) => {
-      const built = await buildFilesystem(image, temp, format, options, reporter, signal);
+      const built = await buildFilesystem(image, temp, format, options, context, signal);
       await fetching;
       if (format === "squashfs") {
         const { sha3 } = await sha3File(temp);
-        return { ...base, kept: false, size: built.squashfs.imageSize, sha3, squashfs: built.squashfs, containerConfig: undefined, addedMountPoints: [] };
+        return { ...base, kept: false, size: built.squashfs.imageSize, sha3, squashfs: built.squashfs, containerConfig: undefined, addedMountPoints: [], warnings: warnings() };
       }
       const containerConfig = buildContainerConfig({
         imageId,
@@ -165,7 +163,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
       });
       const { size, sha3 } = await appendTrailer(temp, containerConfig);
       signal.throwIfAborted();
-      return { ...base, kept: false, size, sha3, squashfs: built.squashfs, containerConfig, addedMountPoints: built.addedMountPoints };
+      return { ...base, kept: false, size, sha3, squashfs: built.squashfs, containerConfig, addedMountPoints: built.addedMountPoints, warnings: warnings() };
     });
   } catch (err) {
     stop.abort(err);
@@ -190,10 +188,11 @@ async function buildFilesystem(
   path: string,
   format: OutputFormat,
   options: ConvertOptions,
-  reporter: Reporter,
+  context: RunContext,
   signal: AbortSignal,
 ): Promise<BuiltFilesystem> {
-  const writer = await SquashfsWriter.create(path, options.writer);
+  const reporter = context.reporter;
+  const writer = await SquashfsWriter.create(path, { ...options.writer, mkfsTime: context.mkfsTime });
   try {
     // Topmost first; each layer is a function so the merge may read one again when a hard link
     // needs a file it already passed over (see mergeLayers).
@@ -204,7 +203,7 @@ async function buildFilesystem(
     const userFiles: BuiltFilesystem["userFiles"] = {};
     const wantUserFiles = format === "gvmi" && options.overrides?.keepUser === true;
     const progress = reporter.task("writing", undefined);
-    for await (const entry of mergeLayers(layers, { reporter, strict: options.strict })) {
+    for await (const entry of mergeLayers(layers, { reporter })) {
       signal.throwIfAborted();
       topLevel.add(entry.path.split("/", 1)[0]!);
       if (wantUserFiles && entry.type === "file" && USER_FILES.has(entry.path) && entry.size <= MAX_USER_FILE) {
@@ -218,8 +217,7 @@ async function buildFilesystem(
     }
     let addedMountPoints: string[] = [];
     if (format === "gvmi" && options.addMountPoints !== false) {
-      const mtime = options.writer?.mkfsTime ?? sourceDateEpoch() ?? 0;
-      const missing = missingMountPoints(topLevel, { mtime });
+      const missing = missingMountPoints(topLevel, { mtime: context.mkfsTime });
       for (const entry of missing.entries) await writer.add(entry);
       addedMountPoints = missing.added;
       if (addedMountPoints.length > 0) {
@@ -263,9 +261,4 @@ function defaultName(image: Image, source: string): string {
     tag = /:([^/:]+)$/.exec(source.replace(/^[a-z-]+:/, ""))?.[1] ?? "latest";
   }
   return defaultOutputName({ repository, tag, imageId: image.configDigest });
-}
-
-function sourceDateEpoch(): number | undefined {
-  const v = process.env["SOURCE_DATE_EPOCH"];
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
 }

@@ -1,0 +1,269 @@
+/**
+ * Reading an image file: open it (`openImageFile`), and the use cases over it — `inspectImage`,
+ * `verifyImage`, `listImage`, `readImageFile`.
+ *
+ * An image file is a .gvmi (SquashFS + trailer, read the way the Golem runtime reads it) or a
+ * plain SquashFS image. A file counts as plain only when nothing but zero padding follows
+ * `bytes_used`; a .gvmi with a damaged trailer still has its JSON there, so it fails with the
+ * trailer error instead of passing as "plain".
+ */
+import { open } from "node:fs/promises";
+import { GvmconvError } from "../errors.js";
+import { readGvmi, sha3File, GvmiTrailerError, type GvmiInfo, type GvmiIssue } from "../gvmi/index.js";
+import {
+  SquashfsReader,
+  SquashfsBadSuperblockError,
+  SquashfsTruncatedError,
+  isDirectory,
+  verifySquashfs,
+  type DirectoryEntry,
+  type SquashfsStat,
+  type VerifySummary,
+} from "../squashfs/index.js";
+
+/** Padding a plain image may carry after bytes_used (mksquashfs pads to 4 KiB; allow any device block). */
+const MAX_PLAIN_PADDING = 1 << 20;
+
+export interface ImageFile {
+  path: string;
+  kind: "gvmi" | "squashfs";
+  /** The trailer and runtime checks; null for a plain SquashFS. */
+  gvmi: GvmiInfo | null;
+  /** Whole file size. */
+  fileSize: number;
+  reader: SquashfsReader;
+}
+
+/** A file whose SHA3-224 is not the one the user expects. */
+export class ImageHashMismatchError extends GvmconvError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(expected: string, actual: string) {
+    super("E_GVMI_HASH_MISMATCH", `SHA3-224 is ${actual}, expected ${expected}`, {
+      hint: "the file differs from the published image; download or build it again",
+    });
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Opens `path` as a .gvmi, or as a plain SquashFS image. Close `reader` when done. */
+export async function openImageFile(path: string): Promise<ImageFile> {
+  let gvmi: GvmiInfo;
+  try {
+    gvmi = await readGvmi(path);
+  } catch (err) {
+    if (!(err instanceof GvmiTrailerError)) throw err;
+    const plain = await openPlain(path);
+    if (plain === null) throw err;
+    return plain;
+  }
+  const reader = await SquashfsReader.open({ path, offset: 0, length: gvmi.squashfsSize });
+  return { path, kind: "gvmi", gvmi, fileSize: gvmi.size, reader };
+}
+
+/** The image as a plain SquashFS, or null when it is not one (so the trailer error stands). */
+async function openPlain(path: string): Promise<ImageFile | null> {
+  let reader: SquashfsReader;
+  try {
+    reader = await SquashfsReader.open(path);
+  } catch (err) {
+    if (err instanceof SquashfsBadSuperblockError || err instanceof SquashfsTruncatedError) return null;
+    throw err;
+  }
+  try {
+    const used = reader.superblock.bytesUsed;
+    const rest = reader.rangeSize - used;
+    if (rest > MAX_PLAIN_PADDING || !(await allZero(path, used, rest))) {
+      await reader.close();
+      return null;
+    }
+    return { path, kind: "squashfs", gvmi: null, fileSize: reader.rangeSize, reader };
+  } catch (err) {
+    await reader.close();
+    throw err;
+  }
+}
+
+async function allZero(path: string, position: number, length: number): Promise<boolean> {
+  if (length === 0) return true;
+  const handle = await open(path, "r");
+  try {
+    const buf = new Uint8Array(length);
+    const { bytesRead } = await handle.read(buf, 0, length, position);
+    return bytesRead === length && buf.every((b) => b === 0);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What `inspect` shows: the trailer's config, the hash, and the SquashFS facts. */
+export interface ImageInspection {
+  file: string;
+  format: ImageFile["kind"];
+  sha3_224: string;
+  fileSize: number;
+  squashfs: {
+    compression: string;
+    blockSize: number;
+    bytesUsed: number;
+    /** The SquashFS part of the file, padding included. */
+    partSize: number;
+    inodes: number;
+    fragments: number;
+    ids: number;
+    mkfsTime: number;
+    exportable: boolean;
+    xattrs: boolean;
+  };
+  /** The ContainerConfig in the trailer; null for a plain SquashFS. */
+  config: Record<string, unknown> | null;
+  /** What the Golem runtime would object to (see gvmi/read.ts). */
+  issues: GvmiIssue[];
+}
+
+/** The metadata, hash and SquashFS facts of an image file, without unpacking it. */
+export async function inspectImage(path: string): Promise<ImageInspection> {
+  const image = await openImageFile(path);
+  const { reader, gvmi } = image;
+  const sb = reader.superblock;
+  await reader.close();
+  const { sha3 } = await sha3File(path);
+  return {
+    file: path,
+    format: image.kind,
+    sha3_224: sha3,
+    fileSize: image.fileSize,
+    squashfs: {
+      compression: reader.compression,
+      blockSize: sb.blockSize,
+      bytesUsed: sb.bytesUsed,
+      partSize: gvmi?.squashfsSize ?? image.fileSize,
+      inodes: sb.inodeCount,
+      fragments: sb.fragmentCount,
+      ids: sb.idCount,
+      mkfsTime: sb.modificationTime,
+      exportable: sb.exportTableStart !== null,
+      xattrs: sb.xattrIdTableStart !== null,
+    },
+    config: gvmi?.config ?? null,
+    issues: gvmi?.issues ?? [],
+  };
+}
+
+export interface VerifyOptions {
+  /** The SHA3-224 the file must have (56 hex digits, e.g. from `vm.repo(image_hash=…)`). */
+  sha3?: string;
+}
+
+export interface VerifyResult extends VerifySummary {
+  kind: ImageFile["kind"];
+  sha3: string;
+  /** True when `options.sha3` was given (and matched: a mismatch throws). */
+  hashChecked: boolean;
+}
+
+/**
+ * Reads the whole image the way a provider and the VM kernel would: the trailer and its CRC, every
+ * inode and every data and fragment block, then the hash. Fatal: a trailer issue the runtime
+ * would refuse (an `E_` issue; `W_` issues are left to `inspect`), any unreadable part of the
+ * SquashFS, and a hash other than `options.sha3`.
+ */
+export async function verifyImage(path: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const image = await openImageFile(path);
+  let summary: VerifySummary;
+  try {
+    const fatal = image.gvmi?.issues.find((i) => i.code.startsWith("E_"));
+    if (fatal !== undefined) throw new GvmconvError(fatal.code, fatal.message);
+    summary = await verifySquashfs(image.reader);
+  } finally {
+    await image.reader.close();
+  }
+  const { sha3 } = await sha3File(path);
+  if (options.sha3 !== undefined && options.sha3 !== sha3) throw new ImageHashMismatchError(options.sha3, sha3);
+  return { ...summary, kind: image.kind, sha3, hashChecked: options.sha3 !== undefined };
+}
+
+export interface ListOptions {
+  /** List subdirectories too, depth first in listing order, as `ls -R`. */
+  recursive?: boolean;
+  /** Read each entry's attributes (`ls -l`). */
+  stat?: boolean;
+}
+
+export interface ListedEntry {
+  name: string;
+  /** Image path without leading slash ("" is the root). */
+  path: string;
+  kind: DirectoryEntry["kind"];
+  /** With `options.stat`. */
+  stat?: SquashfsStat;
+}
+
+/** One directory's listing; `listImage` yields one per directory visited. */
+export interface ListedDirectory {
+  /** Image path of the directory ("" is the root). */
+  path: string;
+  /** False for the one listing of a path that is not a directory (see `listImage`). */
+  directory: boolean;
+  entries: ListedEntry[];
+}
+
+/**
+ * Lists `imagePath` (default the root) inside an image file, never following symlinks. A path
+ * that is not a directory yields one listing holding just that entry, with `path` its parent.
+ */
+export async function* listImage(
+  file: string,
+  imagePath = "/",
+  options: ListOptions = {},
+): AsyncGenerator<ListedDirectory> {
+  const { reader } = await openImageFile(file);
+  try {
+    const start = normalizeImagePath(imagePath);
+    const inode = await reader.lookup(start);
+    if (!isDirectory(inode)) {
+      const slash = start.lastIndexOf("/");
+      const name = start.slice(slash + 1) || "/";
+      const st = await reader.stat(inode);
+      yield { path: start.slice(0, Math.max(slash, 0)), directory: false, entries: [{ name, path: start, kind: st.kind, ...(options.stat ? { stat: st } : {}) }] };
+      return;
+    }
+    const queue = [start];
+    while (queue.length > 0) {
+      const dir = queue.shift()!;
+      const entries: ListedEntry[] = [];
+      const subdirs: string[] = [];
+      for (const e of await reader.readdir(dir)) {
+        const path = dir === "" ? e.name : `${dir}/${e.name}`;
+        const entry: ListedEntry = { name: e.name, path, kind: e.kind };
+        if (options.stat) entry.stat = await reader.stat(await reader.entryInode(e));
+        entries.push(entry);
+        if (e.kind === "dir") subdirs.push(path);
+      }
+      yield { path: dir, directory: true, entries };
+      // Depth first, in listing order, as ls -R.
+      if (options.recursive) queue.unshift(...subdirs);
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+/** The bytes of the regular file at `imagePath` inside an image file (symlinks are not followed). */
+export async function* readImageFile(file: string, imagePath: string): AsyncGenerator<Uint8Array> {
+  const { reader } = await openImageFile(file);
+  try {
+    yield* reader.readFile(imagePath);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Image paths without leading/trailing slashes ("" is the root). */
+function normalizeImagePath(path: string): string {
+  return path
+    .split("/")
+    .filter((p) => p !== "" && p !== ".")
+    .join("/");
+}

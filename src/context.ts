@@ -1,0 +1,123 @@
+/**
+ * The run context: the one place where a run's environment, warning policy and time are decided.
+ *
+ * Every use case (convert, push, inspect, …) builds one with `createContext` from what its caller
+ * gave, or takes the caller's, and hands it down. Downstream code never reads `process.env`,
+ * never decides whether a warning is fatal, and never works out the filesystem time itself:
+ *
+ * - `env`: the environment the run sees; `process.env` only when the caller passes none (this is
+ *   the library's only read of it). Credentials, the cache directory, registry URLs follow it.
+ * - `mkfsTime`: the time written into the image — the caller's explicit value, else
+ *   `SOURCE_DATE_EPOCH` (https://reproducible-builds.org/specs/source-date-epoch/), else 0. Never
+ *   the clock, so the same input keeps the same bytes and the same hash.
+ * - `reporter`: the caller's reporter behind the warning policy. Every coded warning from any
+ *   part (tar reader, layer merge, directory walk, image config, credentials) goes through its
+ *   `warn()`, which records it and, under `strict`, throws it as a `StrictWarningError` instead.
+ */
+import { GvmconvError, UsageError } from "./errors.js";
+import { silentReporter, type ProgressTask, type Reporter, type Warning } from "./reporter.js";
+
+/** An environment: variable names to values, as `process.env`. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** What a caller may set for a run; everything else is resolved from these. */
+export interface ContextOptions {
+  /** The environment the run sees. Default: `process.env`. */
+  env?: Env;
+  /** Where progress and warnings go. Default: nowhere. */
+  reporter?: Reporter;
+  /** Turn every coded warning into an error (`--strict`). */
+  strict?: boolean;
+  /** Stops the run; the failure is the signal's reason. */
+  signal?: AbortSignal;
+  /** Filesystem time in seconds; overrides `SOURCE_DATE_EPOCH`. */
+  mkfsTime?: number;
+  /** Working directory (where `.env` is looked for). Default: `process.cwd()`. */
+  cwd?: string;
+}
+
+export interface RunContext {
+  readonly env: Env;
+  readonly cwd: string;
+  /** The caller's reporter behind the warning policy (see the module comment). */
+  readonly reporter: Reporter;
+  readonly strict: boolean;
+  readonly signal: AbortSignal | undefined;
+  /** Seconds since the epoch, 0 … 2^32-1: what SquashFS stores. */
+  readonly mkfsTime: number;
+  /** Every warning reported so far, in order (under `strict`, the one that was thrown). */
+  readonly warnings: readonly Warning[];
+}
+
+/** Options of a use case that runs in a context: the caller's own, or one made from these. */
+export type RunOptions = ContextOptions & { context?: RunContext };
+
+/** SquashFS stores times as u32 seconds. */
+const MAX_TIME = 2 ** 32 - 1;
+
+/** A coded warning raised as an error because the run is strict. Its code is the warning's, `E_` for `W_`. */
+export class StrictWarningError extends GvmconvError {
+  /** The warning this error stands for. */
+  readonly warning: Warning;
+  /** Image path concerned, when there is one. */
+  readonly path: string | undefined;
+
+  constructor(warning: Warning) {
+    super(warning.code.replace(/^W_/, "E_"), warning.message, {
+      hint: `--strict turns warning ${warning.code} into an error; run without --strict to accept it`,
+    });
+    this.warning = warning;
+    this.path = warning.path;
+  }
+}
+
+/**
+ * The one rule for `SOURCE_DATE_EPOCH`: unset or empty means "not given"; otherwise it must be
+ * a whole number of seconds that SquashFS can store (0 … 2^32-1). A malformed value is an error,
+ * as the specification asks, rather than silently a different time.
+ */
+export function sourceDateEpoch(env: Env): number | undefined {
+  const raw = env["SOURCE_DATE_EPOCH"];
+  if (raw === undefined || raw === "") return undefined;
+  return checkTime("SOURCE_DATE_EPOCH", raw);
+}
+
+/** A filesystem time given as text (`--mkfs-time`, `SOURCE_DATE_EPOCH`), checked. */
+export function checkTime(name: string, text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) > MAX_TIME) {
+    throw new UsageError(`${name} must be a whole number of seconds from 0 to ${MAX_TIME}, got '${text}'`);
+  }
+  return Number(text);
+}
+
+/** Resolves a run's context once; see the module comment for each decision. */
+export function createContext(options: ContextOptions = {}): RunContext {
+  const env = options.env ?? process.env;
+  let mkfsTime: number;
+  if (options.mkfsTime !== undefined) {
+    if (!Number.isInteger(options.mkfsTime) || options.mkfsTime < 0 || options.mkfsTime > MAX_TIME) {
+      throw new UsageError(`mkfsTime must be a whole number of seconds from 0 to ${MAX_TIME}, got ${options.mkfsTime}`);
+    }
+    mkfsTime = options.mkfsTime;
+  } else {
+    mkfsTime = sourceDateEpoch(env) ?? 0;
+  }
+  const strict = options.strict ?? false;
+  const outer = options.reporter ?? silentReporter;
+  const warnings: Warning[] = [];
+  const reporter: Reporter = {
+    warn(warning: Warning): void {
+      warnings.push(warning);
+      if (strict) throw new StrictWarningError(warning);
+      outer.warn(warning);
+    },
+    info: (message: string): void => outer.info(message),
+    task: (label: string, total?: number): ProgressTask => outer.task(label, total),
+  };
+  return { env, cwd: options.cwd ?? process.cwd(), reporter, strict, signal: options.signal, mkfsTime, warnings };
+}
+
+/** The caller's context, or one made from its options. */
+export function contextOf(options: RunOptions = {}): RunContext {
+  return options.context ?? createContext(options);
+}
