@@ -1,6 +1,14 @@
-// Flat config: typescript-eslint's recommended rules over sources, tests and benchmarks.
+// Flat config: typescript-eslint's recommended rules over sources, tests and benchmarks, plus the
+// boundary of the CLI: it uses the library only through the package's public entry points.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+
+/** What src/cli may import outside itself: the package's public entry points (see package.json "exports"). */
+const PUBLIC_ENTRY = "(index|errors)\\.js$";
+const outside = (up) => ({
+  regex: `^${"\\.\\./".repeat(up)}(?!${PUBLIC_ENTRY})`,
+  message: "src/cli uses the library only through its public entry points (src/index.ts, src/errors.ts)",
+});
 
 export default tseslint.config(
   { ignores: ["dist/**", "build/**", "node_modules/**"] },
@@ -10,6 +18,26 @@ export default tseslint.config(
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "no-constant-condition": ["error", { checkLoops: false }],
+    },
+  },
+  {
+    files: ["src/cli/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [outside(1)] }] },
+  },
+  {
+    files: ["src/cli/commands/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [outside(2)] }] },
+  },
+  {
+    files: ["src/cli/**/*.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: `ImportExpression[source.value=/^\\.\\.\\/(\\.\\.\\/)?(?!${PUBLIC_ENTRY})/]`,
+          message: "src/cli loads the library only through its public entry points (see src/cli/library.ts)",
+        },
+      ],
     },
   },
 );

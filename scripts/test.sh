@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
+# A clean build: a test file moved or deleted must not linger as a stale build/ copy.
+rm -rf build
 npx tsc -p tsconfig.json
 npx tsc -p tsconfig.test.json
 npx eslint --max-warnings 0 src test bench
