@@ -1,0 +1,213 @@
+/**
+ * The run context (src/context.ts) is the one place for the environment, the warning policy and
+ * the filesystem time. These tests hold every entry point to that: the library's use cases and the
+ * CLI's commands apply one SOURCE_DATE_EPOCH rule, and --strict fails on warnings from every
+ * part, the tar reader included (it used to reach only the layer merge).
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdir, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  buildSquashfs,
+  CollectingReporter,
+  convert,
+  createContext,
+  inspectImage,
+  listImage,
+  sourceDateEpoch,
+  StrictWarningError,
+  UsageError,
+} from "../src/index.js";
+import { hermeticEnv, tmp, writeLayout } from "./oci/helpers.js";
+import { imageFromTars, packTar } from "./e2e/support.js";
+import { runCli } from "./support/cli-run.js";
+
+let work = "";
+before(async () => {
+  work = await tmp("gvmconv-context-");
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+let n = 0;
+/** A fresh, empty directory for one run's output. */
+async function outDir(): Promise<string> {
+  const dir = join(work, `out-${n++}`);
+  await mkdir(dir);
+  return dir;
+}
+
+/** A 512-byte ustar header with the given type flag (tar-stream cannot write unknown types). */
+function ustarHeader(name: string, type: string, size: number): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, "utf8");
+  h.write("0000644\0", 100, "ascii");
+  h.write("0000000\0", 108, "ascii");
+  h.write("0000000\0", 116, "ascii");
+  h.write(size.toString(8).padStart(11, "0") + "\0", 124, "ascii");
+  h.write("14000000000\0", 136, "ascii");
+  h.write(type, 156, "ascii");
+  h.write("ustar\0" + "00", 257, "ascii");
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "ascii");
+  return h;
+}
+
+/** A tar holding a regular file and one member of an entry type no tar reader knows ('Z'). */
+function tarWithUnknownType(): Buffer {
+  const body = Buffer.from("hello\n");
+  return Buffer.concat([
+    ustarHeader("etc/hello", "0", body.length),
+    Buffer.concat([body, Buffer.alloc(512 - body.length)]),
+    ustarHeader("odd", "Z", 0),
+    Buffer.alloc(1024),
+  ]);
+}
+
+/** A tar holding a GNU sparse file in PAX format 1.0 (as bsdtar writes any file with holes). */
+async function tarWithSparseFile(): Promise<Buffer> {
+  return await packTar([
+    { header: { name: "etc/hello", mtime: new Date(0) }, body: "hello\n" },
+    {
+      header: {
+        name: "GNUSparseFile.0/holes",
+        mtime: new Date(0),
+        pax: { "GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "holes", "GNU.sparse.realsize": "8192" },
+      },
+      body: "1\n0\n512\n" + "\0".repeat(504) + "x".repeat(512),
+    },
+  ]);
+}
+
+/** An OCI layout whose only layer is `tar`. */
+async function layoutOf(name: string, tar: Buffer): Promise<string> {
+  const dir = join(work, name);
+  await writeLayout(dir, [{ kind: "image", ref: "latest", image: imageFromTars([tar], "gzip") }]);
+  return `oci:${dir}:latest`;
+}
+
+// ---- SOURCE_DATE_EPOCH: one rule ----
+
+test("SOURCE_DATE_EPOCH: unset or empty is no time; digits up to 2^32-1 are; anything else is a usage error", () => {
+  assert.equal(sourceDateEpoch({}), undefined);
+  assert.equal(sourceDateEpoch({ SOURCE_DATE_EPOCH: "" }), undefined);
+  assert.equal(sourceDateEpoch({ SOURCE_DATE_EPOCH: "0" }), 0);
+  assert.equal(sourceDateEpoch({ SOURCE_DATE_EPOCH: "4294967295" }), 4294967295);
+  for (const bad of ["4294967296", "-1", "1.5", "12abc", "1e9", " "]) {
+    assert.throws(() => sourceDateEpoch({ SOURCE_DATE_EPOCH: bad }), UsageError, bad);
+  }
+  assert.equal(createContext({ env: { SOURCE_DATE_EPOCH: "77" } }).mkfsTime, 77);
+  assert.equal(createContext({ env: { SOURCE_DATE_EPOCH: "77" }, mkfsTime: 5 }).mkfsTime, 5, "explicit wins");
+  assert.equal(createContext({ env: {} }).mkfsTime, 0, "never the clock");
+});
+
+test("every entry point writes SOURCE_DATE_EPOCH as the filesystem time, mount points included", async () => {
+  const sample = `oci:${join(new URL("../..", import.meta.url).pathname, "samples", "hello-oci")}:latest`;
+  const env = hermeticEnv(work, { SOURCE_DATE_EPOCH: "1234567890" });
+  const tree = join(work, "tree");
+  await mkdir(join(tree, "etc"), { recursive: true });
+  await writeFile(join(tree, "etc/hello"), "hello\n");
+
+  const lib = await convert(sample, { outputDir: await outDir(), env });
+  const libSqfs = join(await outDir(), "tree.sqfs");
+  await buildSquashfs(tree, libSqfs, { env });
+  const cliGvmi = join(await outDir(), "cli.gvmi");
+  const c1 = await runCli([sample, "-o", cliGvmi], { env });
+  assert.equal(c1.code, 0, c1.stderr);
+  const cliSqfs = join(await outDir(), "cli.sqfs");
+  const c2 = await runCli(["squashfs", tree, "-o", cliSqfs], { env });
+  assert.equal(c2.code, 0, c2.stderr);
+
+  for (const file of [lib.outputPath, libSqfs, cliGvmi, cliSqfs]) {
+    assert.equal((await inspectImage(file)).squashfs.mkfsTime, 1234567890, file);
+  }
+  // The sample lacks /proc and /sys: the mount points added for the VM carry the same time.
+  assert.ok(lib.addedMountPoints.includes("/proc"), String(lib.addedMountPoints));
+  for await (const dir of listImage(lib.outputPath, "/", { stat: true })) {
+    const proc = dir.entries.find((e) => e.name === "proc");
+    assert.equal(proc?.stat?.mtime, 1234567890);
+  }
+  assert.ok((await readFile(lib.outputPath)).equals(await readFile(cliGvmi)), "library and CLI give the same bytes");
+});
+
+test("a malformed SOURCE_DATE_EPOCH is refused the same way by every entry point, before anything is written", async () => {
+  const sample = `oci:${join(new URL("../..", import.meta.url).pathname, "samples", "hello-oci")}:latest`;
+  const env = hermeticEnv(work, { SOURCE_DATE_EPOCH: "yesterday" });
+  const dir = await outDir();
+  const refused = (err: unknown): boolean =>
+    err instanceof UsageError && /SOURCE_DATE_EPOCH must be a whole number/.test(err.message);
+  await assert.rejects(convert(sample, { outputDir: dir, env }), refused);
+  await assert.rejects(buildSquashfs(join(work, "tree"), join(dir, "x.sqfs"), { env }), refused);
+  for (const argv of [[sample, "-o", join(dir, "y.gvmi")], ["squashfs", join(work, "tree"), "-o", join(dir, "y.sqfs")]]) {
+    const r = await runCli(argv, { env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^gvmconv: error \[E_USAGE\]: SOURCE_DATE_EPOCH must be a whole number/);
+  }
+  assert.deepEqual(await readdir(dir), []);
+});
+
+// ---- --strict: every warning, from every part ----
+
+test("--strict fails on an unknown tar entry type from the tar reader: library and CLI, squashfs and convert", async () => {
+  const tar = join(work, "unknown.tar");
+  await writeFile(tar, tarWithUnknownType());
+  const dir = await outDir();
+
+  const collected = new CollectingReporter();
+  await buildSquashfs(tar, join(dir, "lenient.sqfs"), { env: {}, reporter: collected });
+  assert.deepEqual(collected.warnings.map((w) => w.code), ["W_TAR_UNKNOWN_TYPE"], "a warning without --strict");
+
+  await assert.rejects(buildSquashfs(tar, join(dir, "strict.sqfs"), { env: {}, strict: true }), (err: unknown) => {
+    assert.ok(err instanceof StrictWarningError);
+    assert.equal(err.code, "E_TAR_UNKNOWN_TYPE");
+    assert.equal(err.path, "odd");
+    return true;
+  });
+  const r1 = await runCli(["squashfs", tar, "-o", join(dir, "strict-cli.sqfs"), "--strict"], { env: {} });
+  assert.equal(r1.code, 1);
+  assert.match(r1.stderr, /^gvmconv: error \[E_TAR_UNKNOWN_TYPE\]: skipped 'odd': unsupported tar entry type — /m);
+
+  const source = await layoutOf("unknown-layout", tarWithUnknownType());
+  const env = hermeticEnv(work);
+  await assert.rejects(convert(source, { output: join(dir, "strict.gvmi"), env, strict: true }), StrictWarningError);
+  const r2 = await runCli([source, "-o", join(dir, "strict-cli.gvmi"), "--strict"], { env });
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /\[E_TAR_UNKNOWN_TYPE\]/);
+  assert.deepEqual((await readdir(dir)).sort(), ["lenient.sqfs"], "nothing left by the strict runs");
+});
+
+test("--strict fails on a sparse file the tar reader cannot store, instead of converting without it", async () => {
+  const tar = join(work, "sparse.tar");
+  await writeFile(tar, await tarWithSparseFile());
+  const dir = await outDir();
+  const collected = new CollectingReporter();
+  await buildSquashfs(tar, join(dir, "lenient.sqfs"), { env: {}, reporter: collected });
+  assert.deepEqual(collected.warnings.map((w) => w.code), ["W_TAR_SPARSE_UNSUPPORTED"]);
+
+  const r1 = await runCli(["squashfs", tar, "-o", join(dir, "strict.sqfs"), "--strict"], { env: {} });
+  assert.equal(r1.code, 1);
+  assert.match(r1.stderr, /\[E_TAR_SPARSE_UNSUPPORTED\]/);
+  const source = await layoutOf("sparse-layout", await tarWithSparseFile());
+  const r2 = await runCli([source, "-o", join(dir, "strict.gvmi"), "--strict"], { env: hermeticEnv(work) });
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /\[E_TAR_SPARSE_UNSUPPORTED\]/);
+  assert.deepEqual((await readdir(dir)).sort(), ["lenient.sqfs"]);
+});
+
+test("a context's warnings are recorded in order, and strict throws the first one", () => {
+  const outer = new CollectingReporter();
+  const lenient = createContext({ env: {}, reporter: outer });
+  lenient.reporter.warn({ code: "W_A", message: "a" });
+  lenient.reporter.warn({ code: "W_B", message: "b" });
+  assert.deepEqual(lenient.warnings.map((w) => w.code), ["W_A", "W_B"]);
+  assert.deepEqual(outer.warnings.map((w) => w.code), ["W_A", "W_B"]);
+  const strict = createContext({ env: {}, reporter: outer, strict: true });
+  assert.throws(() => strict.reporter.warn({ code: "W_C", message: "c", path: "x" }), (err: unknown) => {
+    return err instanceof StrictWarningError && err.code === "E_C" && err.path === "x";
+  });
+  assert.equal(outer.warnings.length, 2, "a thrown warning is not also printed as a warning");
+});
