@@ -12,7 +12,7 @@
  * file streams straight into the writer. The library never prints: progress and warnings go to
  * the Reporter.
  */
-import { stat } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 
 import { writeAtomically } from "../atomic-output.js";
@@ -45,7 +45,7 @@ export type ConvertWriterOptions = Omit<WriterOptions, "mkfsTime">;
 export interface ConvertOptions extends RunOptions {
   /** Output path. Default for gvmi: `<repo>-<tag>-<10 hex of image id>.gvmi` in `outputDir`. Required for squashfs. */
   output?: string;
-  /** Directory for the default output name. Default: the current directory. */
+  /** Directory for the default output name, created when missing. Default: the current directory. */
   outputDir?: string;
   /** `gvmi` (default): what Golem providers boot. `squashfs`: the root filesystem alone. */
   format?: OutputFormat;
@@ -126,6 +126,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   try {
     const imageId = image.configDigest;
     const outputPath = resolve(options.output ?? join(options.outputDir ?? ".", defaultName(image, source)));
+    if (options.output === undefined && options.outputDir !== undefined) await mkdir(options.outputDir, { recursive: true });
     const base = { format, outputPath, imageId, reference: image.reference?.familiar };
 
     // gvmi follows the incumbent: an output built from the same image is kept unless forced, any
