@@ -15,6 +15,8 @@ export class HttpNetworkError extends GvmconvError {
   readonly reason: NetworkFailure;
   /** undici's or Node's error code, when there is one (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`). */
   readonly errorCode: string | undefined;
+  /** What happened, without the URL (`no response headers within 60000 ms (headers timeout)`). */
+  readonly detail: string;
   constructor(url: string, cause: unknown, timeouts?: ResolvedTimeouts) {
     const errorCode = networkErrorCode(cause);
     const { reason, text } = describe(errorCode, cause, timeouts);
@@ -25,6 +27,7 @@ export class HttpNetworkError extends GvmconvError {
     this.url = redactUrl(url);
     this.reason = reason;
     this.errorCode = errorCode;
+    this.detail = text;
   }
 }
 
