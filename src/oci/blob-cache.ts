@@ -13,10 +13,11 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Env } from "../context.js";
+import { backoffDelay, isRetryableNetworkError } from "../http/index.js";
 import type { ProgressTask } from "../reporter.js";
 import { DigestingStream, parseDigest, verifyBytes } from "./digest.js";
 import { DigestMismatchError, NetworkError } from "./errors.js";
-import { backoffDelay, isRetryableNetworkError, type BlobResponse } from "./registry-client.js";
+import type { BlobResponse } from "./registry-client.js";
 
 /** `$XDG_CACHE_HOME/gvmconv`, else `~/.cache/gvmconv`. */
 export function defaultCacheDir(env: Env): string {
@@ -30,7 +31,8 @@ export interface IngestOptions {
   task?: ProgressTask;
   /** Failed attempts without progress tolerated before giving up (default 5). */
   retries?: number;
-  baseDelayMs?: number;
+  /** First backoff step in ms after a failure without progress (default 500). */
+  retryDelayMs?: number;
   signal?: AbortSignal;
 }
 
@@ -166,7 +168,7 @@ export class BlobCache {
           if (offset === before) failures++;
           else failures = 0;
           if (failures > retries) throw new NetworkError(digest, `download of blob ${digest} kept failing`, { cause: lastError });
-          await sleep(offset === before ? backoffDelay(failures - 1, opts.baseDelayMs ?? 500) : 0, undefined, { signal: opts.signal });
+          await sleep(offset === before ? backoffDelay(failures - 1, { retryDelayMs: opts.retryDelayMs ?? 500 }) : 0, undefined, { signal: opts.signal });
         }
       }
       const actual = `${algorithm}:${hash.digest("hex")}`;

@@ -1,11 +1,11 @@
 /**
  * A distribution-spec v2 client for pulling: manifests and blobs, token/Basic auth, redirects
- * that never carry `Authorization` to another host, retries with backoff on 429/5xx and
- * dropped connections. One client per registry endpoint; it owns its connection pool.
+ * that never carry `Authorization` to another host, retries with backoff on 408/429/5xx and
+ * dropped connections (the shared policy of src/http). One client per registry endpoint; it owns
+ * its connection pool.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Readable } from "node:stream";
-import { Agent, request, type Dispatcher } from "undici";
+import { HttpNetworkError, HttpTransport, type Response, type RetryOptions, type Timeouts } from "../http/index.js";
 import { parseAuthChallenges, type AuthChallenge } from "./auth-challenge.js";
 import type { CredentialSource, Credentials } from "./credentials.js";
 import { digestOf, verifyBytes } from "./digest.js";
@@ -21,14 +21,13 @@ import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from "./manifest.js";
 import { isLoopbackRegistry } from "./reference.js";
 import { TokenCache } from "./token-cache.js";
 
-export interface RetryOptions {
-  /** Attempts after the first one (default 5). */
-  retries?: number;
-  /** First backoff delay in ms, doubled each attempt with jitter, capped at 30 s (default 500). */
-  baseDelayMs?: number;
-}
-
+/**
+ * Retries: `retries` (default 5), `retryDelayMs` (default 500), `maxRetryDelayMs` (default 30 s),
+ * `maxRetryAfterMs` (default 60 s); see src/http/backoff.ts.
+ */
 export interface RegistryClientOptions extends RetryOptions {
+  /** Connect 30 s, headers 120 s, body idle 120 s unless overridden. */
+  timeouts?: Timeouts;
   /** Allow plain HTTP and unverified TLS for this registry (Docker's "insecure registry"). */
   insecure?: boolean;
   credentials?: CredentialSource;
@@ -47,42 +46,11 @@ export interface BlobResponse {
   length: number | undefined;
 }
 
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const RETRY_ERROR_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CLOSED",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-]);
+/** Layer blobs can sit behind slow storage: wait longer for headers than the transport's 60 s. */
+const HEADERS_TIMEOUT_MS = 120_000;
 const MAX_REDIRECTS = 10;
 const MAX_ERROR_BODY = 64 * 1024;
 const MAX_TOKEN_BODY = 1024 * 1024;
-
-/** True for a transport failure worth retrying (connection reset, socket closed mid-body, …). */
-export function isRetryableNetworkError(err: unknown): boolean {
-  let e: unknown = err;
-  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== undefined && RETRY_ERROR_CODES.has(code)) return true;
-    if (e.message === "terminated" || e.message === "other side closed") return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-/** Backoff for attempt `n` (0-based): honours Retry-After seconds, else exponential with jitter. */
-export function backoffDelay(n: number, baseDelayMs: number, retryAfter?: string | string[]): number {
-  const ra = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
-  if (ra !== undefined && /^\d+$/.test(ra)) return Math.min(Number(ra) * 1000, 60_000);
-  const exp = Math.min(baseDelayMs * 2 ** n, 30_000);
-  return exp / 2 + Math.random() * (exp / 2);
-}
 
 /** Read a body into memory, refusing more than `max` bytes. */
 export async function readCapped(body: Readable, max: number, what: string): Promise<Buffer> {
@@ -114,7 +82,7 @@ export function parseErrorEnvelope(body: Buffer): { code: string; message: strin
 }
 
 type Headers = Record<string, string>;
-type Resp = Dispatcher.ResponseData;
+type Resp = Response;
 
 export class RegistryClient {
   /** Normalized registry name (`docker.io`), used for credentials and messages. */
@@ -122,7 +90,7 @@ export class RegistryClient {
   /** Host[:port] actually contacted (`registry-1.docker.io`). */
   readonly endpoint: string;
   readonly #opts: RegistryClientOptions;
-  readonly #agent: Agent;
+  readonly #transport: HttpTransport;
   readonly #tokens: TokenCache;
   readonly #inflightTokens = new Map<string, Promise<string>>();
   #base: Promise<string> | undefined;
@@ -135,16 +103,15 @@ export class RegistryClient {
     this.endpoint = endpoint;
     this.#opts = opts;
     this.#tokens = opts.tokenCache ?? new TokenCache();
-    this.#agent = new Agent({
-      connect: opts.insecure === true ? { rejectUnauthorized: false } : {},
-      // Layer transfers can stall behind slow storage; do not give up on a quiet but open socket too early.
-      bodyTimeout: 120_000,
-      headersTimeout: 120_000,
+    // The retry fields, `insecure` and `signal` are the transport's; it ignores the rest.
+    this.#transport = new HttpTransport({
+      ...opts,
+      timeouts: { headersMs: HEADERS_TIMEOUT_MS, ...opts.timeouts },
     });
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    await this.#transport.close();
   }
 
   /** Fetch a manifest or index by tag or digest; verifies the digest when `ref` is one. */
@@ -190,11 +157,7 @@ export class RegistryClient {
       if (this.#opts.insecure !== true && !isLoopbackRegistry(this.endpoint)) return `https://${this.endpoint}`;
       // Like Docker for insecure and loopback registries: HTTPS first, plain HTTP if TLS fails.
       try {
-        const res = await request(`https://${this.endpoint}/v2/`, {
-          dispatcher: this.#agent,
-          signal: this.#opts.signal,
-          headers: this.#userAgent(),
-        });
+        const res = await this.#transport.request(`https://${this.endpoint}/v2/`, { headers: this.#userAgent() });
         await res.body.dump();
         return `https://${this.endpoint}`;
       } catch (err) {
@@ -316,11 +279,9 @@ export class RegistryClient {
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const h: Headers = { ...this.#userAgent(), ...headers };
       if (auth !== undefined && (authAnyOrigin ? hop === 0 : new URL(current).origin === origin)) h.authorization = auth;
-      const res = await request(current, {
+      const res = await this.#transport.request(current, {
         method: hop === 0 ? method : "GET",
         headers: h,
-        dispatcher: this.#agent,
-        signal: this.#opts.signal,
         ...(body !== undefined && hop === 0 ? { body } : {}),
       });
       if (res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304) {
@@ -339,29 +300,18 @@ export class RegistryClient {
     throw new NetworkError(url, `more than ${MAX_REDIRECTS} redirects`);
   }
 
-  /** Retry transport failures and 408/429/5xx with backoff; returns the first other response. */
+  /**
+   * Retry transport failures and 408/429/5xx (the shared policy); returns the first other
+   * response, or the last retryable one once retries run out (#statusError makes it typed).
+   */
   async #withRetry(url: string, attempt: () => Promise<Resp>): Promise<Resp> {
-    const retries = this.#opts.retries ?? 5;
-    const base = this.#opts.baseDelayMs ?? 500;
-    for (let n = 0; ; n++) {
-      let res: Resp;
-      try {
-        res = await attempt();
-      } catch (err) {
-        if (isRetryableNetworkError(err) && n < retries && this.#opts.signal?.aborted !== true) {
-          await sleep(backoffDelay(n, base), undefined, { signal: this.#opts.signal });
-          continue;
-        }
-        if (err instanceof Error && (err.name === "AbortError" || this.#opts.signal?.aborted === true)) throw err;
-        if (err instanceof RegistryError || err instanceof NetworkError) throw err;
-        throw new NetworkError(url, `request failed: ${(err as Error).message}`, { cause: err });
-      }
-      if (RETRY_STATUS.has(res.statusCode) && n < retries) {
-        await res.body.dump().catch(() => {});
-        await sleep(backoffDelay(n, base, res.headers["retry-after"]), undefined, { signal: this.#opts.signal });
-        continue;
-      }
-      return res;
+    try {
+      return await this.#transport.retryResponse(attempt);
+    } catch (err) {
+      if (err instanceof Error && (err.name === "AbortError" || this.#opts.signal?.aborted === true)) throw err;
+      if (err instanceof RegistryError || err instanceof NetworkError) throw err;
+      const detail = err instanceof HttpNetworkError ? err.detail : (err as Error).message;
+      throw new NetworkError(url, `request failed: ${detail}`, { cause: err });
     }
   }
 

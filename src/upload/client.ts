@@ -13,7 +13,8 @@
  * The descriptor is public once pushed, at `{registry}/download/{descr_sha256}`.
  */
 import { openAsBlob } from "node:fs";
-import { Agent, FormData, fetch, type Dispatcher } from "undici";
+import { FormData, fetch, type Dispatcher } from "undici";
+import { HttpTransport, sleep, type Timeouts } from "../http/index.js";
 import {
   redact,
   RegistryAuthError,
@@ -27,8 +28,11 @@ import { formatPushTarget, type PushTarget } from "./push-target.js";
 
 export const DEFAULT_REGISTRY_URL = "https://registry.golem.network";
 
-/** `REGISTRY_URL` (as gvmkit-build reads it) or the public registry; trailing slashes dropped. */
-export function registryUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * `REGISTRY_URL` (as gvmkit-build reads it) or the public registry; trailing slashes dropped.
+ * `env` is the run's environment, passed in: the library never reads `process.env` itself.
+ */
+export function registryUrlFromEnv(env: NodeJS.ProcessEnv): string {
   const url = env["REGISTRY_URL"]?.trim() || DEFAULT_REGISTRY_URL;
   return url.replace(/\/+$/, "");
 }
@@ -54,29 +58,42 @@ export interface AttachResult {
 }
 
 export interface RegistryClientOptions {
-  /** Registry base URL; default from `REGISTRY_URL` or the public registry. */
+  /**
+   * Registry base URL; default the public registry. Callers honouring `REGISTRY_URL` pass
+   * `registryUrlFromEnv(env)`.
+   */
   url?: string;
-  /** undici dispatcher (connection pool); tests pass their own. */
+  /** undici dispatcher (connection pool); tests pass their own. Our headers/body timeouts still apply. */
   dispatcher?: Dispatcher;
-  /** Per-request inactivity timeout, ms. Large chunks on slow links need generous values. */
-  timeoutMs?: number;
+  /**
+   * Connect 30 s; headers and body idle 300 s each, because the registry answers a chunk only
+   * once it has stored it (on NFS, says upload.rs) and large chunks on slow links take a while.
+   */
+  timeouts?: Timeouts;
 }
 
+/** Headers and body-idle timeout of registry requests, ms (see `RegistryClientOptions.timeouts`). */
+const SLOW_SERVER_TIMEOUT_MS = 300_000;
+
+/**
+ * Each method is one request; chunks are retried by `uploadChunks` (upload.ts), which reports
+ * every retry, with the shared policy of src/http.
+ */
 export class GolemRegistryClient {
   readonly url: string;
-  readonly #dispatcher: Dispatcher;
-  readonly #ownsDispatcher: boolean;
+  readonly #transport: HttpTransport;
 
   constructor(options: RegistryClientOptions = {}) {
-    this.url = (options.url ?? registryUrlFromEnv()).replace(/\/+$/, "");
-    const timeout = options.timeoutMs ?? 300_000;
-    this.#ownsDispatcher = options.dispatcher === undefined;
-    this.#dispatcher = options.dispatcher ?? new Agent({ headersTimeout: timeout, bodyTimeout: timeout });
+    this.url = (options.url ?? DEFAULT_REGISTRY_URL).replace(/\/+$/, "");
+    this.#transport = new HttpTransport({
+      ...(options.dispatcher !== undefined ? { dispatcher: options.dispatcher } : {}),
+      timeouts: { headersMs: SLOW_SERVER_TIMEOUT_MS, bodyMs: SLOW_SERVER_TIMEOUT_MS, ...options.timeouts },
+    });
   }
 
   /** Close our connection pool (not a dispatcher passed in). */
   async close(): Promise<void> {
-    if (this.#ownsDispatcher) await this.#dispatcher.close();
+    await this.#transport.close();
   }
 
   /** Public link to the pushed descriptor (the incumbent prints it as the download link). */
@@ -218,7 +235,9 @@ export class GolemRegistryClient {
     secrets: string[] = [],
   ): Promise<{ status: number; text: Promise<string> }> {
     try {
-      const res = await fetch(this.url + endpoint, { ...init, dispatcher: this.#dispatcher });
+      // undici's fetch rather than the transport's request(): it encodes the multipart forms
+      // (streaming the Blob slices from disk) and decodes compressed answers, as before.
+      const res = await fetch(this.url + endpoint, { ...init, dispatcher: this.#transport.dispatcher });
       // Read the body lazily but always, so the connection returns to the pool.
       const text = res.text().then(
         (t) => redact(t, secrets),
@@ -255,21 +274,4 @@ function redactCause(cause: unknown, secrets: string[]): unknown {
   const inner = (cause as { cause?: unknown }).cause;
   if (inner instanceof Error) inner.message = redact(inner.message, secrets);
   return cause;
-}
-
-/** Resolves after `ms`, or rejects when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 && !signal?.aborted) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -6,14 +6,21 @@
  *      send only the chunks the server lacks, then poll until it reports `full`;
  *   3. attach the tag (skipped for anonymous uploads).
  *
- * Chunks go out in parallel (p-queue, 4 workers by default) and each is retried with exponential
- * backoff; once one chunk has exhausted its retries nothing new starts and the push fails. Running
- * the push again resumes: step 1 tells which chunks the server already stored.
+ * Chunks go out in parallel (p-queue, 4 workers by default) and each is retried with the shared
+ * backoff of src/http; once one chunk has exhausted its retries nothing new starts and the push
+ * fails. Running the push again resumes: step 1 tells which chunks the server already stored.
  */
 import PQueue from "p-queue";
+import {
+  isRetryableNetworkError,
+  isRetryableStatus,
+  retry,
+  type RetryEvent,
+  type RetryOptions as HttpRetryOptions,
+} from "../http/index.js";
 import type { Reporter } from "../reporter.js";
 import { silentReporter } from "../reporter.js";
-import { GolemRegistryClient, openFileBlob, sleep, type AttachResult, type UploadStatus } from "./client.js";
+import { GolemRegistryClient, openFileBlob, type AttachResult, type UploadStatus } from "./client.js";
 import { loadOrCreateDescriptor, type ChunkDescriptor, type FileChunk } from "./descriptor.js";
 import {
   ImageChangedError,
@@ -24,14 +31,13 @@ import {
 } from "./errors.js";
 import { formatPushTarget, type PushTarget } from "./push-target.js";
 
-export interface RetryOptions {
-  /** Retries per chunk after the first attempt (default 4). */
-  retries?: number;
-  /** First backoff delay in ms, doubled per retry (default 1000). */
-  retryDelayMs?: number;
-  /** Backoff ceiling in ms (default 30000). */
-  maxRetryDelayMs?: number;
-}
+/**
+ * Chunk retries, the transport's option names with the upload's defaults: `retries` 4 per chunk,
+ * `retryDelayMs` 1000 (doubled per retry, with jitter), `maxRetryDelayMs` 30 000.
+ */
+export type RetryOptions = HttpRetryOptions;
+
+const CHUNK_RETRY_DEFAULTS = { retries: 4, retryDelayMs: 1000, maxRetryDelayMs: 30_000 } as const;
 
 export interface PushOptions extends RetryOptions {
   /** The .gvmi to push. */
@@ -207,12 +213,10 @@ export async function uploadChunks(
   return { chunks, bytes, skipped };
 }
 
-/** Network drops, 5xx, 408 and 429 are worth another try; other 4xx will not change. */
+/** The shared classification: network drops and timeouts, 408, 429, 5xx; other 4xx will not change. */
 function retryable(err: unknown): boolean {
-  if (err instanceof RegistryNetworkError) return true;
-  if (err instanceof RegistryHttpError) {
-    return err.statusCode >= 500 || err.statusCode === 408 || err.statusCode === 429;
-  }
+  if (err instanceof RegistryNetworkError) return isRetryableNetworkError(err);
+  if (err instanceof RegistryHttpError) return isRetryableStatus(err.statusCode);
   return false;
 }
 
@@ -223,20 +227,19 @@ async function withRetry(
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<void> {
-  const retries = options.retries ?? 4;
-  const base = options.retryDelayMs ?? 1000;
-  const ceiling = options.maxRetryDelayMs ?? 30_000;
-  for (let i = 0; ; i++) {
-    try {
-      return await attempt();
-    } catch (err) {
-      if (i >= retries || !retryable(err)) throw err;
-      const delay = Math.min(ceiling, base * 2 ** i);
+  const policy: RetryOptions = {
+    ...options,
+    retries: options.retries ?? CHUNK_RETRY_DEFAULTS.retries,
+    retryDelayMs: options.retryDelayMs ?? CHUNK_RETRY_DEFAULTS.retryDelayMs,
+    maxRetryDelayMs: options.maxRetryDelayMs ?? CHUNK_RETRY_DEFAULTS.maxRetryDelayMs,
+  };
+  await retry(attempt, policy, {
+    signal,
+    retryError: retryable,
+    onRetry: (e: RetryEvent) =>
       reporter.warn({
         code: "W_UPLOAD_CHUNK_RETRY",
-        message: `chunk ${chunk.no + 1} failed (${(err as Error).message}); retry ${i + 1}/${retries} in ${delay} ms`,
-      });
-      await sleep(delay, signal);
-    }
-  }
+        message: `chunk ${chunk.no + 1} failed (${(e.error as Error).message}); retry ${e.retry}/${e.retries} in ${e.delayMs} ms`,
+      }),
+  });
 }

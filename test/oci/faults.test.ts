@@ -1,6 +1,6 @@
 /**
  * Faults on loopback in front of a real docker-registry: a transfer cut halfway (resumed with
- * Range), 503s then success, a corrupted blob (typed error, nothing cached), and a redirect to
+ * Range), 503s then success, 429 with Retry-After, a final 404, a corrupted blob (typed error, nothing cached), and a redirect to
  * another host that must not receive Authorization (through an htpasswd-protected registry).
  * Also: 401 without credentials, wrong credentials, credentials from env and docker config.
  */
@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
-import { openImage, AuthRequiredError, AuthFailedError, DigestMismatchError, BlobCache, type Image } from "../../src/oci/index.js";
+import { openImage, AuthRequiredError, AuthFailedError, DigestMismatchError, BlobCache, NotFoundError, type Image } from "../../src/oci/index.js";
 import { buildImage, hermeticEnv, readAll, skopeo, startRegistry, tarNames, tmp, writeLayout, type BuiltImage, type RunningRegistry } from "./helpers.js";
 
 let work: string;
@@ -136,6 +136,35 @@ test("503 twice, then success", async () => {
     await img.close();
   }
   assert.equal(failures, 2);
+});
+
+test("429 with Retry-After is waited out, then the pull goes on", async () => {
+  let limited = 0;
+  const p = await proxy(open.port, (req, res, forward) => {
+    if (req.url?.includes("/manifests/") && limited === 0) {
+      limited++;
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "1" });
+      res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}');
+    } else forward();
+  });
+  const t0 = performance.now();
+  const img = await openVia(`127.0.0.1:${p.port}`);
+  const elapsed = performance.now() - t0;
+  await img.close();
+  assert.equal(limited, 1);
+  // retryBaseDelayMs is 1 ms here: only the server's Retry-After explains a wait of a second.
+  assert.ok(elapsed >= 950, `waited ${elapsed} ms`);
+});
+
+test("404 on a blob is final: asked once, a typed not-found error", async () => {
+  const p = await proxy(open.port, (req, res, forward) => {
+    if (req.url?.includes(`/blobs/${image.configDigest}`)) {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end('{"errors":[{"code":"BLOB_UNKNOWN","message":"gone"}]}');
+    } else forward();
+  });
+  await assert.rejects(openVia(`127.0.0.1:${p.port}`), (err: unknown) => err instanceof NotFoundError && err.registryCode === "BLOB_UNKNOWN");
+  assert.equal(p.log.filter((l) => l.url.includes(`/blobs/${image.configDigest}`)).length, 1);
 });
 
 test("a blob with a wrong digest is a clear error and never enters the cache", async () => {

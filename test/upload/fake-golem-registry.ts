@@ -15,7 +15,8 @@
  *   POST /auth/pat/login                JSON {username, password}: 200 / 401
  *
  * It records every request (with multipart fields, file sizes instead of file bytes) so tests can
- * assert what was sent, and can destroy the socket on a chosen chunk attempt to simulate a drop.
+ * assert what was sent, and can destroy the socket on a chosen chunk attempt to simulate a drop, or
+ * answer it with a chosen status.
  */
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -40,8 +41,11 @@ interface StoredUpload {
 export interface FakeRegistryOptions {
   /** Accepted user → token pairs. */
   users?: Record<string, string>;
-  /** Return "destroy" to drop the connection (before answering) for this chunk upload. */
-  onChunk?: (chunkNo: number, attempt: number) => "destroy" | undefined;
+  /**
+   * Return "destroy" to drop the connection (before answering) for this chunk upload, or an HTTP
+   * status to answer it with instead of storing it.
+   */
+  onChunk?: (chunkNo: number, attempt: number) => "destroy" | number | undefined;
   /** Report "partial" for this many status polls after the last chunk (the registry's NFS delay). */
   settlePolls?: number;
 }
@@ -161,10 +165,12 @@ export class FakeGolemRegistry {
       const no = Number(f["chunk-no"]);
       const attempt = (this.#chunkAttempts.get(no) ?? 0) + 1;
       this.#chunkAttempts.set(no, attempt);
-      if (this.#options.onChunk?.(no, attempt) === "destroy") {
+      const fault = this.#options.onChunk?.(no, attempt);
+      if (fault === "destroy") {
         req.socket.destroy();
         return;
       }
+      if (typeof fault === "number") return text(fault, `chunk ${no} refused with ${fault}`);
       const up = this.uploads.get(f["descr-sha256"] ?? "");
       if (!up || !file) return text(400, "unknown descriptor or missing file");
       const pos = no * up.chunkSize;

@@ -5,9 +5,16 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
-import { GolemRegistryClient, registryUrlFromEnv } from "../../src/upload/client.js";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { DEFAULT_REGISTRY_URL, GolemRegistryClient, registryUrlFromEnv } from "../../src/upload/client.js";
 import { createDescriptor } from "../../src/upload/descriptor.js";
-import { RegistryAuthError, RegistryNetworkError, UploadNotValidatedError } from "../../src/upload/errors.js";
+import {
+  RegistryAuthError,
+  RegistryHttpError,
+  RegistryNetworkError,
+  UploadNotValidatedError,
+} from "../../src/upload/errors.js";
 import { parsePushTarget } from "../../src/upload/push-target.js";
 import { pushImage, type PushOptions } from "../../src/upload/upload.js";
 import { CollectingReporter } from "../../src/reporter.js";
@@ -116,6 +123,46 @@ test("a dropped connection during chunk 3 is retried and the upload completes", 
   );
 });
 
+test("a chunk answered 503 is retried with the shared backoff, each retry reported", async () => {
+  await withRegistry(
+    { onChunk: (no, attempt) => (no === 1 && attempt <= 2 ? 503 : undefined) },
+    async (ctx) => {
+      const reporter = new CollectingReporter();
+      const waits: number[] = [];
+      const result = await ctx.push({
+        reporter,
+        workers: 1,
+        retryDelayMs: 100,
+        random: () => 0,
+        sleep: async (ms) => {
+          waits.push(ms);
+        },
+      });
+      assert.deepEqual(ctx.server.assembled(result.descriptorSha256), ctx.data);
+      assert.deepEqual(waits, [50, 100], "exponential from retryDelayMs, lower half of the jitter");
+      assert.deepEqual(
+        reporter.warnings.map((w) => [w.code, /retry (\d\/\d) in (\d+) ms$/.exec(w.message)?.slice(1)]),
+        [
+          ["W_UPLOAD_CHUNK_RETRY", ["1/4", "50"]],
+          ["W_UPLOAD_CHUNK_RETRY", ["2/4", "100"]],
+        ],
+      );
+    },
+  );
+});
+
+test("a chunk answered 400 is not retried: the same request would get the same answer", async () => {
+  await withRegistry({ onChunk: (no) => (no === 0 ? 400 : undefined) }, async (ctx) => {
+    const reporter = new CollectingReporter();
+    await assert.rejects(
+      ctx.push({ reporter, workers: 1 }),
+      (e: unknown) => e instanceof RegistryHttpError && e.statusCode === 400,
+    );
+    assert.equal(ctx.server.sent("/v1/image/push/chunk").length, 1);
+    assert.deepEqual(reporter.warnings, []);
+  });
+});
+
 test("resume: after the connection drops during chunk 3 of 8, a new push sends only the 6 missing chunks", async () => {
   let dropping = true;
   await withRegistry({ onChunk: (no) => (dropping && no === 2 ? "destroy" : undefined) }, async (ctx) => {
@@ -211,6 +258,27 @@ test("unreachable registry is a typed network error", async () => {
   } finally {
     await client.close();
   }
+});
+
+test("a registry that accepts and never answers is a network error after the headers timeout", async () => {
+  const silent = createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const client = new GolemRegistryClient({ url, timeouts: { headersMs: 200 } });
+  try {
+    const t0 = performance.now();
+    await assert.rejects(client.getStatus("0".repeat(64)), RegistryNetworkError);
+    const elapsed = performance.now() - t0;
+    assert.ok(elapsed >= 150 && elapsed < 3000, `gave up after ${elapsed} ms`);
+  } finally {
+    await client.close();
+    silent.closeAllConnections();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+});
+
+test("without a url the client talks to the public registry; the environment is read by the caller", () => {
+  assert.equal(new GolemRegistryClient().url, DEFAULT_REGISTRY_URL);
 });
 
 test("REGISTRY_URL overrides the default registry, trailing slash dropped", () => {

@@ -25,7 +25,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     credentials: opts.credentials,
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     retries: opts.retries,
-    baseDelayMs: opts.retryBaseDelayMs,
+    retryDelayMs: opts.retryBaseDelayMs,
     tokenCache: opts.tokenCache,
   });
   try {
@@ -97,7 +97,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
             size: layer.size,
             task: { advance, setTotal() {}, done() {} },
             retries: opts.retries,
-            baseDelayMs: opts.retryBaseDelayMs,
+            retryDelayMs: opts.retryBaseDelayMs,
             ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
           });
         },

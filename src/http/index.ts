@@ -1,0 +1,21 @@
+/** Public surface of the shared HTTP transport (low in the dependency order: imports only src/errors). */
+export {
+  backoffDelay,
+  parseRetryAfter,
+  resolveRetryOptions,
+  sleep,
+  RETRY_DEFAULTS,
+  type ResolvedRetryOptions,
+  type RetryOptions,
+} from "./backoff.js";
+export { HttpNetworkError, type NetworkFailure } from "./errors.js";
+export { retry, type RetryEvent, type RetryHooks, type RetryVerdict } from "./retry.js";
+export { isRetryableNetworkError, isRetryableStatus, networkErrorCode } from "./retryable.js";
+export {
+  resolveTimeouts,
+  timeoutsInterceptor,
+  TIMEOUT_DEFAULTS,
+  type ResolvedTimeouts,
+  type Timeouts,
+} from "./timeouts.js";
+export { HttpTransport, type Response, type TransportOptions, type TransportRequest } from "./transport.js";

@@ -1,0 +1,118 @@
+/**
+ * The HTTP transport both registry clients share: one connection pool with connect, headers and
+ * body-idle timeouts, one retry policy, one classification of what is retryable.
+ *
+ * It deliberately does not use undici's RetryHandler (`interceptors.retry`): the clients need the
+ * last 429/5xx *response* when retries run out (its body becomes a typed error), the OCI client
+ * retries a whole redirect chain with per-hop Authorization rules, the upload retries POSTs of
+ * multipart bodies and reports each retry, and blob downloads resume through the blob cache,
+ * which verifies digests across the resumed parts. A small loop of ours (retry.ts) fits all four.
+ */
+import { Agent, request, type Dispatcher } from "undici";
+import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } from "./backoff.js";
+import { HttpNetworkError } from "./errors.js";
+import { retry, type RetryHooks } from "./retry.js";
+import { isRetryableStatus } from "./retryable.js";
+import { resolveTimeouts, timeoutsInterceptor, type ResolvedTimeouts, type Timeouts } from "./timeouts.js";
+
+export interface TransportOptions extends RetryOptions {
+  timeouts?: Timeouts;
+  /** Accept any TLS certificate (Docker's "insecure registry"). */
+  insecure?: boolean;
+  /**
+   * A connection pool to use instead of our own (tests pass one). It is not closed by `close()`,
+   * and its connect timeout is its own; headers and body timeouts are still ours.
+   */
+  dispatcher?: Dispatcher;
+  /** Aborts every request and every wait between retries. */
+  signal?: AbortSignal;
+}
+
+export interface TransportRequest {
+  method?: Dispatcher.HttpMethod;
+  headers?: Record<string, string>;
+  body?: string | Buffer | Uint8Array;
+  /** Overrides the transport's signal for this request. */
+  signal?: AbortSignal;
+}
+
+export type Response = Dispatcher.ResponseData;
+
+export class HttpTransport {
+  readonly retryOptions: ResolvedRetryOptions;
+  readonly timeouts: ResolvedTimeouts;
+  /** The pool with our timeouts applied; pass it to undici's `fetch` as `dispatcher`. */
+  readonly dispatcher: Dispatcher;
+  readonly signal: AbortSignal | undefined;
+  readonly #pool: Dispatcher;
+  readonly #ownsPool: boolean;
+
+  constructor(options: TransportOptions = {}) {
+    this.retryOptions = resolveRetryOptions(options);
+    this.timeouts = resolveTimeouts(options.timeouts);
+    this.signal = options.signal;
+    this.#ownsPool = options.dispatcher === undefined;
+    this.#pool =
+      options.dispatcher ??
+      new Agent({
+        connect: {
+          timeout: this.timeouts.connectMs,
+          ...(options.insecure === true ? { rejectUnauthorized: false } : {}),
+        },
+        headersTimeout: this.timeouts.headersMs,
+        bodyTimeout: this.timeouts.bodyMs,
+      });
+    this.dispatcher = this.#pool.compose(timeoutsInterceptor(this.timeouts));
+  }
+
+  /** Close our pool (not a dispatcher passed in). */
+  async close(): Promise<void> {
+    if (this.#ownsPool) await this.#pool.close();
+  }
+
+  /**
+   * One attempt, no retry, redirects not followed. Failures below HTTP become `HttpNetworkError`;
+   * an abort stays the abort. A body that stalls later fails its stream with undici's
+   * `UND_ERR_BODY_TIMEOUT`, which `isRetryableNetworkError` recognises.
+   */
+  async request(url: string, init: TransportRequest = {}): Promise<Response> {
+    const signal = init.signal ?? this.signal;
+    try {
+      return await request(url, {
+        dispatcher: this.dispatcher,
+        method: init.method ?? "GET",
+        ...(init.headers !== undefined ? { headers: init.headers } : {}),
+        ...(init.body !== undefined ? { body: init.body } : {}),
+        ...(signal !== undefined ? { signal } : {}),
+        headersTimeout: this.timeouts.headersMs,
+        bodyTimeout: this.timeouts.bodyMs,
+      });
+    } catch (err) {
+      if (signal?.aborted === true || (err instanceof Error && err.name === "AbortError")) throw err;
+      throw new HttpNetworkError(url, err, this.timeouts);
+    }
+  }
+
+  /** `attempt` under this transport's retry policy and signal. */
+  async retry<T>(attempt: (n: number) => Promise<T>, hooks: RetryHooks<T> = {}): Promise<T> {
+    const signal = hooks.signal ?? this.signal;
+    return await retry(attempt, this.retryOptions, { ...hooks, ...(signal !== undefined ? { signal } : {}) });
+  }
+
+  /**
+   * Retry an attempt that yields a response: network failures and 408/429/5xx answers are
+   * retried (honouring `Retry-After`), the first other response, or the last retryable one when
+   * retries run out, is returned with its body unread.
+   */
+  async retryResponse(
+    attempt: (n: number) => Promise<Response>,
+    hooks: Pick<RetryHooks<Response>, "onRetry" | "signal"> = {},
+  ): Promise<Response> {
+    return await this.retry(attempt, {
+      ...hooks,
+      retryResult: (res) =>
+        isRetryableStatus(res.statusCode) ? { retryAfter: res.headers["retry-after"] } : undefined,
+      discard: async (res) => await res.body.dump(),
+    });
+  }
+}
