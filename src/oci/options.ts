@@ -27,7 +27,7 @@ export interface OpenImageOptions {
   /** Retries per request / per download without progress (default 5). */
   retries?: number;
   /** First retry delay in ms (default 500). */
-  retryBaseDelayMs?: number;
+  retryDelayMs?: number;
   /** Max decompressed/compressed ratio before a layer is refused (default 1100). */
   maxDecompressionRatio?: number;
   /** Where temporary files go (docker-daemon exports, gunzipped archives); default os.tmpdir(). */
@@ -45,7 +45,7 @@ export interface ResolvedOptions {
   signal: AbortSignal | undefined;
   concurrency: number;
   retries: number;
-  retryBaseDelayMs: number;
+  retryDelayMs: number;
   maxRatio: number | undefined;
   tmpDir: string;
   env: Env;
@@ -69,7 +69,7 @@ export function resolveOptions(opts: OpenImageOptions): ResolvedOptions {
     signal: opts.signal,
     concurrency: opts.concurrency ?? 4,
     retries: opts.retries ?? 5,
-    retryBaseDelayMs: opts.retryBaseDelayMs ?? 500,
+    retryDelayMs: opts.retryDelayMs ?? 500,
     maxRatio: opts.maxDecompressionRatio,
     tmpDir: opts.tmpDir ?? tmpdir(),
     env,

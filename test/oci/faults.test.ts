@@ -89,7 +89,7 @@ async function proxy(targetPort: number, handler: Handler): Promise<{ port: numb
 }
 
 async function openVia(host: string, extra: Partial<Parameters<typeof openImage>[1]> = {}): Promise<Image> {
-  return await openImage(`${host}/faults/img:1`, { cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`), env: hermeticEnv(work), retryBaseDelayMs: 1, ...extra });
+  return await openImage(`${host}/faults/img:1`, { cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`), env: hermeticEnv(work), retryDelayMs: 1, ...extra });
 }
 
 async function checkLayers(img: Image): Promise<void> {
@@ -152,7 +152,7 @@ test("429 with Retry-After is waited out, then the pull goes on", async () => {
   const elapsed = performance.now() - t0;
   await img.close();
   assert.equal(limited, 1);
-  // retryBaseDelayMs is 1 ms here: only the server's Retry-After explains a wait of a second.
+  // retryDelayMs is 1 ms here: only the server's Retry-After explains a wait of a second.
   assert.ok(elapsed >= 950, `waited ${elapsed} ms`);
 });
 

@@ -54,7 +54,7 @@ async function layerNames(image: Image, i: number): Promise<string[]> {
 }
 
 async function open(source: string, extra: Partial<Parameters<typeof openImage>[1]> = {}): Promise<Image> {
-  return await openImage(source, { cacheDir: join(work, "cache"), env: hermeticEnv(work), retryBaseDelayMs: 1, ...extra });
+  return await openImage(source, { cacheDir: join(work, "cache"), env: hermeticEnv(work), retryDelayMs: 1, ...extra });
 }
 
 test("registry: OCI manifest, gzip layers, config and layer verification", async () => {

@@ -74,7 +74,7 @@ after(async () => {
 });
 
 async function pull(repo: string, extra: Partial<Parameters<typeof openImage>[1]> = {}): Promise<Image> {
-  return await openImage(`${reg.host}/${repo}:1`, { cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`), env: hermeticEnv(work), retryBaseDelayMs: 1, ...extra });
+  return await openImage(`${reg.host}/${repo}:1`, { cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`), env: hermeticEnv(work), retryDelayMs: 1, ...extra });
 }
 
 test("anonymous bearer token (`token`), cached across requests", async () => {

@@ -25,7 +25,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     credentials: opts.credentials,
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     retries: opts.retries,
-    retryDelayMs: opts.retryBaseDelayMs,
+    retryDelayMs: opts.retryDelayMs,
     tokenCache: opts.tokenCache,
   });
   try {
@@ -97,7 +97,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
             size: layer.size,
             task: { advance, setTotal() {}, done() {} },
             retries: opts.retries,
-            retryDelayMs: opts.retryBaseDelayMs,
+            retryDelayMs: opts.retryDelayMs,
             ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
           });
         },
