@@ -11,13 +11,29 @@ const outside = (up) => ({
 });
 
 export default tseslint.config(
-  { ignores: ["dist/**", "build/**", "node_modules/**"] },
+  { ignores: ["dist/**", "build/**", "node_modules/**", "bench/out/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "no-constant-condition": ["error", { checkLoops: false }],
+    },
+  },
+  // Type-aware rules for a promise-heavy codebase: a promise nobody awaits loses its failure (and,
+  // in a stream pump, its backpressure); a promise where a callback's boolean or void is expected
+  // is never awaited by whoever calls it. One program over src, test and bench (tsconfig.test.json).
+  {
+    files: ["**/*.ts"],
+    languageOptions: { parserOptions: { project: ["./tsconfig.test.json"], tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      "@typescript-eslint/no-floating-promises": [
+        "error",
+        // node:test's test() and describe() are awaited by the runner itself.
+        { allowForKnownSafeCalls: [{ from: "package", package: "node:test", name: ["test", "describe", "it", "suite"] }] },
+      ],
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/await-thenable": "error",
     },
   },
   {
