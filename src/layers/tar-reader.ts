@@ -49,7 +49,8 @@ export interface TarRecord {
 export const TAR_WARNINGS = {
   unknownType: "W_TAR_UNKNOWN_TYPE",
   invalidPath: "W_TAR_INVALID_PATH",
-  mtimeRange: "W_TAR_MTIME_RANGE",
+  /** The same code as the directory walker's: one oddity, one code, whichever source meets it. */
+  mtimeRange: "W_MTIME_RANGE",
   sparse: "W_TAR_SPARSE_UNSUPPORTED",
 } as const;
 
