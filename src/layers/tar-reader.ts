@@ -17,6 +17,7 @@ import { createGunzip } from "node:zlib";
 import { extract as tarExtract, type Header, type Extract } from "tar-stream";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
+import { normalizeTarPath, parsePaxRecords, paxInteger, paxNumber, paxText, TarFormatError } from "../tar/index.js";
 import { silentReporter, type Reporter } from "../reporter.js";
 import { peek } from "../stream-peek.js";
 
@@ -53,29 +54,6 @@ export const TAR_WARNINGS = {
   mtimeRange: "W_MTIME_RANGE",
   sparse: "W_TAR_SPARSE_UNSUPPORTED",
 } as const;
-
-export class TarFormatError extends GvmconvError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super("E_TAR_FORMAT", message, {
-      hint: "the input is not a readable tar (plain or gzip); check that it is complete",
-      ...options,
-    });
-  }
-}
-
-/**
- * Normalizes an archive path to an image path: '/'-separated, no leading `./` or `/`, `.` and
- * `..` resolved lexically and clamped at the root (a `..` never escapes it). The root is "".
- */
-export function normalizeTarPath(name: string): string {
-  const parts: string[] = [];
-  for (const part of name.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") parts.pop();
-    else parts.push(part);
-  }
-  return parts.join("/");
-}
 
 /** Yields the entries of a tar stream (plain or gzip). File content must be read before the next entry. */
 export async function* readTar(input: Readable, opts: ReadTarOptions = {}): AsyncGenerator<Entry> {
@@ -235,8 +213,8 @@ function toRecord(
 }
 
 function attrsOf(header: Header, pax: Map<string, Uint8Array>, path: string, reporter: Reporter): EntryAttrs {
-  const uid = paxInt(pax, "uid") ?? header.uid;
-  const gid = paxInt(pax, "gid") ?? header.gid;
+  const uid = paxInteger(pax, "uid") ?? header.uid;
+  const gid = paxInteger(pax, "gid") ?? header.gid;
   let mtime = paxNumber(pax, "mtime") ?? Math.floor(header.mtime.getTime() / 1000);
   mtime = Math.floor(mtime);
   if (!(mtime >= 0 && mtime <= MAX_MTIME)) {
@@ -268,49 +246,6 @@ function xattrsOf(pax: Map<string, Uint8Array>): Map<string, Uint8Array> {
     if (!xattrs.has(name)) xattrs.set(name, Buffer.from(Buffer.from(value).toString("latin1"), "base64"));
   }
   return xattrs;
-}
-
-function paxText(pax: Map<string, Uint8Array>, key: string): string | undefined {
-  const value = pax.get(key);
-  return value === undefined ? undefined : Buffer.from(value).toString("utf8");
-}
-
-function paxNumber(pax: Map<string, Uint8Array>, key: string): number | undefined {
-  const text = paxText(pax, key);
-  if (text === undefined || !/^-?\d+(\.\d*)?$/.test(text.trim())) return undefined;
-  return Number(text.trim());
-}
-
-function paxInt(pax: Map<string, Uint8Array>, key: string): number | undefined {
-  const n = paxNumber(pax, key);
-  return n === undefined || !Number.isSafeInteger(n) ? undefined : n;
-}
-
-/**
- * Parses pax extended header records (`"<len> <key>=<value>\n"`, POSIX.1-2001 pax format)
- * keeping values as bytes: xattr values are binary (security.capability) and tar-stream's own
- * decoding turns them into UTF-8 strings, which is lossy.
- */
-export function parsePaxRecords(buf: Uint8Array): Map<string, Uint8Array> {
-  const records = new Map<string, Uint8Array>();
-  let pos = 0;
-  while (pos < buf.length) {
-    const space = buf.indexOf(0x20, pos);
-    if (space < 0) break;
-    const len = Number(Buffer.from(buf.subarray(pos, space)).toString("latin1"));
-    if (!Number.isSafeInteger(len) || len <= space - pos || pos + len > buf.length) break;
-    const record = buf.subarray(space + 1, pos + len - 1); // drop the trailing '\n'
-    const eq = record.indexOf(0x3d);
-    if (eq >= 0) {
-      const key = Buffer.from(record.subarray(0, eq)).toString("utf8");
-      const value = record.subarray(eq + 1);
-      // An empty value deletes the keyword (POSIX); for our purposes: absent.
-      if (value.length === 0) records.delete(key);
-      else records.set(key, Uint8Array.from(value));
-    }
-    pos += len;
-  }
-  return records;
 }
 
 interface ExtractInternals {

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { pack, type Header } from "tar-stream";
 
 type Headers = Partial<Header> & { name: string };
-import { readTar, readTarRecords, normalizeTarPath, parsePaxRecords, TAR_WARNINGS } from "../../src/layers/tar-reader.js";
+import { readTar, readTarRecords, TAR_WARNINGS } from "../../src/layers/tar-reader.js";
+import { normalizeTarPath, parsePaxRecords } from "../../src/tar/index.js";
 import { DIRECTORY_WARNINGS } from "../../src/layers/directory-source.js";
 import { CollectingReporter } from "../../src/reporter.js";
 import type { Entry } from "../../src/squashfs/index.js";
