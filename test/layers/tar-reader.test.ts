@@ -6,32 +6,12 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, linkSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pack, type Header } from "tar-stream";
-
-type Headers = Partial<Header> & { name: string };
 import { readTar, readTarRecords, TAR_WARNINGS } from "../../src/layers/tar-reader.js";
 import { normalizeTarPath, parsePaxRecords } from "../../src/tar/index.js";
 import { DIRECTORY_WARNINGS } from "../../src/layers/directory-source.js";
 import { CollectingReporter } from "../../src/reporter.js";
 import type { Entry } from "../../src/squashfs/index.js";
-
-type Member = { header: Headers; body?: string | Buffer };
-
-async function packTar(members: Member[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of p) chunks.push(c as Buffer);
-  })();
-  for (const m of members) {
-    await new Promise<void>((resolve, reject) => {
-      p.entry(m.header, m.body ?? "", (err) => (err ? reject(err) : resolve()));
-    });
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+import { packTar } from "../support/tar.js";
 
 /** Reads every entry, collecting file contents as strings. */
 async function collect(
