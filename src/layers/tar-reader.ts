@@ -1,5 +1,6 @@
 /**
- * Reads a tar stream (plain or gzip) into writer `Entry`s, over `tar-stream`.
+ * Reads a tar stream (plain, gzip or zstd: see src/decompress.ts) into writer `Entry`s, over
+ * `tar-stream`.
  *
  * Two levels:
  * - `readTarRecords` yields one `TarRecord` per archive member: the entry with its path
@@ -13,13 +14,12 @@
  * see FIELD-NOTES "Tar variants".
  */
 import type { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
 import { extract as tarExtract, type Header, type Extract } from "tar-stream";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
 import { normalizeTarPath, parsePaxRecords, paxInteger, paxNumber, paxText, TarFormatError } from "../tar/index.js";
 import { silentReporter, type Reporter } from "../reporter.js";
-import { peek } from "../stream-peek.js";
+import { openDecompressed } from "../decompress.js";
 
 export interface ReadTarOptions {
   /** Where coded warnings go (unknown entry types, unusable paths). */
@@ -55,13 +55,11 @@ export const TAR_WARNINGS = {
   sparse: "W_TAR_SPARSE_UNSUPPORTED",
 } as const;
 
-/** Yields the entries of a tar stream (plain or gzip). File content must be read before the next entry. */
+/** Yields the entries of a tar stream (plain, gzip or zstd). File content must be read before the next entry. */
 export async function* readTar(input: Readable, opts: ReadTarOptions = {}): AsyncGenerator<Entry> {
   for await (const record of readTarRecords(input, opts)) yield record.entry;
 }
 
-const GZIP_MAGIC = [0x1f, 0x8b];
-const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const MAX_MTIME = 2 ** 32 - 1;
 
 /** Yields one record per archive member (see `TarRecord`). */
@@ -295,27 +293,12 @@ function capturePaxBytes(extract: Extract): { take(header: Header): Map<string, 
   };
 }
 
-/** Peeks at the first bytes: gzip → gunzip; zstd → a clear error; otherwise the input itself. */
+/** `input`'s uncompressed bytes (sniffed once: a layer stream already decompressed is taken as is). */
 async function decompressing(input: Readable): Promise<Readable> {
-  // The bytes are put back into the input, which is then read directly: re-yielding every chunk
-  // through an async generator and a new Readable cost a promise per chunk and ~20 MB of garbage
-  // on the main thread in the pipeline benchmark.
-  const { head, stream } = await peek(input, 4);
-  if (startsWith(head, ZSTD_MAGIC)) {
-    stream.destroy();
-    throw new TarFormatError("the input is zstd-compressed; only plain and gzip tars are supported");
-  }
-  if (startsWith(head, GZIP_MAGIC)) {
-    // Large output chunks: fewer thread-pool trips and callbacks (measured in oci/layer-stream.ts).
-    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-    stream.on("error", (err) => gunzip.destroy(err));
-    return stream.pipe(gunzip);
-  }
+  const { compressed, stream } = await openDecompressed(input);
+  // pipe() does not carry errors: an input that fails fails the decoded stream, and so the read.
+  if (stream !== compressed) compressed.on("error", (err) => stream.destroy(err));
   return stream;
-}
-
-function startsWith(buf: Buffer, magic: number[]): boolean {
-  return buf.length >= magic.length && magic.every((byte, i) => buf[i] === byte);
 }
 
 /**

@@ -4,7 +4,7 @@ import { GvmconvError } from "../errors.js";
 export class TarFormatError extends GvmconvError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super("E_TAR_FORMAT", message, {
-      hint: "the input is not a readable tar (plain or gzip); check that it is complete",
+      hint: "the input is not a readable tar (plain, gzip or zstd); check that it is complete",
       ...options,
     });
   }
