@@ -1,6 +1,6 @@
 /**
  * Looking at the first bytes of a stream (to sniff gzip or zstd magic) without consuming them.
- * Shared by the layer decompressor (src/oci) and the tar reader (src/layers).
+ * Used by src/decompress.ts, the one place compression is sniffed.
  */
 import { Readable } from "node:stream";
 

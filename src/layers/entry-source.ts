@@ -1,6 +1,7 @@
 /**
  * Opens what the `squashfs` command (and library callers) name as input: a directory, a tar file
- * (plain or gzip), or a stream standing for `-` (stdin).
+ * (plain, gzip or zstd, sniffed by src/decompress.ts through `readTar`), or a stream standing for
+ * `-` (stdin).
  */
 import { stat } from "node:fs/promises";
 import { createReadStream } from "node:fs";

@@ -2,14 +2,12 @@
 export {
   readTar,
   readTarRecords,
-  normalizeTarPath,
-  parsePaxRecords,
-  TarFormatError,
   TAR_WARNINGS,
   type ReadTarOptions,
   type TarRecord,
   type TarContent,
 } from "./tar-reader.js";
+export { TarFormatError } from "../tar/index.js";
 export {
   readDirectory,
   SourceReadError,

@@ -1,5 +1,6 @@
 /**
- * Reads a tar stream (plain or gzip) into writer `Entry`s, over `tar-stream`.
+ * Reads a tar stream (plain, gzip or zstd: see src/decompress.ts) into writer `Entry`s, over
+ * `tar-stream`.
  *
  * Two levels:
  * - `readTarRecords` yields one `TarRecord` per archive member: the entry with its path
@@ -13,12 +14,12 @@
  * see FIELD-NOTES "Tar variants".
  */
 import type { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
 import { extract as tarExtract, type Header, type Extract } from "tar-stream";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
+import { normalizeTarPath, parsePaxRecords, paxInteger, paxNumber, paxText, TarFormatError } from "../tar/index.js";
 import { silentReporter, type Reporter } from "../reporter.js";
-import { peek } from "../stream-peek.js";
+import { openDecompressed } from "../decompress.js";
 
 export interface ReadTarOptions {
   /** Where coded warnings go (unknown entry types, unusable paths). */
@@ -49,40 +50,16 @@ export interface TarRecord {
 export const TAR_WARNINGS = {
   unknownType: "W_TAR_UNKNOWN_TYPE",
   invalidPath: "W_TAR_INVALID_PATH",
-  mtimeRange: "W_TAR_MTIME_RANGE",
+  /** The same code as the directory walker's: one oddity, one code, whichever source meets it. */
+  mtimeRange: "W_MTIME_RANGE",
   sparse: "W_TAR_SPARSE_UNSUPPORTED",
 } as const;
 
-export class TarFormatError extends GvmconvError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super("E_TAR_FORMAT", message, {
-      hint: "the input is not a readable tar (plain or gzip); check that it is complete",
-      ...options,
-    });
-  }
-}
-
-/**
- * Normalizes an archive path to an image path: '/'-separated, no leading `./` or `/`, `.` and
- * `..` resolved lexically and clamped at the root (a `..` never escapes it). The root is "".
- */
-export function normalizeTarPath(name: string): string {
-  const parts: string[] = [];
-  for (const part of name.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") parts.pop();
-    else parts.push(part);
-  }
-  return parts.join("/");
-}
-
-/** Yields the entries of a tar stream (plain or gzip). File content must be read before the next entry. */
+/** Yields the entries of a tar stream (plain, gzip or zstd). File content must be read before the next entry. */
 export async function* readTar(input: Readable, opts: ReadTarOptions = {}): AsyncGenerator<Entry> {
   for await (const record of readTarRecords(input, opts)) yield record.entry;
 }
 
-const GZIP_MAGIC = [0x1f, 0x8b];
-const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const MAX_MTIME = 2 ** 32 - 1;
 
 /** Yields one record per archive member (see `TarRecord`). */
@@ -234,8 +211,8 @@ function toRecord(
 }
 
 function attrsOf(header: Header, pax: Map<string, Uint8Array>, path: string, reporter: Reporter): EntryAttrs {
-  const uid = paxInt(pax, "uid") ?? header.uid;
-  const gid = paxInt(pax, "gid") ?? header.gid;
+  const uid = paxInteger(pax, "uid") ?? header.uid;
+  const gid = paxInteger(pax, "gid") ?? header.gid;
   let mtime = paxNumber(pax, "mtime") ?? Math.floor(header.mtime.getTime() / 1000);
   mtime = Math.floor(mtime);
   if (!(mtime >= 0 && mtime <= MAX_MTIME)) {
@@ -267,49 +244,6 @@ function xattrsOf(pax: Map<string, Uint8Array>): Map<string, Uint8Array> {
     if (!xattrs.has(name)) xattrs.set(name, Buffer.from(Buffer.from(value).toString("latin1"), "base64"));
   }
   return xattrs;
-}
-
-function paxText(pax: Map<string, Uint8Array>, key: string): string | undefined {
-  const value = pax.get(key);
-  return value === undefined ? undefined : Buffer.from(value).toString("utf8");
-}
-
-function paxNumber(pax: Map<string, Uint8Array>, key: string): number | undefined {
-  const text = paxText(pax, key);
-  if (text === undefined || !/^-?\d+(\.\d*)?$/.test(text.trim())) return undefined;
-  return Number(text.trim());
-}
-
-function paxInt(pax: Map<string, Uint8Array>, key: string): number | undefined {
-  const n = paxNumber(pax, key);
-  return n === undefined || !Number.isSafeInteger(n) ? undefined : n;
-}
-
-/**
- * Parses pax extended header records (`"<len> <key>=<value>\n"`, POSIX.1-2001 pax format)
- * keeping values as bytes: xattr values are binary (security.capability) and tar-stream's own
- * decoding turns them into UTF-8 strings, which is lossy.
- */
-export function parsePaxRecords(buf: Uint8Array): Map<string, Uint8Array> {
-  const records = new Map<string, Uint8Array>();
-  let pos = 0;
-  while (pos < buf.length) {
-    const space = buf.indexOf(0x20, pos);
-    if (space < 0) break;
-    const len = Number(Buffer.from(buf.subarray(pos, space)).toString("latin1"));
-    if (!Number.isSafeInteger(len) || len <= space - pos || pos + len > buf.length) break;
-    const record = buf.subarray(space + 1, pos + len - 1); // drop the trailing '\n'
-    const eq = record.indexOf(0x3d);
-    if (eq >= 0) {
-      const key = Buffer.from(record.subarray(0, eq)).toString("utf8");
-      const value = record.subarray(eq + 1);
-      // An empty value deletes the keyword (POSIX); for our purposes: absent.
-      if (value.length === 0) records.delete(key);
-      else records.set(key, Uint8Array.from(value));
-    }
-    pos += len;
-  }
-  return records;
 }
 
 interface ExtractInternals {
@@ -359,27 +293,12 @@ function capturePaxBytes(extract: Extract): { take(header: Header): Map<string, 
   };
 }
 
-/** Peeks at the first bytes: gzip → gunzip; zstd → a clear error; otherwise the input itself. */
+/** `input`'s uncompressed bytes (sniffed once: a layer stream already decompressed is taken as is). */
 async function decompressing(input: Readable): Promise<Readable> {
-  // The bytes are put back into the input, which is then read directly: re-yielding every chunk
-  // through an async generator and a new Readable cost a promise per chunk and ~20 MB of garbage
-  // on the main thread in the pipeline benchmark.
-  const { head, stream } = await peek(input, 4);
-  if (startsWith(head, ZSTD_MAGIC)) {
-    stream.destroy();
-    throw new TarFormatError("the input is zstd-compressed; only plain and gzip tars are supported");
-  }
-  if (startsWith(head, GZIP_MAGIC)) {
-    // Large output chunks: fewer thread-pool trips and callbacks (measured in oci/layer-stream.ts).
-    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-    stream.on("error", (err) => gunzip.destroy(err));
-    return stream.pipe(gunzip);
-  }
+  const { compressed, stream } = await openDecompressed(input);
+  // pipe() does not carry errors: an input that fails fails the decoded stream, and so the read.
+  if (stream !== compressed) compressed.on("error", (err) => stream.destroy(err));
   return stream;
-}
-
-function startsWith(buf: Buffer, magic: number[]): boolean {
-  return buf.length >= magic.length && magic.every((byte, i) => buf[i] === byte);
 }
 
 /**

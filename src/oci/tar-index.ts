@@ -1,46 +1,33 @@
 /**
  * An index of the regular files in an (uncompressed) tar file: name → byte range, so archive
  * sources read blobs in place with `createReadStream({ start, end })` instead of extracting.
- * Reads only the 512-byte headers (POSIX ustar, PAX `x` path/size, GNU `L` long names);
- * symbolic and hard links to files are resolved (old `docker save` dedups layers with symlinks).
+ * Reads only the 512-byte headers (POSIX ustar, PAX `x` path/size, GNU `L` long names), through
+ * the shared codec in src/tar, seeking over the data: tar-stream cannot seek, and these archives
+ * run to gigabytes. Symbolic and hard links to files are resolved (old `docker save` dedups
+ * layers with symlinks). Names follow the one archive-path rule (`normalizeTarPath`).
  */
 import { open } from "node:fs/promises";
 import { posix } from "node:path";
+import {
+  BLOCK_SIZE as BLOCK,
+  decodeGnuLongName,
+  headerName,
+  headerNumber,
+  headerString,
+  headerType,
+  isZeroBlock,
+  normalizeTarPath,
+  parsePaxRecords,
+  paxInteger,
+  paxText,
+  TarFormatError,
+} from "../tar/index.js";
 import { LocalSourceError } from "./errors.js";
 
 export interface TarEntry {
   /** Offset of the file data in the tar. */
   offset: number;
   size: number;
-}
-
-const BLOCK = 512;
-
-function cstring(b: Buffer, start: number, len: number): string {
-  const slice = b.subarray(start, start + len);
-  const nul = slice.indexOf(0);
-  return slice.subarray(0, nul < 0 ? slice.length : nul).toString("utf8");
-}
-
-function number(b: Buffer, start: number, len: number, path: string): number {
-  const f = b.subarray(start, start + len);
-  if ((f[0] ?? 0) & 0x80) {
-    // GNU base-256: big-endian, the top bit of the first byte is the marker.
-    let v = BigInt((f[0] ?? 0) & 0x7f);
-    for (let i = 1; i < f.length; i++) v = (v << 8n) | BigInt(f[i] ?? 0);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new LocalSourceError(path, "tar entry size beyond 2^53");
-    return Number(v);
-  }
-  const s = cstring(b, start, len).trim();
-  if (s === "") return 0;
-  if (!/^[0-7]+$/.test(s)) throw new LocalSourceError(path, `not a tar file (bad number field "${s}")`);
-  return parseInt(s, 8);
-}
-
-/** Normalize `./blobs//sha256/x` → `blobs/sha256/x`. */
-export function normalizeTarName(name: string): string {
-  const n = posix.normalize(name.replace(/^\/+/, "")).replace(/\/+$/, "");
-  return n === "." ? "" : n.replace(/^\.\//, "");
 }
 
 export class TarIndex {
@@ -65,39 +52,38 @@ export class TarIndex {
       while (pos + BLOCK <= fileSize) {
         const { bytesRead } = await fh.read(header, 0, BLOCK, pos);
         if (bytesRead < BLOCK) break;
-        if (header.every((x) => x === 0)) break; // end-of-archive marker
-        const type = String.fromCharCode(header[156] ?? 0x30);
-        let name = cstring(header, 0, 100);
-        const magic = cstring(header, 257, 6);
-        if (magic.startsWith("ustar")) {
-          const prefix = cstring(header, 345, 155);
-          if (prefix !== "" && magic === "ustar") name = `${prefix}/${name}`;
-        }
-        let size = number(header, 124, 12, path);
-        if (paxSize !== undefined) size = paxSize;
+        if (isZeroBlock(header)) break; // end-of-archive marker
+        const type = headerType(header);
+        const name = headerName(header);
+        const size = paxSize ?? readSize(header, path, pos);
         const dataStart = pos + BLOCK;
         const next = dataStart + Math.ceil(size / BLOCK) * BLOCK;
         if (type === "L" || type === "x" || type === "g" || type === "K") {
           if (size > 1024 * 1024) throw new LocalSourceError(path, "tar extended header larger than 1 MiB");
           const data = Buffer.alloc(size);
           await fh.read(data, 0, size, dataStart);
-          if (type === "L") longName = cstring(data, 0, size);
+          if (type === "L") longName = decodeGnuLongName(data);
           if (type === "x") {
-            const pax = parsePax(data);
-            if (pax.path !== undefined) paxPath = pax.path;
-            if (pax.size !== undefined) paxSize = pax.size;
+            const pax = parsePaxRecords(data);
+            paxPath = paxText(pax, "path") ?? paxPath;
+            const recordSize = paxInteger(pax, "size");
+            if (recordSize !== undefined && recordSize >= 0) paxSize = recordSize;
           }
           pos = next;
           continue;
         }
-        const fullName = normalizeTarName(paxPath ?? longName ?? name);
+        const fullName = normalizeTarPath(paxPath ?? longName ?? name);
         if (type === "0" || type === "\0" || type === "7") {
           if (dataStart + size > fileSize) throw new LocalSourceError(path, `tar is truncated inside ${fullName}`);
           index.#files.set(fullName, { offset: dataStart, size });
         } else if (type === "1" || type === "2") {
-          const linkName = cstring(header, 157, 100);
-          // Hard link targets are archive paths; symlink targets are relative to the link's directory.
-          const target = type === "1" ? normalizeTarName(linkName) : normalizeTarName(posix.join(posix.dirname(fullName), linkName));
+          const linkName = headerString(header, "linkname");
+          // Hard link targets are archive paths; symlink targets are relative to the link's
+          // directory unless absolute, and then relative to the archive root like any name.
+          const target =
+            type === "1" || linkName.startsWith("/")
+              ? normalizeTarPath(linkName)
+              : normalizeTarPath(posix.join(posix.dirname(fullName), linkName));
           index.#links.set(fullName, target);
         }
         longName = undefined;
@@ -113,7 +99,7 @@ export class TarIndex {
 
   /** The entry for `name`, following links (at most 16). */
   get(name: string): TarEntry | undefined {
-    let n = normalizeTarName(name);
+    let n = normalizeTarPath(name);
     for (let i = 0; i < 16; i++) {
       const f = this.#files.get(n);
       if (f !== undefined) return f;
@@ -129,23 +115,15 @@ export class TarIndex {
   }
 }
 
-function parsePax(data: Buffer): { path?: string; size?: number } {
-  const out: { path?: string; size?: number } = {};
-  let i = 0;
-  while (i < data.length) {
-    const sp = data.indexOf(0x20, i);
-    if (sp < 0) break;
-    const len = Number(data.subarray(i, sp).toString("ascii"));
-    if (!Number.isSafeInteger(len) || len <= 0) break;
-    const record = data.subarray(sp + 1, i + len - 1).toString("utf8");
-    const eq = record.indexOf("=");
-    if (eq > 0) {
-      const key = record.slice(0, eq);
-      const value = record.slice(eq + 1);
-      if (key === "path") out.path = value;
-      if (key === "size" && /^\d+$/.test(value)) out.size = Number(value);
-    }
-    i += len;
+/** The header's size field; a bad one (not a number, negative, past 2^53-1) means this is not a tar. */
+function readSize(header: Buffer, path: string, pos: number): number {
+  let size;
+  try {
+    size = headerNumber(header, "size");
+  } catch (err) {
+    if (!(err instanceof TarFormatError)) throw err;
+    throw new LocalSourceError(path, `not a tar file (${err.message} in the header at byte ${pos})`, { cause: err });
   }
-  return out;
+  if (size < 0) throw new LocalSourceError(path, `not a tar file (negative size in the header at byte ${pos})`);
+  return size;
 }

@@ -14,8 +14,8 @@ import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pack, type Header } from "tar-stream";
 import { runCli, type CliRun } from "../support/cli-run.js";
+import { packTar, type Member } from "../support/tar.js";
 import { assembleImage, type BuiltImage, type Compression } from "../oci/helpers.js";
 import { type Walked } from "../support/tree-walk.js";
 export { walk, type Walked } from "../support/tree-walk.js";
@@ -36,11 +36,9 @@ export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 // ---------------------------------------------------------------------------------------------
 // Layers
 
-type Headers = Partial<Header> & { name: string };
-export interface Member {
-  header: Headers;
-  body?: Buffer | string;
-}
+export { packTar, type Member };
+
+type Headers = Member["header"];
 
 const mtime = new Date(1_700_000_000_000);
 const d = (name: string, mode = 0o755, extra: Partial<Headers> = {}): Member => ({
@@ -149,22 +147,6 @@ export function whiteoutLayers(): Member[][] {
       f("usr/share/doc-after", "after whiteout"),
     ],
   ];
-}
-
-export async function packTar(members: Member[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of p) chunks.push(c as Buffer);
-  })();
-  for (const m of members) {
-    await new Promise<void>((resolve, reject) =>
-      p.entry(m.header, m.body ?? "", (err) => (err ? reject(err) : resolve())),
-    );
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
 }
 
 /** The runtime config the e2e image declares. */

@@ -15,15 +15,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { pack, type Header } from "tar-stream";
 import { mergeLayers } from "../../src/layers/merge.js";
 import { readTar } from "../../src/layers/tar-reader.js";
 import { CollectingReporter } from "../../src/reporter.js";
 import { createContext } from "../../src/context.js";
 import { Sink } from "./merge-sink.js";
+import { packTar, type Member } from "../support/tar.js";
 
-type Headers = Partial<Header> & { name: string };
-type Member = { header: Headers; body?: string };
+type Headers = Member["header"];
 
 const have = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const skip = !have("umoci") || !have("python3") ? "umoci or python3 not installed (scripts/test-deps.txt)" : false;
@@ -43,20 +42,6 @@ const sym = (name: string, target: string): Member => ({
 const hard = (name: string, target: string): Member => ({
   header: { name, type: "link", linkname: target, mode: 0o644, mtime },
 });
-
-async function packTar(members: Member[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of p) chunks.push(c as Buffer);
-  })();
-  for (const m of members) {
-    await new Promise<void>((resolve, reject) => p.entry(m.header, m.body ?? "", (err) => (err ? reject(err) : resolve())));
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
 
 const sha256 = (b: Buffer | string): string => createHash("sha256").update(b).digest("hex");
 

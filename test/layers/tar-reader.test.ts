@@ -6,30 +6,12 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, linkSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pack, type Header } from "tar-stream";
-
-type Headers = Partial<Header> & { name: string };
-import { readTar, readTarRecords, normalizeTarPath, parsePaxRecords } from "../../src/layers/tar-reader.js";
+import { readTar, readTarRecords, TAR_WARNINGS } from "../../src/layers/tar-reader.js";
+import { normalizeTarPath, parsePaxRecords } from "../../src/tar/index.js";
+import { DIRECTORY_WARNINGS } from "../../src/layers/directory-source.js";
 import { CollectingReporter } from "../../src/reporter.js";
 import type { Entry } from "../../src/squashfs/index.js";
-
-type Member = { header: Headers; body?: string | Buffer };
-
-async function packTar(members: Member[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of p) chunks.push(c as Buffer);
-  })();
-  for (const m of members) {
-    await new Promise<void>((resolve, reject) => {
-      p.entry(m.header, m.body ?? "", (err) => (err ? reject(err) : resolve()));
-    });
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+import { packTar } from "../support/tar.js";
 
 /** Reads every entry, collecting file contents as strings. */
 async function collect(
@@ -349,6 +331,24 @@ test("unknown entry types and unusable paths are skipped with coded warnings", a
     reporter.warnings.map((w) => w.code),
     ["W_TAR_UNKNOWN_TYPE", "W_TAR_UNKNOWN_TYPE", "W_TAR_INVALID_PATH", "W_TAR_INVALID_PATH"],
   );
+});
+
+test("an mtime SquashFS cannot store is clamped with the directory walker's code, W_MTIME_RANGE", async () => {
+  const pax = paxRecord("mtime", Buffer.from("-5"));
+  const tar = Buffer.concat([
+    rawHeader({ name: "PaxHeaders/old", type: "x", size: pax.length }),
+    padded(pax),
+    rawHeader({ name: "old", type: "0" }),
+    END,
+  ]);
+  const reporter = new CollectingReporter();
+  const { entries } = await collect(tar, reporter);
+  assert.equal(entries[0]?.type === "file" && entries[0].attrs.mtime, 0);
+  assert.deepEqual(
+    reporter.warnings.map((w) => w.code),
+    ["W_MTIME_RANGE"],
+  );
+  assert.equal(TAR_WARNINGS.mtimeRange, DIRECTORY_WARNINGS.mtimeRange);
 });
 
 test("a truncated archive is an E_TAR_FORMAT error", async () => {
