@@ -11,7 +11,7 @@ export class SquashfsCommand extends Command<BaseContext> {
     description: "build a SquashFS image from a directory or a tar",
     details: `
       INPUT is a directory (ownership, modes, mtimes and xattrs are copied as they are on disk),
-      a tar file (plain or gzip), or \`-\` for a tar on standard input.
+      a tar file (plain, gzip or zstd), or \`-\` for a tar on standard input.
 
       The image is written to a temporary file beside OUT and renamed into place only when it is
       complete. An existing OUT is kept unless --force is given.
