@@ -1,56 +1,13 @@
 /** Public surface of the SquashFS writer (and, later, reader). Other folders import only from here. */
 export type { Entry, EntryAttrs, EntryType, FileContent } from "./entry.js";
 export type { WriterOptions, CompressionName } from "./options.js";
-export {
-  MIN_BLOCK_SIZE,
-  MAX_BLOCK_SIZE,
-  DEFAULT_BLOCK_SIZE,
-  DEFAULT_GZIP_LEVEL,
-  DEFAULT_XZ_LEVEL,
-} from "./options.js";
+export { MIN_BLOCK_SIZE, MAX_BLOCK_SIZE, DEFAULT_BLOCK_SIZE, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL } from "./options.js";
 export type { Compressor, CompressorSpec } from "./compressor/index.js";
-export {
-  createCompressor,
-  InvalidCompressionLevelError,
-  UnknownCompressionError,
-  InvalidBlockSizeError,
-} from "./compressor/index.js";
-export { SquashfsWriter, writeSquashfs } from "./writer.js";
-export type { WriteResult } from "./writer.js";
-export {
-  SquashfsRangeError,
-  SquashfsNameTooLongError,
-  SquashfsBadPathError,
-  SquashfsTooManyIdsError,
-  SquashfsHardlinkTargetMissingError,
-  SquashfsHardlinkToDirectoryError,
-  SquashfsXattrNamespaceError,
-  SquashfsSymlinkTooLongError,
-  SquashfsCorruptError,
-  SquashfsWriterStateError,
-} from "./errors.js";
-export {
-  SquashfsReader,
-  inodeKind,
-  isDirectory,
-  isFile,
-  MODE_TYPE,
-  type SquashfsLocation,
-  type SquashfsReaderOptions,
-  type SquashfsStat,
-  type WalkEntry,
-  type DirectoryEntry,
-} from "./reader.js";
-export type { Inode, InodeKind } from "./inode.js";
-export { verifySquashfs, type VerifySummary } from "./verify.js";
-export {
-  SquashfsImageCorruptError,
-  SquashfsBadSuperblockError,
-  SquashfsTruncatedError,
-  SquashfsUnsupportedCompressionError,
-  SquashfsDecompressError,
-  SquashfsPathNotFoundError,
-  SquashfsNotADirectoryError,
-  SquashfsIsADirectoryError,
-  SquashfsNotAFileError,
-} from "./reader-errors.js";
+export { createCompressor, InvalidCompressionLevelError, UnknownCompressionError, InvalidBlockSizeError } from "./compressor/index.js";
+export { SquashfsWriter, writeSquashfs } from "./writer/writer.js";
+export type { WriteResult } from "./writer/writer.js";
+export { SquashfsRangeError, SquashfsNameTooLongError, SquashfsBadPathError, SquashfsTooManyIdsError, SquashfsHardlinkTargetMissingError, SquashfsHardlinkToDirectoryError, SquashfsXattrNamespaceError, SquashfsSymlinkTooLongError, SquashfsCorruptError, SquashfsWriterStateError } from "./errors.js";
+export { SquashfsReader, inodeKind, isDirectory, isFile, MODE_TYPE, type SquashfsLocation, type SquashfsReaderOptions, type SquashfsStat, type WalkEntry, type DirectoryEntry } from "./reader/reader.js";
+export type { Inode, InodeKind } from "./format/inode.js";
+export { verifySquashfs, type VerifySummary } from "./reader/verify.js";
+export { SquashfsImageCorruptError, SquashfsBadSuperblockError, SquashfsTruncatedError, SquashfsUnsupportedCompressionError, SquashfsDecompressError, SquashfsPathNotFoundError, SquashfsNotADirectoryError, SquashfsIsADirectoryError, SquashfsNotAFileError } from "./reader/errors.js";
