@@ -10,7 +10,8 @@ export const U32_MAX = 0xffffffff;
 
 /** Throws unless `value` is an integer in 0 … max. */
 export function checkRange(field: string, value: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < 0 || value > max) throw new SquashfsRangeError(field, value, max);
+  if (!Number.isSafeInteger(value) || value < 0 || value > max)
+    throw new SquashfsRangeError(field, value, max);
   return value;
 }
 
@@ -23,7 +24,8 @@ export function setU32(view: DataView, offset: number, value: number, field: str
 }
 
 export function setI16(view: DataView, offset: number, value: number, field: string): void {
-  if (!Number.isSafeInteger(value) || value < -0x8000 || value > 0x7fff) throw new SquashfsRangeError(field, value, 0x7fff);
+  if (!Number.isSafeInteger(value) || value < -0x8000 || value > 0x7fff)
+    throw new SquashfsRangeError(field, value, 0x7fff);
   view.setInt16(offset, value, true);
 }
 

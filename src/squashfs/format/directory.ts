@@ -47,7 +47,8 @@ export interface DirIndexEntry {
 export function encodeDirHeader(h: DirHeader): Uint8Array {
   const out = new Uint8Array(DIR_HEADER_SIZE);
   const v = viewOf(out);
-  if (h.count < 1 || h.count > DIR_MAX_RUN) throw new SquashfsCorruptError(`directory run of ${h.count} entries`);
+  if (h.count < 1 || h.count > DIR_MAX_RUN)
+    throw new SquashfsCorruptError(`directory run of ${h.count} entries`);
   // count: entries following, minus one
   setU32(v, 0, h.count - 1, "dir run count");
   // start: inode block of the entries, relative to the inode table
@@ -116,7 +117,8 @@ export function decodeDirIndex(bytes: Uint8Array, offset: number): DirIndexEntry
 }
 
 function checkName(name: Uint8Array): void {
-  if (name.length < 1 || name.length > MAX_NAME_BYTES) throw new SquashfsCorruptError(`directory entry name of ${name.length} bytes`);
+  if (name.length < 1 || name.length > MAX_NAME_BYTES)
+    throw new SquashfsCorruptError(`directory entry name of ${name.length} bytes`);
 }
 
 /** Bytewise (strcmp, unsigned) order of names: the order the kernel's lookup assumes. */

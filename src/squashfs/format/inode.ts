@@ -134,15 +134,27 @@ export type InodeKind = "dir" | "file" | "symlink" | "block-device" | "char-devi
 /** The basic type unless a field needs the extended layout. */
 export function pickInodeType(
   kind: InodeKind,
-  need: { nlink: number; xattr: boolean; fileSize?: number; blocksStart?: number; sparse?: number; dirIndexCount?: number },
+  need: {
+    nlink: number;
+    xattr: boolean;
+    fileSize?: number;
+    blocksStart?: number;
+    sparse?: number;
+    dirIndexCount?: number;
+  },
 ): number {
   const shared = need.nlink > 1 || need.xattr;
   switch (kind) {
     case "dir":
       // Directory nlink is always ≥ 2 and fits the basic layout; the size field is u16 there.
-      return need.xattr || (need.dirIndexCount ?? 0) > 0 || (need.fileSize ?? 0) > 0xffff ? InodeType.EXT_DIR : InodeType.BASIC_DIR;
+      return need.xattr || (need.dirIndexCount ?? 0) > 0 || (need.fileSize ?? 0) > 0xffff
+        ? InodeType.EXT_DIR
+        : InodeType.BASIC_DIR;
     case "file":
-      return shared || (need.fileSize ?? 0) >= FOUR_GIB || (need.blocksStart ?? 0) >= FOUR_GIB || (need.sparse ?? 0) > 0
+      return shared ||
+        (need.fileSize ?? 0) >= FOUR_GIB ||
+        (need.blocksStart ?? 0) >= FOUR_GIB ||
+        (need.sparse ?? 0) > 0
         ? InodeType.EXT_FILE
         : InodeType.BASIC_FILE;
     case "symlink":
@@ -211,7 +223,10 @@ export function encodeInode(inode: Inode): Uint8Array {
   const o = INODE_HEADER_SIZE;
   switch (inode.type) {
     case InodeType.BASIC_DIR:
-      requireBasic(inode.xattrIndex === NO_XATTR && inode.index.length === 0, "directory with xattrs or index");
+      requireBasic(
+        inode.xattrIndex === NO_XATTR && inode.index.length === 0,
+        "directory with xattrs or index",
+      );
       // block_index: listing's metadata block, relative to the directory table
       setU32(v, o, inode.blockIndex, "dir block index");
       // link_count
@@ -248,7 +263,11 @@ export function encodeInode(inode: Inode): Uint8Array {
     }
     case InodeType.BASIC_FILE:
       requireBasic(
-        inode.xattrIndex === NO_XATTR && inode.nlink === 1 && inode.sparse === 0 && inode.fileSize < FOUR_GIB && inode.blocksStart < FOUR_GIB,
+        inode.xattrIndex === NO_XATTR &&
+          inode.nlink === 1 &&
+          inode.sparse === 0 &&
+          inode.fileSize < FOUR_GIB &&
+          inode.blocksStart < FOUR_GIB,
         "file",
       );
       // blocks_start: absolute position of the first data block
@@ -280,7 +299,10 @@ export function encodeInode(inode: Inode): Uint8Array {
       break;
     case InodeType.BASIC_SYMLINK:
     case InodeType.EXT_SYMLINK:
-      requireBasic(inode.type === InodeType.EXT_SYMLINK || (inode.xattrIndex === NO_XATTR && inode.nlink === 1), "symlink");
+      requireBasic(
+        inode.type === InodeType.EXT_SYMLINK || (inode.xattrIndex === NO_XATTR && inode.nlink === 1),
+        "symlink",
+      );
       // link_count
       setU32(v, o, inode.nlink, "symlink link count");
       // target_size
@@ -288,7 +310,8 @@ export function encodeInode(inode: Inode): Uint8Array {
       // target_path
       out.set(inode.target, o + 8);
       // xattr_idx (extended only), after the target
-      if (inode.type === InodeType.EXT_SYMLINK) setU32(v, o + 8 + inode.target.length, inode.xattrIndex, "xattr index");
+      if (inode.type === InodeType.EXT_SYMLINK)
+        setU32(v, o + 8 + inode.target.length, inode.xattrIndex, "xattr index");
       break;
     case 4:
     case 5:
@@ -324,7 +347,11 @@ function writeBlockSizes(v: DataView, at: number, sizes: readonly number[]): voi
  * Decodes the inode at `offset` of `bytes` (an uncompressed inode table, or enough of it).
  * `blockSize` is needed to know how many block size words a file inode has.
  */
-export function decodeInode(bytes: Uint8Array, offset: number, blockSize: number): { inode: Inode; size: number } {
+export function decodeInode(
+  bytes: Uint8Array,
+  offset: number,
+  blockSize: number,
+): { inode: Inode; size: number } {
   const v = new DataView(bytes.buffer, bytes.byteOffset + offset, bytes.byteLength - offset);
   const type = v.getUint16(0, true);
   const common: InodeCommon = {
@@ -378,7 +405,8 @@ export function decodeInode(bytes: Uint8Array, offset: number, blockSize: number
       const ext = type === 9;
       const fileSize = ext ? getU64(v, o + 8) : v.getUint32(o + 12, true);
       const fragIndex = v.getUint32(ext ? o + 28 : o + 4, true);
-      const count = fragIndex === NO_FRAGMENT ? Math.ceil(fileSize / blockSize) : Math.floor(fileSize / blockSize);
+      const count =
+        fragIndex === NO_FRAGMENT ? Math.ceil(fileSize / blockSize) : Math.floor(fileSize / blockSize);
       const at = ext ? EXT_FILE_SIZE : BASIC_FILE_SIZE;
       const blockSizes: number[] = [];
       for (let i = 0; i < count; i++) blockSizes.push(v.getUint32(at + 4 * i, true));
@@ -412,13 +440,24 @@ export function decodeInode(bytes: Uint8Array, offset: number, blockSize: number
     case 5:
     case 11:
     case 12:
-      inode = { ...common, type, nlink: v.getUint32(o, true), rdev: v.getUint32(o + 4, true), xattrIndex: type > 7 ? v.getUint32(o + 8, true) : NO_XATTR };
+      inode = {
+        ...common,
+        type,
+        nlink: v.getUint32(o, true),
+        rdev: v.getUint32(o + 4, true),
+        xattrIndex: type > 7 ? v.getUint32(o + 8, true) : NO_XATTR,
+      };
       break;
     case 6:
     case 7:
     case 13:
     case 14:
-      inode = { ...common, type, nlink: v.getUint32(o, true), xattrIndex: type > 7 ? v.getUint32(o + 4, true) : NO_XATTR };
+      inode = {
+        ...common,
+        type,
+        nlink: v.getUint32(o, true),
+        xattrIndex: type > 7 ? v.getUint32(o + 4, true) : NO_XATTR,
+      };
       break;
     default:
       throw new SquashfsCorruptError(`unknown inode type ${type}`);

@@ -24,10 +24,14 @@ export function encodeMetadataHeader(storedSize: number, uncompressed: boolean):
   return out;
 }
 
-export function decodeMetadataHeader(bytes: Uint8Array, offset = 0): { storedSize: number; uncompressed: boolean } {
+export function decodeMetadataHeader(
+  bytes: Uint8Array,
+  offset = 0,
+): { storedSize: number; uncompressed: boolean } {
   const word = viewOf(bytes).getUint16(offset, true);
   const storedSize = word & ~METADATA_UNCOMPRESSED;
-  if (storedSize === 0 || storedSize > METADATA_BLOCK_SIZE) throw new SquashfsCorruptError(`bad metadata header 0x${word.toString(16)}`);
+  if (storedSize === 0 || storedSize > METADATA_BLOCK_SIZE)
+    throw new SquashfsCorruptError(`bad metadata header 0x${word.toString(16)}`);
   return { storedSize, uncompressed: (word & METADATA_UNCOMPRESSED) !== 0 };
 }
 

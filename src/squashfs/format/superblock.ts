@@ -108,18 +108,23 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
 }
 
 export function decodeSuperblock(bytes: Uint8Array): Superblock {
-  if (bytes.length < SUPERBLOCK_SIZE) throw new SquashfsCorruptError(`superblock needs ${SUPERBLOCK_SIZE} bytes, got ${bytes.length}`);
+  if (bytes.length < SUPERBLOCK_SIZE)
+    throw new SquashfsCorruptError(`superblock needs ${SUPERBLOCK_SIZE} bytes, got ${bytes.length}`);
   const v = viewOf(bytes);
-  if (v.getUint32(0, true) !== SQUASHFS_MAGIC) throw new SquashfsCorruptError("not a SquashFS image (bad magic)");
+  if (v.getUint32(0, true) !== SQUASHFS_MAGIC)
+    throw new SquashfsCorruptError("not a SquashFS image (bad magic)");
   const major = v.getUint16(28, true);
   const minor = v.getUint16(30, true);
-  if (major !== 4 || minor !== 0) throw new SquashfsCorruptError(`unsupported SquashFS version ${major}.${minor}`);
+  if (major !== 4 || minor !== 0)
+    throw new SquashfsCorruptError(`unsupported SquashFS version ${major}.${minor}`);
   const blockSize = v.getUint32(12, true);
   const blockLog = v.getUint16(22, true);
   // 4 KiB … 1 MiB (format.adoc). Checked before comparing: `1 << n` wraps at 32 in JS, so
   // block_log 44 would otherwise "agree" with block size 4096.
   if (blockLog < 12 || blockLog > 20 || 2 ** blockLog !== blockSize) {
-    throw new SquashfsCorruptError(`block size ${blockSize} and block log ${blockLog} are not a valid pair (4 KiB … 1 MiB)`);
+    throw new SquashfsCorruptError(
+      `block size ${blockSize} and block log ${blockLog} are not a valid pair (4 KiB … 1 MiB)`,
+    );
   }
   return {
     inodeCount: v.getUint32(4, true),

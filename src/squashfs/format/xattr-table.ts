@@ -58,7 +58,10 @@ export function encodeXattrKey(k: XattrKey): Uint8Array {
 export function decodeXattrKey(bytes: Uint8Array, offset: number): XattrKey {
   const v = new DataView(bytes.buffer, bytes.byteOffset + offset, XATTR_KEY_SIZE);
   const n = v.getUint16(2, true);
-  return { type: v.getUint16(0, true), name: bytes.slice(offset + XATTR_KEY_SIZE, offset + XATTR_KEY_SIZE + n) };
+  return {
+    type: v.getUint16(0, true),
+    name: bytes.slice(offset + XATTR_KEY_SIZE, offset + XATTR_KEY_SIZE + n),
+  };
 }
 
 export function encodeXattrValue(value: Uint8Array): Uint8Array {
@@ -113,7 +116,8 @@ export function decodeXattrTableHeader(bytes: Uint8Array, offset = 0): XattrTabl
 /** Splits a full attribute name into prefix id and rest; null for namespaces SquashFS lacks. */
 export function splitXattrName(full: string): XattrKey | null {
   for (const [prefix, type] of XATTR_PREFIXES) {
-    if (full.startsWith(prefix) && full.length > prefix.length) return { type, name: utf8.encode(full.slice(prefix.length)) };
+    if (full.startsWith(prefix) && full.length > prefix.length)
+      return { type, name: utf8.encode(full.slice(prefix.length)) };
   }
   return null;
 }

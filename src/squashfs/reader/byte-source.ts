@@ -25,7 +25,14 @@ export class ByteSource {
   /** Exactly `length` bytes at image position `position`, or SquashfsTruncatedError. */
   async read(position: number, length: number, limit = this.size): Promise<Uint8Array> {
     const end = Math.min(limit, this.size);
-    if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0 || length > MAX_READ || position + length > end) {
+    if (
+      !Number.isSafeInteger(position) ||
+      !Number.isSafeInteger(length) ||
+      position < 0 ||
+      length < 0 ||
+      length > MAX_READ ||
+      position + length > end
+    ) {
       throw new SquashfsTruncatedError(position, length, end);
     }
     const out = new Uint8Array(length);

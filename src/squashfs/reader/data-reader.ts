@@ -27,7 +27,13 @@ export class DataReader {
   readonly #fragments: LookupTableReader | null;
   readonly #fragmentCache = new Map<number, Uint8Array>();
 
-  constructor(source: ByteSource, compressor: Compressor, blockSize: number, dataEnd: number, fragments: LookupTableReader | null) {
+  constructor(
+    source: ByteSource,
+    compressor: Compressor,
+    blockSize: number,
+    dataEnd: number,
+    fragments: LookupTableReader | null,
+  ) {
     this.#source = source;
     this.#compressor = compressor;
     this.#blockSize = blockSize;
@@ -48,7 +54,8 @@ export class DataReader {
       const expected = Math.min(bs, inode.fileSize - i * bs);
       const word = inode.blockSizes[i]!;
       const stored = word & (BLOCK_UNCOMPRESSED - 1);
-      if ((word & SIZE_WORD_RESERVED) !== 0 || stored > bs) throw new SquashfsImageCorruptError(what, `block ${i} size word 0x${word.toString(16)}`);
+      if ((word & SIZE_WORD_RESERVED) !== 0 || stored > bs)
+        throw new SquashfsImageCorruptError(what, `block ${i} size word 0x${word.toString(16)}`);
       if (stored === 0) {
         yield new Uint8Array(expected);
         continue;
@@ -61,7 +68,10 @@ export class DataReader {
     if (tail === 0) return;
     const block = await this.fragmentBlock(inode.fragIndex);
     if (inode.fragOffset + tail > block.length) {
-      throw new SquashfsImageCorruptError(what, `tail of ${tail} bytes at ${inode.fragOffset} runs past fragment block ${inode.fragIndex} (${block.length} bytes)`);
+      throw new SquashfsImageCorruptError(
+        what,
+        `tail of ${tail} bytes at ${inode.fragOffset} runs past fragment block ${inode.fragIndex} (${block.length} bytes)`,
+      );
     }
     yield block.slice(inode.fragOffset, inode.fragOffset + tail);
   }
@@ -69,7 +79,10 @@ export class DataReader {
   /** Fragment table entry `index`. */
   async fragmentEntry(index: number): Promise<FragmentEntry> {
     if (this.#fragments === null || index >= this.#fragments.count) {
-      throw new SquashfsImageCorruptError("fragment table", `fragment ${index} does not exist (${this.fragmentCount} fragments)`);
+      throw new SquashfsImageCorruptError(
+        "fragment table",
+        `fragment ${index} does not exist (${this.fragmentCount} fragments)`,
+      );
     }
     return decodeFragmentEntry(await this.#fragments.record(index));
   }
@@ -81,7 +94,10 @@ export class DataReader {
     const entry = await this.fragmentEntry(index);
     const stored = entry.size & (BLOCK_UNCOMPRESSED - 1);
     if ((entry.size & SIZE_WORD_RESERVED) !== 0 || stored === 0 || stored > this.#blockSize) {
-      throw new SquashfsImageCorruptError("fragment table", `fragment ${index} size word 0x${entry.size.toString(16)}`);
+      throw new SquashfsImageCorruptError(
+        "fragment table",
+        `fragment ${index} size word 0x${entry.size.toString(16)}`,
+      );
     }
     const data = await this.#block(entry.start, entry.size, null, `fragment block ${index}`);
     this.#fragmentCache.set(index, data);
@@ -96,7 +112,10 @@ export class DataReader {
   async #block(position: number, word: number, expected: number | null, what: string): Promise<Uint8Array> {
     const stored = word & (BLOCK_UNCOMPRESSED - 1);
     if (position < 0 || position + stored > this.#dataEnd) {
-      throw new SquashfsImageCorruptError(what, `stored at ${position} … ${position + stored}, outside the data area (ends at ${this.#dataEnd})`);
+      throw new SquashfsImageCorruptError(
+        what,
+        `stored at ${position} … ${position + stored}, outside the data area (ends at ${this.#dataEnd})`,
+      );
     }
     const bytes = await this.#source.read(position, stored);
     let data: Uint8Array;
@@ -110,7 +129,11 @@ export class DataReader {
       }
     }
     if (expected !== null ? data.length !== expected : data.length === 0 || data.length > this.#blockSize) {
-      throw new SquashfsDecompressError(what, position, `holds ${data.length} bytes, expected ${expected ?? `1 … ${this.#blockSize}`}`);
+      throw new SquashfsDecompressError(
+        what,
+        position,
+        `holds ${data.length} bytes, expected ${expected ?? `1 … ${this.#blockSize}`}`,
+      );
     }
     return data;
   }

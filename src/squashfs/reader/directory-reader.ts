@@ -4,7 +4,16 @@
  * The listing is `file_size - 3` bytes (the kernel counts "." and ".." as 3) and is parsed as a
  * stream, so a huge size field costs nothing until the bytes are really there.
  */
-import { compareNames, decodeDirEntry, decodeDirHeader, DIR_ENTRY_SIZE, DIR_HEADER_SIZE, DIR_MAX_RUN, MAX_NAME_BYTES, type DirEntry } from "../format/directory.js";
+import {
+  compareNames,
+  decodeDirEntry,
+  decodeDirHeader,
+  DIR_ENTRY_SIZE,
+  DIR_HEADER_SIZE,
+  DIR_MAX_RUN,
+  MAX_NAME_BYTES,
+  type DirEntry,
+} from "../format/directory.js";
 import { concat } from "../format/binary.js";
 import type { DirInode, InodeKind } from "../format/inode.js";
 import type { MetadataCursor } from "./metadata-reader.js";
@@ -45,26 +54,40 @@ export function listingSize(dir: DirInode): number {
  * sizes, entry types, inode numbers and the strictly increasing name order the kernel's lookup
  * relies on.
  */
-export async function* readListing(cursor: MetadataCursor, size: number, inodeCount: number, what: string): AsyncGenerator<DirectoryEntry> {
+export async function* readListing(
+  cursor: MetadataCursor,
+  size: number,
+  inodeCount: number,
+  what: string,
+): AsyncGenerator<DirectoryEntry> {
   let remaining = size;
   let previous: Uint8Array | null = null;
   while (remaining > 0) {
-    if (remaining < DIR_HEADER_SIZE) throw new SquashfsImageCorruptError(what, `${remaining} stray bytes at the end of the listing`);
+    if (remaining < DIR_HEADER_SIZE)
+      throw new SquashfsImageCorruptError(what, `${remaining} stray bytes at the end of the listing`);
     const header = decodeDirHeader(await cursor.read(DIR_HEADER_SIZE), 0);
     remaining -= DIR_HEADER_SIZE;
-    if (header.count > DIR_MAX_RUN) throw new SquashfsImageCorruptError(what, `run of ${header.count} entries (at most ${DIR_MAX_RUN})`);
+    if (header.count > DIR_MAX_RUN)
+      throw new SquashfsImageCorruptError(what, `run of ${header.count} entries (at most ${DIR_MAX_RUN})`);
     for (let i = 0; i < header.count; i++) {
-      if (remaining < DIR_ENTRY_SIZE) throw new SquashfsImageCorruptError(what, "listing ends inside an entry");
+      if (remaining < DIR_ENTRY_SIZE)
+        throw new SquashfsImageCorruptError(what, "listing ends inside an entry");
       const fixed = await cursor.read(DIR_ENTRY_SIZE);
       const nameSize = new DataView(fixed.buffer, fixed.byteOffset, fixed.byteLength).getUint16(6, true) + 1;
-      if (nameSize > MAX_NAME_BYTES) throw new SquashfsImageCorruptError(what, `entry name of ${nameSize} bytes`);
-      if (remaining < DIR_ENTRY_SIZE + nameSize) throw new SquashfsImageCorruptError(what, "listing ends inside an entry name");
+      if (nameSize > MAX_NAME_BYTES)
+        throw new SquashfsImageCorruptError(what, `entry name of ${nameSize} bytes`);
+      if (remaining < DIR_ENTRY_SIZE + nameSize)
+        throw new SquashfsImageCorruptError(what, "listing ends inside an entry name");
       const entry: DirEntry = decodeDirEntry(concat([fixed, await cursor.read(nameSize)]), 0);
       remaining -= DIR_ENTRY_SIZE + nameSize;
       const kind = KIND_OF_TYPE[entry.type];
       if (kind === undefined) throw new SquashfsImageCorruptError(what, `entry type ${entry.type}`);
       const inodeNumber = header.inodeNumber + entry.inodeDelta;
-      if (inodeNumber < 1 || inodeNumber > inodeCount) throw new SquashfsImageCorruptError(what, `entry inode number ${inodeNumber} outside 1 … ${inodeCount}`);
+      if (inodeNumber < 1 || inodeNumber > inodeCount)
+        throw new SquashfsImageCorruptError(
+          what,
+          `entry inode number ${inodeNumber} outside 1 … ${inodeCount}`,
+        );
       checkName(entry.name, what);
       if (previous !== null && compareNames(previous, entry.name) >= 0) {
         throw new SquashfsImageCorruptError(what, "entries are not in strictly increasing name order");
@@ -84,7 +107,11 @@ export async function* readListing(cursor: MetadataCursor, size: number, inodeCo
 /** A name must be one path component: no '/', no NUL, not "." or "..". */
 function checkName(name: Uint8Array, what: string): void {
   const dot = 0x2e;
-  if (name.includes(0x2f) || name.includes(0) || (name[0] === dot && (name.length === 1 || (name.length === 2 && name[1] === dot)))) {
+  if (
+    name.includes(0x2f) ||
+    name.includes(0) ||
+    (name[0] === dot && (name.length === 1 || (name.length === 2 && name[1] === dot)))
+  ) {
     throw new SquashfsImageCorruptError(what, `invalid entry name ${JSON.stringify(names.decode(name))}`);
   }
 }

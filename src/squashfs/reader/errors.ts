@@ -32,9 +32,13 @@ export class SquashfsTruncatedError extends GvmconvError {
   readonly position: number;
   readonly length: number;
   constructor(position: number, length: number, size: number) {
-    super("E_SQUASHFS_TRUNCATED", `read of ${length} bytes at ${position} goes past the image end (${size} bytes)`, {
-      hint: "the image is truncated (incomplete download or copy)",
-    });
+    super(
+      "E_SQUASHFS_TRUNCATED",
+      `read of ${length} bytes at ${position} goes past the image end (${size} bytes)`,
+      {
+        hint: "the image is truncated (incomplete download or copy)",
+      },
+    );
     this.position = position;
     this.length = length;
   }
@@ -46,9 +50,13 @@ export class SquashfsUnsupportedCompressionError extends GvmconvError {
   readonly compression: string;
   constructor(compressionId: number) {
     const compression = COMPRESSION_NAMES[compressionId] ?? `unknown (id ${compressionId})`;
-    super("E_SQUASHFS_COMPRESSION_UNSUPPORTED", `compression ${compression} is not supported (only gzip and xz)`, {
-      hint: "rebuild the image with gzip or xz compression",
-    });
+    super(
+      "E_SQUASHFS_COMPRESSION_UNSUPPORTED",
+      `compression ${compression} is not supported (only gzip and xz)`,
+      {
+        hint: "rebuild the image with gzip or xz compression",
+      },
+    );
     this.compressionId = compressionId;
     this.compression = compression;
   }
@@ -80,7 +88,10 @@ export class SquashfsPathNotFoundError extends GvmconvError {
 export class SquashfsNotADirectoryError extends GvmconvError {
   readonly path: string;
   constructor(path: string, kind: string) {
-    super("E_SQUASHFS_NOT_A_DIRECTORY", `${JSON.stringify(path)} is a ${kind}, not a directory (symlinks are not followed)`);
+    super(
+      "E_SQUASHFS_NOT_A_DIRECTORY",
+      `${JSON.stringify(path)} is a ${kind}, not a directory (symlinks are not followed)`,
+    );
     this.path = path;
   }
 }
@@ -89,7 +100,9 @@ export class SquashfsNotADirectoryError extends GvmconvError {
 export class SquashfsIsADirectoryError extends GvmconvError {
   readonly path: string;
   constructor(path: string) {
-    super("E_SQUASHFS_IS_A_DIRECTORY", `${JSON.stringify(path)} is a directory`, { hint: "use gvmconv ls to list it" });
+    super("E_SQUASHFS_IS_A_DIRECTORY", `${JSON.stringify(path)} is a directory`, {
+      hint: "use gvmconv ls to list it",
+    });
     this.path = path;
   }
 }

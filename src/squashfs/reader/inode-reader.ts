@@ -6,7 +6,21 @@
  */
 import { concat } from "../format/binary.js";
 import { DIR_INDEX_SIZE, MAX_NAME_BYTES } from "../format/directory.js";
-import { BASIC_DEV_SIZE, BASIC_DIR_SIZE, BASIC_FILE_SIZE, BASIC_IPC_SIZE, BASIC_SYMLINK_SIZE, decodeInode, EXT_DEV_SIZE, EXT_DIR_SIZE, EXT_FILE_SIZE, EXT_IPC_SIZE, INODE_HEADER_SIZE, NO_FRAGMENT, type Inode } from "../format/inode.js";
+import {
+  BASIC_DEV_SIZE,
+  BASIC_DIR_SIZE,
+  BASIC_FILE_SIZE,
+  BASIC_IPC_SIZE,
+  BASIC_SYMLINK_SIZE,
+  decodeInode,
+  EXT_DEV_SIZE,
+  EXT_DIR_SIZE,
+  EXT_FILE_SIZE,
+  EXT_IPC_SIZE,
+  INODE_HEADER_SIZE,
+  NO_FRAGMENT,
+  type Inode,
+} from "../format/inode.js";
 import type { MetadataCursor } from "./metadata-reader.js";
 import { SquashfsImageCorruptError } from "./errors.js";
 
@@ -32,14 +46,20 @@ const FIXED_SIZE: Readonly<Record<number, number>> = {
 };
 
 /** Reads the inode under `cursor`, checking what the kernel would trip on. */
-export async function readInodeAt(cursor: MetadataCursor, blockSize: number, inodeCount: number, what: string): Promise<Inode> {
+export async function readInodeAt(
+  cursor: MetadataCursor,
+  blockSize: number,
+  inodeCount: number,
+  what: string,
+): Promise<Inode> {
   const header = await cursor.read(INODE_HEADER_SIZE);
   const hv = new DataView(header.buffer, header.byteOffset, header.byteLength);
   const type = hv.getUint16(0, true);
   const fixed = FIXED_SIZE[type];
   if (fixed === undefined) throw new SquashfsImageCorruptError(what, `unknown inode type ${type}`);
   const number = hv.getUint32(12, true);
-  if (number < 1 || number > inodeCount) throw new SquashfsImageCorruptError(what, `inode number ${number} outside 1 … ${inodeCount}`);
+  if (number < 1 || number > inodeCount)
+    throw new SquashfsImageCorruptError(what, `inode number ${number} outside 1 … ${inodeCount}`);
   const body = await cursor.read(fixed - INODE_HEADER_SIZE);
   const parts = [header, body];
   // Offsets below are relative to the whole inode; `field` reads from `body`.
@@ -50,9 +70,11 @@ export async function readInodeAt(cursor: MetadataCursor, blockSize: number, ino
     case 9: {
       const ext = type === 9;
       const fileSize = ext ? Number(bv.getBigUint64(24 - INODE_HEADER_SIZE, true)) : field32(28);
-      if (!Number.isSafeInteger(fileSize)) throw new SquashfsImageCorruptError(what, `file size ${fileSize} too large`);
+      if (!Number.isSafeInteger(fileSize))
+        throw new SquashfsImageCorruptError(what, `file size ${fileSize} too large`);
       const fragIndex = field32(ext ? 44 : 20);
-      const blocks = fragIndex === NO_FRAGMENT ? Math.ceil(fileSize / blockSize) : Math.floor(fileSize / blockSize);
+      const blocks =
+        fragIndex === NO_FRAGMENT ? Math.ceil(fileSize / blockSize) : Math.floor(fileSize / blockSize);
       // cursor.read bounds the list by what the inode table can hold.
       parts.push(await cursor.read(blocks * 4));
       break;
@@ -60,7 +82,11 @@ export async function readInodeAt(cursor: MetadataCursor, blockSize: number, ino
     case 3:
     case 10: {
       const len = field32(20);
-      if (len > MAX_SYMLINK_TARGET) throw new SquashfsImageCorruptError(what, `symlink target of ${len} bytes (at most ${MAX_SYMLINK_TARGET})`);
+      if (len > MAX_SYMLINK_TARGET)
+        throw new SquashfsImageCorruptError(
+          what,
+          `symlink target of ${len} bytes (at most ${MAX_SYMLINK_TARGET})`,
+        );
       parts.push(await cursor.read(len + (type === 10 ? 4 : 0)));
       break;
     }
@@ -68,8 +94,10 @@ export async function readInodeAt(cursor: MetadataCursor, blockSize: number, ino
       const count = bv.getUint16(32 - INODE_HEADER_SIZE, true);
       for (let i = 0; i < count; i++) {
         const entry = await cursor.read(DIR_INDEX_SIZE);
-        const nameSize = new DataView(entry.buffer, entry.byteOffset, entry.byteLength).getUint32(8, true) + 1;
-        if (nameSize > MAX_NAME_BYTES) throw new SquashfsImageCorruptError(what, `directory index name of ${nameSize} bytes`);
+        const nameSize =
+          new DataView(entry.buffer, entry.byteOffset, entry.byteLength).getUint32(8, true) + 1;
+        if (nameSize > MAX_NAME_BYTES)
+          throw new SquashfsImageCorruptError(what, `directory index name of ${nameSize} bytes`);
         parts.push(entry, await cursor.read(nameSize));
       }
       break;

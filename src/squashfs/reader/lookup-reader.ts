@@ -22,7 +22,15 @@ export class LookupTableReader {
   readonly count: number;
   readonly what: string;
 
-  private constructor(meta: MetadataReader, what: string, listStart: number, blocksEnd: number, count: number, recordSize: number, pointers: number[]) {
+  private constructor(
+    meta: MetadataReader,
+    what: string,
+    listStart: number,
+    blocksEnd: number,
+    count: number,
+    recordSize: number,
+    pointers: number[],
+  ) {
     this.#meta = meta;
     this.what = what;
     this.listStart = listStart;
@@ -39,18 +47,32 @@ export class LookupTableReader {
   static async open(
     source: ByteSource,
     meta: MetadataReader,
-    opts: { what: string; listStart: number; blocksEnd?: number; count: number; recordSize: number; lowest: number; end: number },
+    opts: {
+      what: string;
+      listStart: number;
+      blocksEnd?: number;
+      count: number;
+      recordSize: number;
+      lowest: number;
+      end: number;
+    },
   ): Promise<LookupTableReader> {
     const { what, listStart, count, recordSize, lowest, end } = opts;
     const blocksEnd = opts.blocksEnd ?? listStart;
     const blocks = Math.ceil((count * recordSize) / METADATA_BLOCK_SIZE);
     const listBytes = blocks * LOOKUP_POINTER_SIZE;
     if (listStart + listBytes > end) {
-      throw new SquashfsImageCorruptError(what, `${count} entries need a ${listBytes}-byte pointer list, which runs past ${end}`);
+      throw new SquashfsImageCorruptError(
+        what,
+        `${count} entries need a ${listBytes}-byte pointer list, which runs past ${end}`,
+      );
     }
     const pointers: number[] = [];
     for (let at = 0; at < listBytes; at += MAX_READ - (MAX_READ % LOOKUP_POINTER_SIZE)) {
-      const chunk = await source.read(listStart + at, Math.min(listBytes - at, MAX_READ - (MAX_READ % LOOKUP_POINTER_SIZE)));
+      const chunk = await source.read(
+        listStart + at,
+        Math.min(listBytes - at, MAX_READ - (MAX_READ % LOOKUP_POINTER_SIZE)),
+      );
       const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       for (let p = 0; p < chunk.length; p += LOOKUP_POINTER_SIZE) {
         const big = view.getBigUint64(p, true);
@@ -58,7 +80,10 @@ export class LookupTableReader {
         const prev = pointers.length > 0 ? pointers[pointers.length - 1]! : lowest - 1;
         // Each block holds at least a header and one byte.
         if (pos <= prev || pos < lowest || pos + METADATA_HEADER_SIZE + 1 > blocksEnd) {
-          throw new SquashfsImageCorruptError(what, `block pointer ${pointers.length} (${big}) is out of order or outside ${lowest} … ${blocksEnd}`);
+          throw new SquashfsImageCorruptError(
+            what,
+            `block pointer ${pointers.length} (${big}) is out of order or outside ${lowest} … ${blocksEnd}`,
+          );
         }
         pointers.push(pos);
       }
@@ -82,12 +107,18 @@ export class LookupTableReader {
     const end = this.#pointers[b + 1] ?? this.blocksEnd;
     const block = await this.#meta.block(this.#pointers[b]!, end, this.what);
     if (block.next !== end) {
-      throw new SquashfsImageCorruptError(this.what, `metadata block ${b} does not end where block ${b + 1} starts`);
+      throw new SquashfsImageCorruptError(
+        this.what,
+        `metadata block ${b} does not end where block ${b + 1} starts`,
+      );
     }
     const full = b + 1 < this.#pointers.length;
     const want = full ? METADATA_BLOCK_SIZE : this.count * this.#recordSize - b * METADATA_BLOCK_SIZE;
     if (block.data.length !== want) {
-      throw new SquashfsImageCorruptError(this.what, `metadata block ${b} holds ${block.data.length} bytes, expected ${want}`);
+      throw new SquashfsImageCorruptError(
+        this.what,
+        `metadata block ${b} holds ${block.data.length} bytes, expected ${want}`,
+      );
     }
     return block.data.subarray(offset, offset + this.#recordSize);
   }

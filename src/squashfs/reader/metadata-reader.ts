@@ -10,7 +10,12 @@
  */
 import type { Compressor } from "../compressor/compressor.js";
 import type { ByteSource } from "./byte-source.js";
-import { decodeMetadataHeader, METADATA_BLOCK_SIZE, METADATA_HEADER_SIZE, type MetadataRef } from "../format/metadata.js";
+import {
+  decodeMetadataHeader,
+  METADATA_BLOCK_SIZE,
+  METADATA_HEADER_SIZE,
+  type MetadataRef,
+} from "../format/metadata.js";
 import { SquashfsDecompressError, SquashfsImageCorruptError } from "./errors.js";
 
 /** One inflated metadata block and where the next one starts. */
@@ -43,7 +48,11 @@ export class MetadataReader {
   async block(position: number, tableEnd: number, what: string): Promise<MetadataBlock> {
     const hit = this.#cache.get(position);
     if (hit !== undefined) {
-      if (hit.next > tableEnd) throw new SquashfsImageCorruptError(what, `metadata block at ${position} runs past the table end ${tableEnd}`);
+      if (hit.next > tableEnd)
+        throw new SquashfsImageCorruptError(
+          what,
+          `metadata block at ${position} runs past the table end ${tableEnd}`,
+        );
       // Re-insert: Map order is the LRU order.
       this.#cache.delete(position);
       this.#cache.set(position, hit);
@@ -51,7 +60,10 @@ export class MetadataReader {
     }
     this.misses++;
     if (position + METADATA_HEADER_SIZE > tableEnd) {
-      throw new SquashfsImageCorruptError(what, `metadata block at ${position} starts past the table end ${tableEnd}`);
+      throw new SquashfsImageCorruptError(
+        what,
+        `metadata block at ${position} starts past the table end ${tableEnd}`,
+      );
     }
     const headerBytes = await this.#source.read(position, METADATA_HEADER_SIZE);
     let header;
@@ -61,7 +73,11 @@ export class MetadataReader {
       throw new SquashfsImageCorruptError(what, `bad metadata block header at ${position}`, { cause });
     }
     const next = position + METADATA_HEADER_SIZE + header.storedSize;
-    if (next > tableEnd) throw new SquashfsImageCorruptError(what, `metadata block at ${position} runs past the table end ${tableEnd}`);
+    if (next > tableEnd)
+      throw new SquashfsImageCorruptError(
+        what,
+        `metadata block at ${position} runs past the table end ${tableEnd}`,
+      );
     const stored = await this.#source.read(position + METADATA_HEADER_SIZE, header.storedSize);
     let data: Uint8Array;
     if (header.uncompressed) {
@@ -70,10 +86,16 @@ export class MetadataReader {
       try {
         data = await this.#compressor.decompress(stored, METADATA_BLOCK_SIZE);
       } catch (cause) {
-        throw new SquashfsDecompressError(`${what} metadata block`, position, "does not decompress", { cause });
+        throw new SquashfsDecompressError(`${what} metadata block`, position, "does not decompress", {
+          cause,
+        });
       }
       if (data.length === 0 || data.length > METADATA_BLOCK_SIZE) {
-        throw new SquashfsDecompressError(`${what} metadata block`, position, `inflates to ${data.length} bytes (1 … 8192 allowed)`);
+        throw new SquashfsDecompressError(
+          `${what} metadata block`,
+          position,
+          `inflates to ${data.length} bytes (1 … 8192 allowed)`,
+        );
       }
     }
     const block = { data, next };
@@ -107,7 +129,10 @@ export class MetadataCursor {
     this.#block = tableStart + ref.block;
     this.#offset = ref.offset;
     if (ref.offset >= METADATA_BLOCK_SIZE || this.#block >= tableEnd) {
-      throw new SquashfsImageCorruptError(what, `reference ${ref.block}:${ref.offset} lies outside its table`);
+      throw new SquashfsImageCorruptError(
+        what,
+        `reference ${ref.block}:${ref.offset} lies outside its table`,
+      );
     }
   }
 
@@ -124,7 +149,10 @@ export class MetadataCursor {
     while (done < length) {
       const block = await this.#reader.block(this.#block, this.#tableEnd, this.#what);
       if (this.#offset > block.data.length) {
-        throw new SquashfsImageCorruptError(this.#what, `offset ${this.#offset} is past the end of the ${block.data.length}-byte block at ${this.#block}`);
+        throw new SquashfsImageCorruptError(
+          this.#what,
+          `offset ${this.#offset} is past the end of the ${block.data.length}-byte block at ${this.#block}`,
+        );
       }
       const n = Math.min(length - done, block.data.length - this.#offset);
       out.set(block.data.subarray(this.#offset, this.#offset + n), done);
@@ -138,7 +166,10 @@ export class MetadataCursor {
   /** Moves to the next block; only a full block can have a successor. */
   #advance(block: MetadataBlock): void {
     if (block.data.length !== METADATA_BLOCK_SIZE) {
-      throw new SquashfsImageCorruptError(this.#what, `record runs past the last metadata block (at ${this.#block})`);
+      throw new SquashfsImageCorruptError(
+        this.#what,
+        `record runs past the last metadata block (at ${this.#block})`,
+      );
     }
     this.#block = block.next;
     this.#offset = 0;

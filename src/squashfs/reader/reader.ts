@@ -12,13 +12,31 @@ import type { Compressor } from "../compressor/compressor.js";
 import { DataReader } from "./data-reader.js";
 import { listingSize, readListing, KIND_OF_TYPE, type DirectoryEntry } from "./directory-reader.js";
 import { decodeIdEntry, ID_ENTRY_SIZE } from "../format/id-table.js";
-import { basicType, decodeDevice, NO_XATTR, type DirInode, type FileInode, type Inode, type InodeKind } from "../format/inode.js";
+import {
+  basicType,
+  decodeDevice,
+  NO_XATTR,
+  type DirInode,
+  type FileInode,
+  type Inode,
+  type InodeKind,
+} from "../format/inode.js";
 import { readInodeAt } from "./inode-reader.js";
 import { LookupTableReader } from "./lookup-reader.js";
 import { EXPORT_ENTRY_SIZE } from "../format/lookup-table.js";
 import { MetadataReader } from "./metadata-reader.js";
 import { METADATA_BLOCK_SIZE, unpackRef, type MetadataRef } from "../format/metadata.js";
-import { COMPRESSION_NAMES, SquashfsBadSuperblockError, SquashfsImageCorruptError, SquashfsIsADirectoryError, SquashfsNotADirectoryError, SquashfsNotAFileError, SquashfsPathNotFoundError, SquashfsTruncatedError, SquashfsUnsupportedCompressionError } from "./errors.js";
+import {
+  COMPRESSION_NAMES,
+  SquashfsBadSuperblockError,
+  SquashfsImageCorruptError,
+  SquashfsIsADirectoryError,
+  SquashfsNotADirectoryError,
+  SquashfsNotAFileError,
+  SquashfsPathNotFoundError,
+  SquashfsTruncatedError,
+  SquashfsUnsupportedCompressionError,
+} from "./errors.js";
 import { decodeSuperblock, SUPERBLOCK_SIZE, type Superblock } from "../format/superblock.js";
 import { decodeXattrTableHeader, XATTR_ID_SIZE, XATTR_TABLE_HEADER_SIZE } from "../format/xattr-table.js";
 import { XattrReader } from "./xattr-reader.js";
@@ -127,14 +145,19 @@ export class SquashfsReader {
   }
 
   /** Opens the image at `location` and checks its superblock and tables. Close it when done. */
-  static async open(location: SquashfsLocation, options: SquashfsReaderOptions = {}): Promise<SquashfsReader> {
+  static async open(
+    location: SquashfsLocation,
+    options: SquashfsReaderOptions = {},
+  ): Promise<SquashfsReader> {
     const { path, offset = 0, length } = typeof location === "string" ? { path: location } : location;
     const handle = await open(path, "r");
     try {
       const { size: fileSize } = await handle.stat();
-      if (!Number.isSafeInteger(offset) || offset < 0 || offset > fileSize) throw new SquashfsTruncatedError(offset, 0, fileSize);
+      if (!Number.isSafeInteger(offset) || offset < 0 || offset > fileSize)
+        throw new SquashfsTruncatedError(offset, 0, fileSize);
       const rangeSize = length ?? fileSize - offset;
-      if (!Number.isSafeInteger(rangeSize) || rangeSize < 0 || offset + rangeSize > fileSize) throw new SquashfsTruncatedError(offset, rangeSize, fileSize);
+      if (!Number.isSafeInteger(rangeSize) || rangeSize < 0 || offset + rangeSize > fileSize)
+        throw new SquashfsTruncatedError(offset, rangeSize, fileSize);
       return await SquashfsReader.#init(new ByteSource(handle, offset, rangeSize), options);
     } catch (err) {
       await handle.close();
@@ -143,7 +166,8 @@ export class SquashfsReader {
   }
 
   static async #init(source: ByteSource, options: SquashfsReaderOptions): Promise<SquashfsReader> {
-    if (source.size < SUPERBLOCK_SIZE) throw new SquashfsBadSuperblockError(`the image is ${source.size} bytes, smaller than a superblock`);
+    if (source.size < SUPERBLOCK_SIZE)
+      throw new SquashfsBadSuperblockError(`the image is ${source.size} bytes, smaller than a superblock`);
     const sb = checkSuperblock(await source.read(0, SUPERBLOCK_SIZE), source.size);
     const compressor = makeCompressor(sb);
     // Nothing past bytes_used belongs to the image; reads stop there.
@@ -151,19 +175,41 @@ export class SquashfsReader {
     const meta = new MetadataReader(image, compressor, options.cacheBlocks);
     const lowest = sb.directoryTableStart;
     const end = sb.bytesUsed;
-    const ids = await LookupTableReader.open(image, meta, { what: "id table", listStart: sb.idTableStart, count: sb.idCount, recordSize: ID_ENTRY_SIZE, lowest, end });
+    const ids = await LookupTableReader.open(image, meta, {
+      what: "id table",
+      listStart: sb.idTableStart,
+      count: sb.idCount,
+      recordSize: ID_ENTRY_SIZE,
+      lowest,
+      end,
+    });
     const fragments =
       sb.fragmentTableStart === null || sb.fragmentCount === 0
         ? null
-        : await LookupTableReader.open(image, meta, { what: "fragment table", listStart: sb.fragmentTableStart, count: sb.fragmentCount, recordSize: 16, lowest, end });
+        : await LookupTableReader.open(image, meta, {
+            what: "fragment table",
+            listStart: sb.fragmentTableStart,
+            count: sb.fragmentCount,
+            recordSize: 16,
+            lowest,
+            end,
+          });
     const exports =
       sb.exportTableStart === null
         ? null
-        : await LookupTableReader.open(image, meta, { what: "export table", listStart: sb.exportTableStart, count: sb.inodeCount, recordSize: EXPORT_ENTRY_SIZE, lowest, end });
+        : await LookupTableReader.open(image, meta, {
+            what: "export table",
+            listStart: sb.exportTableStart,
+            count: sb.inodeCount,
+            recordSize: EXPORT_ENTRY_SIZE,
+            lowest,
+            end,
+          });
     let xattrs: XattrReader | null = null;
     let kvStart = end;
     if (sb.xattrIdTableStart !== null) {
-      if (sb.xattrIdTableStart + XATTR_TABLE_HEADER_SIZE > end) throw new SquashfsBadSuperblockError("xattr table header lies past bytes_used");
+      if (sb.xattrIdTableStart + XATTR_TABLE_HEADER_SIZE > end)
+        throw new SquashfsBadSuperblockError("xattr table header lies past bytes_used");
       const header = decodeXattrTableHeader(await image.read(sb.xattrIdTableStart, XATTR_TABLE_HEADER_SIZE));
       const idTable = await LookupTableReader.open(image, meta, {
         what: "xattr id table",
@@ -175,7 +221,10 @@ export class SquashfsReader {
         end,
       });
       if (header.kvStart < lowest || header.kvStart > idTable.firstBlock) {
-        throw new SquashfsImageCorruptError("xattr table", `key/value start ${header.kvStart} outside ${lowest} … ${idTable.firstBlock}`);
+        throw new SquashfsImageCorruptError(
+          "xattr table",
+          `key/value start ${header.kvStart} outside ${lowest} … ${idTable.firstBlock}`,
+        );
       }
       xattrs = new XattrReader(meta, idTable, header.kvStart);
       kvStart = header.kvStart;
@@ -186,7 +235,17 @@ export class SquashfsReader {
     const idList: number[] = [];
     for (let i = 0; i < sb.idCount; i++) idList.push(decodeIdEntry(await ids.record(i)));
     const data = new DataReader(image, compressor, sb.blockSize, sb.inodeTableStart, fragments);
-    return new SquashfsReader({ superblock: sb, source: image, rangeSize: source.size, meta, data, ids: idList, exports, xattrs, dirEnd });
+    return new SquashfsReader({
+      superblock: sb,
+      source: image,
+      rangeSize: source.size,
+      meta,
+      data,
+      ids: idList,
+      exports,
+      xattrs,
+      dirEnd,
+    });
   }
 
   async close(): Promise<void> {
@@ -217,7 +276,8 @@ export class SquashfsReader {
   async root(): Promise<DirInode> {
     if (this.#root === undefined) {
       const inode = await this.readInode(unpackRef(this.superblock.rootInodeRef), "root inode");
-      if (!isDirectory(inode)) throw new SquashfsImageCorruptError("root inode", `is a ${inodeKind(inode)}, not a directory`);
+      if (!isDirectory(inode))
+        throw new SquashfsImageCorruptError("root inode", `is a ${inodeKind(inode)}, not a directory`);
       this.#root = inode;
     }
     return this.#root;
@@ -228,9 +288,11 @@ export class SquashfsReader {
     if (this.#exports === null) return null;
     const rec = await this.#exports.record(n - 1);
     const packed = new DataView(rec.buffer, rec.byteOffset, rec.byteLength).getBigUint64(0, true);
-    if (packed > BigInt(Number.MAX_SAFE_INTEGER)) throw new SquashfsImageCorruptError("export table", `entry ${n} out of range`);
+    if (packed > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new SquashfsImageCorruptError("export table", `entry ${n} out of range`);
     const inode = await this.readInode(unpackRef(Number(packed)), "export table");
-    if (inode.inodeNumber !== n) throw new SquashfsImageCorruptError("export table", `entry ${n} points at inode ${inode.inodeNumber}`);
+    if (inode.inodeNumber !== n)
+      throw new SquashfsImageCorruptError("export table", `entry ${n} points at inode ${inode.inodeNumber}`);
     return inode;
   }
 
@@ -238,14 +300,23 @@ export class SquashfsReader {
   async *entries(dir: DirInode, what = `directory inode ${dir.inodeNumber}`): AsyncGenerator<DirectoryEntry> {
     const size = listingSize(dir);
     if (size === 0) return;
-    const cursor = this.#meta.cursor(this.superblock.directoryTableStart, this.#dirEnd, { block: dir.blockIndex, offset: dir.blockOffset }, what);
+    const cursor = this.#meta.cursor(
+      this.superblock.directoryTableStart,
+      this.#dirEnd,
+      { block: dir.blockIndex, offset: dir.blockOffset },
+      what,
+    );
     yield* readListing(cursor, size, this.superblock.inodeCount, what);
   }
 
   /** The entries of a directory given by inode or image path. */
   async readdir(dir: Inode | string): Promise<DirectoryEntry[]> {
     const inode = typeof dir === "string" ? await this.lookup(dir) : dir;
-    if (!isDirectory(inode)) throw new SquashfsNotADirectoryError(typeof dir === "string" ? dir : `inode ${inode.inodeNumber}`, inodeKind(inode));
+    if (!isDirectory(inode))
+      throw new SquashfsNotADirectoryError(
+        typeof dir === "string" ? dir : `inode ${inode.inodeNumber}`,
+        inodeKind(inode),
+      );
     const out: DirectoryEntry[] = [];
     for await (const e of this.entries(inode)) out.push(e);
     return out;
@@ -255,7 +326,10 @@ export class SquashfsReader {
   async entryInode(entry: DirectoryEntry, what = `entry ${JSON.stringify(entry.name)}`): Promise<Inode> {
     const inode = await this.readInode(entry.inodeRef, what);
     if (inode.inodeNumber !== entry.inodeNumber || inodeKind(inode) !== entry.kind) {
-      throw new SquashfsImageCorruptError(what, `entry says inode ${entry.inodeNumber} (${entry.kind}), inode table has ${inode.inodeNumber} (${inodeKind(inode)})`);
+      throw new SquashfsImageCorruptError(
+        what,
+        `entry says inode ${entry.inodeNumber} (${entry.kind}), inode table has ${inode.inodeNumber} (${inodeKind(inode)})`,
+      );
     }
     return inode;
   }
@@ -307,9 +381,16 @@ export class SquashfsReader {
   /** The extended attributes of `inode`, full names to values. */
   async xattrs(inode: Inode): Promise<Map<string, Uint8Array>> {
     if (inode.type <= 7 || inode.xattrIndex === NO_XATTR) return new Map();
-    if (this.#xattrs === null) throw new SquashfsImageCorruptError(`inode ${inode.inodeNumber}`, "has xattrs but the image has no xattr table");
+    if (this.#xattrs === null)
+      throw new SquashfsImageCorruptError(
+        `inode ${inode.inodeNumber}`,
+        "has xattrs but the image has no xattr table",
+      );
     if (inode.xattrIndex >= this.#xattrs.count) {
-      throw new SquashfsImageCorruptError(`inode ${inode.inodeNumber}`, `xattr index ${inode.xattrIndex} outside 0 … ${this.#xattrs.count - 1}`);
+      throw new SquashfsImageCorruptError(
+        `inode ${inode.inodeNumber}`,
+        `xattr index ${inode.xattrIndex} outside 0 … ${this.#xattrs.count - 1}`,
+      );
     }
     return this.#xattrs.read(inode.xattrIndex);
   }
@@ -320,7 +401,11 @@ export class SquashfsReader {
     const kind = inodeKind(inode);
     const id = (index: number, what: string): number => {
       const v = this.#ids[index];
-      if (v === undefined) throw new SquashfsImageCorruptError(`inode ${inode.inodeNumber}`, `${what} index ${index} outside the id table (${this.#ids.length} ids)`);
+      if (v === undefined)
+        throw new SquashfsImageCorruptError(
+          `inode ${inode.inodeNumber}`,
+          `${what} index ${index} outside the id table (${this.#ids.length} ids)`,
+        );
       return v;
     };
     const out: SquashfsStat = {
@@ -340,7 +425,8 @@ export class SquashfsReader {
       out.target = new TextDecoder("utf-8").decode(inode.target);
       out.size = inode.target.length;
     }
-    if (inode.type === 4 || inode.type === 5 || inode.type === 11 || inode.type === 12) out.rdev = decodeDevice(inode.rdev);
+    if (inode.type === 4 || inode.type === 5 || inode.type === 11 || inode.type === 12)
+      out.rdev = decodeDevice(inode.rdev);
     return out;
   }
 
@@ -365,7 +451,11 @@ export class SquashfsReader {
       const inode = await this.entryInode(entry, JSON.stringify(path));
       yield { path, inode };
       if (isDirectory(inode)) {
-        if (seenDirs.has(inode.inodeNumber)) throw new SquashfsImageCorruptError(JSON.stringify(path), `directory inode ${inode.inodeNumber} is reached twice (a loop)`);
+        if (seenDirs.has(inode.inodeNumber))
+          throw new SquashfsImageCorruptError(
+            JSON.stringify(path),
+            `directory inode ${inode.inodeNumber} is reached twice (a loop)`,
+          );
         seenDirs.add(inode.inodeNumber);
         stack.push({ path, entries: await this.readdir(inode), next: 0 });
       }
@@ -392,15 +482,20 @@ function checkSuperblock(bytes: Uint8Array, rangeSize: number): Superblock {
   }
   const blockLog = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint16(22, true);
   if (blockLog < 12 || blockLog > 20 || sb.blockSize !== 2 ** blockLog) {
-    throw new SquashfsBadSuperblockError(`block size ${sb.blockSize} / block log ${blockLog}: not a power of two from 4 KiB to 1 MiB`);
+    throw new SquashfsBadSuperblockError(
+      `block size ${sb.blockSize} / block log ${blockLog}: not a power of two from 4 KiB to 1 MiB`,
+    );
   }
-  if (sb.compressionId !== GZIP && sb.compressionId !== XZ) throw new SquashfsUnsupportedCompressionError(sb.compressionId);
+  if (sb.compressionId !== GZIP && sb.compressionId !== XZ)
+    throw new SquashfsUnsupportedCompressionError(sb.compressionId);
   if (sb.bytesUsed > rangeSize) throw new SquashfsTruncatedError(0, sb.bytesUsed, rangeSize);
   if (sb.inodeCount < 1) throw new SquashfsBadSuperblockError("inode count is 0");
   if (sb.idCount < 1) throw new SquashfsBadSuperblockError("id count is 0");
   // Order as every SquashFS 4.0 writer lays it out: data, inodes, directories, then the tables.
   if (!(sb.inodeTableStart >= SUPERBLOCK_SIZE && sb.inodeTableStart < sb.directoryTableStart)) {
-    throw new SquashfsBadSuperblockError(`inode table at ${sb.inodeTableStart} is not between the superblock and the directory table (${sb.directoryTableStart})`);
+    throw new SquashfsBadSuperblockError(
+      `inode table at ${sb.inodeTableStart} is not between the superblock and the directory table (${sb.directoryTableStart})`,
+    );
   }
   for (const [name, at] of [
     ["id table", sb.idTableStart],
@@ -409,13 +504,18 @@ function checkSuperblock(bytes: Uint8Array, rangeSize: number): Superblock {
     ["xattr table", sb.xattrIdTableStart],
   ] as const) {
     if (at !== null && (at < sb.directoryTableStart || at >= sb.bytesUsed)) {
-      throw new SquashfsBadSuperblockError(`${name} at ${at} is not between the directory table (${sb.directoryTableStart}) and bytes_used (${sb.bytesUsed})`);
+      throw new SquashfsBadSuperblockError(
+        `${name} at ${at} is not between the directory table (${sb.directoryTableStart}) and bytes_used (${sb.bytesUsed})`,
+      );
     }
   }
-  if (sb.fragmentCount > 0 && sb.fragmentTableStart === null) throw new SquashfsBadSuperblockError(`${sb.fragmentCount} fragments but no fragment table`);
+  if (sb.fragmentCount > 0 && sb.fragmentTableStart === null)
+    throw new SquashfsBadSuperblockError(`${sb.fragmentCount} fragments but no fragment table`);
   const root = unpackRef(sb.rootInodeRef);
   if (root.offset >= METADATA_BLOCK_SIZE || sb.inodeTableStart + root.block >= sb.directoryTableStart) {
-    throw new SquashfsBadSuperblockError(`root inode reference ${root.block}:${root.offset} lies outside the inode table`);
+    throw new SquashfsBadSuperblockError(
+      `root inode reference ${root.block}:${root.offset} lies outside the inode table`,
+    );
   }
   return sb;
 }

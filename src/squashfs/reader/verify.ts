@@ -20,7 +20,14 @@ export interface VerifySummary {
 }
 
 export async function verifySquashfs(reader: SquashfsReader): Promise<VerifySummary> {
-  const summary: VerifySummary = { inodes: 0, files: 0, directories: 0, paths: 0, fileBytes: 0, fragmentBlocks: 0 };
+  const summary: VerifySummary = {
+    inodes: 0,
+    files: 0,
+    directories: 0,
+    paths: 0,
+    fileBytes: 0,
+    fragmentBlocks: 0,
+  };
   const seen = new Set<number>();
   for await (const { path, inode } of reader.walk()) {
     summary.paths++;
@@ -34,12 +41,19 @@ export async function verifySquashfs(reader: SquashfsReader): Promise<VerifySumm
       summary.files++;
       let n = 0;
       for await (const chunk of reader.readFile(inode)) n += chunk.length;
-      if (n !== inode.fileSize) throw new SquashfsImageCorruptError(JSON.stringify(path), `read ${n} bytes of a ${inode.fileSize}-byte file`);
+      if (n !== inode.fileSize)
+        throw new SquashfsImageCorruptError(
+          JSON.stringify(path),
+          `read ${n} bytes of a ${inode.fileSize}-byte file`,
+        );
       summary.fileBytes += n;
     }
   }
   if (summary.inodes !== reader.superblock.inodeCount) {
-    throw new SquashfsImageCorruptError("superblock", `inode count is ${reader.superblock.inodeCount} but ${summary.inodes} inodes are reachable`);
+    throw new SquashfsImageCorruptError(
+      "superblock",
+      `inode count is ${reader.superblock.inodeCount} but ${summary.inodes} inodes are reachable`,
+    );
   }
   // Fragment blocks no file uses would go unread by the walk.
   for (let i = 0; i < reader.fragmentCount; i++) await reader.fragmentBlock(i);

@@ -9,7 +9,15 @@ import { concat } from "../format/binary.js";
 import type { MetadataCursor, MetadataReader } from "./metadata-reader.js";
 import type { LookupTableReader } from "./lookup-reader.js";
 import { unpackRef, type MetadataRef } from "../format/metadata.js";
-import { decodeXattrId, decodeXattrKey, decodeXattrValue, XATTR_KEY_SIZE, XATTR_PREFIXES, XATTR_VALUE_OUT_OF_LINE, XATTR_VALUE_SIZE } from "../format/xattr-table.js";
+import {
+  decodeXattrId,
+  decodeXattrKey,
+  decodeXattrValue,
+  XATTR_KEY_SIZE,
+  XATTR_PREFIXES,
+  XATTR_VALUE_OUT_OF_LINE,
+  XATTR_VALUE_SIZE,
+} from "../format/xattr-table.js";
 import { SquashfsImageCorruptError } from "./errors.js";
 
 /** Linux XATTR_SIZE_MAX: no value can be larger. */
@@ -48,22 +56,30 @@ export class XattrReader {
       if (cause instanceof SquashfsImageCorruptError) throw cause;
       throw new SquashfsImageCorruptError(WHAT, `xattr id ${index} does not decode`, { cause });
     }
-    if (id.count * MIN_PAIR_BYTES > id.size) throw new SquashfsImageCorruptError(WHAT, `xattr id ${index}: ${id.count} pairs cannot fit ${id.size} bytes`);
+    if (id.count * MIN_PAIR_BYTES > id.size)
+      throw new SquashfsImageCorruptError(
+        WHAT,
+        `xattr id ${index}: ${id.count} pairs cannot fit ${id.size} bytes`,
+      );
     const cursor = this.#cursor(id.ref);
     const out = new Map<string, Uint8Array>();
     const text = new TextDecoder("utf-8");
     for (let i = 0; i < id.count; i++) {
       const head = await cursor.read(XATTR_KEY_SIZE);
       const nameSize = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint16(2, true);
-      if (nameSize < 1 || nameSize > MAX_NAME_BYTES) throw new SquashfsImageCorruptError(WHAT, `xattr name of ${nameSize} bytes`);
+      if (nameSize < 1 || nameSize > MAX_NAME_BYTES)
+        throw new SquashfsImageCorruptError(WHAT, `xattr name of ${nameSize} bytes`);
       const key = decodeXattrKey(concat([head, await cursor.read(nameSize)]), 0);
       const prefix = XATTR_PREFIXES.find(([, t]) => t === (key.type & ~XATTR_VALUE_OUT_OF_LINE));
-      if (prefix === undefined) throw new SquashfsImageCorruptError(WHAT, `xattr key type 0x${key.type.toString(16)}`);
+      if (prefix === undefined)
+        throw new SquashfsImageCorruptError(WHAT, `xattr key type 0x${key.type.toString(16)}`);
       let value = await this.#value(cursor);
       if ((key.type & XATTR_VALUE_OUT_OF_LINE) !== 0) {
-        if (value.length !== 8) throw new SquashfsImageCorruptError(WHAT, `out-of-line xattr reference of ${value.length} bytes`);
+        if (value.length !== 8)
+          throw new SquashfsImageCorruptError(WHAT, `out-of-line xattr reference of ${value.length} bytes`);
         const packed = new DataView(value.buffer, value.byteOffset, 8).getBigUint64(0, true);
-        if (packed > BigInt(Number.MAX_SAFE_INTEGER)) throw new SquashfsImageCorruptError(WHAT, "out-of-line xattr reference out of range");
+        if (packed > BigInt(Number.MAX_SAFE_INTEGER))
+          throw new SquashfsImageCorruptError(WHAT, "out-of-line xattr reference out of range");
         value = await this.#value(this.#cursor(unpackRef(Number(packed))));
       }
       out.set(prefix[0] + text.decode(key.name), value);

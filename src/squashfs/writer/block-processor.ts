@@ -65,7 +65,11 @@ export class BlockProcessor {
    */
   async submit(data: Uint8Array, consume: BlockConsumer, ownsBuffer = false): Promise<void> {
     // A single block larger than maxBytes is still admitted when the backlog is empty.
-    while (this.#failure === null && this.#blocks > 0 && (this.#blocks >= this.maxBlocks || this.#bytes + data.length > this.maxBytes)) {
+    while (
+      this.#failure === null &&
+      this.#blocks > 0 &&
+      (this.#blocks >= this.maxBlocks || this.#bytes + data.length > this.maxBytes)
+    ) {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
     if (this.#failure !== null) throw this.#failure;

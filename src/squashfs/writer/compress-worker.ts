@@ -5,7 +5,13 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { CompressorSpec } from "../compressor/compressor.js";
 import { createCompressor } from "../compressor/index.js";
-import { compressOrRaw, skippedAsIncompressible, type WorkerReply, type WorkerRequest, type WorkerShutdown } from "./task-pool.js";
+import {
+  compressOrRaw,
+  skippedAsIncompressible,
+  type WorkerReply,
+  type WorkerRequest,
+  type WorkerShutdown,
+} from "./task-pool.js";
 
 const port = parentPort;
 if (port === null) throw new Error("compress-worker.js must run in a worker thread");
@@ -22,11 +28,19 @@ port.on("message", (req: WorkerRequest | WorkerShutdown) => {
   let transfer: ArrayBuffer[] = [];
   try {
     const data = new Uint8Array(req.buffer, req.offset, req.length);
-    const { bytes, compressed } = skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor.compressSync(data));
+    const { bytes, compressed } =
+      skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor.compressSync(data));
     // Compressed output is shorter than the block: copy it over the block's start and send the
     // block back (raw blocks are already in place).
     if (compressed) data.set(bytes, 0);
-    reply = { id: req.id, buffer: req.buffer, offset: req.offset, length: req.length, resultLength: bytes.length, compressed };
+    reply = {
+      id: req.id,
+      buffer: req.buffer,
+      offset: req.offset,
+      length: req.length,
+      resultLength: bytes.length,
+      compressed,
+    };
     transfer = [req.buffer];
   } catch (error) {
     reply = { id: req.id, error };

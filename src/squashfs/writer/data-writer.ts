@@ -16,7 +16,9 @@ export class ContentSizeMismatchError extends GvmconvError {
   constructor(expected: number, actual: number, more: boolean) {
     super(
       "E_SQUASHFS_CONTENT_SIZE",
-      more ? `file content is longer than its declared size ${expected}` : `file content ended after ${actual} of ${expected} bytes`,
+      more
+        ? `file content is longer than its declared size ${expected}`
+        : `file content ended after ${actual} of ${expected} bytes`,
       { hint: "the source archive is truncated or corrupt" },
     );
     this.expected = expected;
@@ -111,7 +113,8 @@ export class DataWriter {
   async writeFile(size: number, content: FileContent): Promise<FileLayout> {
     if (this.#finished) throw new Error("DataWriter: writeFile after finish");
     if (this.#busy) throw new Error("DataWriter: writeFile called while another file is being written");
-    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`file size ${size} is not a non-negative safe integer`);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new RangeError(`file size ${size} is not a non-negative safe integer`);
     this.#busy = true;
     try {
       return await this.#writeFile(size, content);
@@ -122,7 +125,13 @@ export class DataWriter {
 
   async #writeFile(size: number, content: FileContent): Promise<FileLayout> {
     const bs = this.blockSize;
-    const layout: FileLayout = { fileSize: size, blocksStart: 0, blockSizes: [], fragment: null, sparseBytes: 0 };
+    const layout: FileLayout = {
+      fileSize: size,
+      blocksStart: 0,
+      blockSizes: [],
+      fragment: null,
+      sparseBytes: 0,
+    };
     if (size === 0) {
       await drainEmpty(content);
       return layout;
@@ -147,14 +156,18 @@ export class DataWriter {
       stored++;
       const data = block;
       block = this.#staging = this.#newBlock();
-      await this.#processor.submit(data, async ({ bytes, sizeWord }) => {
-        if (firstStored < 0) {
-          firstStored = this.#sink.position;
-          layout.blocksStart = firstStored;
-        }
-        layout.blockSizes[index] = sizeWord;
-        await this.#sink.write(bytes);
-      }, true);
+      await this.#processor.submit(
+        data,
+        async ({ bytes, sizeWord }) => {
+          if (firstStored < 0) {
+            firstStored = this.#sink.position;
+            layout.blocksStart = firstStored;
+          }
+          layout.blockSizes[index] = sizeWord;
+          await this.#sink.write(bytes);
+        },
+        true,
+      );
     };
 
     const feed = async (chunk: Uint8Array): Promise<void> => {
@@ -225,11 +238,15 @@ export class DataWriter {
     const data = this.#frag.subarray(0, this.#fragFill);
     this.#frag = this.#newBlock();
     this.#fragFill = 0;
-    await this.#processor.submit(data, async ({ bytes, sizeWord }) => {
-      entry.start = this.#sink.position;
-      entry.size = sizeWord;
-      await this.#sink.write(bytes);
-    }, true);
+    await this.#processor.submit(
+      data,
+      async ({ bytes, sizeWord }) => {
+        entry.start = this.#sink.position;
+        entry.size = sizeWord;
+        await this.#sink.write(bytes);
+      },
+      true,
+    );
   }
 
   /**

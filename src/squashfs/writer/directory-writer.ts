@@ -13,7 +13,15 @@
 import type { MetadataWriter } from "./metadata-writer.js";
 import { METADATA_BLOCK_SIZE, type MetadataRef } from "../format/metadata.js";
 import { SquashfsCorruptError } from "../errors.js";
-import { compareNames, DIR_ENTRY_SIZE, DIR_HEADER_SIZE, DIR_MAX_RUN, encodeDirEntry, encodeDirHeader, type DirIndexEntry } from "../format/directory.js";
+import {
+  compareNames,
+  DIR_ENTRY_SIZE,
+  DIR_HEADER_SIZE,
+  DIR_MAX_RUN,
+  encodeDirEntry,
+  encodeDirHeader,
+  type DirIndexEntry,
+} from "../format/directory.js";
 
 /** One child of a directory, as the listing needs it. */
 export interface DirChild {
@@ -37,7 +45,8 @@ export interface WrittenDirectory {
 export function writeDirectory(table: MetadataWriter, children: readonly DirChild[]): WrittenDirectory {
   const sorted = [...children].sort((a, b) => compareNames(a.name, b.name));
   for (let i = 1; i < sorted.length; i++) {
-    if (compareNames(sorted[i - 1]!.name, sorted[i]!.name) === 0) throw new SquashfsCorruptError("duplicate directory entry");
+    if (compareNames(sorted[i - 1]!.name, sorted[i]!.name) === 0)
+      throw new SquashfsCorruptError("duplicate directory entry");
   }
   const ref = table.ref();
   const listingStart = table.uncompressedSize;
@@ -63,10 +72,19 @@ export function writeDirectory(table: MetadataWriter, children: readonly DirChil
       index.push({ index: headerPos - listingStart, start: table.blockStart(headerBlock), name: first.name });
       lastIndexedBlock = headerBlock;
     }
-    table.append(encodeDirHeader({ count: end - i, start: first.inodeRef.block, inodeNumber: first.inodeNumber }));
+    table.append(
+      encodeDirHeader({ count: end - i, start: first.inodeRef.block, inodeNumber: first.inodeNumber }),
+    );
     for (let j = i; j < end; j++) {
       const c = sorted[j]!;
-      table.append(encodeDirEntry({ offset: c.inodeRef.offset, inodeDelta: c.inodeNumber - first.inodeNumber, type: c.type, name: c.name }));
+      table.append(
+        encodeDirEntry({
+          offset: c.inodeRef.offset,
+          inodeDelta: c.inodeNumber - first.inodeNumber,
+          type: c.type,
+          name: c.name,
+        }),
+      );
     }
     i = end;
   }

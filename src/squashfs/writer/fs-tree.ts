@@ -10,7 +10,12 @@
  */
 import type { EntryAttrs } from "../entry.js";
 import type { FileLayout } from "../format/data-layout.js";
-import { SquashfsBadPathError, SquashfsHardlinkTargetMissingError, SquashfsHardlinkToDirectoryError, SquashfsNameTooLongError } from "../errors.js";
+import {
+  SquashfsBadPathError,
+  SquashfsHardlinkTargetMissingError,
+  SquashfsHardlinkToDirectoryError,
+  SquashfsNameTooLongError,
+} from "../errors.js";
 import { MAX_NAME_BYTES } from "../format/directory.js";
 
 export interface DirNode {
@@ -53,7 +58,8 @@ export function splitPath(path: string): string[] {
   if (path === "") return [];
   const parts = path.split("/");
   for (const p of parts) {
-    if (p === "" || p === "." || p === "..") throw new SquashfsBadPathError(path, "empty, '.' or '..' component");
+    if (p === "" || p === "." || p === "..")
+      throw new SquashfsBadPathError(path, "empty, '.' or '..' component");
     if (p.includes("\0")) throw new SquashfsBadPathError(path, "NUL byte in name");
     // A UTF-16 code unit is at most 3 UTF-8 bytes, so short names need no count (and no
     // encoding: this runs for every component of every entry).
@@ -142,7 +148,8 @@ export class FsTree {
     const target = (link: LinkNode): InodeNode => {
       const done = final.get(link);
       if (done !== undefined) return done;
-      if (resolving.has(link)) throw new SquashfsHardlinkTargetMissingError(link.path, link.target, "is a hard link cycle");
+      if (resolving.has(link))
+        throw new SquashfsHardlinkTargetMissingError(link.path, link.target, "is a hard link cycle");
       resolving.add(link);
       let node: TreeNode | undefined;
       try {

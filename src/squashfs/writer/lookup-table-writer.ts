@@ -19,7 +19,11 @@ export interface WrittenLookupTable {
  * Writes `records` (already encoded, equal sizes dividing 8192 so none straddles a block) as a
  * lookup table whose first block lands at absolute position `at`.
  */
-export function writeLookupTable(compressor: Compressor, records: readonly Uint8Array[], at: number): WrittenLookupTable {
+export function writeLookupTable(
+  compressor: Compressor,
+  records: readonly Uint8Array[],
+  at: number,
+): WrittenLookupTable {
   const mw = new MetadataWriter(compressor);
   for (const r of records) mw.append(r);
   const { bytes, blockStarts } = mw.finish();

@@ -77,7 +77,11 @@ export class OutputSink {
     if (this.#closed) return Promise.reject(new Error("OutputSink: write after close"));
     if (this.#error !== null) return Promise.reject(this.#error);
     if (!Number.isSafeInteger(pos) || pos < 0 || pos + bytes.length > this.position) {
-      return Promise.reject(new RangeError(`OutputSink.writeAt: [${pos}, +${bytes.length}) is outside the image (${this.position} bytes)`));
+      return Promise.reject(
+        new RangeError(
+          `OutputSink.writeAt: [${pos}, +${bytes.length}) is outside the image (${this.position} bytes)`,
+        ),
+      );
     }
     const end = pos + bytes.length;
     // Part (or all) of the range may still be in the batch: patch that part in memory.
@@ -96,7 +100,9 @@ export class OutputSink {
     if (this.#closed) return Promise.reject(new Error("OutputSink: truncate after close"));
     if (this.#error !== null) return Promise.reject(this.#error);
     if (!Number.isSafeInteger(pos) || pos < 0 || pos > this.position) {
-      return Promise.reject(new RangeError(`OutputSink.truncate: ${pos} is outside the image (${this.position} bytes)`));
+      return Promise.reject(
+        new RangeError(`OutputSink.truncate: ${pos} is outside the image (${this.position} bytes)`),
+      );
     }
     if (pos >= this.#batchStart) {
       this.#batchLen = pos - this.#batchStart;

@@ -44,7 +44,9 @@ export interface TaskPool {
  * compressed form is not smaller (format.adoc, "Data blocks"; the size word has 24 bits of size).
  */
 export function compressOrRaw(data: Uint8Array, out: Uint8Array): CompressResult {
-  return out.length < data.length ? { bytes: out, compressed: true, block: data } : { bytes: data, compressed: false, block: data };
+  return out.length < data.length
+    ? { bytes: out, compressed: true, block: data }
+    : { bytes: data, compressed: false, block: data };
 }
 
 /** The raw result for a block the spec lets us skip (see compressor/incompressible.ts), or null: compress it. */
@@ -70,7 +72,10 @@ export class InProcessPool implements TaskPool {
   }
 
   async run(task: CompressTask): Promise<CompressResult> {
-    return skippedAsIncompressible(this.#spec, task.data) ?? compressOrRaw(task.data, await this.#compressor.compress(task.data));
+    return (
+      skippedAsIncompressible(this.#spec, task.data) ??
+      compressOrRaw(task.data, await this.#compressor.compress(task.data))
+    );
   }
 
   close(): Promise<void> {
@@ -95,7 +100,14 @@ export interface WorkerShutdown {
  * the threads instead of being allocated per block on both sides (GC time on the main thread).
  */
 export type WorkerReply =
-  | { id: number; buffer: ArrayBuffer; offset: number; length: number; resultLength: number; compressed: boolean }
+  | {
+      id: number;
+      buffer: ArrayBuffer;
+      offset: number;
+      length: number;
+      resultLength: number;
+      compressed: boolean;
+    }
   | { id: number; error: unknown };
 
 interface Pending {
@@ -127,7 +139,8 @@ export class WorkerPool implements TaskPool {
   constructor(spec: CompressorSpec, workers: number = availableParallelism()) {
     // Validate in this thread so a bad spec is a typed error here, not a crash in every worker.
     createCompressor(spec);
-    if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`worker count must be a positive integer, got ${workers}`);
+    if (!Number.isInteger(workers) || workers < 1)
+      throw new RangeError(`worker count must be a positive integer, got ${workers}`);
     this.concurrency = workers;
     for (let i = 0; i < workers; i++) {
       const worker = new Worker(WORKER_URL, { workerData: { spec } });

@@ -18,7 +18,16 @@ import { OutputSink } from "./output-sink.js";
 import { encodeSuperblock, SUPERBLOCK_SIZE, SuperblockFlags } from "../format/superblock.js";
 import { encodeMetadataHeader, packRef, type MetadataRef } from "../format/metadata.js";
 import { MetadataWriter } from "./metadata-writer.js";
-import { basicType, encodeDevice, encodeInode, NO_FRAGMENT, NO_XATTR, pickInodeType, type Inode, type InodeKind } from "../format/inode.js";
+import {
+  basicType,
+  encodeDevice,
+  encodeInode,
+  NO_FRAGMENT,
+  NO_XATTR,
+  pickInodeType,
+  type Inode,
+  type InodeKind,
+} from "../format/inode.js";
 import { compareNames } from "../format/directory.js";
 import { writeDirectory, type DirChild } from "./directory-writer.js";
 import { encodeFragmentEntry } from "../format/fragment-table.js";
@@ -113,7 +122,12 @@ export class SquashfsWriter {
     this.#options = options;
     this.#compressor = compressor;
     this.#sink = sink;
-    this.#data = new DataWriter({ sink, spec: options.spec, workers: options.workers, dedupe: options.dedupe });
+    this.#data = new DataWriter({
+      sink,
+      spec: options.spec,
+      workers: options.workers,
+      dedupe: options.dedupe,
+    });
     const mtime = options.implicitDirMtime;
     this.#tree = new FsTree(() => ({ mode: 0o755, uid: 0, gid: 0, mtime }));
   }
@@ -127,7 +141,8 @@ export class SquashfsWriter {
       // Placeholder; patched by finish() once every table position is known.
       await sink.write(new Uint8Array(SUPERBLOCK_SIZE));
       // Compressor options: one metadata block, always stored uncompressed (format.adoc).
-      if (compressor.options !== null) await sink.write(concat([encodeMetadataHeader(compressor.options.length, true), compressor.options]));
+      if (compressor.options !== null)
+        await sink.write(concat([encodeMetadataHeader(compressor.options.length, true), compressor.options]));
       return new SquashfsWriter(resolved, compressor, sink);
     } catch (err) {
       await sink.abort();
@@ -137,7 +152,8 @@ export class SquashfsWriter {
 
   /** Adds one entry; file content is consumed (and compressed) before this resolves. */
   add(entry: Entry): Promise<void> {
-    if (this.#state !== "open") return Promise.reject(new SquashfsWriterStateError(`add() on a ${this.#state} writer`));
+    if (this.#state !== "open")
+      return Promise.reject(new SquashfsWriterStateError(`add() on a ${this.#state} writer`));
     const run = this.#chain.then(() => this.#add(entry));
     this.#chain = run.catch(() => undefined);
     return run;
@@ -179,7 +195,12 @@ export class SquashfsWriter {
       case "block-device":
         checkAttrs(entry.attrs);
         encodeDevice(entry.major, entry.minor);
-        tree.setNode(entry.path, { kind: entry.type, attrs: entry.attrs, major: entry.major, minor: entry.minor });
+        tree.setNode(entry.path, {
+          kind: entry.type,
+          attrs: entry.attrs,
+          major: entry.major,
+          minor: entry.minor,
+        });
         return;
       case "fifo":
       case "socket":
@@ -295,7 +316,13 @@ export class SquashfsWriter {
           counts.files++;
           if (l.fileSize > 0 && layoutsSeen.has(l)) counts.deduplicatedFiles++;
           layoutsSeen.add(l);
-          const type = pickInodeType("file", { nlink, xattr, fileSize: l.fileSize, blocksStart: l.blocksStart, sparse: l.sparseBytes }) as 2 | 9;
+          const type = pickInodeType("file", {
+            nlink,
+            xattr,
+            fileSize: l.fileSize,
+            blocksStart: l.blocksStart,
+            sparse: l.sparseBytes,
+          }) as 2 | 9;
           emit(node, {
             type,
             permissions,
@@ -316,7 +343,17 @@ export class SquashfsWriter {
         }
         case "symlink": {
           const type = pickInodeType("symlink", { nlink, xattr }) as 3 | 10;
-          emit(node, { type, permissions, uidIndex, gidIndex, mtime, inodeNumber, xattrIndex, nlink, target: utf8.encode(node.target) });
+          emit(node, {
+            type,
+            permissions,
+            uidIndex,
+            gidIndex,
+            mtime,
+            inodeNumber,
+            xattrIndex,
+            nlink,
+            target: utf8.encode(node.target),
+          });
           return;
         }
         case "char-device":
@@ -337,9 +374,11 @@ export class SquashfsWriter {
     const writeDir = (dir: DirNode, path: string, parentInode: number): void => {
       const kids = sortedChildren.get(dir)!;
       const myNumber = numbers.get(dir)!;
-      const childPath = (name: Uint8Array): string => (path === "" ? "" : path + "/") + Buffer.from(name).toString("utf8");
+      const childPath = (name: Uint8Array): string =>
+        (path === "" ? "" : path + "/") + Buffer.from(name).toString("utf8");
       for (const [name, node] of kids) if (node.kind === "dir") writeDir(node, childPath(name), myNumber);
-      for (const [name, node] of kids) if (node.kind !== "dir" && !refs.has(node)) writeLeaf(node, childPath(name));
+      for (const [name, node] of kids)
+        if (node.kind !== "dir" && !refs.has(node)) writeLeaf(node, childPath(name));
       const listing: DirChild[] = kids.map(([name, node]) => {
         const r = refs.get(node)!;
         return { name, inodeRef: r.ref, inodeNumber: numbers.get(node)!, type: r.type };
@@ -347,7 +386,12 @@ export class SquashfsWriter {
       const written = writeDirectory(dirTable, listing);
       const { permissions, uidIndex, gidIndex, mtime, inodeNumber, xattrIndex } = common(dir, path);
       counts.dirs++;
-      const type = pickInodeType("dir", { nlink: nlinks.get(dir)!, xattr: xattrIndex !== NO_XATTR, fileSize: written.fileSize, dirIndexCount: written.index.length }) as 1 | 8;
+      const type = pickInodeType("dir", {
+        nlink: nlinks.get(dir)!,
+        xattr: xattrIndex !== NO_XATTR,
+        fileSize: written.fileSize,
+        dirIndexCount: written.index.length,
+      }) as 1 | 8;
       emit(dir, {
         type,
         permissions,
@@ -385,7 +429,9 @@ export class SquashfsWriter {
     // mksquashfs writes the (empty) fragment pointer list even with no fragments; the kernel
     // skips the table when the count is 0, so the position only has to be in order.
     const fragmentTableStart = await table(fragments.map(encodeFragmentEntry));
-    const exportTableStart = this.#options.exportTable ? await table(exportRefs.map(encodeExportEntry)) : null;
+    const exportTableStart = this.#options.exportTable
+      ? await table(exportRefs.map(encodeExportEntry))
+      : null;
     const idTableStart = await table(ids.records());
     let xattrIdTableStart: number | null = null;
     if (xattrs.count > 0) {
@@ -437,7 +483,11 @@ export class SquashfsWriter {
 }
 
 /** Writes `entries` as a SquashFS image at `outputPath`; deletes the partial output on failure. */
-export async function writeSquashfs(entries: AsyncIterable<Entry> | Iterable<Entry>, outputPath: string, options: WriterOptions = {}): Promise<WriteResult> {
+export async function writeSquashfs(
+  entries: AsyncIterable<Entry> | Iterable<Entry>,
+  outputPath: string,
+  options: WriterOptions = {},
+): Promise<WriteResult> {
   const writer = await SquashfsWriter.create(outputPath, options);
   try {
     for await (const entry of entries) await writer.add(entry);

@@ -12,7 +12,13 @@ import { SquashfsXattrNamespaceError } from "../errors.js";
 import { concat, utf8 } from "../format/binary.js";
 import { compareNames } from "../format/directory.js";
 import { encodeLookupPointers } from "../format/lookup-table.js";
-import { encodeXattrId, encodeXattrKey, encodeXattrTableHeader, encodeXattrValue, splitXattrName } from "../format/xattr-table.js";
+import {
+  encodeXattrId,
+  encodeXattrKey,
+  encodeXattrTableHeader,
+  encodeXattrValue,
+  splitXattrName,
+} from "../format/xattr-table.js";
 import { MetadataWriter } from "./metadata-writer.js";
 
 /** Collects distinct attribute sets; written at the end of the image. */

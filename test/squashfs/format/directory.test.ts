@@ -1,6 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { compareNames, decodeDirEntry, decodeDirHeader, decodeDirIndex, encodeDirEntry, encodeDirHeader, encodeDirIndex } from "../../../src/squashfs/format/directory.js";
+import {
+  compareNames,
+  decodeDirEntry,
+  decodeDirHeader,
+  decodeDirIndex,
+  encodeDirEntry,
+  encodeDirHeader,
+  encodeDirIndex,
+} from "../../../src/squashfs/format/directory.js";
 import { SquashfsRangeError } from "../../../src/squashfs/errors.js";
 import { hex } from "../struct-helpers.js";
 

@@ -1,6 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeFragmentEntry, encodeFragmentEntry, FRAGMENT_ENTRY_SIZE } from "../../../src/squashfs/format/fragment-table.js";
+import {
+  decodeFragmentEntry,
+  encodeFragmentEntry,
+  FRAGMENT_ENTRY_SIZE,
+} from "../../../src/squashfs/format/fragment-table.js";
 import { BLOCK_UNCOMPRESSED } from "../../../src/squashfs/format/data-layout.js";
 import { SquashfsRangeError } from "../../../src/squashfs/errors.js";
 import { hex } from "../struct-helpers.js";

@@ -9,4 +9,3 @@ test("id entry: u32", () => {
   assert.equal(decodeIdEntry(encodeIdEntry(1000)), 1000);
   assert.throws(() => encodeIdEntry(2 ** 32), SquashfsRangeError);
 });
-

@@ -1,6 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeExportEntry, decodeLookupPointers, encodeExportEntry, encodeLookupPointers } from "../../../src/squashfs/format/lookup-table.js";
+import {
+  decodeExportEntry,
+  decodeLookupPointers,
+  encodeExportEntry,
+  encodeLookupPointers,
+} from "../../../src/squashfs/format/lookup-table.js";
 import { hex } from "../struct-helpers.js";
 import { SquashfsRangeError } from "../../../src/squashfs/errors.js";
 

@@ -1,12 +1,20 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeMetadataHeader, encodeMetadataHeader, packRef, unpackRef } from "../../../src/squashfs/format/metadata.js";
+import {
+  decodeMetadataHeader,
+  encodeMetadataHeader,
+  packRef,
+  unpackRef,
+} from "../../../src/squashfs/format/metadata.js";
 import { hex } from "../struct-helpers.js";
 
 test("metadata header: size with bit 15 for uncompressed", () => {
   assert.equal(hex(encodeMetadataHeader(8192, true)), "00a0");
   assert.equal(hex(encodeMetadataHeader(0x123, false)), "2301");
-  assert.deepEqual(decodeMetadataHeader(encodeMetadataHeader(8192, true)), { storedSize: 8192, uncompressed: true });
+  assert.deepEqual(decodeMetadataHeader(encodeMetadataHeader(8192, true)), {
+    storedSize: 8192,
+    uncompressed: true,
+  });
   assert.throws(() => encodeMetadataHeader(8193, true));
 });
 
@@ -14,4 +22,3 @@ test("references pack as block << 16 | offset", () => {
   assert.equal(packRef({ block: 0x12345, offset: 0x1ff }), 0x1_2345_01ff);
   assert.deepEqual(unpackRef(0x1_2345_01ff), { block: 0x12345, offset: 0x1ff });
 });
-

@@ -1,6 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeSuperblock, encodeSuperblock, SUPERBLOCK_SIZE, SuperblockFlags, type Superblock } from "../../../src/squashfs/format/superblock.js";
+import {
+  decodeSuperblock,
+  encodeSuperblock,
+  SUPERBLOCK_SIZE,
+  SuperblockFlags,
+  type Superblock,
+} from "../../../src/squashfs/format/superblock.js";
 import { SquashfsCorruptError, SquashfsRangeError } from "../../../src/squashfs/errors.js";
 import { fromHex, hex } from "../struct-helpers.js";
 

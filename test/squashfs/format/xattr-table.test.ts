@@ -1,6 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeXattrId, decodeXattrKey, decodeXattrTableHeader, decodeXattrValue, encodeXattrId, encodeXattrKey, encodeXattrTableHeader, encodeXattrValue, splitXattrName } from "../../../src/squashfs/format/xattr-table.js";
+import {
+  decodeXattrId,
+  decodeXattrKey,
+  decodeXattrTableHeader,
+  decodeXattrValue,
+  encodeXattrId,
+  encodeXattrKey,
+  encodeXattrTableHeader,
+  encodeXattrValue,
+  splitXattrName,
+} from "../../../src/squashfs/format/xattr-table.js";
 import { XattrTable } from "../../../src/squashfs/writer/xattr-table-writer.js";
 import { SquashfsXattrNamespaceError } from "../../../src/squashfs/errors.js";
 import { hex } from "../struct-helpers.js";
@@ -27,6 +37,8 @@ test("names split into prefix ids; other namespaces are refused", () => {
   assert.deepEqual(splitXattrName("security.selinux"), { type: 2, name: enc.encode("selinux") });
   assert.equal(splitXattrName("system.posix_acl_access"), null);
   const t = new XattrTable();
-  assert.throws(() => t.add("x", new Map([["system.posix_acl_access", new Uint8Array(1)]])), SquashfsXattrNamespaceError);
+  assert.throws(
+    () => t.add("x", new Map([["system.posix_acl_access", new Uint8Array(1)]])),
+    SquashfsXattrNamespaceError,
+  );
 });
-

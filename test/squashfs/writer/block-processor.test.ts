@@ -41,7 +41,10 @@ test("results are consumed strictly in submission order despite random completio
     });
   }
   await bp.drain();
-  assert.deepEqual(seen, Array.from({ length: 200 }, (_, i) => i % 256));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 200 }, (_, i) => i % 256),
+  );
   for (let i = 0; i < 200; i++) assert.equal(words[i], i % 2 === 1 ? 10 | BLOCK_UNCOMPRESSED : 1);
 });
 
@@ -71,10 +74,14 @@ test("a failing task fails drain() and later submits", async () => {
   };
   const bp = new BlockProcessor({ pool, maxBlocks: 2 });
   const consumed: number[] = [];
-  for (let i = 0; i < 3; i++) await bp.submit(new Uint8Array([i]), ({ bytes }) => void consumed.push(bytes[0]!));
+  for (let i = 0; i < 3; i++)
+    await bp.submit(new Uint8Array([i]), ({ bytes }) => void consumed.push(bytes[0]!));
   await bp.submit(new Uint8Array([3]), () => undefined);
   await assert.rejects(bp.drain(), /boom/);
-  await assert.rejects(bp.submit(new Uint8Array([4]), () => undefined), /boom/);
+  await assert.rejects(
+    bp.submit(new Uint8Array([4]), () => undefined),
+    /boom/,
+  );
   assert.deepEqual(consumed, [0, 1, 2]);
 });
 
@@ -97,5 +104,8 @@ test("each block's memory is handed back for reuse only after its consumer has f
     });
   }
   await bp.drain();
-  assert.deepEqual(recycled, Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    recycled,
+    Array.from({ length: 50 }, (_, i) => i),
+  );
 });

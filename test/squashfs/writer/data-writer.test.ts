@@ -7,7 +7,11 @@ import { join } from "node:path";
 import { ContentSizeMismatchError, DataWriter } from "../../../src/squashfs/writer/data-writer.js";
 import { OutputSink } from "../../../src/squashfs/writer/output-sink.js";
 import { createCompressor } from "../../../src/squashfs/compressor/index.js";
-import { BLOCK_UNCOMPRESSED, type FileLayout, type FragmentEntry } from "../../../src/squashfs/format/data-layout.js";
+import {
+  BLOCK_UNCOMPRESSED,
+  type FileLayout,
+  type FragmentEntry,
+} from "../../../src/squashfs/format/data-layout.js";
 import type { CompressorSpec } from "../../../src/squashfs/compressor/compressor.js";
 
 const BS = 4096;
@@ -21,7 +25,10 @@ function text(size: number, seed: number): Buffer {
 }
 
 /** Stream `data` in chunks of awkward sizes. */
-async function* chunked(data: Uint8Array, sizes = [1, 1000, 4095, 4097, 777, 10000]): AsyncIterable<Uint8Array> {
+async function* chunked(
+  data: Uint8Array,
+  sizes = [1, 1000, 4095, 4097, 777, 10000],
+): AsyncIterable<Uint8Array> {
   let off = 0;
   let i = 0;
   while (off < data.length) {
@@ -97,9 +104,19 @@ const files: Buffer[] = [
 
 test("every file reads back from its layout; sparse, raw and duplicates are handled", async () => {
   const run = await writeAll(files, 2);
-  for (let i = 0; i < files.length; i++) assert.ok((await readBack(run, run.layouts[i]!)).equals(files[i]!), `file ${i}`);
-  assert.deepEqual(run.layouts[1], { fileSize: 0, blocksStart: 0, blockSizes: [], fragment: null, sparseBytes: 0 });
-  assert.ok(run.layouts[2]!.blockSizes.every((w) => (w & BLOCK_UNCOMPRESSED) !== 0), "random blocks stored raw");
+  for (let i = 0; i < files.length; i++)
+    assert.ok((await readBack(run, run.layouts[i]!)).equals(files[i]!), `file ${i}`);
+  assert.deepEqual(run.layouts[1], {
+    fileSize: 0,
+    blocksStart: 0,
+    blockSizes: [],
+    fragment: null,
+    sparseBytes: 0,
+  });
+  assert.ok(
+    run.layouts[2]!.blockSizes.every((w) => (w & BLOCK_UNCOMPRESSED) !== 0),
+    "random blocks stored raw",
+  );
   assert.deepEqual(run.layouts[3]!.blockSizes.slice(1), [0, 0]);
   assert.equal(run.layouts[3]!.sparseBytes, 2 * BS);
   assert.equal(run.layouts[5], run.layouts[0], "duplicate reuses the layout");
@@ -107,7 +124,10 @@ test("every file reads back from its layout; sparse, raw and duplicates are hand
   assert.equal(run.layouts[7]!.fragment, null);
   // Everything is stored between the placeholder and the end: no gaps, no leftovers.
   const storedBytes =
-    run.layouts.filter((l, i) => run.layouts.indexOf(l) === i).flatMap((l) => l.blockSizes).reduce((a, w) => a + (w & ~BLOCK_UNCOMPRESSED), 0) +
+    run.layouts
+      .filter((l, i) => run.layouts.indexOf(l) === i)
+      .flatMap((l) => l.blockSizes)
+      .reduce((a, w) => a + (w & ~BLOCK_UNCOMPRESSED), 0) +
     run.fragments.reduce((a, e) => a + (e.size & ~BLOCK_UNCOMPRESSED), 0);
   assert.equal(run.image.length, 96 + storedBytes);
 });
@@ -125,7 +145,12 @@ test("the same input gives byte-identical output with 0, 1, 2 and 4 workers", as
   const hashes = new Set<string>();
   for (const workers of [0, 1, 2, 4]) {
     const run = await writeAll(many, workers);
-    hashes.add(createHash("sha256").update(run.image).update(JSON.stringify([run.layouts, run.fragments])).digest("hex"));
+    hashes.add(
+      createHash("sha256")
+        .update(run.image)
+        .update(JSON.stringify([run.layouts, run.fragments]))
+        .digest("hex"),
+    );
   }
   assert.equal(hashes.size, 1);
 });
@@ -136,7 +161,10 @@ test("a content stream of the wrong length is a typed error, and the writer stay
     const sink = await OutputSink.open(join(dir, "img"));
     const dw = new DataWriter({ sink, spec, workers: 1 });
     try {
-      await assert.rejects(dw.writeFile(3 * BS, chunked(text(2 * BS, 9))), (e: unknown) => e instanceof ContentSizeMismatchError && e.code === "E_SQUASHFS_CONTENT_SIZE");
+      await assert.rejects(
+        dw.writeFile(3 * BS, chunked(text(2 * BS, 9))),
+        (e: unknown) => e instanceof ContentSizeMismatchError && e.code === "E_SQUASHFS_CONTENT_SIZE",
+      );
       assert.equal(sink.position, 0, "blocks of the short file were dropped");
       await assert.rejects(dw.writeFile(10, chunked(text(11, 9))), ContentSizeMismatchError);
       await assert.rejects(dw.writeFile(0, text(1, 9)), ContentSizeMismatchError);

@@ -1,6 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeDirEntry, decodeDirHeader, DIR_HEADER_SIZE, DIR_ENTRY_SIZE } from "../../../src/squashfs/format/directory.js";
+import {
+  decodeDirEntry,
+  decodeDirHeader,
+  DIR_HEADER_SIZE,
+  DIR_ENTRY_SIZE,
+} from "../../../src/squashfs/format/directory.js";
 import { writeDirectory, type DirChild } from "../../../src/squashfs/writer/directory-writer.js";
 import { MetadataWriter } from "../../../src/squashfs/writer/metadata-writer.js";
 import { halvingCompressor, rawCompressor } from "../struct-helpers.js";
@@ -9,7 +14,12 @@ const enc = new TextEncoder();
 
 /** Parses a listing back into runs (what the kernel's readdir does). */
 function parseListing(bytes: Uint8Array, start: number, size: number) {
-  const runs: { header: ReturnType<typeof decodeDirHeader>; pos: number; names: string[]; numbers: number[] }[] = [];
+  const runs: {
+    header: ReturnType<typeof decodeDirHeader>;
+    pos: number;
+    names: string[];
+    numbers: number[];
+  }[] = [];
   let p = start;
   while (p - start < size - 3) {
     const header = decodeDirHeader(bytes, p);
@@ -30,9 +40,20 @@ function parseListing(bytes: Uint8Array, start: number, size: number) {
 test("runs split at 256 entries, at inode block changes and at i16 deltas; size = listing + 3", async () => {
   const mw = new MetadataWriter(rawCompressor);
   const kids: DirChild[] = [];
-  for (let i = 0; i < 300; i++) kids.push({ name: enc.encode(`f${String(i).padStart(3, "0")}`), inodeRef: { block: 0, offset: i * 32 }, inodeNumber: 1 + i, type: 2 });
+  for (let i = 0; i < 300; i++)
+    kids.push({
+      name: enc.encode(`f${String(i).padStart(3, "0")}`),
+      inodeRef: { block: 0, offset: i * 32 },
+      inodeNumber: 1 + i,
+      type: 2,
+    });
   kids.push({ name: enc.encode("g"), inodeRef: { block: 8194, offset: 0 }, inodeNumber: 301, type: 2 });
-  kids.push({ name: enc.encode("h"), inodeRef: { block: 8194, offset: 32 }, inodeNumber: 301 + 40000, type: 1 });
+  kids.push({
+    name: enc.encode("h"),
+    inodeRef: { block: 8194, offset: 32 },
+    inodeNumber: 301 + 40000,
+    type: 1,
+  });
   const w = writeDirectory(mw, kids.reverse());
   const { bytes } = mw.finish();
   const raw = bytes.subarray(2); // one raw block: skip its header
@@ -63,7 +84,13 @@ test("index: one entry per directory block crossed, pointing at a header whose f
   const mw = new MetadataWriter(halvingCompressor());
   mw.append(new Uint8Array(5000)); // listing starts mid-block
   const kids: DirChild[] = [];
-  for (let i = 0; i < 2000; i++) kids.push({ name: enc.encode(`name-${String(i).padStart(5, "0")}`), inodeRef: { block: 0, offset: 0 }, inodeNumber: 10 + i, type: 2 });
+  for (let i = 0; i < 2000; i++)
+    kids.push({
+      name: enc.encode(`name-${String(i).padStart(5, "0")}`),
+      inodeRef: { block: 0, offset: 0 },
+      inodeNumber: 10 + i,
+      type: 2,
+    });
   const w = writeDirectory(mw, kids);
   const listingStart = 5000;
   const total = listingStart + w.fileSize - 3;
@@ -78,7 +105,7 @@ test("index: one entry per directory block crossed, pointing at a header whose f
   writeDirectory(mw2, kids);
   const { bytes } = mw2.finish();
   let o = 0;
-  for (let p = 0; p < bytes.length; ) {
+  for (let p = 0; p < bytes.length;) {
     const n = (bytes[p]! | (bytes[p + 1]! << 8)) & 0x7fff;
     stream.set(bytes.subarray(p + 2, p + 2 + n), o);
     o += n;

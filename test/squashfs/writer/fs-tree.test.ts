@@ -1,7 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FsTree, splitPath, type DirNode } from "../../../src/squashfs/writer/fs-tree.js";
-import { SquashfsBadPathError, SquashfsHardlinkTargetMissingError, SquashfsHardlinkToDirectoryError, SquashfsNameTooLongError } from "../../../src/squashfs/errors.js";
+import {
+  SquashfsBadPathError,
+  SquashfsHardlinkTargetMissingError,
+  SquashfsHardlinkToDirectoryError,
+  SquashfsNameTooLongError,
+} from "../../../src/squashfs/errors.js";
 
 const a = (mode: number) => ({ mode, uid: 0, gid: 0, mtime: 1 });
 const layout = { fileSize: 0, blocksStart: 0, blockSizes: [], fragment: null, sparseBytes: 0 };
@@ -12,7 +17,8 @@ test("paths: normalized components only; names up to 256 UTF-8 bytes", () => {
   assert.deepEqual(splitPath("a/b"), ["a", "b"]);
   assert.equal(splitPath("é".repeat(128)).length, 1);
   assert.throws(() => splitPath("é".repeat(128) + "x"), SquashfsNameTooLongError);
-  for (const bad of ["/a", "a//b", "a/./b", "../a", "a/"]) assert.throws(() => splitPath(bad), SquashfsBadPathError);
+  for (const bad of ["/a", "a//b", "a/./b", "../a", "a/"])
+    assert.throws(() => splitPath(bad), SquashfsBadPathError);
 });
 
 test("missing parents are implicit and take their own entry's attributes when it comes", () => {

@@ -15,5 +15,8 @@ test("ids get indices in first-use order, shared by uid and gid", () => {
 test("more than 65535 distinct ids is a typed error", () => {
   const t = new IdTable();
   for (let i = 0; i < MAX_IDS; i++) t.indexOf(i);
-  assert.throws(() => t.indexOf(MAX_IDS), (e: unknown) => e instanceof SquashfsTooManyIdsError && e.code === "E_SQUASHFS_TOO_MANY_IDS");
+  assert.throws(
+    () => t.indexOf(MAX_IDS),
+    (e: unknown) => e instanceof SquashfsTooManyIdsError && e.code === "E_SQUASHFS_TOO_MANY_IDS",
+  );
 });

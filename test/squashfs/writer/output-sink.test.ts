@@ -20,7 +20,17 @@ test("appends of every size land in order, position tracks them", () =>
     const path = join(dir, "img");
     const sink = await OutputSink.open(path);
     const expected: Buffer[] = [];
-    for (const size of [1, 7, 96, 4096, SINK_BATCH_SIZE - 5000, 131072, SINK_BATCH_SIZE + 3, 2, SINK_BATCH_SIZE]) {
+    for (const size of [
+      1,
+      7,
+      96,
+      4096,
+      SINK_BATCH_SIZE - 5000,
+      131072,
+      SINK_BATCH_SIZE + 3,
+      2,
+      SINK_BATCH_SIZE,
+    ]) {
       const b = randomBytes(size);
       expected.push(b);
       await sink.write(b);

@@ -17,7 +17,12 @@ import { SquashfsWriter, writeSquashfs, type WriteResult } from "../../../src/sq
 import type { Entry, EntryAttrs } from "../../../src/squashfs/entry.js";
 import type { CompressionName } from "../../../src/squashfs/options.js";
 import { decodeSuperblock, SuperblockFlags } from "../../../src/squashfs/format/superblock.js";
-import { SquashfsHardlinkTargetMissingError, SquashfsHardlinkToDirectoryError, SquashfsNameTooLongError, SquashfsTooManyIdsError } from "../../../src/squashfs/errors.js";
+import {
+  SquashfsHardlinkTargetMissingError,
+  SquashfsHardlinkToDirectoryError,
+  SquashfsNameTooLongError,
+  SquashfsTooManyIdsError,
+} from "../../../src/squashfs/errors.js";
 import { GvmconvError } from "../../../src/errors.js";
 
 const enc = new TextEncoder();
@@ -34,13 +39,26 @@ const isRoot = process.getuid?.() === 0;
 /** One node of a test tree, written both to disk (for mksquashfs) and as writer entries. */
 type Spec =
   | { type: "directory"; path: string; attrs: EntryAttrs; implicit?: boolean }
-  | { type: "file"; path: string; attrs: EntryAttrs; size: number; data: (offset: number, len: number) => Uint8Array; chunks?: number }
+  | {
+      type: "file";
+      path: string;
+      attrs: EntryAttrs;
+      size: number;
+      data: (offset: number, len: number) => Uint8Array;
+      chunks?: number;
+    }
   | { type: "symlink"; path: string; attrs: EntryAttrs; target: string }
   | { type: "hardlink"; path: string; target: string }
   | { type: "char-device" | "block-device"; path: string; attrs: EntryAttrs; major: number; minor: number }
   | { type: "fifo" | "socket"; path: string; attrs: EntryAttrs };
 
-const attrs = (mode: number, over: Partial<EntryAttrs> = {}): EntryAttrs => ({ mode, uid: 0, gid: 0, mtime: 1_600_000_000, ...over });
+const attrs = (mode: number, over: Partial<EntryAttrs> = {}): EntryAttrs => ({
+  mode,
+  uid: 0,
+  gid: 0,
+  mtime: 1_600_000_000,
+  ...over,
+});
 const bytesOf = (b: Uint8Array) => (off: number, len: number) => b.subarray(off, off + len);
 
 function toEntry(s: Spec): Entry {
@@ -72,7 +90,8 @@ async function materialize(specs: readonly Spec[], dir: string): Promise<void> {
     }
   };
   const xattrs = async (p: string, a: EntryAttrs) => {
-    for (const [k, v] of a.xattrs ?? []) execFileSync("setfattr", ["-h", "-n", k, "-v", "0x" + Buffer.from(v).toString("hex"), p]);
+    for (const [k, v] of a.xattrs ?? [])
+      execFileSync("setfattr", ["-h", "-n", k, "-v", "0x" + Buffer.from(v).toString("hex"), p]);
   };
   const own = async (p: string, a: EntryAttrs, link = false) => {
     if (link) await fsp.lchown(p, a.uid, a.gid);
@@ -128,7 +147,11 @@ async function materialize(specs: readonly Spec[], dir: string): Promise<void> {
         await fsp.utimes(p, s.attrs.mtime, s.attrs.mtime);
         break;
       case "socket":
-        execFileSync("python3", ["-c", "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", p]);
+        execFileSync("python3", [
+          "-c",
+          "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+          p,
+        ]);
         await own(p, s.attrs);
         await fsp.utimes(p, s.attrs.mtime, s.attrs.mtime);
         break;
@@ -145,29 +168,58 @@ async function materialize(specs: readonly Spec[], dir: string): Promise<void> {
 
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 256 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
-async function build(specs: readonly Spec[], name: string, compression: CompressionName, order = (e: Spec[]) => e): Promise<{ image: string; result: WriteResult }> {
+async function build(
+  specs: readonly Spec[],
+  name: string,
+  compression: CompressionName,
+  order = (e: Spec[]) => e,
+): Promise<{ image: string; result: WriteResult }> {
   const image = join(work, `${name}.sqfs`);
-  const result = await writeSquashfs(order([...specs]).map(toEntry), image, { compression, workers: 2, mkfsTime: 1_700_000_000, implicitDirMtime: 0 });
+  const result = await writeSquashfs(order([...specs]).map(toEntry), image, {
+    compression,
+    workers: 2,
+    mkfsTime: 1_700_000_000,
+    implicitDirMtime: 0,
+  });
   return { image, result };
 }
 
 /** Builds our image and mksquashfs's from the same tree, and has sqfsdiff compare them fully. */
-async function checkAgainstMksquashfs(specs: readonly Spec[], name: string, compression: CompressionName, order?: (e: Spec[]) => Spec[]) {
+async function checkAgainstMksquashfs(
+  specs: readonly Spec[],
+  name: string,
+  compression: CompressionName,
+  order?: (e: Spec[]) => Spec[],
+) {
   const src = join(work, `${name}-src`);
   await materialize(specs, src);
   const { image, result } = await build(specs, name, compression, order);
   const ref = join(work, `${name}-ref.sqfs`);
-  run("mksquashfs", [src, ref, "-noappend", "-no-progress", "-quiet", "-comp", compression, "-processors", "2"]);
+  run("mksquashfs", [
+    src,
+    ref,
+    "-noappend",
+    "-no-progress",
+    "-quiet",
+    "-comp",
+    compression,
+    "-processors",
+    "2",
+  ]);
   // Contents, owners, permissions, timestamps (and xattrs, which sqfsdiff always compares).
   // mksquashfs uses an extended file inode for some files that need none (e.g. duplicates of
   // all-zero files); basic vs extended is a packing choice, so only that report is tolerated.
   const diff = spawnSync("sqfsdiff", ["-T", "-a", ref, "-b", image], { encoding: "utf8" });
   const real = diff.stdout.split("\n").filter((l) => l !== "" && !/ has a basic type$/.test(l));
-  assert.ok(diff.status === 0 || (diff.status === 1 && real.length === 0), `sqfsdiff found differences:\n${diff.stdout}${diff.stderr}`);
+  assert.ok(
+    diff.status === 0 || (diff.status === 1 && real.length === 0),
+    `sqfsdiff found differences:\n${diff.stdout}${diff.stderr}`,
+  );
   const usq = spawnSync("unsquashfs", ["-stat", image], { encoding: "utf8" });
   assert.equal(usq.status, 0, usq.stderr);
   return { src, image, ref, result };
@@ -195,7 +247,10 @@ async function describe(root: string, withContent = true): Promise<Map<string, s
     else if (st.isCharacterDevice() || st.isBlockDevice()) desc += ` rdev=${st.rdev}`;
     else if (st.isFile()) {
       desc += ` size=${st.size}`;
-      if (withContent) desc += ` sha=${createHash("sha256").update(await fsp.readFile(p)).digest("hex")}`;
+      if (withContent)
+        desc += ` sha=${createHash("sha256")
+          .update(await fsp.readFile(p))
+          .digest("hex")}`;
     }
     out.set(rel, desc);
   };
@@ -204,7 +259,9 @@ async function describe(root: string, withContent = true): Promise<Map<string, s
 }
 
 function xattrDump(root: string): string {
-  const r = spawnSync("getfattr", ["-R", "-P", "-d", "-m", "-", "-e", "hex", "--absolute-names", root], { encoding: "utf8" });
+  const r = spawnSync("getfattr", ["-R", "-P", "-d", "-m", "-", "-e", "hex", "--absolute-names", root], {
+    encoding: "utf8",
+  });
   // One record per file; sorted, since getfattr walks in readdir order.
   return r.stdout
     .split(root)
@@ -261,9 +318,22 @@ function edgeTree(): Spec[] {
     { type: "directory", path: "sgid", attrs: attrs(0o2775, { gid: 50 }) },
     { type: "file", path: "empty-file", attrs: attrs(0o644), size: 0, data: bytesOf(new Uint8Array(0)) },
     { type: "file", path: "one-block", attrs: attrs(0o644), size: bs, data: bytesOf(one), chunks: 7 },
-    { type: "file", path: "one-block-plus-1", attrs: attrs(0o600, { uid: 1000, gid: 1000 }), size: bs + 1, data: bytesOf(over), chunks: 3 },
+    {
+      type: "file",
+      path: "one-block-plus-1",
+      attrs: attrs(0o600, { uid: 1000, gid: 1000 }),
+      size: bs + 1,
+      data: bytesOf(over),
+      chunks: 3,
+    },
     { type: "file", path: "bin/su", attrs: attrs(0o4755), size: 6, data: bytesOf(enc.encode("su...\n")) },
-    { type: "file", path: "bin/ping", attrs: attrs(0o755, { xattrs: new Map([["security.capability", CAP]]) }), size: 5, data: bytesOf(enc.encode("ping\n")) },
+    {
+      type: "file",
+      path: "bin/ping",
+      attrs: attrs(0o755, { xattrs: new Map([["security.capability", CAP]]) }),
+      size: 5,
+      data: bytesOf(enc.encode("ping\n")),
+    },
     { type: "file", path: "dup/a", attrs: attrs(0o644), size: dup.length, data: bytesOf(dup), chunks: 10 },
     { type: "file", path: "dup/b", attrs: attrs(0o640, { uid: 7 }), size: dup.length, data: bytesOf(dup) },
     { type: "file", path: "dup/small-a", attrs: attrs(0o644), size: 5, data: bytesOf(enc.encode("tiny\n")) },
@@ -271,22 +341,53 @@ function edgeTree(): Spec[] {
     { type: "hardlink", path: "dup/link-to-a", target: "dup/a" },
     { type: "hardlink", path: "bin/ping-again", target: "bin/ping" },
     { type: "symlink", path: "bin/sh", attrs: attrs(0o777), target: "/bin/busybox" },
-    { type: "symlink", path: "dangling", attrs: attrs(0o777, { uid: 3 }), target: "nowhere/" + "x".repeat(300) },
+    {
+      type: "symlink",
+      path: "dangling",
+      attrs: attrs(0o777, { uid: 3 }),
+      target: "nowhere/" + "x".repeat(300),
+    },
     { type: "char-device", path: "dev/null", attrs: attrs(0o666), major: 1, minor: 3 },
     { type: "block-device", path: "dev/big", attrs: attrs(0o660, { gid: 6 }), major: 259, minor: 0x12345 },
     { type: "fifo", path: "run/fifo", attrs: attrs(0o622) },
     { type: "socket", path: "run/sock", attrs: attrs(0o755) },
-    { type: "file", path: "utf8/ünïcödé-名前-🙂", attrs: attrs(0o644, { xattrs: new Map([["user.comment", enc.encode("hi")], ["trusted.x", new Uint8Array([0, 1, 2])]]) }), size: 3, data: bytesOf(enc.encode("ok\n")) },
+    {
+      type: "file",
+      path: "utf8/ünïcödé-名前-🙂",
+      attrs: attrs(0o644, {
+        xattrs: new Map([
+          ["user.comment", enc.encode("hi")],
+          ["trusted.x", new Uint8Array([0, 1, 2])],
+        ]),
+      }),
+      size: 3,
+      data: bytesOf(enc.encode("ok\n")),
+    },
     { type: "file", path: `utf8/${long255}`, attrs: attrs(0o644), size: 1, data: bytesOf(enc.encode("a")) },
-    { type: "directory", path: "xattr-dir", attrs: attrs(0o755, { xattrs: new Map([["user.dir", enc.encode("yes")]]) }) },
-    { type: "file", path: `${deep}/bottom`, attrs: attrs(0o644), size: 7, data: bytesOf(enc.encode("bottom\n")) },
+    {
+      type: "directory",
+      path: "xattr-dir",
+      attrs: attrs(0o755, { xattrs: new Map([["user.dir", enc.encode("yes")]]) }),
+    },
+    {
+      type: "file",
+      path: `${deep}/bottom`,
+      attrs: attrs(0o644),
+      size: 7,
+      data: bytesOf(enc.encode("bottom\n")),
+    },
   ];
 }
 
 for (const compression of ["gzip", "xz"] as const) {
   test(`edge cases (${compression}): sqfsdiff equal to mksquashfs, extraction equal to the source, kernel mount equal`, async () => {
     const specs = edgeTree();
-    const { src, image, result } = await checkAgainstMksquashfs(specs, `edge-${compression}`, compression, (e) => e.reverse());
+    const { src, image, result } = await checkAgainstMksquashfs(
+      specs,
+      `edge-${compression}`,
+      compression,
+      (e) => e.reverse(),
+    );
     assert.equal(result.deduplicatedFiles, 2, "dup/b and dup/small-b are stored once");
     assert.equal(result.files, 12);
     const sb = decodeSuperblock(await readHead(image));
@@ -323,14 +424,17 @@ function randomTree(seed: number, count: number): Spec[] {
   const files: string[] = [];
   const used = new Set<string>([""]);
   const specs: Spec[] = [{ type: "directory", path: "", attrs: attrs(0o755) }];
-  const blobs = [0, 1, 100, 4096, 131071, 131072, 131073, 200_000, 400_000].map((n, i) => pseudoBytes(seed * 100 + i, n));
+  const blobs = [0, 1, 100, 4096, 131071, 131072, 131073, 200_000, 400_000].map((n, i) =>
+    pseudoBytes(seed * 100 + i, n),
+  );
   // user.* xattrs only exist on regular files and directories (Linux xattr(7)).
   const randAttrs = (mode: number, xattrsOk = false) =>
     attrs(mode, {
       uid: pick([0, 0, 1, 1000, 65534, 100000]),
       gid: pick([0, 0, 50, 1000]),
       mtime: Math.floor(r() * 2 ** 31),
-      xattrs: xattrsOk && r() < 0.1 ? new Map([[`user.k${Math.floor(r() * 3)}`, enc.encode(name())]]) : undefined,
+      xattrs:
+        xattrsOk && r() < 0.1 ? new Map([[`user.k${Math.floor(r() * 3)}`, enc.encode(name())]]) : undefined,
     });
   while (specs.length < count) {
     const parent = pick(dirs);
@@ -340,11 +444,23 @@ function randomTree(seed: number, count: number): Spec[] {
     const kind = r();
     if (kind < 0.2) {
       dirs.push(path);
-      specs.push({ type: "directory", path, attrs: randAttrs(pick([0o755, 0o700, 0o1777, 0o2755]), true), implicit: false });
+      specs.push({
+        type: "directory",
+        path,
+        attrs: randAttrs(pick([0o755, 0o700, 0o1777, 0o2755]), true),
+        implicit: false,
+      });
     } else if (kind < 0.75) {
       const blob = pick(blobs);
       files.push(path);
-      specs.push({ type: "file", path, attrs: randAttrs(pick([0o644, 0o755, 0o4755, 0o600, 0o2711]), true), size: blob.length, data: bytesOf(blob), chunks: 1 + Math.floor(r() * 5) });
+      specs.push({
+        type: "file",
+        path,
+        attrs: randAttrs(pick([0o644, 0o755, 0o4755, 0o600, 0o2711]), true),
+        size: blob.length,
+        data: bytesOf(blob),
+        chunks: 1 + Math.floor(r() * 5),
+      });
     } else if (kind < 0.85) {
       specs.push({ type: "symlink", path, attrs: randAttrs(0o777), target: name() + "/" + name() });
     } else if (kind < 0.93 && files.length > 0) {
@@ -383,7 +499,10 @@ for (const [seed, compression] of [
 
 test("deterministic: same entries give the same bytes with any worker count; another order the same tree and inode numbers", async () => {
   const specs = randomTree(21, 300);
-  const hash = async (p: string) => createHash("sha256").update(await fsp.readFile(p)).digest("hex");
+  const hash = async (p: string) =>
+    createHash("sha256")
+      .update(await fsp.readFile(p))
+      .digest("hex");
   const images: string[] = [];
   for (const workers of [0, 1, 3]) {
     const image = join(work, `det-${workers}.sqfs`);
@@ -401,8 +520,12 @@ test("deterministic: same entries give the same bytes with any worker count; ano
 test("10,000 entries in one directory: every name found by the kernel's indexed lookup", async () => {
   const specs: Spec[] = [{ type: "directory", path: "", attrs: attrs(0o755) }];
   for (let i = 0; i < 10_000; i++) {
-    const p = `big/${i % 3 === 0 ? "é" : ""}file-${String(i * 7919 % 10_000).padStart(5, "0")}-${"x".repeat(i % 40)}`;
-    specs.push(i % 10 === 0 ? { type: "directory", path: p, attrs: attrs(0o755) } : { type: "file", path: p, attrs: attrs(0o644), size: i % 5, data: bytesOf(pseudoBytes(i, i % 5)) });
+    const p = `big/${i % 3 === 0 ? "é" : ""}file-${String((i * 7919) % 10_000).padStart(5, "0")}-${"x".repeat(i % 40)}`;
+    specs.push(
+      i % 10 === 0
+        ? { type: "directory", path: p, attrs: attrs(0o755) }
+        : { type: "file", path: p, attrs: attrs(0o644), size: i % 5, data: bytesOf(pseudoBytes(i, i % 5)) },
+    );
   }
   const { src, image } = await checkAgainstMksquashfs(specs, "wide", "gzip");
   const listed = run("unsquashfs", ["-lln", image]).trim().split("\n");
@@ -412,7 +535,10 @@ test("10,000 entries in one directory: every name found by the kernel's indexed 
     for (const s of specs.slice(1)) await fsp.lstat(join(mnt, s.path));
     await assert.rejects(fsp.lstat(join(mnt, "big/file-zzzz")), { code: "ENOENT" });
     await assert.rejects(fsp.lstat(join(mnt, "big/a")), { code: "ENOENT" });
-    assert.deepEqual((await fsp.readdir(join(mnt, "big"))).sort(), (await fsp.readdir(join(src, "big"))).sort());
+    assert.deepEqual(
+      (await fsp.readdir(join(mnt, "big"))).sort(),
+      (await fsp.readdir(join(src, "big"))).sort(),
+    );
     assert.equal((await fsp.stat(join(mnt, "big"))).nlink, 2 + 1000);
   });
 });
@@ -425,7 +551,8 @@ test("a 64 MiB file of zeros with a little data is stored sparse and comes out s
   ]);
   const data = (off: number, len: number) => {
     const b = new Uint8Array(len);
-    for (const [at, m] of marks) for (let i = 0; i < m.length; i++) if (at + i >= off && at + i < off + len) b[at + i - off] = m[i]!;
+    for (const [at, m] of marks)
+      for (let i = 0; i < m.length; i++) if (at + i >= off && at + i < off + len) b[at + i - off] = m[i]!;
     return b;
   };
   const specs: Spec[] = [{ type: "file", path: "sparse", attrs: attrs(0o644), size, data, chunks: 64 }];
@@ -440,15 +567,30 @@ test("a 64 MiB file of zeros with a little data is stored sparse and comes out s
   await withMount(image, async (mnt) => assert.deepEqual(await describe(mnt), await describe(src)));
 });
 
-async function assertFailsCleanly(entries: Entry[], name: string, check: (e: unknown) => boolean): Promise<void> {
+async function assertFailsCleanly(
+  entries: Entry[],
+  name: string,
+  check: (e: unknown) => boolean,
+): Promise<void> {
   const image = join(work, `${name}.sqfs`);
-  await assert.rejects(writeSquashfs(entries, image, { workers: 0 }), (e: unknown) => e instanceof GvmconvError && check(e));
+  await assert.rejects(
+    writeSquashfs(entries, image, { workers: 0 }),
+    (e: unknown) => e instanceof GvmconvError && check(e),
+  );
   assert.equal(existsSync(image), false, "no partial image is left behind");
 }
 
 test("a name over 256 bytes is a typed error and leaves no image", async () => {
   await assertFailsCleanly(
-    [{ type: "file", path: "dir/" + "é".repeat(128) + "x", attrs: attrs(0o644), size: 1, content: enc.encode("a") }],
+    [
+      {
+        type: "file",
+        path: "dir/" + "é".repeat(128) + "x",
+        attrs: attrs(0o644),
+        size: 1,
+        content: enc.encode("a"),
+      },
+    ],
     "long-name",
     (e) => e instanceof SquashfsNameTooLongError && e.code === "E_SQUASHFS_NAME_TOO_LONG",
   );
@@ -456,12 +598,21 @@ test("a name over 256 bytes is a typed error and leaves no image", async () => {
 
 test("more than 65535 distinct uid/gid values is a typed error and leaves no image", async () => {
   const entries: Entry[] = [];
-  for (let i = 0; i < 32_769; i++) entries.push({ type: "fifo", path: `f${i}`, attrs: attrs(0o644, { uid: 2 * i + 1, gid: 2 * i + 2 }) });
-  await assertFailsCleanly(entries, "many-ids", (e) => e instanceof SquashfsTooManyIdsError && e.code === "E_SQUASHFS_TOO_MANY_IDS");
+  for (let i = 0; i < 32_769; i++)
+    entries.push({ type: "fifo", path: `f${i}`, attrs: attrs(0o644, { uid: 2 * i + 1, gid: 2 * i + 2 }) });
+  await assertFailsCleanly(
+    entries,
+    "many-ids",
+    (e) => e instanceof SquashfsTooManyIdsError && e.code === "E_SQUASHFS_TOO_MANY_IDS",
+  );
 });
 
 test("hard links to a missing target or to a directory are typed errors", async () => {
-  await assertFailsCleanly([{ type: "hardlink", path: "a", target: "missing" }], "hl-missing", (e) => e instanceof SquashfsHardlinkTargetMissingError);
+  await assertFailsCleanly(
+    [{ type: "hardlink", path: "a", target: "missing" }],
+    "hl-missing",
+    (e) => e instanceof SquashfsHardlinkTargetMissingError,
+  );
   await assertFailsCleanly(
     [
       { type: "directory", path: "d", attrs: attrs(0o755) },
@@ -498,7 +649,9 @@ test("abort() deletes the partial output; a writer cannot be used after finish()
   const r = await w2.finish();
   assert.equal(r.inodeCount, 1);
   assert.equal(r.dirs, 1);
-  await assert.rejects(w2.add({ type: "fifo", path: "x", attrs: attrs(0o644) }), { code: "E_SQUASHFS_WRITER_STATE" });
+  await assert.rejects(w2.add({ type: "fifo", path: "x", attrs: attrs(0o644) }), {
+    code: "E_SQUASHFS_WRITER_STATE",
+  });
   const sb = decodeSuperblock(await readHead(image2));
   assert.equal(sb.exportTableStart, null);
   assert.equal(sb.flags & SuperblockFlags.EXPORTABLE, 0);
