@@ -6,7 +6,7 @@ export type { Compressor, CompressorSpec } from "./compressor/index.js";
 export { createCompressor, InvalidCompressionLevelError, UnknownCompressionError, InvalidBlockSizeError } from "./compressor/index.js";
 export { SquashfsWriter, writeSquashfs } from "./writer/writer.js";
 export type { WriteResult } from "./writer/writer.js";
-export { SquashfsRangeError, SquashfsNameTooLongError, SquashfsBadPathError, SquashfsTooManyIdsError, SquashfsHardlinkTargetMissingError, SquashfsHardlinkToDirectoryError, SquashfsXattrNamespaceError, SquashfsSymlinkTooLongError, SquashfsCorruptError, SquashfsWriterStateError } from "./errors.js";
+export { SquashfsRangeError, SquashfsNameTooLongError, SquashfsBadPathError, SquashfsTooManyIdsError, SquashfsHardlinkTargetMissingError, SquashfsHardlinkToDirectoryError, SquashfsXattrNamespaceError, SquashfsSymlinkTooLongError, SquashfsCorruptError, SquashfsWriterStateError, SquashfsInternalError } from "./errors.js";
 export { SquashfsReader, inodeKind, isDirectory, isFile, MODE_TYPE, type SquashfsLocation, type SquashfsReaderOptions, type SquashfsStat, type WalkEntry, type DirectoryEntry } from "./reader/reader.js";
 export type { Inode, InodeKind } from "./format/inode.js";
 export { verifySquashfs, type VerifySummary } from "./reader/verify.js";

@@ -4,7 +4,7 @@
  * entry and the extended directory inode's index entry, with the name order the kernel's lookup
  * assumes. How a listing is cut into runs is the writer's business (writer/directory-writer.ts).
  */
-import { SquashfsCorruptError } from "../errors.js";
+import { SquashfsInternalError } from "../errors.js";
 import { setI16, setU16, setU32, viewOf } from "./binary.js";
 
 export const DIR_HEADER_SIZE = 12;
@@ -48,7 +48,7 @@ export function encodeDirHeader(h: DirHeader): Uint8Array {
   const out = new Uint8Array(DIR_HEADER_SIZE);
   const v = viewOf(out);
   if (h.count < 1 || h.count > DIR_MAX_RUN)
-    throw new SquashfsCorruptError(`directory run of ${h.count} entries`);
+    throw new SquashfsInternalError(`directory run of ${h.count} entries`);
   // count: entries following, minus one
   setU32(v, 0, h.count - 1, "dir run count");
   // start: inode block of the entries, relative to the inode table
@@ -118,7 +118,7 @@ export function decodeDirIndex(bytes: Uint8Array, offset: number): DirIndexEntry
 
 function checkName(name: Uint8Array): void {
   if (name.length < 1 || name.length > MAX_NAME_BYTES)
-    throw new SquashfsCorruptError(`directory entry name of ${name.length} bytes`);
+    throw new SquashfsInternalError(`directory entry name of ${name.length} bytes`);
 }
 
 /** Bytewise (strcmp, unsigned) order of names: the order the kernel's lookup assumes. */

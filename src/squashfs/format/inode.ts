@@ -3,7 +3,7 @@
  * type has a basic and an extended layout; `pickInodeType` chooses the basic one unless a field
  * needs the extended one, as mksquashfs does.
  */
-import { SquashfsCorruptError } from "../errors.js";
+import { SquashfsCorruptError, SquashfsInternalError } from "../errors.js";
 import { checkRange, getU64, setU16, setU32, setU64, viewOf } from "./binary.js";
 import { DIR_INDEX_SIZE, decodeDirIndex, encodeDirIndex, type DirIndexEntry } from "./directory.js";
 
@@ -172,7 +172,7 @@ export function pickInodeType(
 
 /** Refuses a value the basic layout of `what` cannot carry. */
 function requireBasic(ok: boolean, what: string): void {
-  if (!ok) throw new SquashfsCorruptError(`${what} needs the extended inode layout`);
+  if (!ok) throw new SquashfsInternalError(`${what} needs the extended inode layout`);
 }
 
 function inodeSize(inode: Inode): number {
@@ -218,7 +218,7 @@ export function encodeInode(inode: Inode): Uint8Array {
   // mtime
   setU32(v, 8, inode.mtime, "mtime");
   // inode_number
-  if (inode.inodeNumber < 1) throw new SquashfsCorruptError("inode number 0 is reserved");
+  if (inode.inodeNumber < 1) throw new SquashfsInternalError("inode number 0 is reserved");
   setU32(v, 12, inode.inodeNumber, "inode number");
   const o = INODE_HEADER_SIZE;
   switch (inode.type) {

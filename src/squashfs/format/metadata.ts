@@ -3,7 +3,7 @@
  * in front of every metadata block (stored size, bit 15 = stored raw) and the reference to a record
  * inside a table (start of its block relative to the table, offset in the uncompressed block).
  */
-import { SquashfsCorruptError } from "../errors.js";
+import { SquashfsCorruptError, SquashfsInternalError } from "../errors.js";
 import { viewOf } from "./binary.js";
 
 /** Uncompressed size of a metadata block (SQUASHFS_METADATA_SIZE). */
@@ -16,7 +16,7 @@ export const METADATA_UNCOMPRESSED = 0x8000;
 /** Encodes the u16 header of a metadata block. */
 export function encodeMetadataHeader(storedSize: number, uncompressed: boolean): Uint8Array {
   if (!Number.isInteger(storedSize) || storedSize < 1 || storedSize > METADATA_BLOCK_SIZE) {
-    throw new SquashfsCorruptError(`metadata block size ${storedSize} outside 1 … ${METADATA_BLOCK_SIZE}`);
+    throw new SquashfsInternalError(`metadata block size ${storedSize} outside 1 … ${METADATA_BLOCK_SIZE}`);
   }
   const out = new Uint8Array(METADATA_HEADER_SIZE);
   // stored size, bit 15 = uncompressed

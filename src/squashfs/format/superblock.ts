@@ -3,7 +3,7 @@
  * `struct squashfs_super_block`). The writer writes a placeholder first and patches it last,
  * when every table position is known.
  */
-import { SquashfsCorruptError } from "../errors.js";
+import { SquashfsCorruptError, SquashfsInternalError } from "../errors.js";
 import { getOptionalU64, getU64, setOptionalU64, setU16, setU32, setU64, viewOf } from "./binary.js";
 
 export const SUPERBLOCK_SIZE = 96;
@@ -64,7 +64,7 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
   const v = viewOf(out);
   const blockLog = Math.log2(sb.blockSize);
   if (!Number.isInteger(blockLog) || blockLog < 12 || blockLog > 20) {
-    throw new SquashfsCorruptError(`block size ${sb.blockSize} is not a power of two from 4 KiB to 1 MiB`);
+    throw new SquashfsInternalError(`block size ${sb.blockSize} is not a power of two from 4 KiB to 1 MiB`);
   }
   // magic: "hsqs"
   v.setUint32(0, SQUASHFS_MAGIC, true);

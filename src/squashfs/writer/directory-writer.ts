@@ -12,7 +12,7 @@
  */
 import type { MetadataWriter } from "./metadata-writer.js";
 import { METADATA_BLOCK_SIZE, type MetadataRef } from "../format/metadata.js";
-import { SquashfsCorruptError } from "../errors.js";
+import { SquashfsInternalError } from "../errors.js";
 import {
   compareNames,
   DIR_ENTRY_SIZE,
@@ -46,7 +46,7 @@ export function writeDirectory(table: MetadataWriter, children: readonly DirChil
   const sorted = [...children].sort((a, b) => compareNames(a.name, b.name));
   for (let i = 1; i < sorted.length; i++) {
     if (compareNames(sorted[i - 1]!.name, sorted[i]!.name) === 0)
-      throw new SquashfsCorruptError("duplicate directory entry");
+      throw new SquashfsInternalError("duplicate directory entry");
   }
   const ref = table.ref();
   const listingStart = table.uncompressedSize;

@@ -37,7 +37,7 @@ import { encodeExportEntry } from "../format/lookup-table.js";
 import { writeLookupTable } from "./lookup-table-writer.js";
 import { FsTree, type DirNode, type InodeNode } from "./fs-tree.js";
 import { checkRange, concat, U32_MAX, utf8 } from "../format/binary.js";
-import { SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors.js";
+import { SquashfsInternalError, SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors.js";
 
 /** What a finished image contains. */
 export interface WriteResult {
@@ -251,7 +251,7 @@ export class SquashfsWriter {
     const number = (dir: DirNode): void => {
       const kids: [Uint8Array, InodeNode][] = [];
       for (const [name, node] of dir.children) {
-        if (node.kind === "hardlink") throw new Error("unresolved hard link");
+        if (node.kind === "hardlink") throw new SquashfsInternalError("unresolved hard link");
         kids.push([utf8.encode(name), node]);
       }
       kids.sort((a, b) => compareNames(a[0], b[0]));

@@ -9,7 +9,7 @@ import {
   encodeDirHeader,
   encodeDirIndex,
 } from "../../../src/squashfs/format/directory.js";
-import { SquashfsRangeError } from "../../../src/squashfs/errors.js";
+import { SquashfsInternalError, SquashfsRangeError } from "../../../src/squashfs/errors.js";
 import { hex } from "../struct-helpers.js";
 
 const enc = new TextEncoder();
@@ -18,6 +18,9 @@ test("directory header: count - 1, inode block, base inode", () => {
   const h = { count: 256, start: 0x2002, inodeNumber: 17 };
   assert.equal(hex(encodeDirHeader(h)), "ff000000" + "02200000" + "11000000");
   assert.deepEqual(decodeDirHeader(encodeDirHeader(h), 0), h);
+  // Runs are cut by writer/directory-writer.ts: one of 0 or 257 entries is its bug.
+  assert.throws(() => encodeDirHeader({ ...h, count: 257 }), SquashfsInternalError);
+  assert.throws(() => encodeDirHeader({ ...h, count: 0 }), SquashfsInternalError);
 });
 
 test("directory entry: offset, signed delta, basic type, size - 1, name", () => {

@@ -11,7 +11,7 @@ import {
   pickInodeType,
   type Inode,
 } from "../../../src/squashfs/format/inode.js";
-import { SquashfsCorruptError, SquashfsRangeError } from "../../../src/squashfs/errors.js";
+import { SquashfsCorruptError, SquashfsInternalError, SquashfsRangeError } from "../../../src/squashfs/errors.js";
 import { hex } from "../struct-helpers.js";
 
 const common = { permissions: 0o755, uidIndex: 1, gidIndex: 2, mtime: 0x01020304, inodeNumber: 7 };
@@ -242,7 +242,7 @@ test("a basic layout refuses what it cannot carry; numbers out of range are type
         xattrIndex: NO_XATTR,
         blockSizes: [],
       }),
-    SquashfsCorruptError,
+    SquashfsInternalError,
   );
   assert.throws(
     () => encodeInode({ ...common, uidIndex: 70000, type: 6, nlink: 1, xattrIndex: NO_XATTR }),
@@ -250,6 +250,16 @@ test("a basic layout refuses what it cannot carry; numbers out of range are type
   );
   assert.throws(
     () => encodeInode({ ...common, inodeNumber: 0, type: 6, nlink: 1, xattrIndex: NO_XATTR }),
-    SquashfsCorruptError,
+    SquashfsInternalError,
+  );
+});
+
+test("an encoder handed an impossible inode is a bug, an unknown type in the bytes is corruption", () => {
+  const ipc = encodeInode({ ...common, type: 6, nlink: 1, xattrIndex: NO_XATTR });
+  ipc[0] = 15;
+  assert.throws(() => decodeInode(ipc, 0, 4096), SquashfsCorruptError);
+  assert.throws(
+    () => encodeInode({ ...common, type: 6, nlink: 2, xattrIndex: NO_XATTR }),
+    (err) => err instanceof SquashfsInternalError && !(err instanceof SquashfsCorruptError),
   );
 });

@@ -6,7 +6,8 @@ import {
   packRef,
   unpackRef,
 } from "../../../src/squashfs/format/metadata.js";
-import { hex } from "../struct-helpers.js";
+import { SquashfsCorruptError, SquashfsInternalError } from "../../../src/squashfs/errors.js";
+import { fromHex, hex } from "../struct-helpers.js";
 
 test("metadata header: size with bit 15 for uncompressed", () => {
   assert.equal(hex(encodeMetadataHeader(8192, true)), "00a0");
@@ -15,7 +16,10 @@ test("metadata header: size with bit 15 for uncompressed", () => {
     storedSize: 8192,
     uncompressed: true,
   });
-  assert.throws(() => encodeMetadataHeader(8193, true));
+  // Asked to frame a block that cannot exist: the writer's bug. Read from an image: corruption.
+  assert.throws(() => encodeMetadataHeader(8193, true), SquashfsInternalError);
+  assert.throws(() => decodeMetadataHeader(fromHex("0080")), SquashfsCorruptError);
+  assert.throws(() => decodeMetadataHeader(fromHex("0120")), SquashfsCorruptError);
 });
 
 test("references pack as block << 16 | offset", () => {

@@ -7,7 +7,7 @@ import {
   SuperblockFlags,
   type Superblock,
 } from "../../../src/squashfs/format/superblock.js";
-import { SquashfsCorruptError, SquashfsRangeError } from "../../../src/squashfs/errors.js";
+import { SquashfsCorruptError, SquashfsInternalError, SquashfsRangeError } from "../../../src/squashfs/errors.js";
 import { fromHex, hex } from "../struct-helpers.js";
 
 const sb: Superblock = {
@@ -44,7 +44,7 @@ test("superblock decodes what it encodes (absent tables as null)", () => {
 });
 
 test("superblock refuses a bad block size, bad magic and out-of-range counts", () => {
-  assert.throws(() => encodeSuperblock({ ...sb, blockSize: 3000 }), SquashfsCorruptError);
+  assert.throws(() => encodeSuperblock({ ...sb, blockSize: 3000 }), SquashfsInternalError);
   assert.throws(() => encodeSuperblock({ ...sb, idCount: 65536 }), SquashfsRangeError);
   assert.throws(() => encodeSuperblock({ ...sb, inodeCount: 2 ** 32 }), SquashfsRangeError);
   const bad = expected.slice();
