@@ -12,32 +12,20 @@ import type { WriterOptions } from "../options.js";
 import { DEFAULT_BLOCK_SIZE, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL } from "../options.js";
 import type { Compressor, CompressorSpec } from "../compressor/compressor.js";
 import { createCompressor } from "../compressor/index.js";
-import type { FileLayout } from "../format/data-layout.js";
-import { DataWriter } from "./data-writer.js";
-import { OutputSink } from "./output-sink.js";
-import { encodeSuperblock, SUPERBLOCK_SIZE, SuperblockFlags } from "../format/superblock.js";
-import { encodeMetadataHeader, packRef, type MetadataRef } from "../format/metadata.js";
-import { MetadataWriter } from "./metadata-writer.js";
-import {
-  basicType,
-  encodeDevice,
-  encodeInode,
-  NO_FRAGMENT,
-  NO_XATTR,
-  pickInodeType,
-  type Inode,
-  type InodeKind,
-} from "../format/inode.js";
-import { compareNames } from "../format/directory.js";
-import { writeDirectory, type DirChild } from "./directory-writer.js";
-import { encodeFragmentEntry } from "../format/fragment-table.js";
-import { IdTable } from "./id-table-writer.js";
-import { XattrTable } from "./xattr-table-writer.js";
-import { encodeExportEntry } from "../format/lookup-table.js";
-import { writeLookupTable } from "./lookup-table-writer.js";
-import { FsTree, type DirNode, type InodeNode } from "./fs-tree.js";
+import { SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors.js";
 import { checkRange, concat, U32_MAX, utf8 } from "../format/binary.js";
-import { SquashfsInternalError, SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors.js";
+import type { FileLayout } from "../format/data-layout.js";
+import { encodeFragmentEntry } from "../format/fragment-table.js";
+import { encodeDevice } from "../format/inode.js";
+import { encodeExportEntry } from "../format/lookup-table.js";
+import { encodeMetadataHeader, packRef } from "../format/metadata.js";
+import { encodeSuperblock, SUPERBLOCK_SIZE, SuperblockFlags } from "../format/superblock.js";
+import { DataWriter } from "./data-writer.js";
+import { FsTree } from "./fs-tree.js";
+import { writeLookupTable } from "./lookup-table-writer.js";
+import { OutputSink } from "./output-sink.js";
+import { serializeTree } from "./serialize-tree.js";
+import type { XattrTable } from "./xattr-table-writer.js";
 
 /** What a finished image contains. */
 export interface WriteResult {
@@ -236,226 +224,35 @@ export class SquashfsWriter {
     await this.#sink.abort();
   }
 
+  /**
+   * The tables after the data, in the order the kernel checks (file comment), then the superblock.
+   * Everything but the data is built in memory here: inodes need the final tree.
+   */
   async #finish(): Promise<WriteResult> {
     const fragments = await this.#data.finish();
     await this.#data.close();
-    const tree = this.#tree;
-    tree.resolve();
-
-    // Pass 1: inode numbers in the order inodes will be written (a directory after its
-    // contents, so the root is last, as mksquashfs does), link counts, subdirectory counts.
-    const numbers = new Map<InodeNode, number>();
-    const nlinks = new Map<InodeNode, number>();
-    const sortedChildren = new Map<DirNode, [Uint8Array, InodeNode][]>();
-    let next = 1;
-    const number = (dir: DirNode): void => {
-      const kids: [Uint8Array, InodeNode][] = [];
-      for (const [name, node] of dir.children) {
-        if (node.kind === "hardlink") throw new SquashfsInternalError("unresolved hard link");
-        kids.push([utf8.encode(name), node]);
-      }
-      kids.sort((a, b) => compareNames(a[0], b[0]));
-      sortedChildren.set(dir, kids);
-      let subdirs = 0;
-      for (const [, node] of kids) {
-        if (node.kind === "dir") {
-          subdirs++;
-          number(node);
-        }
-      }
-      for (const [, node] of kids) {
-        if (node.kind === "dir") continue;
-        nlinks.set(node, (nlinks.get(node) ?? 0) + 1);
-        if (!numbers.has(node)) numbers.set(node, next++);
-      }
-      nlinks.set(dir, 2 + subdirs);
-      numbers.set(dir, next++);
-    };
-    number(tree.root);
-    const inodeCount = next - 1;
-
-    // Pass 2: inodes and listings, bottom-up (a listing needs its children's inode refs, a
-    // directory inode needs its listing's ref).
-    const inodeTable = new MetadataWriter(this.#compressor);
-    const dirTable = new MetadataWriter(this.#compressor);
-    const ids = new IdTable();
-    const xattrs = new XattrTable();
-    const refs = new Map<InodeNode, { ref: MetadataRef; type: number }>();
-    const exportRefs: MetadataRef[] = new Array<MetadataRef>(inodeCount);
-    const layoutsSeen = new Set<FileLayout>();
-    const counts = { files: 0, dirs: 0, deduplicatedFiles: 0 };
-
-    const emit = (node: InodeNode, inode: Inode): void => {
-      const ref = inodeTable.ref();
-      inodeTable.append(encodeInode(inode));
-      refs.set(node, { ref, type: basicType(inode.type) });
-      exportRefs[inode.inodeNumber - 1] = ref;
-    };
-    const common = (node: InodeNode, path: string) => {
-      const a = node.attrs;
-      return {
-        permissions: a.mode & 0o7777,
-        uidIndex: ids.indexOf(a.uid),
-        gidIndex: ids.indexOf(a.gid),
-        mtime: a.mtime,
-        inodeNumber: numbers.get(node)!,
-        xattrIndex: xattrs.add(path, a.xattrs) ?? NO_XATTR,
-      };
-    };
-    // NOTE: inode objects are built field by field, not as `{ ...common, ... }`: a spread followed
-    // by more fields left V8 with dictionary-mode objects, and the finish of a 21,000-file image
-    // allocated 75 MB in this function alone, the process's peak RSS.
-    const writeLeaf = (node: Exclude<InodeNode, DirNode>, path: string): void => {
-      const c = common(node, path);
-      const nlink = nlinks.get(node)!;
-      const xattr = c.xattrIndex !== NO_XATTR;
-      const { permissions, uidIndex, gidIndex, mtime, inodeNumber, xattrIndex } = c;
-      switch (node.kind) {
-        case "file": {
-          const l = node.layout;
-          counts.files++;
-          if (l.fileSize > 0 && layoutsSeen.has(l)) counts.deduplicatedFiles++;
-          layoutsSeen.add(l);
-          const type = pickInodeType("file", {
-            nlink,
-            xattr,
-            fileSize: l.fileSize,
-            blocksStart: l.blocksStart,
-            sparse: l.sparseBytes,
-          }) as 2 | 9;
-          emit(node, {
-            type,
-            permissions,
-            uidIndex,
-            gidIndex,
-            mtime,
-            inodeNumber,
-            xattrIndex,
-            blocksStart: l.blocksStart,
-            fileSize: l.fileSize,
-            sparse: l.sparseBytes,
-            nlink,
-            fragIndex: l.fragment?.index ?? NO_FRAGMENT,
-            fragOffset: l.fragment?.offset ?? 0,
-            blockSizes: l.blockSizes,
-          });
-          return;
-        }
-        case "symlink": {
-          const type = pickInodeType("symlink", { nlink, xattr }) as 3 | 10;
-          emit(node, {
-            type,
-            permissions,
-            uidIndex,
-            gidIndex,
-            mtime,
-            inodeNumber,
-            xattrIndex,
-            nlink,
-            target: utf8.encode(node.target),
-          });
-          return;
-        }
-        case "char-device":
-        case "block-device": {
-          const type = pickInodeType(node.kind, { nlink, xattr }) as 4 | 5 | 11 | 12;
-          const rdev = encodeDevice(node.major, node.minor);
-          emit(node, { type, permissions, uidIndex, gidIndex, mtime, inodeNumber, xattrIndex, nlink, rdev });
-          return;
-        }
-        case "fifo":
-        case "socket": {
-          const type = pickInodeType(node.kind as InodeKind, { nlink, xattr }) as 6 | 7 | 13 | 14;
-          emit(node, { type, permissions, uidIndex, gidIndex, mtime, inodeNumber, xattrIndex, nlink });
-          return;
-        }
-      }
-    };
-    const writeDir = (dir: DirNode, path: string, parentInode: number): void => {
-      const kids = sortedChildren.get(dir)!;
-      const myNumber = numbers.get(dir)!;
-      const childPath = (name: Uint8Array): string =>
-        (path === "" ? "" : path + "/") + Buffer.from(name).toString("utf8");
-      for (const [name, node] of kids) if (node.kind === "dir") writeDir(node, childPath(name), myNumber);
-      for (const [name, node] of kids)
-        if (node.kind !== "dir" && !refs.has(node)) writeLeaf(node, childPath(name));
-      const listing: DirChild[] = kids.map(([name, node]) => {
-        const r = refs.get(node)!;
-        return { name, inodeRef: r.ref, inodeNumber: numbers.get(node)!, type: r.type };
-      });
-      const written = writeDirectory(dirTable, listing);
-      const { permissions, uidIndex, gidIndex, mtime, inodeNumber, xattrIndex } = common(dir, path);
-      counts.dirs++;
-      const type = pickInodeType("dir", {
-        nlink: nlinks.get(dir)!,
-        xattr: xattrIndex !== NO_XATTR,
-        fileSize: written.fileSize,
-        dirIndexCount: written.index.length,
-      }) as 1 | 8;
-      emit(dir, {
-        type,
-        permissions,
-        uidIndex,
-        gidIndex,
-        mtime,
-        inodeNumber,
-        xattrIndex,
-        blockIndex: written.ref.block,
-        nlink: nlinks.get(dir)!,
-        fileSize: written.fileSize,
-        blockOffset: written.ref.offset,
-        parentInode,
-        index: written.index,
-      });
-    };
-    // The root's parent is inode_count + 1, as mksquashfs writes it.
-    writeDir(tree.root, "", inodeCount + 1);
-    const rootRef = refs.get(tree.root)!.ref;
-
-    const sink = this.#sink;
-    const inodeBytes = inodeTable.finish().bytes;
-    const dirBytes = dirTable.finish().bytes;
-    const inodeTableStart = sink.position;
-    await sink.write(inodeBytes);
-    const directoryTableStart = sink.position;
-    await sink.write(dirBytes);
-
-    // Lookup tables: each one's blocks land where the sink is, then its pointer list.
-    const table = async (records: Uint8Array[]): Promise<number> => {
-      const t = writeLookupTable(this.#compressor, records, sink.position);
-      await sink.write(t.bytes);
-      return t.pointerListStart;
-    };
+    this.#tree.resolve();
+    const tree = serializeTree(this.#tree.root, this.#compressor);
+    const inodeTableStart = await this.#append(tree.inodeTable);
+    const directoryTableStart = await this.#append(tree.directoryTable);
     // mksquashfs writes the (empty) fragment pointer list even with no fragments; the kernel
     // skips the table when the count is 0, so the position only has to be in order.
-    const fragmentTableStart = await table(fragments.map(encodeFragmentEntry));
+    const fragmentTableStart = await this.#lookupTable(fragments.map(encodeFragmentEntry));
     const exportTableStart = this.#options.exportTable
-      ? await table(exportRefs.map(encodeExportEntry))
+      ? await this.#lookupTable(tree.inodeRefs.map(encodeExportEntry))
       : null;
-    const idTableStart = await table(ids.records());
-    let xattrIdTableStart: number | null = null;
-    if (xattrs.count > 0) {
-      const x = xattrs.write(this.#compressor, sink.position);
-      await sink.write(x.bytes);
-      xattrIdTableStart = x.headerStart;
-    }
-    const bytesUsed = sink.position;
-
-    let flags = 0;
-    if (this.#options.dedupe) flags |= SuperblockFlags.DUPLICATES;
-    if (exportTableStart !== null) flags |= SuperblockFlags.EXPORTABLE;
-    if (xattrIdTableStart === null) flags |= SuperblockFlags.NO_XATTRS;
-    if (this.#compressor.options !== null) flags |= SuperblockFlags.COMPRESSOR_OPTIONS;
-
+    const idTableStart = await this.#lookupTable(tree.ids.records());
+    const xattrIdTableStart = tree.xattrs.count > 0 ? await this.#xattrTable(tree.xattrs) : null;
+    const bytesUsed = this.#sink.position;
     const superblock = encodeSuperblock({
-      inodeCount,
+      inodeCount: tree.inodeCount,
       modificationTime: this.#options.mkfsTime,
       blockSize: this.#options.spec.blockSize,
       fragmentCount: fragments.length,
       compressionId: this.#compressor.id,
-      flags,
-      idCount: ids.ids.length,
-      rootInodeRef: packRef(rootRef),
+      flags: this.#flags(exportTableStart !== null, xattrIdTableStart !== null),
+      idCount: tree.ids.ids.length,
+      rootInodeRef: packRef(tree.rootRef),
       bytesUsed,
       idTableStart,
       xattrIdTableStart,
@@ -464,21 +261,58 @@ export class SquashfsWriter {
       fragmentTableStart,
       exportTableStart,
     });
-    const pad = (this.#options.padding - (bytesUsed % this.#options.padding)) % this.#options.padding;
-    if (pad > 0) await sink.write(new Uint8Array(pad));
-    await sink.writeAt(superblock, 0);
-    await sink.close();
+    const imageSize = await this.#pad(bytesUsed);
+    await this.#sink.writeAt(superblock, 0);
+    await this.#sink.close();
     return {
       bytesUsed,
-      imageSize: bytesUsed + pad,
-      inodeCount,
-      files: counts.files,
-      dirs: counts.dirs,
+      imageSize,
+      inodeCount: tree.inodeCount,
+      files: tree.files,
+      dirs: tree.dirs,
       fragments: fragments.length,
-      deduplicatedFiles: counts.deduplicatedFiles,
-      ids: ids.ids.length,
-      xattrSets: xattrs.count,
+      deduplicatedFiles: tree.deduplicatedFiles,
+      ids: tree.ids.ids.length,
+      xattrSets: tree.xattrs.count,
     };
+  }
+
+  /** Appends `bytes`; returns the position they start at. */
+  async #append(bytes: Uint8Array): Promise<number> {
+    const start = this.#sink.position;
+    await this.#sink.write(bytes);
+    return start;
+  }
+
+  /** A lookup table's blocks land where the sink is, then its pointer list; returns the list's position. */
+  async #lookupTable(records: Uint8Array[]): Promise<number> {
+    const t = writeLookupTable(this.#compressor, records, this.#sink.position);
+    await this.#sink.write(t.bytes);
+    return t.pointerListStart;
+  }
+
+  /** The xattr table's three parts; returns the position of its header (what the superblock stores). */
+  async #xattrTable(xattrs: XattrTable): Promise<number> {
+    const x = xattrs.write(this.#compressor, this.#sink.position);
+    await this.#sink.write(x.bytes);
+    return x.headerStart;
+  }
+
+  #flags(exportTable: boolean, xattrTable: boolean): number {
+    let flags = 0;
+    if (this.#options.dedupe) flags |= SuperblockFlags.DUPLICATES;
+    if (exportTable) flags |= SuperblockFlags.EXPORTABLE;
+    if (!xattrTable) flags |= SuperblockFlags.NO_XATTRS;
+    if (this.#compressor.options !== null) flags |= SuperblockFlags.COMPRESSOR_OPTIONS;
+    return flags;
+  }
+
+  /** Zero-pads the image to a multiple of `options.padding`; returns the padded size. */
+  async #pad(bytesUsed: number): Promise<number> {
+    const padding = this.#options.padding;
+    const pad = (padding - (bytesUsed % padding)) % padding;
+    if (pad > 0) await this.#sink.write(new Uint8Array(pad));
+    return bytesUsed + pad;
   }
 }
 
