@@ -13,8 +13,9 @@ export interface WriterOptions {
   /** Compression worker threads. Default: the machine's available parallelism. 0 = compress in-process. */
   workers?: number;
   /**
-   * Filesystem creation time (superblock `mkfs_time`), seconds. Default: `SOURCE_DATE_EPOCH` when
-   * set, else 0 — never the clock, so that the same input gives the same bytes.
+   * Filesystem creation time (superblock `mkfs_time`), seconds. Default 0 — never the clock, so
+   * that the same input gives the same bytes. The writer does not read the environment: a caller
+   * that honours `SOURCE_DATE_EPOCH` (the CLI does) resolves it and passes it here.
    */
   mkfsTime?: number;
   /**

@@ -61,16 +61,9 @@ interface ResolvedOptions {
   padding: number;
 }
 
-function sourceDateEpoch(): number {
-  const raw = process.env.SOURCE_DATE_EPOCH;
-  if (raw === undefined || !/^\d+$/.test(raw)) return 0;
-  const n = Number(raw);
-  return n <= U32_MAX ? n : 0;
-}
-
 function resolveOptions(o: WriterOptions): ResolvedOptions {
   const name = o.compression ?? "gzip";
-  const mkfsTime = checkRange("mkfs time", o.mkfsTime ?? sourceDateEpoch(), U32_MAX);
+  const mkfsTime = checkRange("mkfs time", o.mkfsTime ?? 0, U32_MAX);
   const padding = o.padding ?? 4096;
   checkRange("padding", padding, 1 << 30);
   return {

@@ -660,3 +660,19 @@ test("abort() deletes the partial output; a writer cannot be used after finish()
   run("unsquashfs", ["-lln", image2]);
   await withMount(image2, async (mnt) => assert.deepEqual(await fsp.readdir(mnt), []));
 });
+
+test("the writer never reads SOURCE_DATE_EPOCH: mkfs time is the option or 0", async () => {
+  const saved = process.env.SOURCE_DATE_EPOCH;
+  process.env.SOURCE_DATE_EPOCH = "1234567890";
+  try {
+    const entries: Entry[] = [{ type: "directory", path: "d", attrs: { mode: 0o755, uid: 0, gid: 0, mtime: 3 } }];
+    const image = join(work, "epoch.sqfs");
+    await writeSquashfs(entries, image, { workers: 0 });
+    assert.equal(decodeSuperblock(await readHead(image)).modificationTime, 0);
+    await writeSquashfs(entries, image, { workers: 0, mkfsTime: 42 });
+    assert.equal(decodeSuperblock(await readHead(image)).modificationTime, 42);
+  } finally {
+    if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+    else process.env.SOURCE_DATE_EPOCH = saved;
+  }
+});
