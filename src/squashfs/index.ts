@@ -1,13 +1,60 @@
-/** Public surface of the SquashFS writer (and, later, reader). Other folders import only from here. */
+/**
+ * Public surface of the SquashFS writer and reader. Other folders import only from here.
+ * Inside: format/ (on-disk structs), writer/ (the write pipeline), reader/, compressor/ (both sides).
+ */
 export type { Entry, EntryAttrs, EntryType, FileContent } from "./entry.js";
-export type { WriterOptions, CompressionName } from "./options.js";
-export { MIN_BLOCK_SIZE, MAX_BLOCK_SIZE, DEFAULT_BLOCK_SIZE, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL } from "./options.js";
+export type { WriterOptions, CompressionName, XzBackend } from "./options.js";
+export {
+  MIN_BLOCK_SIZE,
+  MAX_BLOCK_SIZE,
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_GZIP_LEVEL,
+  DEFAULT_XZ_LEVEL,
+} from "./options.js";
 export type { Compressor, CompressorSpec } from "./compressor/index.js";
-export { createCompressor, InvalidCompressionLevelError, UnknownCompressionError, InvalidBlockSizeError } from "./compressor/index.js";
+export {
+  createCompressor,
+  InvalidCompressionLevelError,
+  UnknownCompressionError,
+  InvalidBlockSizeError,
+} from "./compressor/index.js";
 export { SquashfsWriter, writeSquashfs } from "./writer/writer.js";
 export type { WriteResult } from "./writer/writer.js";
-export { SquashfsRangeError, SquashfsNameTooLongError, SquashfsBadPathError, SquashfsTooManyIdsError, SquashfsHardlinkTargetMissingError, SquashfsHardlinkToDirectoryError, SquashfsXattrNamespaceError, SquashfsSymlinkTooLongError, SquashfsCorruptError, SquashfsWriterStateError, SquashfsInternalError } from "./errors.js";
-export { SquashfsReader, inodeKind, isDirectory, isFile, MODE_TYPE, type SquashfsLocation, type SquashfsReaderOptions, type SquashfsStat, type WalkEntry, type DirectoryEntry } from "./reader/reader.js";
+export {
+  SquashfsRangeError,
+  SquashfsNameTooLongError,
+  SquashfsBadPathError,
+  SquashfsTooManyIdsError,
+  SquashfsHardlinkTargetMissingError,
+  SquashfsHardlinkToDirectoryError,
+  SquashfsXattrNamespaceError,
+  SquashfsSymlinkTooLongError,
+  SquashfsCorruptError,
+  SquashfsWriterStateError,
+  SquashfsInternalError,
+} from "./errors.js";
+export {
+  SquashfsReader,
+  inodeKind,
+  isDirectory,
+  isFile,
+  MODE_TYPE,
+  type SquashfsLocation,
+  type SquashfsReaderOptions,
+  type SquashfsStat,
+  type WalkEntry,
+  type DirectoryEntry,
+} from "./reader/reader.js";
 export type { Inode, InodeKind } from "./format/inode.js";
 export { verifySquashfs, type VerifySummary } from "./reader/verify.js";
-export { SquashfsImageCorruptError, SquashfsBadSuperblockError, SquashfsTruncatedError, SquashfsUnsupportedCompressionError, SquashfsDecompressError, SquashfsPathNotFoundError, SquashfsNotADirectoryError, SquashfsIsADirectoryError, SquashfsNotAFileError } from "./reader/errors.js";
+export {
+  SquashfsImageCorruptError,
+  SquashfsBadSuperblockError,
+  SquashfsTruncatedError,
+  SquashfsUnsupportedCompressionError,
+  SquashfsDecompressError,
+  SquashfsPathNotFoundError,
+  SquashfsNotADirectoryError,
+  SquashfsIsADirectoryError,
+  SquashfsNotAFileError,
+} from "./reader/errors.js";

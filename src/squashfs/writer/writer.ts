@@ -72,6 +72,7 @@ function resolveOptions(o: WriterOptions): ResolvedOptions {
       level: o.level ?? (name === "xz" ? DEFAULT_XZ_LEVEL : DEFAULT_GZIP_LEVEL),
       blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
       skipIncompressible: o.skipIncompressible ?? true,
+      xzBackend: o.xzBackend ?? "liblzma",
     },
     workers: o.workers,
     mkfsTime,

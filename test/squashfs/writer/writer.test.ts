@@ -665,7 +665,9 @@ test("the writer never reads SOURCE_DATE_EPOCH: mkfs time is the option or 0", a
   const saved = process.env.SOURCE_DATE_EPOCH;
   process.env.SOURCE_DATE_EPOCH = "1234567890";
   try {
-    const entries: Entry[] = [{ type: "directory", path: "d", attrs: { mode: 0o755, uid: 0, gid: 0, mtime: 3 } }];
+    const entries: Entry[] = [
+      { type: "directory", path: "d", attrs: { mode: 0o755, uid: 0, gid: 0, mtime: 3 } },
+    ];
     const image = join(work, "epoch.sqfs");
     await writeSquashfs(entries, image, { workers: 0 });
     assert.equal(decodeSuperblock(await readHead(image)).modificationTime, 0);
@@ -675,4 +677,30 @@ test("the writer never reads SOURCE_DATE_EPOCH: mkfs time is the option or 0", a
     if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
     else process.env.SOURCE_DATE_EPOCH = saved;
   }
+});
+
+test("xzBackend reaches the worker threads: both backends write the same image", async () => {
+  const r = prng(8);
+  const contents = [0, 1, 2].map(() =>
+    Uint8Array.from({ length: 300_000 }, (_, j) => (j % 7 === 0 ? Math.floor(r() * 256) : j % 13)),
+  );
+  const entries = (): Entry[] =>
+    contents.map((content, i) => ({
+      type: "file",
+      path: `f${i}`,
+      attrs: { mode: 0o644, uid: 0, gid: 0, mtime: 0 },
+      size: content.length,
+      content,
+    }));
+  const hashes: string[] = [];
+  for (const xzBackend of ["liblzma", "lzma-native"] as const) {
+    const image = join(work, `xz-${xzBackend}.sqfs`);
+    await writeSquashfs(entries(), image, { compression: "xz", workers: 2, xzBackend });
+    hashes.push(
+      createHash("sha256")
+        .update(await fsp.readFile(image))
+        .digest("hex"),
+    );
+  }
+  assert.equal(hashes[0], hashes[1]);
 });
