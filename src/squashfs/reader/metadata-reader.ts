@@ -35,8 +35,6 @@ export class MetadataReader {
   readonly #compressor: Compressor;
   readonly #cache = new Map<number, MetadataBlock>();
   readonly #cacheBlocks: number;
-  /** Blocks inflated (cache misses), for tests of the cache. */
-  misses = 0;
 
   constructor(source: ByteSource, compressor: Compressor, cacheBlocks = DEFAULT_CACHE_BLOCKS) {
     this.#source = source;
@@ -58,7 +56,6 @@ export class MetadataReader {
       this.#cache.set(position, hit);
       return hit;
     }
-    this.misses++;
     if (position + METADATA_HEADER_SIZE > tableEnd) {
       throw new SquashfsImageCorruptError(
         what,

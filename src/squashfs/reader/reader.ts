@@ -23,7 +23,7 @@ import {
 } from "../format/inode.js";
 import { readInodeAt } from "./inode-reader.js";
 import { LookupTableReader } from "./lookup-reader.js";
-import { EXPORT_ENTRY_SIZE } from "../format/lookup-table.js";
+import { decodeExportEntry, EXPORT_ENTRY_SIZE } from "../format/lookup-table.js";
 import { MetadataReader } from "./metadata-reader.js";
 import { METADATA_BLOCK_SIZE, unpackRef, type MetadataRef } from "../format/metadata.js";
 import {
@@ -287,10 +287,13 @@ export class SquashfsReader {
   async inodeByNumber(n: number): Promise<Inode | null> {
     if (this.#exports === null) return null;
     const rec = await this.#exports.record(n - 1);
-    const packed = new DataView(rec.buffer, rec.byteOffset, rec.byteLength).getBigUint64(0, true);
-    if (packed > BigInt(Number.MAX_SAFE_INTEGER))
-      throw new SquashfsImageCorruptError("export table", `entry ${n} out of range`);
-    const inode = await this.readInode(unpackRef(Number(packed)), "export table");
+    let packed: number;
+    try {
+      packed = decodeExportEntry(rec);
+    } catch (cause) {
+      throw new SquashfsImageCorruptError("export table", `entry ${n} out of range`, { cause });
+    }
+    const inode = await this.readInode(unpackRef(packed), "export table");
     if (inode.inodeNumber !== n)
       throw new SquashfsImageCorruptError("export table", `entry ${n} points at inode ${inode.inodeNumber}`);
     return inode;

@@ -53,11 +53,6 @@ export class BlockProcessor {
     this.#recycle = options.recycle;
   }
 
-  /** Blocks submitted and not yet consumed. */
-  get backlog(): number {
-    return this.#blocks;
-  }
-
   /**
    * Queue `data` for compression; `consume` gets the result in order. The processor owns `data`
    * from here on (it may be transferred to a worker), and all of `data.buffer` with `ownsBuffer`.
@@ -92,20 +87,6 @@ export class BlockProcessor {
         this.#blocks--;
         this.#bytes -= size;
         this.#wake();
-      }
-    });
-  }
-
-  /**
-   * Run `fn` in order after every block submitted so far has been consumed, without waiting
-   * here (a marker in the stream, e.g. to note the sink position between files).
-   */
-  mark(fn: () => Promise<void> | void): void {
-    this.#chain = this.#chain.then(async () => {
-      try {
-        if (this.#failure === null) await fn();
-      } catch (err) {
-        this.#failure ??= err;
       }
     });
   }
