@@ -33,6 +33,9 @@ export function basicType(type: number): number {
 export const NO_XATTR = 0xffffffff;
 export const NO_FRAGMENT = 0xffffffff;
 
+/** Longest symlink target the kernel reads, PAGE_SIZE (squashfs inode.c): writer and reader refuse more. */
+export const MAX_SYMLINK_TARGET = 4096;
+
 /** Common header of every inode. */
 export const INODE_HEADER_SIZE = 16;
 export const BASIC_DIR_SIZE = 32;

@@ -18,14 +18,12 @@ import {
   EXT_FILE_SIZE,
   EXT_IPC_SIZE,
   INODE_HEADER_SIZE,
+  MAX_SYMLINK_TARGET,
   NO_FRAGMENT,
   type Inode,
 } from "../format/inode.js";
 import type { MetadataCursor } from "./metadata-reader.js";
 import { SquashfsImageCorruptError } from "./errors.js";
-
-/** The kernel refuses symlink targets over PAGE_SIZE (squashfs inode.c); so does the writer. */
-export const MAX_SYMLINK_TARGET = 4096;
 
 /** Fixed sizes by inode type (1 … 14). */
 const FIXED_SIZE: Readonly<Record<number, number>> = {

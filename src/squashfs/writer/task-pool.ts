@@ -67,6 +67,8 @@ export class InProcessPool implements TaskPool {
   constructor(spec: CompressorSpec) {
     this.#spec = spec;
     this.#compressor = createCompressor(spec);
+    // The one environment read under src/squashfs, and on purpose: libuv sizes its thread pool from
+    // this variable when the process starts, so it is a fact about this process, not a setting.
     const uv = Number(process.env["UV_THREADPOOL_SIZE"] ?? "4");
     this.concurrency = this.#compressor.name === "gzip" ? (Number.isInteger(uv) && uv > 0 ? uv : 4) : 1;
   }

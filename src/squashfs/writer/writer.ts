@@ -16,7 +16,7 @@ import { SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors
 import { checkRange, concat, U32_MAX, utf8 } from "../format/binary.js";
 import type { FileLayout } from "../format/data-layout.js";
 import { encodeFragmentEntry } from "../format/fragment-table.js";
-import { encodeDevice } from "../format/inode.js";
+import { encodeDevice, MAX_SYMLINK_TARGET } from "../format/inode.js";
 import { encodeExportEntry } from "../format/lookup-table.js";
 import { encodeMetadataHeader, packRef } from "../format/metadata.js";
 import { encodeSuperblock, SUPERBLOCK_SIZE, SuperblockFlags } from "../format/superblock.js";
@@ -47,9 +47,6 @@ export interface WriteResult {
   /** Distinct xattr sets. */
   xattrSets: number;
 }
-
-/** The kernel reads symlink targets of at most PAGE_SIZE bytes (squashfs inode.c). */
-const MAX_SYMLINK_BYTES = 4096;
 
 interface ResolvedOptions {
   spec: CompressorSpec;
@@ -166,7 +163,7 @@ export class SquashfsWriter {
       case "symlink": {
         checkAttrs(entry.attrs);
         const bytes = utf8.encode(entry.target).length;
-        if (bytes > MAX_SYMLINK_BYTES) throw new SquashfsSymlinkTooLongError(entry.path, bytes);
+        if (bytes > MAX_SYMLINK_TARGET) throw new SquashfsSymlinkTooLongError(entry.path, bytes);
         tree.setNode(entry.path, { kind: "symlink", attrs: entry.attrs, target: entry.target });
         return;
       }
