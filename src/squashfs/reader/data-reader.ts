@@ -7,14 +7,12 @@
  */
 import type { ByteSource } from "./byte-source.js";
 import type { Compressor } from "../compressor/compressor.js";
-import { BLOCK_UNCOMPRESSED, type FragmentEntry } from "../format/data-layout.js";
+import { BLOCK_SIZE_RESERVED, decodeBlockSize, type FragmentEntry } from "../format/data-layout.js";
 import { decodeFragmentEntry } from "../format/fragment-table.js";
 import { NO_FRAGMENT, type FileInode } from "../format/inode.js";
 import type { LookupTableReader } from "./lookup-reader.js";
 import { SquashfsDecompressError, SquashfsImageCorruptError } from "./errors.js";
 
-/** Bits of a size word beyond the 24-bit size and the raw flag: always zero. */
-const SIZE_WORD_RESERVED = ~(BLOCK_UNCOMPRESSED | (BLOCK_UNCOMPRESSED - 1)) >>> 0;
 /** Fragment blocks kept inflated: consecutive small files usually share one. */
 const FRAGMENT_CACHE = 4;
 
@@ -53,8 +51,8 @@ export class DataReader {
     for (let i = 0; i < inode.blockSizes.length; i++) {
       const expected = Math.min(bs, inode.fileSize - i * bs);
       const word = inode.blockSizes[i]!;
-      const stored = word & (BLOCK_UNCOMPRESSED - 1);
-      if ((word & SIZE_WORD_RESERVED) !== 0 || stored > bs)
+      const stored = decodeBlockSize(word).storedSize;
+      if ((word & BLOCK_SIZE_RESERVED) !== 0 || stored > bs)
         throw new SquashfsImageCorruptError(what, `block ${i} size word 0x${word.toString(16)}`);
       if (stored === 0) {
         yield new Uint8Array(expected);
@@ -92,8 +90,8 @@ export class DataReader {
     const cached = this.#fragmentCache.get(index);
     if (cached !== undefined) return cached;
     const entry = await this.fragmentEntry(index);
-    const stored = entry.size & (BLOCK_UNCOMPRESSED - 1);
-    if ((entry.size & SIZE_WORD_RESERVED) !== 0 || stored === 0 || stored > this.#blockSize) {
+    const stored = decodeBlockSize(entry.size).storedSize;
+    if ((entry.size & BLOCK_SIZE_RESERVED) !== 0 || stored === 0 || stored > this.#blockSize) {
       throw new SquashfsImageCorruptError(
         "fragment table",
         `fragment ${index} size word 0x${entry.size.toString(16)}`,
@@ -110,7 +108,7 @@ export class DataReader {
 
   /** Reads and inflates one stored block; `expected` null = anything from 1 byte to the block size. */
   async #block(position: number, word: number, expected: number | null, what: string): Promise<Uint8Array> {
-    const stored = word & (BLOCK_UNCOMPRESSED - 1);
+    const { storedSize: stored, uncompressed } = decodeBlockSize(word);
     if (position < 0 || position + stored > this.#dataEnd) {
       throw new SquashfsImageCorruptError(
         what,
@@ -119,7 +117,7 @@ export class DataReader {
     }
     const bytes = await this.#source.read(position, stored);
     let data: Uint8Array;
-    if ((word & BLOCK_UNCOMPRESSED) !== 0) {
+    if (uncompressed) {
       data = bytes;
     } else {
       try {

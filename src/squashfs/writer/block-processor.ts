@@ -1,4 +1,4 @@
-import { BLOCK_UNCOMPRESSED } from "../format/data-layout.js";
+import { encodeBlockSize } from "../format/data-layout.js";
 import type { TaskPool } from "./task-pool.js";
 
 /** A block ready to be stored: its bytes and its size word (size, `| BLOCK_UNCOMPRESSED` if raw). */
@@ -79,7 +79,7 @@ export class BlockProcessor {
       try {
         if (this.#failure !== null) return;
         const { bytes, compressed, block } = await result;
-        await consume({ bytes, sizeWord: compressed ? bytes.length : bytes.length | BLOCK_UNCOMPRESSED });
+        await consume({ bytes, sizeWord: encodeBlockSize(bytes.length, !compressed) });
         this.#recycle?.(block);
       } catch (err) {
         this.#failure ??= err;
