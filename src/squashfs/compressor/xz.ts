@@ -31,7 +31,7 @@ let native: LzmaNative | undefined;
 /**
  * lzma-native, loaded on first use only: with a system liblzma it is never needed, and a native
  * addon loaded by every compression worker is one more thing that must not be interrupted
- * mid-initialisation (see WorkerPool.close).
+ * mid-initialisation (see WorkerPool.close in writer/task-pool.ts).
  */
 function lzmaNative(): LzmaNative {
   native ??= createRequire(import.meta.url)("lzma-native") as LzmaNative;
