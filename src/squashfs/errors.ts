@@ -1,7 +1,10 @@
 /**
- * Typed failures of the SquashFS writer. Each one is something the input asked for that the
- * format (or the kernel reading it) cannot represent; the writer refuses rather than emit an
- * image that mounts wrong.
+ * Typed failures of the SquashFS writer and of the format codecs. Most are something the input
+ * asked for that the format (or the kernel reading it) cannot represent; the writer refuses rather
+ * than emit an image that mounts wrong. SquashfsCorruptError is a decoder finding bytes that are
+ * not the struct they claim to be. SquashfsInternalError is neither: code in this package handed
+ * an encoder or the serializer something it must never produce (the reader's errors, about bad
+ * images, are in reader/errors.ts).
  */
 import { GvmconvError } from "../errors.js";
 
@@ -89,7 +92,7 @@ export class SquashfsSymlinkTooLongError extends GvmconvError {
   }
 }
 
-/** Bytes that are not the SquashFS structure they claim to be (decoders). */
+/** Bytes that are not the SquashFS structure they claim to be (format/ decoders, on image bytes). */
 export class SquashfsCorruptError extends GvmconvError {
   constructor(message: string) {
     super("E_SQUASHFS_CORRUPT", message);
@@ -100,5 +103,19 @@ export class SquashfsCorruptError extends GvmconvError {
 export class SquashfsWriterStateError extends GvmconvError {
   constructor(message: string) {
     super("E_SQUASHFS_WRITER_STATE", message);
+  }
+}
+
+/**
+ * A bug in gvmconv, not in the input or the image: an encoder or the tree serializer was handed a
+ * value its caller should never produce (a basic inode carrying an extended field, a directory run
+ * of 300 entries, an unresolved hard link). Deliberately not a GvmconvError, so the CLI reports it
+ * as a bug, with its stack.
+ */
+export class SquashfsInternalError extends Error {
+  readonly code = "E_SQUASHFS_INTERNAL";
+  constructor(message: string) {
+    super(message);
+    this.name = "SquashfsInternalError";
   }
 }

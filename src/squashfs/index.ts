@@ -1,6 +1,9 @@
-/** Public surface of the SquashFS writer (and, later, reader). Other folders import only from here. */
+/**
+ * Public surface of the SquashFS writer and reader. Other folders import only from here.
+ * Inside: format/ (on-disk structs), writer/ (the write pipeline), reader/, compressor/ (both sides).
+ */
 export type { Entry, EntryAttrs, EntryType, FileContent } from "./entry.js";
-export type { WriterOptions, CompressionName } from "./options.js";
+export type { WriterOptions, CompressionName, XzBackend } from "./options.js";
 export {
   MIN_BLOCK_SIZE,
   MAX_BLOCK_SIZE,
@@ -15,8 +18,8 @@ export {
   UnknownCompressionError,
   InvalidBlockSizeError,
 } from "./compressor/index.js";
-export { SquashfsWriter, writeSquashfs } from "./writer.js";
-export type { WriteResult } from "./writer.js";
+export { SquashfsWriter, writeSquashfs } from "./writer/writer.js";
+export type { WriteResult } from "./writer/writer.js";
 export {
   SquashfsRangeError,
   SquashfsNameTooLongError,
@@ -28,6 +31,7 @@ export {
   SquashfsSymlinkTooLongError,
   SquashfsCorruptError,
   SquashfsWriterStateError,
+  SquashfsInternalError,
 } from "./errors.js";
 export {
   SquashfsReader,
@@ -40,9 +44,9 @@ export {
   type SquashfsStat,
   type WalkEntry,
   type DirectoryEntry,
-} from "./reader.js";
-export type { Inode, InodeKind } from "./inode.js";
-export { verifySquashfs, type VerifySummary } from "./verify.js";
+} from "./reader/reader.js";
+export type { Inode, InodeKind } from "./format/inode.js";
+export { verifySquashfs, type VerifySummary } from "./reader/verify.js";
 export {
   SquashfsImageCorruptError,
   SquashfsBadSuperblockError,
@@ -53,4 +57,4 @@ export {
   SquashfsNotADirectoryError,
   SquashfsIsADirectoryError,
   SquashfsNotAFileError,
-} from "./reader-errors.js";
+} from "./reader/errors.js";

@@ -1,6 +1,13 @@
 /** Options of the SquashFS writer, with the defaults and limits the format and kernel impose. */
 export type CompressionName = "gzip" | "xz";
 
+/**
+ * Which liblzma encodes and decodes xz blocks (compressor/xz.ts): "liblzma", the system's through
+ * FFI when it loads, else lzma-native's bundled copy; "lzma-native", always the bundled copy. Both
+ * give the same bytes; the system library takes less than half the CPU.
+ */
+export type XzBackend = "liblzma" | "lzma-native";
+
 export interface WriterOptions {
   /** Compressor for data and metadata blocks. Default "gzip". */
   compression?: CompressionName;
@@ -10,11 +17,14 @@ export interface WriterOptions {
   level?: number;
   /** Data block size, a power of two from 4 KiB to 1 MiB. Default 128 KiB. */
   blockSize?: number;
+  /** xz only: which liblzma runs, see XzBackend. Default "liblzma" (falls back to lzma-native). */
+  xzBackend?: XzBackend;
   /** Compression worker threads. Default: the machine's available parallelism. 0 = compress in-process. */
   workers?: number;
   /**
-   * Filesystem creation time (superblock `mkfs_time`), seconds. Default: `SOURCE_DATE_EPOCH` when
-   * set, else 0 — never the clock, so that the same input gives the same bytes.
+   * Filesystem creation time (superblock `mkfs_time`), seconds. Default 0 — never the clock, so
+   * that the same input gives the same bytes. The writer does not read the environment: a caller
+   * that honours `SOURCE_DATE_EPOCH` (the CLI does) resolves it and passes it here.
    */
   mkfsTime?: number;
   /**

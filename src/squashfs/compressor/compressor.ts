@@ -1,4 +1,4 @@
-import type { CompressionName } from "../options.js";
+import type { CompressionName, XzBackend } from "../options.js";
 
 /**
  * One SquashFS compressor. Implementations are plain data-in/data-out so that the same code runs
@@ -32,4 +32,6 @@ export interface CompressorSpec {
   blockSize: number;
   /** Store data blocks that look random raw without compressing them (incompressible.ts). Default true. */
   skipIncompressible?: boolean;
+  /** xz only: which liblzma (options.ts). Travels with the spec so worker threads use the same one. */
+  xzBackend?: XzBackend;
 }

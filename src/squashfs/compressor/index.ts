@@ -6,7 +6,8 @@ import { XzCompressor } from "./xz.js";
 
 export type { Compressor, CompressorSpec } from "./compressor.js";
 export { GzipCompressor } from "./gzip.js";
-export { XzCompressor, type XzBackend } from "./xz.js";
+export { XzCompressor } from "./xz.js";
+export type { XzBackend } from "../options.js";
 
 /** Level ranges the format's compressors accept (mksquashfs -Xcompression-level / xz presets). */
 export const LEVEL_RANGE = { gzip: [1, 9], xz: [0, 9] } as const;
@@ -65,5 +66,5 @@ export function createCompressor(spec: CompressorSpec): Compressor {
   if (!Number.isInteger(spec.level) || spec.level < min || spec.level > max) {
     throw new InvalidCompressionLevelError(name, spec.level, min, max);
   }
-  return name === "gzip" ? new GzipCompressor(spec.level) : new XzCompressor(spec.level, spec.blockSize);
+  return name === "gzip" ? new GzipCompressor(spec.level) : new XzCompressor(spec.level, spec.blockSize, spec.xzBackend);
 }

@@ -42,14 +42,12 @@ let cached: Liblzma | null | undefined;
 export function systemLiblzma(): Liblzma | null {
   if (cached === undefined) {
     cached = null;
-    if (process.env.GVMCONV_XZ_BACKEND !== "lzma-native") {
-      for (const name of LIBRARY_NAMES[process.platform] ?? []) {
-        try {
-          cached = bind(name);
-          break;
-        } catch {
-          // Not installed (or koffi has no binary for this platform): try the next name.
-        }
+    for (const name of LIBRARY_NAMES[process.platform] ?? []) {
+      try {
+        cached = bind(name);
+        break;
+      } catch {
+        // Not installed (or koffi has no binary for this platform): try the next name.
       }
     }
   }

@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import type { XzBackend } from "../options.js";
 import type { Compressor } from "./compressor.js";
 import { type Liblzma, systemLiblzma } from "./liblzma-ffi.js";
 import { encodeXzStream } from "./xz-container.js";
@@ -30,7 +31,7 @@ let native: LzmaNative | undefined;
 /**
  * lzma-native, loaded on first use only: with a system liblzma it is never needed, and a native
  * addon loaded by every compression worker is one more thing that must not be interrupted
- * mid-initialisation (see WorkerPool.close).
+ * mid-initialisation (see WorkerPool.close in writer/task-pool.ts).
  */
 function lzmaNative(): LzmaNative {
   native ??= createRequire(import.meta.url)("lzma-native") as LzmaNative;
@@ -64,9 +65,6 @@ function presetParams(level: number): Record<string, number> {
   return { ...common, mode: MODE_NORMAL, mf: MF_BT4, niceLen: level === 4 ? 16 : level === 5 ? 32 : 64, depth: 0 };
 }
 
-/** Which liblzma encodes: the system's through FFI when present ("auto"), or lzma-native's bundled one. */
-export type XzBackend = "auto" | "lzma-native";
-
 /**
  * SquashFS xz: one XZ container per block, LZMA2 only, check CRC32 — the kernel's lib/xz is built
  * without XZ_DEC_ANY_CHECK and fails every read of a CRC64 stream. With dictionary = block size and
@@ -85,10 +83,10 @@ export class XzCompressor implements Compressor {
   readonly #dictSize: number;
   readonly #lib: Liblzma | null;
 
-  constructor(level: number, blockSize: number, backend: XzBackend = "auto") {
+  constructor(level: number, blockSize: number, backend: XzBackend = "liblzma") {
     this.level = level;
     this.#dictSize = blockSize;
-    this.#lib = backend === "auto" ? systemLiblzma() : null;
+    this.#lib = backend === "lzma-native" ? null : systemLiblzma();
   }
 
   /** "liblzma <version> (system)" or "lzma-native" — which encoder this instance drives. */

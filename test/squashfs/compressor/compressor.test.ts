@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createCompressor, InvalidCompressionLevelError, InvalidBlockSizeError, UnknownCompressionError } from "../../../src/squashfs/compressor/index.js";
-import type { CompressionName } from "../../../src/squashfs/options.js";
-import { XzCompressor, type XzBackend } from "../../../src/squashfs/compressor/xz.js";
+import type { CompressionName, XzBackend } from "../../../src/squashfs/options.js";
+import { XzCompressor } from "../../../src/squashfs/compressor/xz.js";
 import { lzma2DictByte, lzma2DictSize, xzBlockHeader, xzIndex, xzStreamFooter, xzStreamHeader } from "../../../src/squashfs/compressor/xz-container.js";
 
 /** Compressible but not trivial: text-like lines with varying numbers. */
@@ -112,7 +112,22 @@ test("xz: both encoders (system liblzma via FFI, lzma-native) give the same byte
   }
 });
 
-for (const backend of ["auto", "lzma-native"] as XzBackend[]) {
+test("xz: the spec's xzBackend picks the encoder; the environment does not", () => {
+  const saved = process.env.GVMCONV_XZ_BACKEND;
+  process.env.GVMCONV_XZ_BACKEND = "lzma-native";
+  try {
+    const spec = { name: "xz", level: 6, blockSize: BLOCK } as const;
+    assert.equal((createCompressor({ ...spec, xzBackend: "lzma-native" }) as XzCompressor).backend, "lzma-native");
+    // Without the option: the system liblzma when it loads (it does on this test machine's Linux).
+    const auto = createCompressor(spec) as XzCompressor;
+    assert.equal(auto.backend, new XzCompressor(6, BLOCK, "liblzma").backend);
+  } finally {
+    if (saved === undefined) delete process.env.GVMCONV_XZ_BACKEND;
+    else process.env.GVMCONV_XZ_BACKEND = saved;
+  }
+});
+
+for (const backend of ["liblzma", "lzma-native"] as XzBackend[]) {
   test(`xz (${backend}): CRC32 check, dict ≤ block size in the block header, xz -t accepts, bounded decode`, async () => {
     for (const blockSize of [4096, BLOCK]) {
       const c = new XzCompressor(6, blockSize, backend);

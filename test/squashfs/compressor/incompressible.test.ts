@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { looksIncompressible, MIN_CHECKED_BLOCK } from "../../../src/squashfs/compressor/incompressible.js";
 import { GzipCompressor } from "../../../src/squashfs/compressor/gzip.js";
-import { writeSquashfs } from "../../../src/squashfs/writer.js";
+import { writeSquashfs } from "../../../src/squashfs/writer/writer.js";
 import type { Entry } from "../../../src/squashfs/entry.js";
 
 const text = (n: number): Buffer => Buffer.from("golem image layer block of text, compressible\n".repeat(Math.ceil(n / 46))).subarray(0, n);

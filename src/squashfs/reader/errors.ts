@@ -1,0 +1,129 @@
+/**
+ * Typed failures of the SquashFS reader. An image is untrusted input: every size and position in
+ * it is checked before use, and what does not add up surfaces as one of these (never a RangeError
+ * from a DataView, an endless loop or a giant allocation).
+ */
+import { GvmconvError } from "../../errors.js";
+
+/** Something in the image contradicts the format or itself (format.adoc; Linux squashfs checks). */
+export class SquashfsImageCorruptError extends GvmconvError {
+  /** Which structure was being read, e.g. "inode table", "directory listing of /etc". */
+  readonly structure: string;
+  constructor(structure: string, message: string, options: { cause?: unknown } = {}) {
+    super("E_SQUASHFS_IMAGE_CORRUPT", `${structure}: ${message}`, {
+      hint: "the image is damaged or was not written by a SquashFS 4.0 tool",
+      cause: options.cause,
+    });
+    this.structure = structure;
+  }
+}
+
+/** The superblock fails a sanity check (magic, version, block size, table order). */
+export class SquashfsBadSuperblockError extends GvmconvError {
+  constructor(message: string) {
+    super("E_SQUASHFS_BAD_SUPERBLOCK", `superblock: ${message}`, {
+      hint: "the file is not a SquashFS 4.0 image, or its start is damaged",
+    });
+  }
+}
+
+/** A read reaches past the end of the image (or of the byte range the image lives in). */
+export class SquashfsTruncatedError extends GvmconvError {
+  readonly position: number;
+  readonly length: number;
+  constructor(position: number, length: number, size: number) {
+    super(
+      "E_SQUASHFS_TRUNCATED",
+      `read of ${length} bytes at ${position} goes past the image end (${size} bytes)`,
+      {
+        hint: "the image is truncated (incomplete download or copy)",
+      },
+    );
+    this.position = position;
+    this.length = length;
+  }
+}
+
+/** A compressor the reader does not have (the Golem VM kernel has gzip and xz only). */
+export class SquashfsUnsupportedCompressionError extends GvmconvError {
+  readonly compressionId: number;
+  readonly compression: string;
+  constructor(compressionId: number) {
+    const compression = COMPRESSION_NAMES[compressionId] ?? `unknown (id ${compressionId})`;
+    super(
+      "E_SQUASHFS_COMPRESSION_UNSUPPORTED",
+      `compression ${compression} is not supported (only gzip and xz)`,
+      {
+        hint: "rebuild the image with gzip or xz compression",
+      },
+    );
+    this.compressionId = compressionId;
+    this.compression = compression;
+  }
+}
+
+/** A compressed block does not decompress, or not to the size the image promises. */
+export class SquashfsDecompressError extends GvmconvError {
+  /** Absolute position of the block in the image. */
+  readonly position: number;
+  constructor(what: string, position: number, message: string, options: { cause?: unknown } = {}) {
+    super("E_SQUASHFS_DECOMPRESS", `${what} at ${position}: ${message}`, {
+      hint: "the image is damaged",
+      cause: options.cause,
+    });
+    this.position = position;
+  }
+}
+
+/** A path that is not in the image. */
+export class SquashfsPathNotFoundError extends GvmconvError {
+  readonly path: string;
+  constructor(path: string) {
+    super("E_SQUASHFS_NOT_FOUND", `${JSON.stringify(path)}: no such file or directory in the image`);
+    this.path = path;
+  }
+}
+
+/** A path whose inner component is not a directory (symlinks are not followed). */
+export class SquashfsNotADirectoryError extends GvmconvError {
+  readonly path: string;
+  constructor(path: string, kind: string) {
+    super(
+      "E_SQUASHFS_NOT_A_DIRECTORY",
+      `${JSON.stringify(path)} is a ${kind}, not a directory (symlinks are not followed)`,
+    );
+    this.path = path;
+  }
+}
+
+/** File content was asked for a directory. */
+export class SquashfsIsADirectoryError extends GvmconvError {
+  readonly path: string;
+  constructor(path: string) {
+    super("E_SQUASHFS_IS_A_DIRECTORY", `${JSON.stringify(path)} is a directory`, {
+      hint: "use gvmconv ls to list it",
+    });
+    this.path = path;
+  }
+}
+
+/** File content was asked for a symlink, device, fifo or socket. */
+export class SquashfsNotAFileError extends GvmconvError {
+  readonly path: string;
+  readonly kind: string;
+  constructor(path: string, kind: string) {
+    super("E_SQUASHFS_NOT_A_FILE", `${JSON.stringify(path)} is a ${kind}, not a regular file`);
+    this.path = path;
+    this.kind = kind;
+  }
+}
+
+/** Superblock compression ids (format.adoc, "Compression"). */
+export const COMPRESSION_NAMES: Readonly<Record<number, string>> = {
+  1: "gzip",
+  2: "lzma",
+  3: "lzo",
+  4: "xz",
+  5: "lz4",
+  6: "zstd",
+};

@@ -1,0 +1,175 @@
+/**
+ * The in-memory tree the writer builds from entries arriving in any order (../entry.ts contract),
+ * kept apart from the serializer (after squashfs-tools-ng's fstree). It holds metadata only:
+ * a file node keeps the FileLayout the data path returned, never the bytes.
+ *
+ * Hard links are kept as path references until `resolve()`, which runs against the final tree:
+ * a later entry that replaces the target (or the link) wins, as it would on a real filesystem
+ * after extraction. After resolution every link slot holds the very node object of its target,
+ * so node identity is inode identity.
+ */
+import type { EntryAttrs } from "../entry.js";
+import type { FileLayout } from "../format/data-layout.js";
+import {
+  SquashfsBadPathError,
+  SquashfsHardlinkTargetMissingError,
+  SquashfsHardlinkToDirectoryError,
+  SquashfsNameTooLongError,
+} from "../errors.js";
+import { MAX_NAME_BYTES } from "../format/directory.js";
+
+export interface DirNode {
+  kind: "dir";
+  attrs: EntryAttrs;
+  children: Map<string, TreeNode>;
+}
+export interface FileNode {
+  kind: "file";
+  attrs: EntryAttrs;
+  layout: FileLayout;
+}
+export interface SymlinkNode {
+  kind: "symlink";
+  attrs: EntryAttrs;
+  target: string;
+}
+export interface DeviceNode {
+  kind: "char-device" | "block-device";
+  attrs: EntryAttrs;
+  major: number;
+  minor: number;
+}
+export interface IpcNode {
+  kind: "fifo" | "socket";
+  attrs: EntryAttrs;
+}
+/** An unresolved hard link (only before `resolve()`). */
+export interface LinkNode {
+  kind: "hardlink";
+  target: string;
+  path: string;
+}
+
+export type InodeNode = DirNode | FileNode | SymlinkNode | DeviceNode | IpcNode;
+export type TreeNode = InodeNode | LinkNode;
+
+/** Splits a normalized image path into its components, refusing what the contract forbids. */
+export function splitPath(path: string): string[] {
+  if (path === "") return [];
+  const parts = path.split("/");
+  for (const p of parts) {
+    if (p === "" || p === "." || p === "..")
+      throw new SquashfsBadPathError(path, "empty, '.' or '..' component");
+    if (p.includes("\0")) throw new SquashfsBadPathError(path, "NUL byte in name");
+    // A UTF-16 code unit is at most 3 UTF-8 bytes, so short names need no count (and no
+    // encoding: this runs for every component of every entry).
+    if (p.length * 3 > MAX_NAME_BYTES) {
+      const bytes = Buffer.byteLength(p, "utf8");
+      if (bytes > MAX_NAME_BYTES) throw new SquashfsNameTooLongError(path, bytes);
+    }
+  }
+  return parts;
+}
+
+export class FsTree {
+  readonly root: DirNode;
+  readonly #implicitAttrs: () => EntryAttrs;
+  #links = 0;
+
+  /** `implicitAttrs` gives the attributes of directories created for missing parents. */
+  constructor(implicitAttrs: () => EntryAttrs) {
+    this.#implicitAttrs = implicitAttrs;
+    this.root = { kind: "dir", attrs: implicitAttrs(), children: new Map() };
+  }
+
+  /** The directory that holds `parts`' last component, creating missing (or replacing non-dir) parents. */
+  #parentOf(parts: readonly string[]): DirNode {
+    let dir = this.root;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const name = parts[i]!;
+      const child = dir.children.get(name);
+      if (child !== undefined && child.kind === "dir") {
+        dir = child;
+      } else {
+        // A missing parent, or a non-directory in the way: as tar extraction does, the path
+        // becomes a directory.
+        const made: DirNode = { kind: "dir", attrs: this.#implicitAttrs(), children: new Map() };
+        dir.children.set(name, made);
+        dir = made;
+      }
+    }
+    return dir;
+  }
+
+  /** Places a directory; an existing directory keeps its children and takes the new attributes. */
+  setDirectory(path: string, attrs: EntryAttrs): void {
+    const parts = splitPath(path);
+    if (parts.length === 0) {
+      this.root.attrs = attrs;
+      return;
+    }
+    const parent = this.#parentOf(parts);
+    const name = parts[parts.length - 1]!;
+    const existing = parent.children.get(name);
+    if (existing !== undefined && existing.kind === "dir") existing.attrs = attrs;
+    else parent.children.set(name, { kind: "dir", attrs, children: new Map() });
+  }
+
+  /** Places a non-directory, replacing whatever was at `path` (a directory with its subtree). */
+  setNode(path: string, node: Exclude<TreeNode, DirNode>): void {
+    const parts = splitPath(path);
+    if (parts.length === 0) throw new SquashfsBadPathError(path, "the root must be a directory");
+    const parent = this.#parentOf(parts);
+    parent.children.set(parts[parts.length - 1]!, node);
+    if (node.kind === "hardlink") this.#links++;
+  }
+
+  /** Checks a path the way setNode would, without changing the tree (used before writing data). */
+  checkPath(path: string): void {
+    if (splitPath(path).length === 0) throw new SquashfsBadPathError(path, "the root must be a directory");
+  }
+
+  #lookup(path: string): TreeNode | undefined {
+    let node: TreeNode = this.root;
+    for (const name of splitPath(path)) {
+      if (node.kind !== "dir") return undefined;
+      const next: TreeNode | undefined = node.children.get(name);
+      if (next === undefined) return undefined;
+      node = next;
+    }
+    return node;
+  }
+
+  /** Replaces every hard link by its target's node. Throws on a missing or directory target. */
+  resolve(): void {
+    if (this.#links === 0) return;
+    const resolving = new Set<LinkNode>();
+    const final = new Map<LinkNode, InodeNode>();
+    const target = (link: LinkNode): InodeNode => {
+      const done = final.get(link);
+      if (done !== undefined) return done;
+      if (resolving.has(link))
+        throw new SquashfsHardlinkTargetMissingError(link.path, link.target, "is a hard link cycle");
+      resolving.add(link);
+      let node: TreeNode | undefined;
+      try {
+        node = this.#lookup(link.target);
+      } catch {
+        node = undefined;
+      }
+      if (node === undefined) throw new SquashfsHardlinkTargetMissingError(link.path, link.target);
+      if (node.kind === "hardlink") node = target(node);
+      if (node.kind === "dir") throw new SquashfsHardlinkToDirectoryError(link.path, link.target);
+      final.set(link, node);
+      return node;
+    };
+    const walk = (dir: DirNode): void => {
+      for (const [name, child] of dir.children) {
+        if (child.kind === "hardlink") dir.children.set(name, target(child));
+        else if (child.kind === "dir") walk(child);
+      }
+    };
+    walk(this.root);
+    this.#links = 0;
+  }
+}
