@@ -10,6 +10,8 @@
  * - `mkfsTime`: the time written into the image — the caller's explicit value, else
  *   `SOURCE_DATE_EPOCH` (https://reproducible-builds.org/specs/source-date-epoch/), else 0. Never
  *   the clock, so the same input keeps the same bytes and the same hash.
+ * - `xzBackend`: `GVMCONV_XZ_BACKEND=lzma-native` forces the liblzma bundled with lzma-native
+ *   over the system's (README, "Dependencies"); the two give identical bytes.
  * - `reporter`: the caller's reporter behind the warning policy. Every coded warning from any
  *   part (tar reader, layer merge, directory walk, image config, credentials) goes through its
  *   `warn()`, which records it and, under `strict`, throws it as a `StrictWarningError` instead.
@@ -47,6 +49,8 @@ export interface RunContext {
   readonly mkfsTime: number;
   /** Every warning reported so far, in order (under `strict`, the one that was thrown). */
   readonly warnings: readonly Warning[];
+  /** Which liblzma encodes xz blocks; undefined: the system's when it loads, else the bundled one. */
+  readonly xzBackend: "liblzma" | "lzma-native" | undefined;
 }
 
 /** Options of a use case that runs in a context: the caller's own, or one made from these. */
@@ -102,6 +106,11 @@ export function createContext(options: ContextOptions = {}): RunContext {
   } else {
     mkfsTime = sourceDateEpoch(env) ?? 0;
   }
+  const backend = env["GVMCONV_XZ_BACKEND"];
+  if (backend !== undefined && backend !== "" && backend !== "liblzma" && backend !== "lzma-native") {
+    throw new UsageError(`GVMCONV_XZ_BACKEND must be liblzma or lzma-native, got '${backend}'`);
+  }
+  const xzBackend = backend === "liblzma" || backend === "lzma-native" ? backend : undefined;
   const strict = options.strict ?? false;
   const outer = options.reporter ?? silentReporter;
   const warnings: Warning[] = [];
@@ -114,7 +123,8 @@ export function createContext(options: ContextOptions = {}): RunContext {
     info: (message: string): void => outer.info(message),
     task: (label: string, total?: number): ProgressTask => outer.task(label, total),
   };
-  return { env, cwd: options.cwd ?? process.cwd(), reporter, strict, signal: options.signal, mkfsTime, warnings };
+  const cwd = options.cwd ?? process.cwd();
+  return { env, cwd, reporter, strict, signal: options.signal, mkfsTime, warnings, xzBackend };
 }
 
 /** The caller's context, or one made from its options. */

@@ -211,3 +211,14 @@ test("a context's warnings are recorded in order, and strict throws the first on
   });
   assert.equal(outer.warnings.length, 2, "a thrown warning is not also printed as a warning");
 });
+
+test("GVMCONV_XZ_BACKEND is read by the context, checked, and handed to the writer", async () => {
+  const { writerOptions } = await import("../src/api/convert.js");
+  assert.equal(createContext({ env: {} }).xzBackend, undefined);
+  const forced = createContext({ env: { GVMCONV_XZ_BACKEND: "lzma-native" } });
+  assert.equal(forced.xzBackend, "lzma-native");
+  assert.equal(writerOptions({ compression: "xz" }, forced).xzBackend, "lzma-native");
+  assert.equal(writerOptions({ compression: "xz", xzBackend: "liblzma" }, forced).xzBackend, "liblzma", "an explicit option wins");
+  assert.equal(writerOptions(undefined, forced).mkfsTime, 0);
+  assert.throws(() => createContext({ env: { GVMCONV_XZ_BACKEND: "fast" } }), UsageError);
+});

@@ -193,7 +193,7 @@ async function buildFilesystem(
   signal: AbortSignal,
 ): Promise<BuiltFilesystem> {
   const reporter = context.reporter;
-  const writer = await SquashfsWriter.create(path, { ...options.writer, mkfsTime: context.mkfsTime });
+  const writer = await SquashfsWriter.create(path, writerOptions(options.writer, context));
   try {
     // Topmost first; each layer is a function so the merge may read one again when a hard link
     // needs a file it already passed over (see mergeLayers).
@@ -243,6 +243,11 @@ async function readAll(content: Uint8Array | AsyncIterable<Uint8Array>): Promise
   const chunks: Uint8Array[] = [];
   for await (const chunk of content) chunks.push(chunk);
   return Buffer.concat(chunks);
+}
+
+/** The writer's options for a run: the caller's settings, the context's time and xz backend. */
+export function writerOptions(writer: ConvertWriterOptions | undefined, context: RunContext): WriterOptions {
+  return { xzBackend: context.xzBackend, ...writer, mkfsTime: context.mkfsTime };
 }
 
 /** The incumbent's default name, from the reference; local sources without one use the path's name. */

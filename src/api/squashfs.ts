@@ -5,7 +5,7 @@ import { writeAtomically } from "../atomic-output.js";
 import { contextOf, type RunOptions } from "../context.js";
 import { openEntrySource } from "../layers/index.js";
 import { writeSquashfs, type WriteResult } from "../squashfs/index.js";
-import type { ConvertWriterOptions } from "./convert.js";
+import { writerOptions, type ConvertWriterOptions } from "./convert.js";
 
 export interface BuildSquashfsOptions extends RunOptions {
   /** SquashFS settings; the filesystem time is the run context's (`mkfsTime`). */
@@ -35,7 +35,7 @@ export async function buildSquashfs(
   const context = contextOf(options);
   const entries = await openEntrySource(input, { reporter: context.reporter, stdin: options.stdin });
   const written = await writeAtomically(output, { force: options.force ?? false }, (temp) =>
-    writeSquashfs(entries, temp, { ...options.writer, mkfsTime: context.mkfsTime }),
+    writeSquashfs(entries, temp, writerOptions(options.writer, context)),
   );
   const { size } = await stat(output);
   return { ...written, outputPath: output, size };
