@@ -16,7 +16,7 @@
  *   part (tar reader, layer merge, directory walk, image config, credentials) goes through its
  *   `warn()`, which records it and, under `strict`, throws it as a `StrictWarningError` instead.
  */
-import { GvmconvError, UsageError } from "./errors.js";
+import { GvmconvError, UsageError, strictErrorCode } from "./errors.js";
 import { silentReporter, type ProgressTask, type Reporter, type Warning } from "./reporter.js";
 
 /** An environment: variable names to values, as `process.env`. */
@@ -67,7 +67,7 @@ export class StrictWarningError extends GvmconvError {
   readonly path: string | undefined;
 
   constructor(warning: Warning) {
-    super(warning.code.replace(/^W_/, "E_"), warning.message, {
+    super(strictErrorCode(warning.code), warning.message, {
       hint: `--strict turns warning ${warning.code} into an error; run without --strict to accept it`,
     });
     this.warning = warning;

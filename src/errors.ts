@@ -1,17 +1,159 @@
 /**
- * Typed errors with stable codes (after undici's lib/core/errors.js and berry's MessageName).
+ * Typed errors with stable codes (after undici's lib/core/errors.js and berry's MessageName), and
+ * the catalogue of every code gvmconv reports: errors here, warnings beside them.
  *
  * Every failure a user can cause or fix is a `GvmconvError` subclass with a stable `code`;
- * `hint` says what to do about it. The CLI prints `error <code>: <message> (<hint>)` as one line,
- * and a stack only under --debug. Anything that is not a GvmconvError is a bug and keeps its stack.
+ * `hint` says what to do about it. The CLI prints it as one line (src/cli/errors.ts),
+ * `gvmconv: error [CODE]: message — hint`, and a stack only under --debug. Anything that is not a
+ * GvmconvError is a bug and keeps its stack.
+ *
+ * Codes are `E_` (error) or `W_` (warning), then the part of gvmconv that reports it, then what
+ * happened: `E_<AREA>_<WHAT>`. The areas:
+ *   USAGE     the command line or an option value (`E_USAGE` alone)
+ *   OUTPUT    writing the output file
+ *   OCI       the container image: references, manifests, the image registry, local sources
+ *   HTTP      the shared HTTP transport, below either registry
+ *   TAR       the tar format
+ *   LAYER     the entries of layers and inputs: tar reader, directory walk, the layer merge
+ *   SQUASHFS  the SquashFS writer and reader
+ *   GVMI      the .gvmi trailer, the runtime config, hashes
+ *   GOLEM     the Golem image registry: login and upload
+ * Under `--strict`, a warning `W_X` is raised as the error `E_X` (context.ts). A code, once
+ * released, is never reworded; the README lists them all (a test keeps the two in step).
  */
+
+/** Every error code, with what it means. */
+export const ERROR_CODES = {
+  E_USAGE: "bad command-line usage or option value (exit status 2)",
+
+  E_OUTPUT_EXISTS: "the output exists and is not replaced without --force",
+  E_OUTPUT_REQUIRED: "the format needs an output path (-o)",
+  E_OUTPUT_WRITE: "the output cannot be written (directory missing or unwritable, disk full)",
+
+  E_OCI_INVALID_SOURCE: "SOURCE is not a reference or transport gvmconv reads",
+  E_OCI_INVALID_REFERENCE: "the image reference is malformed",
+  E_OCI_INVALID_DIGEST: "a digest is malformed or uses an unsupported algorithm",
+  E_OCI_INVALID_MANIFEST: "a manifest, index or config is not what the specs allow",
+  E_OCI_UNSUPPORTED_MEDIA_TYPE: "a manifest or layer has a media type gvmconv cannot read",
+  E_OCI_NO_MATCHING_PLATFORM: "the image offers no manifest for the platform asked for",
+  E_OCI_NOT_FOUND: "the image, manifest or blob does not exist in the registry",
+  E_OCI_AUTH_REQUIRED: "the registry wants credentials and none were found",
+  E_OCI_AUTH_FAILED: "the registry refused the credentials",
+  E_OCI_CREDENTIAL_HELPER: "a Docker credential helper failed",
+  E_OCI_HTTP: "the image registry answered with an HTTP error",
+  E_OCI_NETWORK: "the image registry could not be reached, after retries",
+  E_OCI_DIGEST_MISMATCH: "a downloaded blob does not have its digest",
+  E_OCI_DIFF_ID_MISMATCH: "an uncompressed layer does not match its diff_id",
+  E_OCI_TOO_LARGE: "a manifest or layer exceeds a size or decompression-ratio limit",
+  E_OCI_CORRUPT_LAYER: "a layer cannot be decompressed",
+  E_OCI_LOCAL_SOURCE: "an OCI layout or archive on disk cannot be read",
+  E_OCI_DOCKER_DAEMON: "the Docker engine cannot be reached or does not have the image",
+
+  E_HTTP_NETWORK: "a request failed below HTTP (connection, TLS, timeout)",
+
+  E_TAR_FORMAT: "the input is not a readable tar (plain, gzip or zstd)",
+
+  E_LAYER_INPUT_READ: "the directory or tar given as input cannot be read",
+
+  E_SQUASHFS_VALUE_OUT_OF_RANGE: "a value (mode, uid, mtime, size) does not fit SquashFS",
+  E_SQUASHFS_NAME_TOO_LONG: "a file name is longer than SquashFS's 256 bytes",
+  E_SQUASHFS_BAD_PATH: "an image path is empty or malformed",
+  E_SQUASHFS_TOO_MANY_IDS: "more than 65,536 distinct uid/gid values",
+  E_SQUASHFS_HARDLINK_TARGET_MISSING: "a hard link names a path the image does not have",
+  E_SQUASHFS_HARDLINK_TO_DIRECTORY: "a hard link names a directory",
+  E_SQUASHFS_XATTR_NAMESPACE: "an xattr namespace SquashFS cannot store (only user, trusted, security)",
+  E_SQUASHFS_SYMLINK_TOO_LONG: "a symlink target is longer than the kernel reads (4096 bytes)",
+  E_SQUASHFS_CONTENT_SIZE: "a file's content is longer or shorter than its declared size",
+  E_SQUASHFS_BLOCK_SIZE: "the block size is not a power of two from 4 KiB to 1 MiB",
+  E_SQUASHFS_COMPRESSION_LEVEL: "the compression level is out of the compressor's range",
+  E_SQUASHFS_COMPRESSION_UNKNOWN: "a compressor gvmconv does not know",
+  E_SQUASHFS_WRITER_STATE: "the writer was used after finish() or abort()",
+  E_SQUASHFS_INTERNAL: "a SquashFS structure the writer built is inconsistent (a bug in gvmconv)",
+  E_SQUASHFS_CORRUPT: "an encoded SquashFS structure fails to decode",
+  E_SQUASHFS_IMAGE_CORRUPT: "a SquashFS image is damaged (named structure and position)",
+  E_SQUASHFS_BAD_SUPERBLOCK: "the file does not start with a SquashFS 4.0 superblock",
+  E_SQUASHFS_TRUNCATED: "the SquashFS image is shorter than its superblock says",
+  E_SQUASHFS_COMPRESSION_UNSUPPORTED: "the image uses a compressor gvmconv cannot read",
+  E_SQUASHFS_DECOMPRESS: "a block does not decompress to the size the image promises",
+  E_SQUASHFS_NOT_FOUND: "no such path in the image",
+  E_SQUASHFS_NOT_A_DIRECTORY: "a path component in the image is not a directory",
+  E_SQUASHFS_IS_A_DIRECTORY: "the image path is a directory where a file was expected",
+  E_SQUASHFS_NOT_A_FILE: "the image path is not a regular file",
+
+  E_GVMI_TRAILER: "the .gvmi trailer (JSON length, JSON, CRC) is missing or malformed",
+  E_GVMI_CRC: "the trailer's CRC32 does not match its JSON",
+  E_GVMI_CONFIG: "the runtime config cannot be built from the image's config and options",
+  E_GVMI_CONFIG_TYPE: "a trailer field has a type the Golem runtime would reject",
+  E_GVMI_CONFIG_TOO_LARGE: "the runtime config is larger than the trailer can hold",
+  E_GVMI_IMAGE_ID: "the image id is not sha256:<64 hex digits>",
+  E_GVMI_NOT_SQUASHFS: "the part before the trailer is not SquashFS",
+  E_GVMI_SQUASHFS_TRUNCATED: "the SquashFS part is shorter than its superblock says",
+  E_GVMI_USER_UNRESOLVED: "USER names a user or group the image's /etc/passwd or /etc/group lack",
+  E_GVMI_HASH_MISMATCH: "the file's SHA3-224 is not the one expected",
+
+  E_GOLEM_PUSH_TARGET: "the push target is not a valid [user/]repository[:tag]",
+  E_GOLEM_NO_CREDENTIALS: "pushing to a user's repository needs a login",
+  E_GOLEM_CREDENTIALS: "the stored login cannot be read, written or removed",
+  E_GOLEM_AUTH: "the Golem registry refused the login",
+  E_GOLEM_HTTP: "the Golem registry answered with an HTTP error",
+  E_GOLEM_NETWORK: "the Golem registry could not be reached, after retries",
+  E_GOLEM_PROTOCOL: "the Golem registry answered something the upload protocol does not allow",
+  E_GOLEM_DESCRIPTOR_INVALID: "a chunk descriptor (.descr.bin) is malformed",
+  E_GOLEM_IMAGE_CHANGED: "the image changed since its descriptor was made",
+  E_GOLEM_NOT_VALIDATED: "the registry did not confirm the complete upload",
+} as const;
+
+/** Every warning code, with what it means. Under `--strict` each is an error `E_…`. */
+export const WARNING_CODES = {
+  W_OCI_PLATFORM_MISMATCH: "the image's config is for another platform than the one asked for",
+
+  W_TAR_UNKNOWN_TYPE: "a tar entry of an unknown type was skipped",
+  W_TAR_INVALID_PATH: "a tar entry whose path cannot be stored was skipped",
+  W_TAR_SPARSE_UNSUPPORTED: "a sparse file in the tar was skipped",
+
+  W_LAYER_MTIME_RANGE: "an mtime outside what SquashFS stores was clamped",
+  W_LAYER_XATTR_NAMESPACE: "an xattr of a namespace SquashFS cannot store was dropped",
+  W_LAYER_XATTR_TOOL_MISSING: "no getfattr: the directory's xattrs were not read",
+  W_LAYER_WHITEOUT_MISSING: "a whiteout names a path no lower layer has",
+  W_LAYER_WHITEOUT_UNDER_NON_DIRECTORY: "a whiteout under a path its own layer made a non-directory",
+  W_LAYER_WHITEOUT_INVALID: "a whiteout name that removes nothing nameable",
+  W_LAYER_PARENT_NOT_DIRECTORY: "an entry under a path its own layer made a non-directory",
+  W_LAYER_DIRECTORY_REPLACED: "a non-directory after a directory at one path in one layer",
+  W_LAYER_ROOT_NOT_DIRECTORY: "a non-directory entry for the image root was ignored",
+  W_LAYER_HARDLINK_TARGET_MISSING: "a hard link whose target does not exist was skipped",
+  W_LAYER_HARDLINK_TO_DIRECTORY: "a hard link to a directory was skipped",
+  W_LAYER_HARDLINK_TARGET_DROPPED: "a hard link to its own layer's replaced file was skipped",
+
+  W_GVMI_NO_VOLUMES: "the image declares no volume; a Golem VM needs one",
+  W_GVMI_USER_DROPPED: "USER is dropped: the VM runs as root (see --keep-user)",
+  W_GVMI_USER_NOT_NUMERIC: "the trailer's User is not uid:gid; the runtime uses 0:0",
+  W_GVMI_UNPADDED: "the SquashFS part is not padded to 4 KiB; the VM may not mount it",
+
+  W_GOLEM_CREDENTIALS_PERMISSIONS: "the stored login is readable by other users",
+  W_GOLEM_TOO_MANY_CHUNKS: "the chunk size was raised to stay within the registry's chunk limit",
+  W_GOLEM_CHUNK_RETRY: "an upload chunk failed and is retried",
+} as const;
+
+export type GvmconvWarningCode = keyof typeof WARNING_CODES;
+
+/** The error a warning becomes under `--strict`: `W_X` → `E_X`. */
+export type StrictErrorCode<W extends string = GvmconvWarningCode> = W extends `W_${infer Rest}` ? `E_${Rest}` : never;
+
+/** Every code a `GvmconvError` may carry. */
+export type GvmconvErrorCode = keyof typeof ERROR_CODES | StrictErrorCode;
+
+/** `E_X` for the warning `W_X`. */
+export function strictErrorCode<W extends GvmconvWarningCode>(warning: W): StrictErrorCode<W> {
+  return warning.replace(/^W_/, "E_") as StrictErrorCode<W>;
+}
+
 export class GvmconvError extends Error {
-  /** Stable, greppable code, e.g. `E_SQUASHFS_NAME_TOO_LONG`. Never reworded once released. */
-  readonly code: string;
+  /** Stable, greppable code from the catalogue above, e.g. `E_SQUASHFS_NAME_TOO_LONG`. */
+  readonly code: GvmconvErrorCode;
   /** What the user can do about it, one short sentence; empty when nothing helps. */
   readonly hint: string;
 
-  constructor(code: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(code: GvmconvErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;

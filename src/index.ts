@@ -7,7 +7,17 @@
  * never prints and never exits: progress and warnings go to the `Reporter`, failures are
  * `GvmconvError`s with a stable `code`.
  */
-export { GvmconvError, UsageError, isGvmconvError } from "./errors.js";
+export {
+  GvmconvError,
+  UsageError,
+  isGvmconvError,
+  ERROR_CODES,
+  WARNING_CODES,
+  strictErrorCode,
+  type GvmconvErrorCode,
+  type GvmconvWarningCode,
+  type StrictErrorCode,
+} from "./errors.js";
 export type { Reporter, ProgressTask, Warning } from "./reporter.js";
 export { silentReporter, CollectingReporter } from "./reporter.js";
 export {

@@ -3,9 +3,11 @@
  * (after berry's Report). The library never writes to stdout/stderr itself; the CLI implements
  * a TTY reporter (bars) and a plain one (log lines), and tests collect what is reported.
  */
+import type { GvmconvWarningCode } from "./errors.js";
+
 export interface Warning {
-  /** Stable code, e.g. `W_WHITEOUT_MISSING`. `--strict` turns warnings into errors. */
-  code: string;
+  /** Stable code from the catalogue (errors.ts `WARNING_CODES`). `--strict` turns warnings into errors. */
+  code: GvmconvWarningCode;
   message: string;
   /** Image path concerned, when there is one. */
   path?: string;

@@ -9,7 +9,7 @@
  */
 import { open } from "node:fs/promises";
 import { GvmconvError } from "../errors.js";
-import { readGvmi, sha3File, GvmiTrailerError, type GvmiInfo, type GvmiIssue } from "../gvmi/index.js";
+import { readGvmi, sha3File, isFatalIssue, GvmiTrailerError, type GvmiInfo, type GvmiIssue } from "../gvmi/index.js";
 import {
   SquashfsReader,
   SquashfsBadSuperblockError,
@@ -173,7 +173,7 @@ export async function verifyImage(path: string, options: VerifyOptions = {}): Pr
   const image = await openImageFile(path);
   let summary: VerifySummary;
   try {
-    const fatal = image.gvmi?.issues.find((i) => i.code.startsWith("E_"));
+    const fatal = image.gvmi?.issues.find(isFatalIssue);
     if (fatal !== undefined) throw new GvmconvError(fatal.code, fatal.message);
     summary = await verifySquashfs(image.reader);
   } finally {

@@ -109,7 +109,7 @@ export interface BuildContainerConfigInput {
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 const ENV_KEY = /^[^=]+$/;
 
-/** Build the container config the VM runtime will read. Warns `W_NO_VOLUMES`, `W_USER_DROPPED`. */
+/** Build the container config the VM runtime will read. Warns `W_GVMI_NO_VOLUMES`, `W_GVMI_USER_DROPPED`. */
 export function buildContainerConfig(input: BuildContainerConfigInput): ContainerConfig {
   const { imageId, overrides = {}, reporter = silentReporter } = input;
   if (!IMAGE_ID.test(imageId)) throw new GvmiImageIdError(imageId);
@@ -141,7 +141,7 @@ export function buildContainerConfig(input: BuildContainerConfigInput): Containe
   for (const path of overrides.volumes ?? []) volumes[normalizeVolume(path)] = {};
   if (Object.keys(volumes).length === 0) {
     reporter.warn({
-      code: "W_NO_VOLUMES",
+      code: "W_GVMI_NO_VOLUMES",
       message:
         "the image declares no VOLUME and none was added: a Golem VM needs at least one volume, " +
         "and files written outside volumes live in 128 MiB of RAM (add one with --volume)",
@@ -154,7 +154,7 @@ export function buildContainerConfig(input: BuildContainerConfigInput): Containe
     user = resolveUser(imageUser, input.userFiles ?? {});
   } else if (imageUser.trim() !== "" && !isRoot(imageUser)) {
     reporter.warn({
-      code: "W_USER_DROPPED",
+      code: "W_GVMI_USER_DROPPED",
       message: `the image's USER ${JSON.stringify(imageUser)} is not kept: the VM runs commands as root (use --keep-user to keep it)`,
     });
   }

@@ -34,6 +34,7 @@ export {
   readGvmiTrailer,
   parseGvmi,
   runtimeIssues,
+  isFatalIssue,
   type GvmiInfo,
   type GvmiIssue,
   type GvmiTrailerInfo,

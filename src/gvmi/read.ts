@@ -5,6 +5,7 @@
  * and the SquashFS superblock facts the kernel checks at mount. Powers `gvmconv inspect`/`verify`.
  */
 import { open } from "node:fs/promises";
+import type { GvmconvErrorCode, GvmconvWarningCode } from "../errors.js";
 import { GvmiTrailerError } from "./errors.js";
 import { CRC_SIZE, decodeTrailer, decodeTrailerLength, LENGTH_SIZE } from "./trailer.js";
 
@@ -27,9 +28,14 @@ export interface GvmiTrailerInfo {
 }
 
 export interface GvmiIssue {
-  /** Stable code, e.g. `W_GVMI_USER_NOT_NUMERIC`. */
-  code: string;
+  /** Stable code from the catalogue: `E_GVMI_…` (the runtime would refuse the image) or `W_GVMI_…`. */
+  code: GvmconvErrorCode | GvmconvWarningCode;
   message: string;
+}
+
+/** An issue the Golem runtime would refuse the image for (an `E_` code); `W_` issues it tolerates. */
+export function isFatalIssue(issue: GvmiIssue): issue is GvmiIssue & { code: GvmconvErrorCode } {
+  return issue.code.startsWith("E_");
 }
 
 export interface GvmiInfo extends GvmiTrailerInfo {
@@ -171,7 +177,7 @@ export function runtimeIssues(config: Record<string, unknown>): GvmiIssue[] {
     (typeof volumes === "object" && Object.keys(volumes).length === 0)
   ) {
     issues.push({
-      code: "W_NO_VOLUMES",
+      code: "W_GVMI_NO_VOLUMES",
       message: "no volumes: files written in the VM live in 128 MiB of RAM",
     });
   }

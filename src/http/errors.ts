@@ -1,7 +1,7 @@
 /**
  * The transport's one error: a request that failed below HTTP (no connection, a timeout, a
  * dropped socket). Clients wrap it in their own typed errors (`E_OCI_NETWORK`,
- * `E_REGISTRY_NETWORK`) and keep it as `cause`; `reason` says what happened in one word.
+ * `E_GOLEM_NETWORK`) and keep it as `cause`; `reason` says what happened in one word.
  */
 import { GvmconvError } from "../errors.js";
 import { networkErrorCode } from "./retryable.js";

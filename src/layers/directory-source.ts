@@ -30,15 +30,15 @@ export interface ReadDirectoryOptions {
 }
 
 export const DIRECTORY_WARNINGS = {
-  noXattrTool: "W_XATTR_TOOL_MISSING",
-  xattrNamespace: "W_XATTR_NAMESPACE",
-  mtimeRange: "W_MTIME_RANGE",
+  noXattrTool: "W_LAYER_XATTR_TOOL_MISSING",
+  xattrNamespace: "W_LAYER_XATTR_NAMESPACE",
+  mtimeRange: "W_LAYER_MTIME_RANGE",
 } as const;
 
 export class SourceReadError extends GvmconvError {
   readonly path: string;
   constructor(path: string, message: string, options: { cause?: unknown; hint?: string } = {}) {
-    super("E_SOURCE_READ", message, {
+    super("E_LAYER_INPUT_READ", message, {
       hint: options.hint ?? "check that the input is readable",
       cause: options.cause,
     });

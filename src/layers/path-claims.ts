@@ -34,7 +34,7 @@ export class PathNode {
   /** Topmost / latest layer holding `.wh..wh..opq` in this directory. */
   opaqueMin = NONE;
   opaqueLast = -1;
-  /** Layers whose whiteout of this path has not yet met a lower entry (for `W_WHITEOUT_MISSING`). */
+  /** Layers whose whiteout of this path has not yet met a lower entry (for `W_LAYER_WHITEOUT_MISSING`). */
   unmatchedWhiteouts: number[] | undefined;
 
   constructor(name: string, parent: PathNode | undefined) {

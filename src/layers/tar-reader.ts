@@ -51,7 +51,7 @@ export const TAR_WARNINGS = {
   unknownType: "W_TAR_UNKNOWN_TYPE",
   invalidPath: "W_TAR_INVALID_PATH",
   /** The same code as the directory walker's: one oddity, one code, whichever source meets it. */
-  mtimeRange: "W_MTIME_RANGE",
+  mtimeRange: "W_LAYER_MTIME_RANGE",
   sparse: "W_TAR_SPARSE_UNSUPPORTED",
 } as const;
 

@@ -2,7 +2,7 @@
  * Typed errors of the image-input side (src/oci). Each has a stable `code`, structured fields a
  * caller can act on, and a `hint` the CLI prints after the message.
  */
-import { GvmconvError } from "../errors.js";
+import { GvmconvError, type GvmconvErrorCode } from "../errors.js";
 
 type Opts = { hint?: string; cause?: unknown };
 
@@ -84,7 +84,7 @@ export class RegistryError extends GvmconvError {
   readonly url: string;
   readonly details: readonly { code: string; message: string }[];
   constructor(
-    code: string,
+    code: GvmconvErrorCode,
     message: string,
     fields: { statusCode: number; url: string; registryCode?: string; details?: { code: string; message: string }[] },
     opts: Opts = {},

@@ -329,7 +329,7 @@ export class RegistryClient {
       if (creds === undefined) return new AuthRequiredError(this.registry, fields);
       return new AuthFailedError(this.registry, `${this.registry} denied access to ${repository ?? url} (HTTP ${res.statusCode}${msg ? `, ${msg}` : ""})`, fields);
     }
-    return new RegistryError("E_OCI_REGISTRY", `${this.registry} answered HTTP ${res.statusCode} for ${what} ${url}${msg ? ` (${msg})` : ""}`, fields, {
+    return new RegistryError("E_OCI_HTTP", `${this.registry} answered HTTP ${res.statusCode} for ${what} ${url}${msg ? ` (${msg})` : ""}`, fields, {
       hint: res.statusCode === 429 ? "the registry rate-limits pulls; log in or wait" : "",
     });
   }

@@ -122,7 +122,7 @@ export async function resolveCredentials(
   return readStoredCredentials(lookup);
 }
 
-/** The stored login, if any. Warns `W_CREDENTIALS_PERMISSIONS` when others can read the file. */
+/** The stored login, if any. Warns `W_GOLEM_CREDENTIALS_PERMISSIONS` when others can read the file. */
 export async function readStoredCredentials(
   lookup: Pick<CredentialsLookup, "env" | "path" | "reporter">,
 ): Promise<RegistryCredentials | undefined> {
@@ -137,7 +137,7 @@ export async function readStoredCredentials(
   }
   if (process.platform !== "win32" && ((await stat(path)).mode & 0o077) !== 0) {
     reporter.warn({
-      code: "W_CREDENTIALS_PERMISSIONS",
+      code: "W_GOLEM_CREDENTIALS_PERMISSIONS",
       message: `${path} is readable by other users; run chmod 600 on it`,
       path,
     });

@@ -164,7 +164,7 @@ export function decodeDescriptor(bytes: Uint8Array, path?: string): ChunkDescrip
 
 /**
  * Read `path` once, computing each chunk's SHA-256 and the whole file's SHA3-224. Progress goes
- * to a "hashing" task. Warns `W_UPLOAD_TOO_MANY_CHUNKS` past the registry's limit.
+ * to a "hashing" task. Warns `W_GOLEM_TOO_MANY_CHUNKS` past the registry's limit.
  */
 export async function createDescriptor(
   path: string,
@@ -176,7 +176,7 @@ export async function createDescriptor(
   checkSizes(size, chunkSize);
   if (chunkCount(size, chunkSize) > MAX_CHUNKS) {
     reporter.warn({
-      code: "W_UPLOAD_TOO_MANY_CHUNKS",
+      code: "W_GOLEM_TOO_MANY_CHUNKS",
       message: `${chunkCount(size, chunkSize)} chunks of ${chunkSize} bytes exceed the registry's limit of ${MAX_CHUNKS}; use a larger chunk size`,
     });
   }

@@ -19,7 +19,7 @@ export class RegistryHttpError extends GvmconvError {
   constructor(endpoint: string, statusCode: number, body: string, options: { hint?: string } = {}) {
     const excerpt = body.length > 300 ? body.slice(0, 300) + "…" : body;
     super(
-      "E_REGISTRY_HTTP",
+      "E_GOLEM_HTTP",
       `${endpoint} answered HTTP ${statusCode}${excerpt ? `: ${excerpt}` : ""}`,
       options,
     );
@@ -36,7 +36,7 @@ export class RegistryNetworkError extends GvmconvError {
       cause instanceof Error
         ? (((cause as { code?: string }).code ?? "") + " " + cause.message).trim()
         : String(cause);
-    super("E_REGISTRY_NETWORK", `cannot reach ${endpoint}: ${detail}`, {
+    super("E_GOLEM_NETWORK", `cannot reach ${endpoint}: ${detail}`, {
       hint: "check the network or REGISTRY_URL; run again to resume the upload",
       cause,
     });
@@ -48,7 +48,7 @@ export class RegistryNetworkError extends GvmconvError {
 export class RegistryProtocolError extends GvmconvError {
   readonly endpoint: string;
   constructor(endpoint: string, message: string, options: { cause?: unknown } = {}) {
-    super("E_REGISTRY_PROTOCOL", `${endpoint}: ${message}`, options);
+    super("E_GOLEM_PROTOCOL", `${endpoint}: ${message}`, options);
     this.endpoint = endpoint;
   }
 }
@@ -58,7 +58,7 @@ export class RegistryAuthError extends GvmconvError {
   readonly user: string;
   readonly statusCode: number | undefined;
   constructor(user: string, message: string, statusCode?: number) {
-    super("E_REGISTRY_AUTH", message, {
+    super("E_GOLEM_AUTH", message, {
       hint: "check REGISTRY_USER/REGISTRY_TOKEN or run `gvmconv login` with a token from the registry portal",
     });
     this.user = user;
@@ -72,7 +72,7 @@ export class UploadNotValidatedError extends GvmconvError {
   readonly lastStatus: string | undefined;
   constructor(descriptorSha256: string, attempts: number, lastStatus: string | undefined) {
     super(
-      "E_UPLOAD_NOT_VALIDATED",
+      "E_GOLEM_NOT_VALIDATED",
       `the registry did not confirm the upload ${descriptorSha256} after ${attempts} checks (last status: ${lastStatus ?? "none"})`,
       { hint: "run the push again: chunks already stored are not re-sent" },
     );
@@ -85,7 +85,7 @@ export class UploadNotValidatedError extends GvmconvError {
 export class DescriptorError extends GvmconvError {
   readonly path: string | undefined;
   constructor(message: string, options: { path?: string; cause?: unknown } = {}) {
-    super("E_DESCRIPTOR_INVALID", message, { cause: options.cause });
+    super("E_GOLEM_DESCRIPTOR_INVALID", message, { cause: options.cause });
     this.path = options.path;
   }
 }
@@ -94,7 +94,7 @@ export class DescriptorError extends GvmconvError {
 export class PushTargetError extends GvmconvError {
   readonly target: string;
   constructor(target: string, message: string, hint?: string) {
-    super("E_PUSH_TARGET", message, { hint: hint ?? "use <user>/<repository>:<tag>" });
+    super("E_GOLEM_PUSH_TARGET", message, { hint: hint ?? "use <user>/<repository>:<tag>" });
     this.target = target;
   }
 }
@@ -103,7 +103,7 @@ export class PushTargetError extends GvmconvError {
 export class CredentialsError extends GvmconvError {
   readonly path: string;
   constructor(path: string, message: string, options: { cause?: unknown; hint?: string } = {}) {
-    super("E_CREDENTIALS", message, options);
+    super("E_GOLEM_CREDENTIALS", message, options);
     this.path = path;
   }
 }
@@ -112,7 +112,7 @@ export class CredentialsError extends GvmconvError {
 export class MissingCredentialsError extends GvmconvError {
   readonly target: string;
   constructor(target: string) {
-    super("E_UPLOAD_NO_CREDENTIALS", `pushing to ${target} needs registry credentials`, {
+    super("E_GOLEM_NO_CREDENTIALS", `pushing to ${target} needs registry credentials`, {
       hint: "set REGISTRY_USER and REGISTRY_TOKEN, run `gvmconv login`, or push anonymously",
     });
     this.target = target;
@@ -123,7 +123,7 @@ export class MissingCredentialsError extends GvmconvError {
 export class ImageChangedError extends GvmconvError {
   readonly path: string;
   constructor(path: string, message: string) {
-    super("E_UPLOAD_IMAGE_CHANGED", message, { hint: `delete ${path}.descr.bin and push again` });
+    super("E_GOLEM_IMAGE_CHANGED", message, { hint: `delete ${path}.descr.bin and push again` });
     this.path = path;
   }
 }

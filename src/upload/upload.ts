@@ -238,7 +238,7 @@ async function withRetry(
     retryError: retryable,
     onRetry: (e: RetryEvent) =>
       reporter.warn({
-        code: "W_UPLOAD_CHUNK_RETRY",
+        code: "W_GOLEM_CHUNK_RETRY",
         message: `chunk ${chunk.no + 1} failed (${(e.error as Error).message}); retry ${e.retry}/${e.retries} in ${e.delayMs} ms`,
       }),
   });

@@ -36,7 +36,7 @@ const credentialsFile = () => join(config, "gvmconv", "credentials.json");
 test("a rejected token is one error line, stores nothing and is never printed", async () => {
   const r = await run(["login", "--user", "alice"], "wrong-token-xyz\n");
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /^gvmconv: error \[E_REGISTRY_AUTH\]: [^\n]*\n$/);
+  assert.match(r.stderr, /^gvmconv: error \[E_GOLEM_AUTH\]: [^\n]*\n$/);
   assert.ok(!`${r.stdout}${r.stderr}`.includes("wrong-token-xyz"));
   await assert.rejects(stat(credentialsFile()), { code: "ENOENT" });
 });

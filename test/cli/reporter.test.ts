@@ -33,8 +33,8 @@ test("off a terminal there are no bars or escape codes, only plain lines", () =>
   const task = reporter.task("upload", 1000);
   task.advance(500);
   task.done();
-  reporter.warn({ code: "W_X", message: "odd" });
-  assert.equal(text(), "gvmconv: upload…\ngvmconv: warning [W_X]: odd\n");
+  reporter.warn({ code: "W_TAR_UNKNOWN_TYPE", message: "odd" });
+  assert.equal(text(), "gvmconv: upload…\ngvmconv: warning [W_TAR_UNKNOWN_TYPE]: odd\n");
 });
 
 test("on a terminal the bar is drawn and cleared; NO_COLOR keeps warnings uncoloured", () => {
@@ -42,9 +42,9 @@ test("on a terminal the bar is drawn and cleared; NO_COLOR keeps warnings uncolo
   const reporter = CliReporter.forStream(stream, { NO_COLOR: "1" }, false);
   const task = reporter.task("upload", 1000);
   task.done();
-  reporter.warn({ code: "W_X", message: "odd" });
+  reporter.warn({ code: "W_TAR_UNKNOWN_TYPE", message: "odd" });
   assert.ok(text().includes("\r\u001b[Kupload ["), "bar drawn after clearing the line");
-  assert.ok(text().endsWith("gvmconv: warning [W_X]: odd\n"));
+  assert.ok(text().endsWith("gvmconv: warning [W_TAR_UNKNOWN_TYPE]: odd\n"));
 });
 
 test("quiet mode prints warnings but no progress or info", () => {
@@ -52,6 +52,6 @@ test("quiet mode prints warnings but no progress or info", () => {
   const reporter = CliReporter.forStream(stream, {}, true);
   reporter.task("upload", 10).done();
   reporter.info("hello");
-  reporter.warn({ code: "W_X", message: "odd" });
-  assert.match(text(), /^gvmconv: .*warning.* \[W_X\]: odd\n$/);
+  reporter.warn({ code: "W_TAR_UNKNOWN_TYPE", message: "odd" });
+  assert.match(text(), /^gvmconv: .*warning.* \[W_TAR_UNKNOWN_TYPE\]: odd\n$/);
 });

@@ -69,12 +69,12 @@ test("parseSize accepts bytes, K and M", () => {
   assert.equal(parseSize("--block-size", "64KiB"), 65536);
 });
 
-test("a missing input is a one-line E_SOURCE_READ error, exit 1", async () => {
+test("a missing input is a one-line E_LAYER_INPUT_READ error, exit 1", async () => {
   const dir = tempDir();
   try {
     const r = await run(["squashfs", join(dir, "nope"), "-o", join(dir, "out.sqfs")]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^gvmconv: error \[E_SOURCE_READ\]: .*nope does not exist — [^\n]+\n$/);
+    assert.match(r.stderr, /^gvmconv: error \[E_LAYER_INPUT_READ\]: .*nope does not exist — [^\n]+\n$/);
     assert.deepEqual(readdirSync(dir), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -117,12 +117,12 @@ test("--debug adds the stack to a user error; a bug always prints its stack", ()
   let out = "";
   const sink = new PassThrough();
   sink.on("data", (d: Buffer) => (out += d.toString()));
-  const code = reportError(new GvmconvError("E_X", "boom", { hint: "do y" }), sink, false);
+  const code = reportError(new GvmconvError("E_OUTPUT_WRITE", "boom", { hint: "do y" }), sink, false);
   assert.equal(code, 1);
-  assert.equal(out, "gvmconv: error [E_X]: boom — do y\n");
+  assert.equal(out, "gvmconv: error [E_OUTPUT_WRITE]: boom — do y\n");
   out = "";
-  reportError(new GvmconvError("E_X", "boom"), sink, true);
-  assert.match(out, /^gvmconv: error \[E_X\]: boom\n.*at /s);
+  reportError(new GvmconvError("E_OUTPUT_WRITE", "boom"), sink, true);
+  assert.match(out, /^gvmconv: error \[E_OUTPUT_WRITE\]: boom\n.*at /s);
   out = "";
   reportError(new TypeError("undefined is not a function"), sink, false);
   assert.match(out, /internal error.*\nTypeError: undefined is not a function\n\s+at /s);
@@ -193,7 +193,7 @@ test(
       },
     );
     assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /^gvmconv: error \[E_SOURCE_READ\]: [^\n]+\n$/);
+    assert.match(bad.stderr, /^gvmconv: error \[E_LAYER_INPUT_READ\]: [^\n]+\n$/);
     assert.equal(bad.stdout, "");
   },
 );

@@ -101,7 +101,7 @@ test("the trailer reads back as the Golem runtime parses it", { skip }, () => {
   assert.equal(c["Image"], image.configDigest);
   // gvmkit-build drops USER (the VM runs as root) unless --keep-user; we warn about it.
   assert.equal(c["User"], undefined);
-  assert.deepEqual(first.warnings.map((w) => w.code), ["W_USER_DROPPED"]);
+  assert.deepEqual(first.warnings.map((w) => w.code), ["W_GVMI_USER_DROPPED"]);
   assert.deepEqual(c, JSON.parse(JSON.stringify(first.containerConfig)));
 
   // The SquashFS part: magic, bytes_used within it, padded to 4 KiB for the VM's loop device.

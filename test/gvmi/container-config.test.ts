@@ -74,13 +74,13 @@ test("bad overrides are typed errors", () => {
   );
 });
 
-test("no volume anywhere warns W_NO_VOLUMES", () => {
+test("no volume anywhere warns W_GVMI_NO_VOLUMES", () => {
   const reporter = new CollectingReporter();
   const cfg = buildContainerConfig({ imageId, config: null, reporter });
   assert.equal(cfg.Volumes, undefined);
   assert.deepEqual(
     reporter.warnings.map((w) => w.code),
-    ["W_NO_VOLUMES"],
+    ["W_GVMI_NO_VOLUMES"],
   );
   const quiet = new CollectingReporter();
   buildContainerConfig({ imageId, overrides: { volumes: ["/golem/work"] }, reporter: quiet });
@@ -94,7 +94,7 @@ test("USER is dropped by default (with a warning) and resolved to uid:gid with k
   assert.equal("User" in dropped, false);
   assert.deepEqual(
     reporter.warnings.map((w) => w.code),
-    ["W_USER_DROPPED"],
+    ["W_GVMI_USER_DROPPED"],
   );
   const kept = buildContainerConfig({
     imageId,

@@ -29,9 +29,9 @@ test("truncated SquashFS, missing padding and non-numeric USER are reported", ()
   const codes = parseGvmi(file).issues.map((i) => i.code);
   assert.deepEqual(codes.sort(), [
     "E_GVMI_SQUASHFS_TRUNCATED",
+    "W_GVMI_NO_VOLUMES",
     "W_GVMI_UNPADDED",
     "W_GVMI_USER_NOT_NUMERIC",
-    "W_NO_VOLUMES",
   ]);
 });
 

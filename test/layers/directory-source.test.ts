@@ -144,13 +144,13 @@ test(
       assert.equal(xattrs("ping")["security.capability"], "0100000200200000000000000000000000000000");
       assert.deepEqual(xattrs("odd name\nwith newline é"), { "user.a": "00ff0a" });
       assert.deepEqual(xattrs("link"), {});
-      assert.ok(reporter.warnings.filter((w) => w.code === "W_XATTR_NAMESPACE").length <= 1);
+      assert.ok(reporter.warnings.filter((w) => w.code === "W_LAYER_XATTR_NAMESPACE").length <= 1);
     },
   ),
 );
 
 test(
-  "a file that changes size while read is an E_SOURCE_READ error",
+  "a file that changes size while read is an E_LAYER_INPUT_READ error",
   // Above the read-whole threshold (1 MiB), so the content streams and is read after the change.
   withTree(
     (root) => writeFileSync(join(root, "f"), Buffer.alloc(2 * 1024 * 1024, 1)),
@@ -163,7 +163,7 @@ test(
             for await (const _ of e.content as AsyncIterable<Uint8Array>);
           }
         })(),
-        { code: "E_SOURCE_READ" },
+        { code: "E_LAYER_INPUT_READ" },
       );
     },
   ),
@@ -191,6 +191,6 @@ test(
   ),
 );
 
-test("a missing root is an E_SOURCE_READ error", async () => {
-  await assert.rejects(collect("/nonexistent/gvmconv"), { code: "E_SOURCE_READ" });
+test("a missing root is an E_LAYER_INPUT_READ error", async () => {
+  await assert.rejects(collect("/nonexistent/gvmconv"), { code: "E_LAYER_INPUT_READ" });
 });

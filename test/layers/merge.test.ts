@@ -159,18 +159,18 @@ test("AUFS metadata (.wh..wh.*) is ignored with everything under it", async () =
   assert.deepEqual(codes, []);
 });
 
-test("a whiteout of a path no lower layer has is W_WHITEOUT_MISSING, reported once at the end", async () => {
+test("a whiteout of a path no lower layer has is W_LAYER_WHITEOUT_MISSING, reported once at the end", async () => {
   const { codes } = await merge([[whiteout(".wh.ghost"), whiteout(".wh.real")], [file("real", "r")]]);
   assert.deepEqual(codes, [MERGE_WARNINGS.whiteoutMissing]);
 });
 
-test("a whiteout under a path its own layer made a file is a no-op with W_WHITEOUT_UNDER_NON_DIRECTORY", async () => {
+test("a whiteout under a path its own layer made a file is a no-op with W_LAYER_WHITEOUT_UNDER_NON_DIRECTORY", async () => {
   const { tree, codes } = await merge([[file("a", "f"), whiteout("a/.wh.b")], [file("c", "c")]]);
   assert.deepEqual(pick(tree, "a"), ['a file 644 0:0 "f"']);
   assert.deepEqual(codes, [MERGE_WARNINGS.whiteoutUnderNonDirectory]);
 });
 
-test("whiteout names that remove nothing nameable are W_WHITEOUT_INVALID (never the parent)", async () => {
+test("whiteout names that remove nothing nameable are W_LAYER_WHITEOUT_INVALID (never the parent)", async () => {
   const { tree, codes } = await merge([[whiteout("d/.wh.."), whiteout("d/.wh."), file("x/.wh.y/z", "")], [dir("d"), file("d/f", "f")]]);
   assert.deepEqual(pick(tree, "d", "d/f"), ["d directory 755 0:0", 'd/f file 644 0:0 "f"']);
   assert.deepEqual(codes, [MERGE_WARNINGS.whiteoutInvalid, MERGE_WARNINGS.whiteoutInvalid, MERGE_WARNINGS.whiteoutInvalid]);
@@ -198,19 +198,19 @@ test("within a layer a directory may replace a file, and the later directory's a
   assert.deepEqual(tree, ["/ directory 755 0:0", "a directory 750 0:0", 'a/x file 644 0:0 "x"']);
 });
 
-test("a file after a directory at the same path in one layer is W_DIRECTORY_REPLACED_IN_LAYER", async () => {
+test("a file after a directory at the same path in one layer is W_LAYER_DIRECTORY_REPLACED", async () => {
   const { tree, codes } = await merge([[dir("a"), file("a/x", "x"), file("a", "f")]]);
   assert.deepEqual(tree, ["/ directory 755 0:0", "a directory 755 0:0", 'a/x file 644 0:0 "x"']);
   assert.deepEqual(codes, [MERGE_WARNINGS.directoryReplacedInLayer]);
 });
 
-test("an entry under a path its own layer made a file is W_PARENT_NOT_DIRECTORY", async () => {
+test("an entry under a path its own layer made a file is W_LAYER_PARENT_NOT_DIRECTORY", async () => {
   const { tree, codes } = await merge([[file("a", "f"), file("a/x", "x")]]);
   assert.deepEqual(tree, ["/ directory 755 0:0", 'a file 644 0:0 "f"']);
   assert.deepEqual(codes, [MERGE_WARNINGS.parentNotDirectory]);
 });
 
-test("a non-directory root entry is W_ROOT_NOT_DIRECTORY; a root directory entry sets the root's attributes", async () => {
+test("a non-directory root entry is W_LAYER_ROOT_NOT_DIRECTORY; a root directory entry sets the root's attributes", async () => {
   const { tree, codes } = await merge([[dir("", 0o700)], [file("", "x"), dir("", 0o755)]]);
   assert.deepEqual(tree, ["/ directory 700 0:0"]);
   assert.deepEqual(codes, [MERGE_WARNINGS.rootNotDirectory]);
@@ -268,7 +268,7 @@ test("a hard link to its own path names the version below it", async () => {
   assert.deepEqual(tree, ["/ directory 755 0:0", 't file 644 0:0 "T"']);
 });
 
-test("a hard link to a missing target is W_HARDLINK_TARGET_MISSING and skipped", async () => {
+test("a hard link to a missing target is W_LAYER_HARDLINK_TARGET_MISSING and skipped", async () => {
   const { tree, codes } = await merge([[link("l", "nowhere")], [file("x", "x")]]);
   assert.deepEqual(tree, ["/ directory 755 0:0", 'x file 644 0:0 "x"']);
   assert.deepEqual(codes, [MERGE_WARNINGS.hardlinkTargetMissing]);
@@ -285,7 +285,7 @@ test("a hard link to a target its own layer whited out has no target", async () 
   assert.deepEqual(codes, [MERGE_WARNINGS.hardlinkTargetMissing]);
 });
 
-test("a hard link to a directory is W_HARDLINK_TO_DIRECTORY", async () => {
+test("a hard link to a directory is W_LAYER_HARDLINK_TO_DIRECTORY", async () => {
   const { codes } = await merge([[link("l", "d")], [dir("d")]]);
   assert.deepEqual(codes, [MERGE_WARNINGS.hardlinkToDirectory]);
 });
@@ -309,7 +309,7 @@ test("a hard link to a same-layer file an upper layer replaced gets it from a se
   assert.deepEqual(reporter.warnings, []);
 });
 
-test("...and is W_HARDLINK_TARGET_DROPPED when the layer is a one-shot stream", async () => {
+test("...and is W_LAYER_HARDLINK_TARGET_DROPPED when the layer is a one-shot stream", async () => {
   async function* once(): AsyncGenerator<Entry> {
     yield file("t", "old");
     yield link("l", "t");
@@ -329,7 +329,7 @@ test("a hidden hard link does not count as a missing target", async () => {
 test("strict mode turns a warning into a StrictWarningError with a stable E_ code", async () => {
   await assert.rejects(merge([[link("l", "nowhere")], [file("x", "x")]], true), (err: unknown) => {
     assert.ok(err instanceof StrictWarningError);
-    assert.equal(err.code, "E_HARDLINK_TARGET_MISSING");
+    assert.equal(err.code, "E_LAYER_HARDLINK_TARGET_MISSING");
     assert.equal(err.warning.code, MERGE_WARNINGS.hardlinkTargetMissing);
     assert.equal(err.path, "l");
     return true;

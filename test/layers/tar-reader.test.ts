@@ -333,7 +333,7 @@ test("unknown entry types and unusable paths are skipped with coded warnings", a
   );
 });
 
-test("an mtime SquashFS cannot store is clamped with the directory walker's code, W_MTIME_RANGE", async () => {
+test("an mtime SquashFS cannot store is clamped with the directory walker's code, W_LAYER_MTIME_RANGE", async () => {
   const pax = paxRecord("mtime", Buffer.from("-5"));
   const tar = Buffer.concat([
     rawHeader({ name: "PaxHeaders/old", type: "x", size: pax.length }),
@@ -346,7 +346,7 @@ test("an mtime SquashFS cannot store is clamped with the directory walker's code
   assert.equal(entries[0]?.type === "file" && entries[0].attrs.mtime, 0);
   assert.deepEqual(
     reporter.warnings.map((w) => w.code),
-    ["W_MTIME_RANGE"],
+    ["W_LAYER_MTIME_RANGE"],
   );
   assert.equal(TAR_WARNINGS.mtimeRange, DIRECTORY_WARNINGS.mtimeRange);
 });

@@ -88,7 +88,7 @@ test("a group-readable credentials file warns; a corrupt one errors without quot
     await readStoredCredentials({ env, reporter });
     assert.deepEqual(
       reporter.warnings.map((w) => w.code),
-      ["W_CREDENTIALS_PERMISSIONS"],
+      ["W_GOLEM_CREDENTIALS_PERMISSIONS"],
     );
     await writeFile(path, `{"user":"alice","token":"${TOKEN}"`);
     const err = await readStoredCredentials({ env }).catch((e: unknown) => e);

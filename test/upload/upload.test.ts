@@ -117,7 +117,7 @@ test("a dropped connection during chunk 3 is retried and the upload completes", 
       );
       assert.deepEqual(
         reporter.warnings.map((w) => w.code),
-        ["W_UPLOAD_CHUNK_RETRY"],
+        ["W_GOLEM_CHUNK_RETRY"],
       );
     },
   );
@@ -143,8 +143,8 @@ test("a chunk answered 503 is retried with the shared backoff, each retry report
       assert.deepEqual(
         reporter.warnings.map((w) => [w.code, /retry (\d\/\d) in (\d+) ms$/.exec(w.message)?.slice(1)]),
         [
-          ["W_UPLOAD_CHUNK_RETRY", ["1/4", "50"]],
-          ["W_UPLOAD_CHUNK_RETRY", ["2/4", "100"]],
+          ["W_GOLEM_CHUNK_RETRY", ["1/4", "50"]],
+          ["W_GOLEM_CHUNK_RETRY", ["2/4", "100"]],
         ],
       );
     },
@@ -207,7 +207,7 @@ test("wrong token: a clear typed error before any chunk is sent, and the token i
       (e: unknown) => e,
     );
     assert.ok(err instanceof RegistryAuthError);
-    assert.equal(err.code, "E_REGISTRY_AUTH");
+    assert.equal(err.code, "E_GOLEM_AUTH");
     assert.equal(err.statusCode, 401);
     assert.deepEqual(ctx.server.sent("/v1/image/push/chunk"), []);
     const everything = [err.message, err.hint, inspect(err), JSON.stringify(err), String(err.stack)].join(
