@@ -228,7 +228,19 @@ async function tarLayer(src: string): Promise<{ digest: string; size: number; di
   const names = readdirSync(src).sort();
   const tar = spawn(
     "tar",
-    ["-C", src, "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@1700000000", "--format=gnu", "-cf", "-", ...names],
+    [
+      "-C",
+      src,
+      "--sort=name",
+      "--owner=0",
+      "--group=0",
+      "--numeric-owner",
+      "--mtime=@1700000000",
+      "--format=gnu",
+      "-cf",
+      "-",
+      ...names,
+    ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const exited = new Promise<number | null>((r) => tar.once("close", r));
@@ -236,7 +248,13 @@ async function tarLayer(src: string): Promise<{ digest: string; size: number; di
   const blob = createHash("sha256");
   const count = { bytes: 0 };
   const tmpBlob = join(blobs, "partial");
-  await pipeline(tar.stdout, hashing(diff), createGzip({ level: 6 }), hashing(blob, count), createWriteStream(tmpBlob));
+  await pipeline(
+    tar.stdout,
+    hashing(diff),
+    createGzip({ level: 6 }),
+    hashing(blob, count),
+    createWriteStream(tmpBlob),
+  );
   if ((await exited) !== 0) throw new Error(`tar of ${src} failed`);
   const hex = blob.digest("hex");
   renameSync(tmpBlob, join(blobs, hex));
@@ -275,7 +293,11 @@ async function buildImage(): Promise<void> {
     schemaVersion: 2,
     mediaType: "application/vnd.oci.image.manifest.v1+json",
     config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers: layers.map((l) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: l.digest, size: l.size })),
+    layers: layers.map((l) => ({
+      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      digest: l.digest,
+      size: l.size,
+    })),
   });
   writeFileSync(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   writeFileSync(
@@ -360,7 +382,14 @@ async function runPeers(ref: string, cfg: Config, out: string): Promise<Measured
     const { seconds, rssKiB, cpuSeconds } = await timedRss(cmd, args);
     steps.push({ name, seconds, rssKiB, cpu: cpuSeconds });
   };
-  await step("skopeo", "skopeo", ["--insecure-policy", "copy", "--quiet", "--src-tls-verify=false", `docker://${ref}`, `oci:${oci}:${TAG}`]);
+  await step("skopeo", "skopeo", [
+    "--insecure-policy",
+    "copy",
+    "--quiet",
+    "--src-tls-verify=false",
+    `docker://${ref}`,
+    `oci:${oci}:${TAG}`,
+  ]);
   await step("umoci", "umoci", ["unpack", "--rootless", "--image", `${oci}:${TAG}`, bundle]);
   const level = cfg.comp === "gzip" ? ["-Xcompression-level", String(cfg.level)] : [];
   await step("mksquashfs", "mksquashfs", [
@@ -411,13 +440,15 @@ async function compareTrees(a: string, b: string): Promise<string> {
     const encoding = lines.filter((l) => l.endsWith("has an extended type")).length;
     const real = lines.filter((l) => !l.endsWith("has an extended type"));
     if (code === 0) return `${what} equal`;
-    if (code === 1 && real.length === 0) return `${what} equal (${encoding} directories differ only in inode encoding)`;
+    if (code === 1 && real.length === 0)
+      return `${what} equal (${encoding} directories differ only in inode encoding)`;
     return `${what} DIFFER (exit ${code}, ${real.length} lines, ${encoding} encoding-only): ${real.slice(0, 4).join(" | ")}`;
   };
   return `${describe(await run(["-O", "-a", a, "-b", b]), "tree, contents and permissions")}; ${describe(await run(["-a", a, "-b", b]), "with owners")}`;
 }
 
-const mib = (kib: number | undefined): string => (kib === undefined ? "n/a" : `${(kib / 1024).toFixed(0)} MiB`);
+const mib = (kib: number | undefined): string =>
+  kib === undefined ? "n/a" : `${(kib / 1024).toFixed(0)} MiB`;
 const pad = (s: string, n: number): string => s.padEnd(n);
 const cpu = (m: Measured): string => (m.cpu === undefined ? "n/a" : m.cpu.toFixed(0));
 
@@ -485,7 +516,10 @@ function summarizeProfile(file: string, top = 15): string {
   const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
   return [
     `  ${(total / 1e6).toFixed(1)} s sampled`,
-    ...rows.map(([k, us]) => `  ${(us / 1e6).toFixed(2).padStart(7)} s ${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`),
+    ...rows.map(
+      ([k, us]) =>
+        `  ${(us / 1e6).toFixed(2).padStart(7)} s ${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`,
+    ),
   ].join("\n");
 }
 
@@ -494,8 +528,13 @@ async function profile(ref: string): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const cfg = CONFIGS[1]!;
-  const g = await runGvmconv(ref, cfg, join(work, "run/gvmconv-prof.sqfs"), ["--cpu-prof", `--cpu-prof-dir=${dir}`]);
-  console.log(`\nprofile: gvmconv ${cfg.name} under --cpu-prof: ${g.seconds.toFixed(1)} s, ${mib(g.rssKiB)}; profiles in ${dir}`);
+  const g = await runGvmconv(ref, cfg, join(work, "run/gvmconv-prof.sqfs"), [
+    "--cpu-prof",
+    `--cpu-prof-dir=${dir}`,
+  ]);
+  console.log(
+    `\nprofile: gvmconv ${cfg.name} under --cpu-prof: ${g.seconds.toFixed(1)} s, ${mib(g.rssKiB)}; profiles in ${dir}`,
+  );
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(".cpuprofile"))
     .map((f) => ({ f, size: statSync(join(dir, f)).size }))
@@ -544,7 +583,9 @@ async function main(): Promise<void> {
   const names = args.filter((a) => !a.startsWith("--"));
   const configs = names.length === 0 ? CONFIGS : CONFIGS.filter((c) => names.includes(c.name));
   if (configs.length !== (names.length === 0 ? CONFIGS.length : names.length)) {
-    throw new Error(`unknown config in ${names.join(" ")}; choose from ${CONFIGS.map((c) => c.name).join(" ")}`);
+    throw new Error(
+      `unknown config in ${names.join(" ")}; choose from ${CONFIGS.map((c) => c.name).join(" ")}`,
+    );
   }
   if (!existsSync(cli)) throw new Error(`${cli} not built (npx tsc -p tsconfig.json)`);
   mkdirSync(work, { recursive: true });
@@ -561,7 +602,9 @@ async function main(): Promise<void> {
     await skopeo("copy", "--quiet", "--dest-tls-verify=false", `oci:${layout}:${TAG}`, `docker://${ref}`);
     console.log(`pushed to ${ref} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     console.log(
-      `targets: wall ≤ ${TARGETS.ratio}× the peers' pipeline, gvmconv peak RSS ≤ ${TARGETS.rssMiB} MiB; block ${BLOCK_SIZE}, 2 threads; load average at start ${loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+      `targets: wall ≤ ${TARGETS.ratio}× the peers' pipeline, gvmconv peak RSS ≤ ${TARGETS.rssMiB} MiB; block ${BLOCK_SIZE}, 2 threads; load average at start ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}`,
     );
     const rows: { run: number; cfg: Config; g: Measured; p: Measured }[] = [];
     const comparisons: string[] = [];
@@ -587,7 +630,11 @@ async function main(): Promise<void> {
     if (rows.length > 0) {
       console.log(`\n${table(rows)}`);
       console.log(`\ntrees (sqfsdiff -a peers -b gvmconv):\n  ${comparisons.join("\n  ")}`);
-      console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+      console.log(
+        `load average at end ${loadavg()
+          .map((l) => l.toFixed(2))
+          .join(" ")}`,
+      );
     }
     if (wantPhases) await phases(ref);
     if (wantProfile) await profile(ref);

@@ -122,7 +122,9 @@ async function main(): Promise<void> {
   console.log(
     `targets: wall ≤ ${TARGETS.wall}× mksquashfs, size ≤ ${TARGETS.size}×, peak RSS ≤ ${TARGETS.rssMiB} MiB`,
   );
-  console.log(`${RUNS} alternating runs per case; times and the wall ratio are medians (each pair's ratio in brackets)`);
+  console.log(
+    `${RUNS} alternating runs per case; times and the wall ratio are medians (each pair's ratio in brackets)`,
+  );
   for (const { label, dir } of cases) {
     for (const comp of (process.env["BENCH_COMP"] ?? "gzip,xz").split(",")) {
       const ms: Run[] = [];
@@ -161,4 +163,5 @@ async function main(): Promise<void> {
 }
 
 // Run only as a script: bench/pipeline.ts imports the helpers above.
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+  await main();

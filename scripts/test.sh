@@ -7,6 +7,7 @@ bash scripts/ensure-deps.sh
 rm -rf build
 npx tsc -p tsconfig.json
 npx tsc -p tsconfig.test.json
+npx prettier --check src test bench eslint.config.js
 npx eslint --max-warnings 0 src test bench
 # Test files run two at a time (the machines have 2 cores); each file is one process. Only
 # *.test.js: Node 20 would otherwise also load the shared helpers under build/test as tests.

@@ -100,7 +100,9 @@ export function createContext(options: ContextOptions = {}): RunContext {
   let mkfsTime: number;
   if (options.mkfsTime !== undefined) {
     if (!Number.isInteger(options.mkfsTime) || options.mkfsTime < 0 || options.mkfsTime > MAX_TIME) {
-      throw new UsageError(`mkfsTime must be a whole number of seconds from 0 to ${MAX_TIME}, got ${options.mkfsTime}`);
+      throw new UsageError(
+        `mkfsTime must be a whole number of seconds from 0 to ${MAX_TIME}, got ${options.mkfsTime}`,
+      );
     }
     mkfsTime = options.mkfsTime;
   } else {

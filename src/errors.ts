@@ -137,7 +137,9 @@ export const WARNING_CODES = {
 export type GvmconvWarningCode = keyof typeof WARNING_CODES;
 
 /** The error a warning becomes under `--strict`: `W_X` → `E_X`. */
-export type StrictErrorCode<W extends string = GvmconvWarningCode> = W extends `W_${infer Rest}` ? `E_${Rest}` : never;
+export type StrictErrorCode<W extends string = GvmconvWarningCode> = W extends `W_${infer Rest}`
+  ? `E_${Rest}`
+  : never;
 
 /** Every code a `GvmconvError` may carry. */
 export type GvmconvErrorCode = keyof typeof ERROR_CODES | StrictErrorCode;

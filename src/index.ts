@@ -69,7 +69,14 @@ export {
   type VerifyResult,
 } from "./api/image-file.js";
 export { buildSquashfs, type BuildSquashfsOptions, type BuildSquashfsResult } from "./api/squashfs.js";
-export { login, checkLogin, logout, type LoginCheck, type LoginOptions, type LoginResult } from "./api/login.js";
+export {
+  login,
+  checkLogin,
+  logout,
+  type LoginCheck,
+  type LoginOptions,
+  type LoginResult,
+} from "./api/login.js";
 
 export type { WriterOptions, CompressionName, SquashfsStat } from "./squashfs/index.js";
 export { DEFAULT_BLOCK_SIZE, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE } from "./squashfs/index.js";

@@ -32,7 +32,10 @@ test("the result appears under its name only when complete; an existing file nee
     const dest = join(dir, "out.bin");
     await writeAtomically(dest, {}, (tmp) => writeFile(tmp, "one"));
     assert.equal(await readFile(dest, "utf8"), "one");
-    await assert.rejects(writeAtomically(dest, {}, (tmp) => writeFile(tmp, "two")), OutputExistsError);
+    await assert.rejects(
+      writeAtomically(dest, {}, (tmp) => writeFile(tmp, "two")),
+      OutputExistsError,
+    );
     assert.equal(await readFile(dest, "utf8"), "one");
     await writeAtomically(dest, { force: true }, (tmp) => writeFile(tmp, "two"));
     assert.equal(await readFile(dest, "utf8"), "two");

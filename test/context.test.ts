@@ -76,7 +76,12 @@ async function tarWithSparseFile(): Promise<Buffer> {
       header: {
         name: "GNUSparseFile.0/holes",
         mtime: new Date(0),
-        pax: { "GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "holes", "GNU.sparse.realsize": "8192" },
+        pax: {
+          "GNU.sparse.major": "1",
+          "GNU.sparse.minor": "0",
+          "GNU.sparse.name": "holes",
+          "GNU.sparse.realsize": "8192",
+        },
       },
       body: "1\n0\n512\n" + "\0".repeat(504) + "x".repeat(512),
     },
@@ -131,7 +136,10 @@ test("every entry point writes SOURCE_DATE_EPOCH as the filesystem time, mount p
     const proc = dir.entries.find((e) => e.name === "proc");
     assert.equal(proc?.stat?.mtime, 1234567890);
   }
-  assert.ok((await readFile(lib.outputPath)).equals(await readFile(cliGvmi)), "library and CLI give the same bytes");
+  assert.ok(
+    (await readFile(lib.outputPath)).equals(await readFile(cliGvmi)),
+    "library and CLI give the same bytes",
+  );
 });
 
 test("a malformed SOURCE_DATE_EPOCH is refused the same way by every entry point, before anything is written", async () => {
@@ -142,7 +150,10 @@ test("a malformed SOURCE_DATE_EPOCH is refused the same way by every entry point
     err instanceof UsageError && /SOURCE_DATE_EPOCH must be a whole number/.test(err.message);
   await assert.rejects(convert(sample, { outputDir: dir, env }), refused);
   await assert.rejects(buildSquashfs(join(work, "tree"), join(dir, "x.sqfs"), { env }), refused);
-  for (const argv of [[sample, "-o", join(dir, "y.gvmi")], ["squashfs", join(work, "tree"), "-o", join(dir, "y.sqfs")]]) {
+  for (const argv of [
+    [sample, "-o", join(dir, "y.gvmi")],
+    ["squashfs", join(work, "tree"), "-o", join(dir, "y.sqfs")],
+  ]) {
     const r = await runCli(argv, { env });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /^gvmconv: error \[E_USAGE\]: SOURCE_DATE_EPOCH must be a whole number/);
@@ -159,21 +170,34 @@ test("--strict fails on an unknown tar entry type from the tar reader: library a
 
   const collected = new CollectingReporter();
   await buildSquashfs(tar, join(dir, "lenient.sqfs"), { env: {}, reporter: collected });
-  assert.deepEqual(collected.warnings.map((w) => w.code), ["W_TAR_UNKNOWN_TYPE"], "a warning without --strict");
+  assert.deepEqual(
+    collected.warnings.map((w) => w.code),
+    ["W_TAR_UNKNOWN_TYPE"],
+    "a warning without --strict",
+  );
 
-  await assert.rejects(buildSquashfs(tar, join(dir, "strict.sqfs"), { env: {}, strict: true }), (err: unknown) => {
-    assert.ok(err instanceof StrictWarningError);
-    assert.equal(err.code, "E_TAR_UNKNOWN_TYPE");
-    assert.equal(err.path, "odd");
-    return true;
-  });
+  await assert.rejects(
+    buildSquashfs(tar, join(dir, "strict.sqfs"), { env: {}, strict: true }),
+    (err: unknown) => {
+      assert.ok(err instanceof StrictWarningError);
+      assert.equal(err.code, "E_TAR_UNKNOWN_TYPE");
+      assert.equal(err.path, "odd");
+      return true;
+    },
+  );
   const r1 = await runCli(["squashfs", tar, "-o", join(dir, "strict-cli.sqfs"), "--strict"], { env: {} });
   assert.equal(r1.code, 1);
-  assert.match(r1.stderr, /^gvmconv: error \[E_TAR_UNKNOWN_TYPE\]: skipped 'odd': unsupported tar entry type — /m);
+  assert.match(
+    r1.stderr,
+    /^gvmconv: error \[E_TAR_UNKNOWN_TYPE\]: skipped 'odd': unsupported tar entry type — /m,
+  );
 
   const source = await layoutOf("unknown-layout", tarWithUnknownType());
   const env = hermeticEnv(work);
-  await assert.rejects(convert(source, { output: join(dir, "strict.gvmi"), env, strict: true }), StrictWarningError);
+  await assert.rejects(
+    convert(source, { output: join(dir, "strict.gvmi"), env, strict: true }),
+    StrictWarningError,
+  );
   const r2 = await runCli([source, "-o", join(dir, "strict-cli.gvmi"), "--strict"], { env });
   assert.equal(r2.code, 1);
   assert.match(r2.stderr, /\[E_TAR_UNKNOWN_TYPE\]/);
@@ -186,7 +210,10 @@ test("--strict fails on a sparse file the tar reader cannot store, instead of co
   const dir = await outDir();
   const collected = new CollectingReporter();
   await buildSquashfs(tar, join(dir, "lenient.sqfs"), { env: {}, reporter: collected });
-  assert.deepEqual(collected.warnings.map((w) => w.code), ["W_TAR_SPARSE_UNSUPPORTED"]);
+  assert.deepEqual(
+    collected.warnings.map((w) => w.code),
+    ["W_TAR_SPARSE_UNSUPPORTED"],
+  );
 
   const r1 = await runCli(["squashfs", tar, "-o", join(dir, "strict.sqfs"), "--strict"], { env: {} });
   assert.equal(r1.code, 1);
@@ -203,12 +230,21 @@ test("a context's warnings are recorded in order, and strict throws the first on
   const lenient = createContext({ env: {}, reporter: outer });
   lenient.reporter.warn({ code: "W_TAR_UNKNOWN_TYPE", message: "a" });
   lenient.reporter.warn({ code: "W_LAYER_MTIME_RANGE", message: "b" });
-  assert.deepEqual(lenient.warnings.map((w) => w.code), ["W_TAR_UNKNOWN_TYPE", "W_LAYER_MTIME_RANGE"]);
-  assert.deepEqual(outer.warnings.map((w) => w.code), ["W_TAR_UNKNOWN_TYPE", "W_LAYER_MTIME_RANGE"]);
+  assert.deepEqual(
+    lenient.warnings.map((w) => w.code),
+    ["W_TAR_UNKNOWN_TYPE", "W_LAYER_MTIME_RANGE"],
+  );
+  assert.deepEqual(
+    outer.warnings.map((w) => w.code),
+    ["W_TAR_UNKNOWN_TYPE", "W_LAYER_MTIME_RANGE"],
+  );
   const strict = createContext({ env: {}, reporter: outer, strict: true });
-  assert.throws(() => strict.reporter.warn({ code: "W_GVMI_NO_VOLUMES", message: "c", path: "x" }), (err: unknown) => {
-    return err instanceof StrictWarningError && err.code === "E_GVMI_NO_VOLUMES" && err.path === "x";
-  });
+  assert.throws(
+    () => strict.reporter.warn({ code: "W_GVMI_NO_VOLUMES", message: "c", path: "x" }),
+    (err: unknown) => {
+      return err instanceof StrictWarningError && err.code === "E_GVMI_NO_VOLUMES" && err.path === "x";
+    },
+  );
   assert.equal(outer.warnings.length, 2, "a thrown warning is not also printed as a warning");
 });
 
@@ -218,7 +254,11 @@ test("GVMCONV_XZ_BACKEND is read by the context, checked, and handed to the writ
   const forced = createContext({ env: { GVMCONV_XZ_BACKEND: "lzma-native" } });
   assert.equal(forced.xzBackend, "lzma-native");
   assert.equal(writerOptions({ compression: "xz" }, forced).xzBackend, "lzma-native");
-  assert.equal(writerOptions({ compression: "xz", xzBackend: "liblzma" }, forced).xzBackend, "liblzma", "an explicit option wins");
+  assert.equal(
+    writerOptions({ compression: "xz", xzBackend: "liblzma" }, forced).xzBackend,
+    "liblzma",
+    "an explicit option wins",
+  );
   assert.equal(writerOptions(undefined, forced).mkfsTime, 0);
   assert.throws(() => createContext({ env: { GVMCONV_XZ_BACKEND: "fast" } }), UsageError);
 });

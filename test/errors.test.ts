@@ -18,8 +18,7 @@ test("the README lists exactly the catalogue's codes, with their meanings", asyn
     Object.entries(o)
       .map(([c, m]) => `| \`${c}\` | ${m.replace(/\|/g, "\\|")} |`)
       .join("\n");
-  const expected =
-    `| error | meaning |\n| --- | --- |\n${rows(ERROR_CODES)}\n\n| warning | meaning |\n| --- | --- |\n${rows(WARNING_CODES)}`;
+  const expected = `| error | meaning |\n| --- | --- |\n${rows(ERROR_CODES)}\n\n| warning | meaning |\n| --- | --- |\n${rows(WARNING_CODES)}`;
   assert.equal(block, expected, "regenerate the README's code tables from src/errors.ts");
 });
 
@@ -29,5 +28,6 @@ test("every warning has its strict error, and no code is in both catalogues", as
     assert.match(w, /^W_(OCI|TAR|LAYER|GVMI|GOLEM)_[A-Z0-9_]+$/);
     assert.ok(!(strictErrorCode(w) in ERROR_CODES), `${strictErrorCode(w)} would mean two things`);
   }
-  for (const e of Object.keys(ERROR_CODES)) assert.match(e, /^E_(USAGE|(OUTPUT|OCI|HTTP|TAR|LAYER|SQUASHFS|GVMI|GOLEM)_[A-Z0-9_]+)$/);
+  for (const e of Object.keys(ERROR_CODES))
+    assert.match(e, /^E_(USAGE|(OUTPUT|OCI|HTTP|TAR|LAYER|SQUASHFS|GVMI|GOLEM)_[A-Z0-9_]+)$/);
 });

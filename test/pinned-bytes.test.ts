@@ -12,7 +12,19 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, chown, link, lutimes, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  link,
+  lutimes,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeSquashfs, type Entry } from "../src/squashfs/index.js";
@@ -31,7 +43,9 @@ after(async () => {
 });
 
 async function sha3(path: string): Promise<string> {
-  return createHash("sha3-224").update(await readFile(path)).digest("hex");
+  return createHash("sha3-224")
+    .update(await readFile(path))
+    .digest("hex");
 }
 
 /** A hermetic environment: nothing of the developer's machine leaks into the bytes. */
@@ -69,7 +83,13 @@ function entries(): Entry[] {
   const shared = text(4, 20_000);
   return [
     { type: "directory", path: "etc", attrs: a(0o755) },
-    { type: "file", path: "etc/hostname", attrs: a(0o644, 1000, 100), size: 6, content: Buffer.from("golem\n") },
+    {
+      type: "file",
+      path: "etc/hostname",
+      attrs: a(0o644, 1000, 100),
+      size: 6,
+      content: Buffer.from("golem\n"),
+    },
     { type: "file", path: "usr/lib/big.bin", attrs: a(0o644), size: big.length, content: big },
     { type: "file", path: "usr/share/a.txt", attrs: a(0o644), size: shared.length, content: shared },
     { type: "file", path: "usr/share/b.txt", attrs: a(0o600, 5, 6), size: shared.length, content: shared },
@@ -82,14 +102,23 @@ function entries(): Entry[] {
     {
       type: "file",
       path: "usr/bin/ping",
-      attrs: { ...a(0o4755), xattrs: new Map([["security.capability", Buffer.from("01000002002000000000000000000000", "hex")]]) },
+      attrs: {
+        ...a(0o4755),
+        xattrs: new Map([["security.capability", Buffer.from("01000002002000000000000000000000", "hex")]]),
+      },
       size: 4096,
       content: noise(5, 4096),
     },
     { type: "directory", path: "tmp", attrs: a(0o1777) },
     ...Array.from({ length: 300 }, (_, i): Entry => {
       const body = text(100 + i, 50 + ((i * 37) % 900));
-      return { type: "file", path: `usr/share/many/f${String(i).padStart(3, "0")}`, attrs: a(0o644), size: body.length, content: body };
+      return {
+        type: "file",
+        path: `usr/share/many/f${String(i).padStart(3, "0")}`,
+        attrs: a(0o644),
+        size: body.length,
+        content: body,
+      };
     }),
   ];
 }

@@ -126,7 +126,8 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   try {
     const imageId = image.configDigest;
     const outputPath = resolve(options.output ?? join(options.outputDir ?? ".", defaultName(image, source)));
-    if (options.output === undefined && options.outputDir !== undefined) await mkdir(options.outputDir, { recursive: true });
+    if (options.output === undefined && options.outputDir !== undefined)
+      await mkdir(options.outputDir, { recursive: true });
     const base = { format, outputPath, imageId, reference: image.reference?.familiar };
 
     // gvmi follows the incumbent: an output built from the same image is kept unless forced, any
@@ -138,7 +139,16 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
         reporter.info(`${outputPath} was already built from ${imageId}; kept (pass --force to rebuild)`);
         const { size } = await stat(outputPath);
         const { sha3 } = await sha3File(outputPath);
-        return { ...base, kept: true, size, sha3, squashfs: undefined, containerConfig: undefined, addedMountPoints: [], warnings: warnings() };
+        return {
+          ...base,
+          kept: true,
+          size,
+          sha3,
+          squashfs: undefined,
+          containerConfig: undefined,
+          addedMountPoints: [],
+          warnings: warnings(),
+        };
       }
       replace = decision.action === "overwrite";
     }
@@ -153,7 +163,16 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
       await fetching;
       if (format === "squashfs") {
         const { sha3 } = await sha3File(temp);
-        return { ...base, kept: false, size: built.squashfs.imageSize, sha3, squashfs: built.squashfs, containerConfig: undefined, addedMountPoints: [], warnings: warnings() };
+        return {
+          ...base,
+          kept: false,
+          size: built.squashfs.imageSize,
+          sha3,
+          squashfs: built.squashfs,
+          containerConfig: undefined,
+          addedMountPoints: [],
+          warnings: warnings(),
+        };
       }
       const containerConfig = buildContainerConfig({
         imageId,
@@ -164,7 +183,16 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
       });
       const { size, sha3 } = await appendTrailer(temp, containerConfig);
       signal.throwIfAborted();
-      return { ...base, kept: false, size, sha3, squashfs: built.squashfs, containerConfig, addedMountPoints: built.addedMountPoints, warnings: warnings() };
+      return {
+        ...base,
+        kept: false,
+        size,
+        sha3,
+        squashfs: built.squashfs,
+        containerConfig,
+        addedMountPoints: built.addedMountPoints,
+        warnings: warnings(),
+      };
     });
   } catch (err) {
     stop.abort(err);
@@ -197,9 +225,7 @@ async function buildFilesystem(
   try {
     // Topmost first; each layer is a function so the merge may read one again when a hard link
     // needs a file it already passed over (see mergeLayers).
-    const layers = image.layers
-      .map((_, i) => () => layerEntries(image, i, reporter))
-      .reverse();
+    const layers = image.layers.map((_, i) => () => layerEntries(image, i, reporter)).reverse();
     const topLevel = new Set<string>();
     const userFiles: BuiltFilesystem["userFiles"] = {};
     const wantUserFiles = format === "gvmi" && options.overrides?.keepUser === true;
@@ -207,7 +233,12 @@ async function buildFilesystem(
     for await (const entry of mergeLayers(layers, { reporter })) {
       signal.throwIfAborted();
       topLevel.add(entry.path.split("/", 1)[0]!);
-      if (wantUserFiles && entry.type === "file" && USER_FILES.has(entry.path) && entry.size <= MAX_USER_FILE) {
+      if (
+        wantUserFiles &&
+        entry.type === "file" &&
+        USER_FILES.has(entry.path) &&
+        entry.size <= MAX_USER_FILE
+      ) {
         const bytes = await readAll(entry.content);
         userFiles[entry.path === "etc/passwd" ? "passwd" : "group"] = bytes;
         await writer.add({ ...entry, content: bytes });

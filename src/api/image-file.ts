@@ -9,7 +9,14 @@
  */
 import { open } from "node:fs/promises";
 import { GvmconvError } from "../errors.js";
-import { readGvmi, sha3File, isFatalIssue, GvmiTrailerError, type GvmiInfo, type GvmiIssue } from "../gvmi/index.js";
+import {
+  readGvmi,
+  sha3File,
+  isFatalIssue,
+  GvmiTrailerError,
+  type GvmiInfo,
+  type GvmiIssue,
+} from "../gvmi/index.js";
 import {
   SquashfsReader,
   SquashfsBadSuperblockError,
@@ -180,7 +187,8 @@ export async function verifyImage(path: string, options: VerifyOptions = {}): Pr
     await image.reader.close();
   }
   const { sha3 } = await sha3File(path);
-  if (options.sha3 !== undefined && options.sha3 !== sha3) throw new ImageHashMismatchError(options.sha3, sha3);
+  if (options.sha3 !== undefined && options.sha3 !== sha3)
+    throw new ImageHashMismatchError(options.sha3, sha3);
   return { ...summary, kind: image.kind, sha3, hashChecked: options.sha3 !== undefined };
 }
 
@@ -226,7 +234,11 @@ export async function* listImage(
       const slash = start.lastIndexOf("/");
       const name = start.slice(slash + 1) || "/";
       const st = await reader.stat(inode);
-      yield { path: start.slice(0, Math.max(slash, 0)), directory: false, entries: [{ name, path: start, kind: st.kind, ...(options.stat ? { stat: st } : {}) }] };
+      yield {
+        path: start.slice(0, Math.max(slash, 0)),
+        directory: false,
+        entries: [{ name, path: start, kind: st.kind, ...(options.stat ? { stat: st } : {}) }],
+      };
       return;
     }
     const queue = [start];

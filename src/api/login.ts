@@ -47,7 +47,11 @@ export async function checkLogin(options: LoginOptions = {}): Promise<LoginCheck
   const context = contextOf(options);
   const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
   try {
-    const result = await checkStoredLogin(client, { env: context.env, cwd: context.cwd, reporter: context.reporter });
+    const result = await checkStoredLogin(client, {
+      env: context.env,
+      cwd: context.cwd,
+      reporter: context.reporter,
+    });
     return { ...result, registryUrl: client.url };
   } finally {
     await client.close();

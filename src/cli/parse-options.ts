@@ -50,7 +50,8 @@ export function parseWriterOptions(texts: WriterOptionTexts): ConvertWriterOptio
     }
     options.compression = compression.value;
   }
-  if (texts.level?.value !== undefined) options.level = parseInteger(texts.level.option, texts.level.value, 0, 9);
+  if (texts.level?.value !== undefined)
+    options.level = parseInteger(texts.level.option, texts.level.value, 0, 9);
   if (texts.blockSize !== undefined) options.blockSize = parseSize("--block-size", texts.blockSize);
   if (texts.workers !== undefined) options.workers = parseInteger("--workers", texts.workers, 0, 1024);
   if (texts.alwaysCompress === true) options.skipIncompressible = false;

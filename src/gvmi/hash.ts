@@ -48,13 +48,15 @@ const HASH_READ_SIZE = 1 << 20;
 export async function hashFileRange(handle: FileHandle, length: number, hasher: Sha3Hasher): Promise<void> {
   const size = Math.min(HASH_READ_SIZE, Math.max(length, 1));
   const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)] as const;
-  const readAt = (buffer: Buffer, position: number) => handle.read(buffer, 0, Math.min(size, length - position), position);
+  const readAt = (buffer: Buffer, position: number) =>
+    handle.read(buffer, 0, Math.min(size, length - position), position);
   let position = 0;
   let turn = 0;
   let pending = length > 0 ? readAt(buffers[0], 0) : null;
   while (pending !== null) {
     const { bytesRead, buffer } = await pending;
-    if (bytesRead === 0) throw new Error(`file ended after ${position} of ${length} bytes while being hashed`);
+    if (bytesRead === 0)
+      throw new Error(`file ended after ${position} of ${length} bytes while being hashed`);
     position += bytesRead;
     turn ^= 1;
     pending = position < length ? readAt(buffers[turn]!, position) : null;

@@ -99,7 +99,9 @@ class Walker {
    * stack: a recursive `yield*` passed every entry up through one generator per level.
    */
   *walk(): Generator<Entry> {
-    const stack: { dir: string; names: string[]; next: number }[] = [{ dir: "", names: this.#list(""), next: 0 }];
+    const stack: { dir: string; names: string[]; next: number }[] = [
+      { dir: "", names: this.#list(""), next: 0 },
+    ];
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
       if (top.next === top.names.length) {
@@ -151,7 +153,8 @@ class Walker {
     const attrs = this.attrs(path, st);
     if (st.isFile()) {
       const size = Number(st.size);
-      if (size <= SMALL_FILE) return { type: "file", path, attrs, size, content: this.#readSmallFile(abs, size) };
+      if (size <= SMALL_FILE)
+        return { type: "file", path, attrs, size, content: this.#readSmallFile(abs, size) };
       return { type: "file", path, attrs, size, content: fileContent(abs, size) };
     }
     if (st.isSymbolicLink()) {
@@ -176,7 +179,8 @@ class Walker {
 
   /** A small file's bytes, read whole; a size change since lstat is an error, as for streams. */
   #readSmallFile(path: string, size: number): Uint8Array {
-    if (this.#scratch.length < size + 1) this.#scratch = Buffer.allocUnsafeSlow(Math.max(size + 1, 2 * this.#scratch.length));
+    if (this.#scratch.length < size + 1)
+      this.#scratch = Buffer.allocUnsafeSlow(Math.max(size + 1, 2 * this.#scratch.length));
     const buf = this.#scratch;
     let n = 0;
     try {
@@ -191,9 +195,13 @@ class Walker {
       throw new SourceReadError(path, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
     }
     if (n !== size) {
-      throw new SourceReadError(path, `${path} changed size while being read (${size} → ${n}${n > size ? "+" : ""} bytes)`, {
-        hint: "do not modify the input directory while converting it",
-      });
+      throw new SourceReadError(
+        path,
+        `${path} changed size while being read (${size} → ${n}${n > size ? "+" : ""} bytes)`,
+        {
+          hint: "do not modify the input directory while converting it",
+        },
+      );
     }
     return buf.subarray(0, size);
   }

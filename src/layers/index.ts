@@ -15,12 +15,6 @@ export {
   type ReadDirectoryOptions,
 } from "./directory-source.js";
 export { openEntrySource, type OpenEntrySourceOptions } from "./entry-source.js";
-export {
-  mergeLayers,
-  LayerMerger,
-  type LayerEntries,
-  type LayerSource,
-  type MergeOptions,
-} from "./merge.js";
+export { mergeLayers, LayerMerger, type LayerEntries, type LayerSource, type MergeOptions } from "./merge.js";
 export { MERGE_WARNINGS, type MergeWarningCode } from "./merge-warnings.js";
 export { classifyWhiteout } from "./whiteout.js";

@@ -186,7 +186,12 @@ export class LayerMerger {
   /** The second reading of a layer reached a file that links need: yield it at the first link's path. */
   fulfilRescan(group: LinkGroup, entry: Entry): Entry[] {
     const first = group.members[0];
-    if (first === undefined || entry.path !== group.node.path || entry.type === "directory" || entry.type === "hardlink") {
+    if (
+      first === undefined ||
+      entry.path !== group.node.path ||
+      entry.type === "directory" ||
+      entry.type === "hardlink"
+    ) {
       return []; // the layer read differently the second time: abandonRescans reports it
     }
     const resolution: LinkResolution = { kind: "path", path: first };
@@ -308,10 +313,12 @@ export class LayerMerger {
     }
 
     let hidden = node.hidesLowerEntry(layer, isDir);
-    for (let i = 0; i < nodes.length - 1 && !hidden; i++) hidden = (nodes[i] as PathNode).hidesLowerChildren(layer);
+    for (let i = 0; i < nodes.length - 1 && !hidden; i++)
+      hidden = (nodes[i] as PathNode).hidesLowerChildren(layer);
 
     // Resolve a hard link before recording this entry: a link to its own path means the lower version.
-    const linkTarget = entry.type === "hardlink" ? settled(this.#resolveLink(layer, entry.target)) : undefined;
+    const linkTarget =
+      entry.type === "hardlink" ? settled(this.#resolveLink(layer, entry.target)) : undefined;
     if (linkTarget && linkTarget.kind !== "path" && linkTarget.kind !== "group") {
       // Known unusable now: the link is skipped, a no-op that claims nothing (lower entries at
       // its path stay). A hidden one is moot, so only a visible one is worth a warning.
@@ -429,7 +436,8 @@ export class LayerMerger {
     inode = settled(inode);
     switch (inode.kind) {
       case "path":
-        for (const member of members) if (member !== inode.path) out.push({ type: "hardlink", path: member, target: inode.path });
+        for (const member of members)
+          if (member !== inode.path) out.push({ type: "hardlink", path: member, target: inode.path });
         return;
       case "group":
         inode.group.members.push(...members);
@@ -450,7 +458,11 @@ export class LayerMerger {
 
   #warnUnresolved(inode: LinkResolution, member: string): void {
     if (inode.kind === "directory") {
-      this.#warn(MERGE_WARNINGS.hardlinkToDirectory, `skipped hard link '${member}': its target is a directory`, member);
+      this.#warn(
+        MERGE_WARNINGS.hardlinkToDirectory,
+        `skipped hard link '${member}': its target is a directory`,
+        member,
+      );
     } else if (inode.kind === "dropped") {
       this.#warn(
         MERGE_WARNINGS.hardlinkTargetDropped,

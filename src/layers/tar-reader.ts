@@ -17,7 +17,14 @@ import type { Readable } from "node:stream";
 import { extract as tarExtract, type Header, type Extract } from "tar-stream";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
-import { normalizeTarPath, parsePaxRecords, paxInteger, paxNumber, paxText, TarFormatError } from "../tar/index.js";
+import {
+  normalizeTarPath,
+  parsePaxRecords,
+  paxInteger,
+  paxNumber,
+  paxText,
+  TarFormatError,
+} from "../tar/index.js";
 import { silentReporter, type Reporter } from "../reporter.js";
 import { openDecompressed } from "../decompress.js";
 

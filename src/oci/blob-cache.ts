@@ -88,8 +88,13 @@ export class BlobCache {
    * twice: ~0.2 s of main-thread CPU per 360 MB, while the compression workers want the cores).
    */
   openRead(digest: string, size?: number): Readable {
-    if (this.#verifiedHere.has(digest)) return createReadStream(this.path(digest), { highWaterMark: 1 << 20 });
-    const verify = new DigestingStream({ expected: digest, ...(size !== undefined ? { expectedSize: size } : {}), what: `cached blob ${digest}` });
+    if (this.#verifiedHere.has(digest))
+      return createReadStream(this.path(digest), { highWaterMark: 1 << 20 });
+    const verify = new DigestingStream({
+      expected: digest,
+      ...(size !== undefined ? { expectedSize: size } : {}),
+      what: `cached blob ${digest}`,
+    });
     const file = createReadStream(this.path(digest), { highWaterMark: 1 << 20 });
     file.on("error", (err) => verify.destroy(err));
     return file.pipe(verify);
@@ -154,7 +159,11 @@ export class BlobCache {
             const b = chunk as Buffer;
             if (opts.size !== undefined && offset + b.length > opts.size) {
               res.body.destroy();
-              throw new DigestMismatchError(digest, `more than ${opts.size} bytes`, `blob ${digest} is longer than its descriptor says`);
+              throw new DigestMismatchError(
+                digest,
+                `more than ${opts.size} bytes`,
+                `blob ${digest} is longer than its descriptor says`,
+              );
             }
             await fh.write(b, 0, b.length, offset);
             hash.update(b);
@@ -167,15 +176,25 @@ export class BlobCache {
           lastError = err;
           if (offset === before) failures++;
           else failures = 0;
-          if (failures > retries) throw new NetworkError(digest, `download of blob ${digest} kept failing`, { cause: lastError });
-          await sleep(offset === before ? backoffDelay(failures - 1, { retryDelayMs: opts.retryDelayMs ?? 500 }) : 0, undefined, { signal: opts.signal });
+          if (failures > retries)
+            throw new NetworkError(digest, `download of blob ${digest} kept failing`, { cause: lastError });
+          await sleep(
+            offset === before ? backoffDelay(failures - 1, { retryDelayMs: opts.retryDelayMs ?? 500 }) : 0,
+            undefined,
+            { signal: opts.signal },
+          );
         }
       }
       const actual = `${algorithm}:${hash.digest("hex")}`;
       if (opts.size !== undefined && offset !== opts.size) {
-        throw new DigestMismatchError(digest, `${offset} bytes`, `blob ${digest} is ${offset} bytes, its descriptor says ${opts.size}`);
+        throw new DigestMismatchError(
+          digest,
+          `${offset} bytes`,
+          `blob ${digest} is ${offset} bytes, its descriptor says ${opts.size}`,
+        );
       }
-      if (actual !== digest) throw new DigestMismatchError(digest, actual, `downloaded blob does not match its digest`);
+      if (actual !== digest)
+        throw new DigestMismatchError(digest, actual, `downloaded blob does not match its digest`);
       await fh.sync();
       await fh.close();
       await this.#commit(tmp, digest);
@@ -192,7 +211,10 @@ export class BlobCache {
   async #tmpPath(digest: string): Promise<string> {
     const dir = join(this.dir, "tmp");
     await mkdir(dir, { recursive: true });
-    return join(dir, `${parseDigest(digest).hex.slice(0, 16)}.${process.pid}.${randomBytes(4).toString("hex")}`);
+    return join(
+      dir,
+      `${parseDigest(digest).hex.slice(0, 16)}.${process.pid}.${randomBytes(4).toString("hex")}`,
+    );
   }
 
   async #commit(tmp: string, digest: string): Promise<void> {

@@ -43,14 +43,29 @@ export interface CredentialOptions {
 /** Keys under which a registry may appear in a Docker/Podman config file. */
 function configKeys(registry: string): string[] {
   if (registry === DOCKER_HUB || registry === DOCKER_HUB_ENDPOINT || registry === "index.docker.io") {
-    return [DOCKER_HUB_CONFIG_KEY, "index.docker.io", DOCKER_HUB, DOCKER_HUB_ENDPOINT, "https://index.docker.io/v1"];
+    return [
+      DOCKER_HUB_CONFIG_KEY,
+      "index.docker.io",
+      DOCKER_HUB,
+      DOCKER_HUB_ENDPOINT,
+      "https://index.docker.io/v1",
+    ];
   }
-  return [registry, `https://${registry}`, `http://${registry}`, `https://${registry}/v1/`, `https://${registry}/v2/`];
+  return [
+    registry,
+    `https://${registry}`,
+    `http://${registry}`,
+    `https://${registry}/v1/`,
+    `https://${registry}/v2/`,
+  ];
 }
 
 /** Strip scheme and path from a config key: `https://index.docker.io/v1/` → `index.docker.io`. */
 function normalizeKey(key: string): string {
-  return key.replace(/^[a-z]+:\/\//, "").replace(/\/(v1|v2)\/?$/, "").replace(/\/$/, "");
+  return key
+    .replace(/^[a-z]+:\/\//, "")
+    .replace(/\/(v1|v2)\/?$/, "")
+    .replace(/\/$/, "");
 }
 
 interface AuthEntry {
@@ -92,12 +107,19 @@ function decodeEntry(entry: AuthEntry | undefined): Credentials | undefined {
       password = decoded.slice(colon + 1);
     }
   }
-  const identityToken = typeof entry.identitytoken === "string" && entry.identitytoken.length > 0 ? entry.identitytoken : undefined;
+  const identityToken =
+    typeof entry.identitytoken === "string" && entry.identitytoken.length > 0
+      ? entry.identitytoken
+      : undefined;
   if (username === "" && password === "" && identityToken === undefined) return undefined;
   return identityToken !== undefined ? { username, password, identityToken } : { username, password };
 }
 
-function findEntry<T>(map: Record<string, T> | undefined, registry: string, repository?: string): T | undefined {
+function findEntry<T>(
+  map: Record<string, T> | undefined,
+  registry: string,
+  repository?: string,
+): T | undefined {
   if (map === undefined) return undefined;
   // Podman allows `host/namespace/repo` keys; the most specific one wins.
   if (repository !== undefined) {
@@ -114,7 +136,11 @@ function findEntry<T>(map: Record<string, T> | undefined, registry: string, repo
 }
 
 /** Run `docker-credential-<helper> get`; `undefined` when it knows nothing about the server or is not installed. */
-export async function runCredentialHelper(helper: string, serverUrl: string, env: NodeJS.ProcessEnv): Promise<Credentials | undefined> {
+export async function runCredentialHelper(
+  helper: string,
+  serverUrl: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Credentials | undefined> {
   if (!/^[A-Za-z0-9._-]+$/.test(helper)) throw new CredentialHelperError(helper, "invalid helper name");
   return await new Promise((resolve, reject) => {
     const child = spawn(`docker-credential-${helper}`, ["get"], { env, stdio: ["pipe", "pipe", "pipe"] });
@@ -123,7 +149,8 @@ export async function runCredentialHelper(helper: string, serverUrl: string, env
     child.stdout.on("data", (b: Buffer) => out.push(b));
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT") resolve(undefined); // helper configured but not installed: as if absent
+      if (e.code === "ENOENT")
+        resolve(undefined); // helper configured but not installed: as if absent
       else reject(new CredentialHelperError(helper, e.message, { cause: e }));
     });
     child.on("close", (code) => {
@@ -131,7 +158,13 @@ export async function runCredentialHelper(helper: string, serverUrl: string, env
       if (code !== 0) {
         // Helpers report an unknown server as "credentials not found in native keychain".
         if (/not found/i.test(stdout + Buffer.concat(err).toString("utf8"))) resolve(undefined);
-        else reject(new CredentialHelperError(helper, `exited with ${code}: ${(stdout || Buffer.concat(err).toString("utf8")).trim()}`));
+        else
+          reject(
+            new CredentialHelperError(
+              helper,
+              `exited with ${code}: ${(stdout || Buffer.concat(err).toString("utf8")).trim()}`,
+            ),
+          );
         return;
       }
       try {
@@ -161,7 +194,11 @@ export function defaultCredentialSource(opts: CredentialOptions): CredentialSour
       const password = env.GVMCONV_REGISTRY_PASSWORD;
       if (user !== undefined && password !== undefined && user !== "") {
         const host = env.GVMCONV_REGISTRY_HOST;
-        if (host === undefined || host === "" || normalizeKey(configKeys(host)[0] ?? host) === normalizeKey(configKeys(registry)[0] ?? registry)) {
+        if (
+          host === undefined ||
+          host === "" ||
+          normalizeKey(configKeys(host)[0] ?? host) === normalizeKey(configKeys(registry)[0] ?? registry)
+        ) {
           return { username: user, password };
         }
       }

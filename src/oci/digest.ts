@@ -21,8 +21,10 @@ export function parseDigest(digest: string): ParsedDigest {
   const algorithm = digest.slice(0, colon);
   const hex = digest.slice(colon + 1);
   const len = HEX_LENGTH[algorithm];
-  if (len === undefined) throw new InvalidDigestError(digest, `unsupported algorithm "${algorithm}" (sha256 or sha512)`);
-  if (hex.length !== len || !/^[a-f0-9]+$/.test(hex)) throw new InvalidDigestError(digest, `expected ${len} lowercase hex digits`);
+  if (len === undefined)
+    throw new InvalidDigestError(digest, `unsupported algorithm "${algorithm}" (sha256 or sha512)`);
+  if (hex.length !== len || !/^[a-f0-9]+$/.test(hex))
+    throw new InvalidDigestError(digest, `expected ${len} lowercase hex digits`);
   return { digest, algorithm: algorithm as "sha256" | "sha512", hex };
 }
 
@@ -70,7 +72,8 @@ export class DigestingStream extends Transform {
     mismatch?: (actual: string) => Error;
   }) {
     super();
-    const algorithm = opts.expected !== undefined ? parseDigest(opts.expected).algorithm : (opts.algorithm ?? "sha256");
+    const algorithm =
+      opts.expected !== undefined ? parseDigest(opts.expected).algorithm : (opts.algorithm ?? "sha256");
     this.#algorithm = algorithm;
     this.#hash = createHash(algorithm);
     this.#expected = opts.expected;
@@ -91,7 +94,13 @@ export class DigestingStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.#size += chunk.length;
     if (this.#expectedSize !== undefined && this.#size > this.#expectedSize) {
-      cb(new DigestMismatchError(this.#expected ?? "?", `more than ${this.#expectedSize} bytes`, `${this.#what} is longer than its descriptor says`));
+      cb(
+        new DigestMismatchError(
+          this.#expected ?? "?",
+          `more than ${this.#expectedSize} bytes`,
+          `${this.#what} is longer than its descriptor says`,
+        ),
+      );
       return;
     }
     this.#hash.update(chunk);
@@ -101,11 +110,20 @@ export class DigestingStream extends Transform {
   override _flush(cb: TransformCallback): void {
     this.#digest = `${this.#algorithm}:${this.#hash.digest("hex")}`;
     if (this.#expectedSize !== undefined && this.#size !== this.#expectedSize) {
-      cb(new DigestMismatchError(this.#expected ?? "?", `${this.#size} bytes`, `${this.#what} is ${this.#size} bytes, its descriptor says ${this.#expectedSize}`));
+      cb(
+        new DigestMismatchError(
+          this.#expected ?? "?",
+          `${this.#size} bytes`,
+          `${this.#what} is ${this.#size} bytes, its descriptor says ${this.#expectedSize}`,
+        ),
+      );
       return;
     }
     if (this.#expected !== undefined && this.#digest !== this.#expected) {
-      cb(this.#mismatch?.(this.#digest) ?? new DigestMismatchError(this.#expected, this.#digest, `${this.#what} does not match its digest`));
+      cb(
+        this.#mismatch?.(this.#digest) ??
+          new DigestMismatchError(this.#expected, this.#digest, `${this.#what} does not match its digest`),
+      );
       return;
     }
     cb();

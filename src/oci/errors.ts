@@ -12,7 +12,8 @@ export class InvalidReferenceError extends GvmconvError {
   readonly reason: string;
   constructor(reference: string, reason: string, opts: Opts = {}) {
     super("E_OCI_INVALID_REFERENCE", `invalid image reference "${reference}": ${reason}`, {
-      hint: opts.hint ?? 'write it as [registry[:port]/]repository[:tag][@sha256:<64 hex>], e.g. "alpine:3.20"',
+      hint:
+        opts.hint ?? 'write it as [registry[:port]/]repository[:tag][@sha256:<64 hex>], e.g. "alpine:3.20"',
       cause: opts.cause,
     });
     this.reference = reference;
@@ -49,7 +50,9 @@ export class DigestMismatchError extends GvmconvError {
   readonly actual: string;
   constructor(expected: string, actual: string, what: string, opts: Opts = {}) {
     super("E_OCI_DIGEST_MISMATCH", `${what}: expected ${expected}, got ${actual}`, {
-      hint: opts.hint ?? "the content was corrupted in transit or by the server; retry, and report it if it persists",
+      hint:
+        opts.hint ??
+        "the content was corrupted in transit or by the server; retry, and report it if it persists",
       cause: opts.cause,
     });
     this.digest = expected;
@@ -86,7 +89,12 @@ export class RegistryError extends GvmconvError {
   constructor(
     code: GvmconvErrorCode,
     message: string,
-    fields: { statusCode: number; url: string; registryCode?: string; details?: { code: string; message: string }[] },
+    fields: {
+      statusCode: number;
+      url: string;
+      registryCode?: string;
+      details?: { code: string; message: string }[];
+    },
     opts: Opts = {},
   ) {
     super(code, message, opts);
@@ -101,7 +109,9 @@ export class RegistryError extends GvmconvError {
 export class NotFoundError extends RegistryError {
   constructor(message: string, fields: ConstructorParameters<typeof RegistryError>[2], opts: Opts = {}) {
     super("E_OCI_NOT_FOUND", message, fields, {
-      hint: opts.hint ?? "check the repository name and tag (docker.io names without a slash live under library/)",
+      hint:
+        opts.hint ??
+        "check the repository name and tag (docker.io names without a slash live under library/)",
       cause: opts.cause,
     });
   }
@@ -129,9 +139,16 @@ export class AuthRequiredError extends RegistryError {
 /** Credentials were sent and refused, or the token server failed. */
 export class AuthFailedError extends RegistryError {
   readonly registry: string;
-  constructor(registry: string, message: string, fields: ConstructorParameters<typeof RegistryError>[2], opts: Opts = {}) {
+  constructor(
+    registry: string,
+    message: string,
+    fields: ConstructorParameters<typeof RegistryError>[2],
+    opts: Opts = {},
+  ) {
     super("E_OCI_AUTH_FAILED", message, fields, {
-      hint: opts.hint ?? `check the credentials for ${registry} (docker login / GVMCONV_REGISTRY_USER and GVMCONV_REGISTRY_PASSWORD) and that they may pull this repository`,
+      hint:
+        opts.hint ??
+        `check the credentials for ${registry} (docker login / GVMCONV_REGISTRY_USER and GVMCONV_REGISTRY_PASSWORD) and that they may pull this repository`,
       cause: opts.cause,
     });
     this.registry = registry;
@@ -208,7 +225,9 @@ export class DockerDaemonError extends GvmconvError {
   readonly socketPath: string;
   constructor(socketPath: string, message: string, opts: Opts = {}) {
     super("E_OCI_DOCKER_DAEMON", message, {
-      hint: opts.hint ?? "start Docker or set DOCKER_HOST=unix:///path/to/docker.sock; or export the image with `docker save` and use docker-archive:FILE",
+      hint:
+        opts.hint ??
+        "start Docker or set DOCKER_HOST=unix:///path/to/docker.sock; or export the image with `docker save` and use docker-archive:FILE",
       cause: opts.cause,
     });
     this.socketPath = socketPath;

@@ -7,7 +7,13 @@ import PQueue from "p-queue";
 import { silentReporter, type Reporter } from "../reporter.js";
 import { InvalidManifestError } from "./errors.js";
 import { decompressLayer } from "./layer-stream.js";
-import { formatPlatform, normalizePlatform, type Descriptor, type ImageConfig, type Platform } from "./manifest.js";
+import {
+  formatPlatform,
+  normalizePlatform,
+  type Descriptor,
+  type ImageConfig,
+  type Platform,
+} from "./manifest.js";
 import type { Reference } from "./reference.js";
 
 export interface LayerDescriptor extends Descriptor {
@@ -85,9 +91,16 @@ export interface ImageParts {
 export function makeImage(parts: ImageParts): Image {
   const diffIds = parts.config.rootfs.diff_ids;
   if (diffIds.length !== parts.layers.length) {
-    throw new InvalidManifestError(`the manifest lists ${parts.layers.length} layers but the config has ${diffIds.length} diff_ids`, { digest: parts.configDigest });
+    throw new InvalidManifestError(
+      `the manifest lists ${parts.layers.length} layers but the config has ${diffIds.length} diff_ids`,
+      { digest: parts.configDigest },
+    );
   }
-  const layers: LayerDescriptor[] = parts.layers.map((d, index) => ({ ...d, index, diffId: diffIds[index] as string }));
+  const layers: LayerDescriptor[] = parts.layers.map((d, index) => ({
+    ...d,
+    index,
+    diffId: diffIds[index] as string,
+  }));
   const platform = normalizePlatform({
     os: parts.config.os,
     architecture: parts.config.architecture,
@@ -127,7 +140,10 @@ export function makeImage(parts: ImageParts): Image {
           // Registered before any await, so an openLayer called right after this sees it.
           const job = queue.add(async () => {
             if (await parts.store.isLocal(layer)) return;
-            const task = reporter.task(`layer ${layer.index + 1}/${layers.length} ${layer.digest.slice(7, 19)}`, layer.size);
+            const task = reporter.task(
+              `layer ${layer.index + 1}/${layers.length} ${layer.digest.slice(7, 19)}`,
+              layer.size,
+            );
             try {
               await parts.store.fetch(layer, (n) => task.advance(n));
             } finally {
@@ -155,13 +171,18 @@ export function makeImage(parts: ImageParts): Image {
     },
     async openLayer(i) {
       const layer = layers[i];
-      if (layer === undefined) throw new RangeError(`layer index ${i} out of range (0..${layers.length - 1})`);
+      if (layer === undefined)
+        throw new RangeError(`layer index ${i} out of range (0..${layers.length - 1})`);
       // A download fetchLayers started is waited for (and its failure reported), not repeated.
       const download = downloads.get(layer.digest);
       if (download !== undefined) await download;
       else if (!(await parts.store.isLocal(layer))) await parts.store.fetch(layer, () => {});
       const raw = await parts.store.openRaw(layer);
-      return await decompressLayer(raw, { diffId: layer.diffId, layerIndex: i, ...(parts.maxRatio !== undefined ? { maxRatio: parts.maxRatio } : {}) });
+      return await decompressLayer(raw, {
+        diffId: layer.diffId,
+        layerIndex: i,
+        ...(parts.maxRatio !== undefined ? { maxRatio: parts.maxRatio } : {}),
+      });
     },
     async close() {
       if (closed) return;

@@ -17,7 +17,13 @@ import type { Image } from "./image.js";
 export type { Image, LayerDescriptor } from "./image.js";
 export type { OpenImageOptions } from "./options.js";
 export { parseSource, type ImageSource } from "./source.js";
-export { parseReference, isLoopbackRegistry, DOCKER_HUB, DOCKER_HUB_ENDPOINT, type Reference } from "./reference.js";
+export {
+  parseReference,
+  isLoopbackRegistry,
+  DOCKER_HUB,
+  DOCKER_HUB_ENDPOINT,
+  type Reference,
+} from "./reference.js";
 export { parseDigest, digestOf, isDigest } from "./digest.js";
 export {
   MediaType,
@@ -31,7 +37,12 @@ export {
   type ImageManifest,
   type ImageIndex,
 } from "./manifest.js";
-export { defaultCredentialSource, type Credentials, type CredentialSource, type CredentialOptions } from "./credentials.js";
+export {
+  defaultCredentialSource,
+  type Credentials,
+  type CredentialSource,
+  type CredentialOptions,
+} from "./credentials.js";
 export { BlobCache, defaultCacheDir } from "./blob-cache.js";
 export * from "./errors.js";
 

@@ -29,7 +29,12 @@ class RatioGuard extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.#out += chunk.length;
     if (this.#out > this.#allowance && this.#out > this.compressedIn * this.#maxRatio) {
-      cb(new TooLargeError(`${this.#what} decompresses to more than ${this.#maxRatio}× its compressed size; refusing a likely decompression bomb`, this.#maxRatio));
+      cb(
+        new TooLargeError(
+          `${this.#what} decompresses to more than ${this.#maxRatio}× its compressed size; refusing a likely decompression bomb`,
+          this.#maxRatio,
+        ),
+      );
       return;
     }
     cb(null, chunk);
@@ -50,8 +55,16 @@ export interface DecompressOptions {
  */
 export async function decompressLayer(blob: Readable, opts: DecompressOptions = {}): Promise<Readable> {
   const what = `layer ${opts.layerIndex ?? "?"}`;
-  const guard = new RatioGuard(opts.maxRatio ?? DEFAULT_MAX_RATIO, opts.ratioAllowance ?? DEFAULT_RATIO_ALLOWANCE, what);
-  const { compression: kind, compressed: raw, stream: dec } = await openDecompressed(blob, {
+  const guard = new RatioGuard(
+    opts.maxRatio ?? DEFAULT_MAX_RATIO,
+    opts.ratioAllowance ?? DEFAULT_RATIO_ALLOWANCE,
+    what,
+  );
+  const {
+    compression: kind,
+    compressed: raw,
+    stream: dec,
+  } = await openDecompressed(blob, {
     onCompressed: (c) => {
       guard.compressedIn += c.length;
     },
@@ -77,7 +90,10 @@ export async function decompressLayer(blob: Readable, opts: DecompressOptions = 
   dec.on("error", (err) =>
     forward(
       kind === "gzip"
-        ? new CorruptLayerError(`corrupt gzip ${what}: ${err.message}`, { cause: err, ...(opts.layerIndex !== undefined ? { layerIndex: opts.layerIndex } : {}) })
+        ? new CorruptLayerError(`corrupt gzip ${what}: ${err.message}`, {
+            cause: err,
+            ...(opts.layerIndex !== undefined ? { layerIndex: opts.layerIndex } : {}),
+          })
         : new CorruptLayerError(`corrupt zstd layer: ${err.message}`, { cause: err }),
     ),
   );

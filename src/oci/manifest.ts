@@ -27,7 +27,12 @@ export const MediaType = {
 } as const;
 
 /** What we send in `Accept` for manifests, most preferred first. */
-export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest];
+export const MANIFEST_ACCEPT = [
+  MediaType.OciIndex,
+  MediaType.DockerManifestList,
+  MediaType.OciManifest,
+  MediaType.DockerManifest,
+];
 
 const LAYER_TYPES = new Set<string>([
   MediaType.OciLayer,
@@ -107,9 +112,13 @@ function parseJson(bytes: Uint8Array, what: string, digest?: string): Record<str
   try {
     v = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch (err) {
-    throw new InvalidManifestError(`${what} is not valid JSON`, { cause: err, ...(digest !== undefined ? { digest } : {}) });
+    throw new InvalidManifestError(`${what} is not valid JSON`, {
+      cause: err,
+      ...(digest !== undefined ? { digest } : {}),
+    });
   }
-  if (!isRecord(v)) throw new InvalidManifestError(`${what} is not a JSON object`, digest !== undefined ? { digest } : {});
+  if (!isRecord(v))
+    throw new InvalidManifestError(`${what} is not a JSON object`, digest !== undefined ? { digest } : {});
   return v;
 }
 
@@ -119,14 +128,19 @@ export function parseDescriptor(v: unknown, what: string): Descriptor {
   if (typeof mediaType !== "string") throw new InvalidManifestError(`${what}: descriptor has no mediaType`);
   if (typeof digest !== "string") throw new InvalidManifestError(`${what}: descriptor has no digest`);
   parseDigest(digest);
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) throw new InvalidManifestError(`${what}: descriptor size is not a non-negative integer`);
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0)
+    throw new InvalidManifestError(`${what}: descriptor size is not a non-negative integer`);
   const d: Descriptor = { mediaType, digest, size };
   if (Array.isArray(v.urls)) d.urls = v.urls.filter((u): u is string => typeof u === "string");
   if (isRecord(v.annotations)) d.annotations = v.annotations as Record<string, string>;
   if (isRecord(v.platform)) {
     const p = v.platform;
     if (typeof p.os === "string" && typeof p.architecture === "string") {
-      d.platform = { os: p.os, architecture: p.architecture, ...(typeof p.variant === "string" ? { variant: p.variant } : {}) };
+      d.platform = {
+        os: p.os,
+        architecture: p.architecture,
+        ...(typeof p.variant === "string" ? { variant: p.variant } : {}),
+      };
     }
   }
   return d;
@@ -136,17 +150,37 @@ export function parseDescriptor(v: unknown, what: string): Descriptor {
  * Parse a manifest or index. `contentType` is the HTTP Content-Type (or the descriptor's
  * mediaType); when it is missing or generic the body's own `mediaType` and shape decide.
  */
-export function parseManifest(bytes: Uint8Array, contentType: string | undefined, digest?: string): ImageManifest | ImageIndex {
+export function parseManifest(
+  bytes: Uint8Array,
+  contentType: string | undefined,
+  digest?: string,
+): ImageManifest | ImageIndex {
   const json = parseJson(bytes, "manifest", digest);
   const declared = typeof json.mediaType === "string" ? json.mediaType : undefined;
   let mediaType = contentType?.split(";")[0]?.trim();
-  if (mediaType === undefined || mediaType === "" || mediaType === "application/json" || mediaType === "text/plain" || mediaType === "application/octet-stream") {
+  if (
+    mediaType === undefined ||
+    mediaType === "" ||
+    mediaType === "application/json" ||
+    mediaType === "text/plain" ||
+    mediaType === "application/octet-stream"
+  ) {
     mediaType = declared ?? (Array.isArray(json.manifests) ? MediaType.OciIndex : MediaType.OciManifest);
   }
-  if (mediaType === MediaType.DockerSchema1 || mediaType === MediaType.DockerSchema1Signed || json.schemaVersion === 1) {
-    throw new UnsupportedMediaTypeError(mediaType, "manifest", { hint: "schema 1 images are deprecated; re-push the image with a current Docker or skopeo" });
+  if (
+    mediaType === MediaType.DockerSchema1 ||
+    mediaType === MediaType.DockerSchema1Signed ||
+    json.schemaVersion === 1
+  ) {
+    throw new UnsupportedMediaTypeError(mediaType, "manifest", {
+      hint: "schema 1 images are deprecated; re-push the image with a current Docker or skopeo",
+    });
   }
-  if (json.schemaVersion !== 2) throw new InvalidManifestError(`manifest schemaVersion is ${String(json.schemaVersion)}, expected 2`, digest !== undefined ? { digest } : {});
+  if (json.schemaVersion !== 2)
+    throw new InvalidManifestError(
+      `manifest schemaVersion is ${String(json.schemaVersion)}, expected 2`,
+      digest !== undefined ? { digest } : {},
+    );
   const annotations = isRecord(json.annotations) ? (json.annotations as Record<string, string>) : undefined;
   if (mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList) {
     if (!Array.isArray(json.manifests)) throw new InvalidManifestError("index has no manifests array");
@@ -160,7 +194,9 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     for (const l of layers) {
       if (!LAYER_TYPES.has(l.mediaType)) {
         throw new UnsupportedMediaTypeError(l.mediaType, "layer", {
-          hint: l.mediaType.includes("encrypted") ? "encrypted layers are not supported; decrypt the image first" : "this manifest is not a container image (an artifact?)",
+          hint: l.mediaType.includes("encrypted")
+            ? "encrypted layers are not supported; decrypt the image first"
+            : "this manifest is not a container image (an artifact?)",
         });
       }
     }
@@ -173,13 +209,20 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
 export function parseImageConfig(bytes: Uint8Array, digest?: string): ImageConfig {
   const json = parseJson(bytes, "image config", digest);
   const rootfs = json.rootfs;
-  if (!isRecord(rootfs) || !Array.isArray(rootfs.diff_ids)) throw new InvalidManifestError("image config has no rootfs.diff_ids", digest !== undefined ? { digest } : {});
+  if (!isRecord(rootfs) || !Array.isArray(rootfs.diff_ids))
+    throw new InvalidManifestError(
+      "image config has no rootfs.diff_ids",
+      digest !== undefined ? { digest } : {},
+    );
   for (const d of rootfs.diff_ids) {
     if (typeof d !== "string") throw new InvalidManifestError("image config has a non-string diff_id");
     parseDigest(d);
   }
   if (typeof json.os !== "string" || typeof json.architecture !== "string") {
-    throw new InvalidManifestError("image config has no os/architecture", digest !== undefined ? { digest } : {});
+    throw new InvalidManifestError(
+      "image config has no os/architecture",
+      digest !== undefined ? { digest } : {},
+    );
   }
   return json as unknown as ImageConfig;
 }
@@ -225,7 +268,11 @@ export function parsePlatform(s: string): Platform {
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
     throw new InvalidManifestError(`invalid platform "${s}" (expected os/arch[/variant], e.g. linux/amd64)`);
   }
-  return normalizePlatform({ os: parts[0] ?? "", architecture: parts[1] ?? "", ...(parts[2] !== undefined ? { variant: parts[2] } : {}) });
+  return normalizePlatform({
+    os: parts[0] ?? "",
+    architecture: parts[1] ?? "",
+    ...(parts[2] !== undefined ? { variant: parts[2] } : {}),
+  });
 }
 
 export function formatPlatform(p: Platform): string {
@@ -239,7 +286,10 @@ export function formatPlatform(p: Platform): string {
  */
 export function selectPlatform(index: ImageIndex, want: Platform): Descriptor {
   const w = normalizePlatform(want);
-  const candidates = index.manifests.filter((m) => m.platform !== undefined && !(m.platform.os === "unknown" && m.platform.architecture === "unknown"));
+  const candidates = index.manifests.filter(
+    (m) =>
+      m.platform !== undefined && !(m.platform.os === "unknown" && m.platform.architecture === "unknown"),
+  );
   const matching = candidates.filter((m) => {
     const p = normalizePlatform(m.platform as Platform);
     return p.os === w.os && p.architecture === w.architecture;
@@ -255,7 +305,9 @@ export function selectPlatform(index: ImageIndex, want: Platform): Descriptor {
     const noVariant = matching.find((m) => variantOf(m) === undefined);
     if (noVariant !== undefined) return noVariant;
     const num = (v: string | undefined): number => Number(/^v(\d+)$/.exec(v ?? "")?.[1] ?? NaN);
-    const lower = matching.filter((m) => num(variantOf(m)) < num(w.variant)).sort((a, b) => num(variantOf(b)) - num(variantOf(a)));
+    const lower = matching
+      .filter((m) => num(variantOf(m)) < num(w.variant))
+      .sort((a, b) => num(variantOf(b)) - num(variantOf(a)));
     if (lower[0] !== undefined) return lower[0];
   }
   const available = [...new Set(candidates.map((m) => formatPlatform(m.platform as Platform)))];

@@ -59,9 +59,16 @@ export function resolveOptions(opts: OpenImageOptions): ResolvedOptions {
   const env = opts.env;
   const c = opts.credentials;
   const credentials: CredentialSource =
-    c === undefined ? defaultCredentialSource({ env }) : "lookup" in c ? c : defaultCredentialSource({ env, explicit: c });
+    c === undefined
+      ? defaultCredentialSource({ env })
+      : "lookup" in c
+        ? c
+        : defaultCredentialSource({ env, explicit: c });
   return {
-    platform: typeof opts.platform === "string" ? parsePlatform(opts.platform) : (opts.platform ?? { os: "linux", architecture: "amd64" }),
+    platform:
+      typeof opts.platform === "string"
+        ? parsePlatform(opts.platform)
+        : (opts.platform ?? { os: "linux", architecture: "amd64" }),
     cache: new BlobCache(opts.cacheDir ?? defaultCacheDir(env)),
     reporter: opts.reporter ?? silentReporter,
     insecure: opts.insecure ?? false,

@@ -46,7 +46,8 @@ export function parseReference(input: string): Reference {
   };
   if (input.length === 0) fail("it is empty");
   if (/\s/.test(input)) fail("it contains whitespace");
-  if (/^[a-f0-9]{64}$/.test(input)) fail("a bare 64-hex image id is not a reference (use repository@sha256:<hex>)");
+  if (/^[a-f0-9]{64}$/.test(input))
+    fail("a bare 64-hex image id is not a reference (use repository@sha256:<hex>)");
   if (/[A-Z]/.test(input) && !input.includes("/") && !input.includes("@")) {
     // Docker's own message for `Alpine`: repository names must be lowercase.
     fail("repository name must be lowercase");
@@ -70,7 +71,8 @@ export function parseReference(input: string): Reference {
   if (lastColon > rest.lastIndexOf("/")) {
     tag = rest.slice(lastColon + 1);
     rest = rest.slice(0, lastColon);
-    if (!TAG.test(tag)) fail(`bad tag "${tag}" (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')`);
+    if (!TAG.test(tag))
+      fail(`bad tag "${tag}" (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')`);
   }
   if (rest.length === 0) fail("the repository name is missing");
 
@@ -81,7 +83,12 @@ export function parseReference(input: string): Reference {
   const slash = rest.indexOf("/");
   if (slash >= 0) {
     const first = rest.slice(0, slash);
-    if (first.includes(".") || first.includes(":") || first === "localhost" || first !== first.toLowerCase()) {
+    if (
+      first.includes(".") ||
+      first.includes(":") ||
+      first === "localhost" ||
+      first !== first.toLowerCase()
+    ) {
       registry = first;
       path = rest.slice(slash + 1);
     }
@@ -93,11 +100,14 @@ export function parseReference(input: string): Reference {
     if (component.length === 0) fail("the repository path has an empty component");
     if (component !== component.toLowerCase()) fail("repository name must be lowercase");
     if (!PATH_COMPONENT.test(component)) {
-      fail(`bad repository path component "${component}" (lowercase letters and digits, separated by '.', '_', '__' or '-')`);
+      fail(
+        `bad repository path component "${component}" (lowercase letters and digits, separated by '.', '_', '__' or '-')`,
+      );
     }
   }
   if (registry === DOCKER_HUB && !path.includes("/")) path = `library/${path}`;
-  if (registry.length + 1 + path.length > NAME_TOTAL_LENGTH_MAX) fail(`the name is longer than ${NAME_TOTAL_LENGTH_MAX} characters`);
+  if (registry.length + 1 + path.length > NAME_TOTAL_LENGTH_MAX)
+    fail(`the name is longer than ${NAME_TOTAL_LENGTH_MAX} characters`);
 
   if (tag === undefined && digest === undefined) tag = "latest";
   return makeReference(registry, path, tag, digest);
@@ -114,13 +124,20 @@ function validateDomain(registry: string, fail: (reason: string) => never): void
     fail(`bad registry "${registry}" (the port must be a number)`);
   }
   if (IPV6.test(host)) return;
-  if (host.length === 0 || !host.split(".").every((c) => DOMAIN_COMPONENT.test(c))) fail(`bad registry host "${registry}"`);
+  if (host.length === 0 || !host.split(".").every((c) => DOMAIN_COMPONENT.test(c)))
+    fail(`bad registry host "${registry}"`);
 }
 
-function makeReference(registry: string, repository: string, tag: string | undefined, digest: string | undefined): Reference {
+function makeReference(
+  registry: string,
+  repository: string,
+  tag: string | undefined,
+  digest: string | undefined,
+): Reference {
   const suffix = `${tag !== undefined ? `:${tag}` : ""}${digest !== undefined ? `@${digest}` : ""}`;
   let familiarName = `${registry}/${repository}`;
-  if (registry === DOCKER_HUB) familiarName = repository.startsWith("library/") ? repository.slice(8) : repository;
+  if (registry === DOCKER_HUB)
+    familiarName = repository.startsWith("library/") ? repository.slice(8) : repository;
   return {
     registry,
     endpoint: registry === DOCKER_HUB ? DOCKER_HUB_ENDPOINT : registry,

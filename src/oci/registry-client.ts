@@ -5,7 +5,13 @@
  * its connection pool.
  */
 import type { Readable } from "node:stream";
-import { HttpNetworkError, HttpTransport, type Response, type RetryOptions, type Timeouts } from "../http/index.js";
+import {
+  HttpNetworkError,
+  HttpTransport,
+  type Response,
+  type RetryOptions,
+  type Timeouts,
+} from "../http/index.js";
 import { parseAuthChallenges, type AuthChallenge } from "./auth-challenge.js";
 import type { CredentialSource, Credentials } from "./credentials.js";
 import { digestOf, verifyBytes } from "./digest.js";
@@ -74,7 +80,10 @@ export function parseErrorEnvelope(body: Buffer): { code: string; message: strin
     const v = JSON.parse(body.toString("utf8")) as { errors?: unknown };
     if (!Array.isArray(v.errors)) return [];
     return v.errors
-      .filter((e): e is { code: string; message?: unknown } => typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string")
+      .filter(
+        (e): e is { code: string; message?: unknown } =>
+          typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string",
+      )
       .map((e) => ({ code: e.code, message: typeof e.message === "string" ? e.message : "" }));
   } catch {
     return [];
@@ -115,8 +124,16 @@ export class RegistryClient {
   }
 
   /** Fetch a manifest or index by tag or digest; verifies the digest when `ref` is one. */
-  async getManifest(repository: string, ref: string): Promise<{ bytes: Buffer; mediaType: string | undefined; digest: string }> {
-    const res = await this.#request(repository, `/v2/${repository}/manifests/${ref}`, { accept: MANIFEST_ACCEPT.join(", ") }, "manifest");
+  async getManifest(
+    repository: string,
+    ref: string,
+  ): Promise<{ bytes: Buffer; mediaType: string | undefined; digest: string }> {
+    const res = await this.#request(
+      repository,
+      `/v2/${repository}/manifests/${ref}`,
+      { accept: MANIFEST_ACCEPT.join(", ") },
+      "manifest",
+    );
     const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, `manifest ${repository}:${ref}`);
     const digest = ref.includes(":") ? ref : digestOf(bytes);
     if (ref.includes(":")) verifyBytes(bytes, ref, `manifest ${repository}@${ref}`);
@@ -154,10 +171,13 @@ export class RegistryClient {
 
   async #baseUrl(): Promise<string> {
     this.#base ??= (async () => {
-      if (this.#opts.insecure !== true && !isLoopbackRegistry(this.endpoint)) return `https://${this.endpoint}`;
+      if (this.#opts.insecure !== true && !isLoopbackRegistry(this.endpoint))
+        return `https://${this.endpoint}`;
       // Like Docker for insecure and loopback registries: HTTPS first, plain HTTP if TLS fails.
       try {
-        const res = await this.#transport.request(`https://${this.endpoint}/v2/`, { headers: this.#userAgent() });
+        const res = await this.#transport.request(`https://${this.endpoint}/v2/`, {
+          headers: this.#userAgent(),
+        });
         await res.body.dump();
         return `https://${this.endpoint}`;
       } catch (err) {
@@ -173,7 +193,8 @@ export class RegistryClient {
   }
 
   async #creds(repository: string): Promise<Credentials | undefined> {
-    this.#credentials ??= this.#opts.credentials?.lookup(this.registry, repository) ?? Promise.resolve(undefined);
+    this.#credentials ??=
+      this.#opts.credentials?.lookup(this.registry, repository) ?? Promise.resolve(undefined);
     return await this.#credentials;
   }
 
@@ -189,13 +210,24 @@ export class RegistryClient {
         const challenges = parseAuthChallenges(res.headers["www-authenticate"]);
         const body = await readCapped(res.body, MAX_ERROR_BODY, "error body").catch(() => Buffer.alloc(0));
         const creds = await this.#creds(repository);
-        const fields = { statusCode: 401, url, details: parseErrorEnvelope(body), registryCode: parseErrorEnvelope(body)[0]?.code };
-        const challenge = challenges.find((c) => c.scheme === "bearer") ?? challenges.find((c) => c.scheme === "basic");
+        const fields = {
+          statusCode: 401,
+          url,
+          details: parseErrorEnvelope(body),
+          registryCode: parseErrorEnvelope(body)[0]?.code,
+        };
+        const challenge =
+          challenges.find((c) => c.scheme === "bearer") ?? challenges.find((c) => c.scheme === "basic");
         if (challenge === undefined || freshAuth) {
           if (creds === undefined) throw new AuthRequiredError(this.registry, fields);
-          throw new AuthFailedError(this.registry, `${this.registry} refused the credentials for ${repository} (HTTP 401)`, fields);
+          throw new AuthFailedError(
+            this.registry,
+            `${this.registry} refused the credentials for ${repository} (HTTP 401)`,
+            fields,
+          );
         }
-        if (challenge.scheme === "basic" && creds === undefined) throw new AuthRequiredError(this.registry, fields);
+        if (challenge.scheme === "basic" && creds === undefined)
+          throw new AuthRequiredError(this.registry, fields);
         this.#challenge = challenge;
         await this.#authorization(repository, challenge.params.scope ?? scope, true);
         freshAuth = true;
@@ -204,7 +236,10 @@ export class RegistryClient {
       if (res.statusCode >= 400) throw await this.#statusError(res, url, what, repository);
       return res;
     }
-    throw new AuthFailedError(this.registry, `authentication with ${this.registry} did not settle`, { statusCode: 401, url });
+    throw new AuthFailedError(this.registry, `authentication with ${this.registry} did not settle`, {
+      statusCode: 401,
+      url,
+    });
   }
 
   /** The Authorization header for the current challenge; `refresh` forces a new token. */
@@ -215,29 +250,57 @@ export class RegistryClient {
     if (ch.scheme === "basic") return creds !== undefined ? basicAuth(creds) : undefined;
     if (ch.scheme !== "bearer") return undefined;
     const realm = ch.params.realm;
-    if (realm === undefined) throw new AuthFailedError(this.registry, `${this.registry} sent a Bearer challenge without a realm`, { statusCode: 401, url: this.endpoint });
+    if (realm === undefined)
+      throw new AuthFailedError(this.registry, `${this.registry} sent a Bearer challenge without a realm`, {
+        statusCode: 401,
+        url: this.endpoint,
+      });
     const service = ch.params.service;
-    const key = TokenCache.key(realm, service, scope, creds === undefined ? "" : `${creds.username}\u0000${creds.identityToken !== undefined ? "id" : ""}`);
+    const key = TokenCache.key(
+      realm,
+      service,
+      scope,
+      creds === undefined ? "" : `${creds.username}\u0000${creds.identityToken !== undefined ? "id" : ""}`,
+    );
     if (refresh) this.#tokens.delete(key);
     const cached = this.#tokens.get(key);
     if (cached !== undefined) return `Bearer ${cached}`;
     let inflight = this.#inflightTokens.get(key);
     if (inflight === undefined) {
-      inflight = this.#fetchToken(realm, service, scope, creds, key).finally(() => this.#inflightTokens.delete(key));
+      inflight = this.#fetchToken(realm, service, scope, creds, key).finally(() =>
+        this.#inflightTokens.delete(key),
+      );
       this.#inflightTokens.set(key, inflight);
     }
     return `Bearer ${await inflight}`;
   }
 
-  async #fetchToken(realm: string, service: string | undefined, scope: string, creds: Credentials | undefined, key: string): Promise<string> {
+  async #fetchToken(
+    realm: string,
+    service: string | undefined,
+    scope: string,
+    creds: Credentials | undefined,
+    key: string,
+  ): Promise<string> {
     let res: Resp;
     const u = new URL(realm);
     if (creds?.identityToken !== undefined) {
       // OAuth2 refresh-token grant (distribution auth/oauth.md).
-      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: creds.identityToken, client_id: "gvmconv", scope });
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: creds.identityToken,
+        client_id: "gvmconv",
+        scope,
+      });
       if (service !== undefined) form.set("service", service);
       res = await this.#withRetry(realm, () =>
-        this.#follow("POST", u.toString(), { "content-type": "application/x-www-form-urlencoded" }, undefined, form.toString()),
+        this.#follow(
+          "POST",
+          u.toString(),
+          { "content-type": "application/x-www-form-urlencoded" },
+          undefined,
+          form.toString(),
+        ),
       );
     } else {
       if (service !== undefined) u.searchParams.set("service", service);
@@ -250,22 +313,48 @@ export class RegistryClient {
     if (res.statusCode === 401 || res.statusCode === 403) {
       const fields = { statusCode: res.statusCode, url: realm, details: parseErrorEnvelope(body) };
       if (creds === undefined) throw new AuthRequiredError(this.registry, fields);
-      throw new AuthFailedError(this.registry, `the token server ${u.host} refused the credentials for ${this.registry} (HTTP ${res.statusCode})`, fields);
+      throw new AuthFailedError(
+        this.registry,
+        `the token server ${u.host} refused the credentials for ${this.registry} (HTTP ${res.statusCode})`,
+        fields,
+      );
     }
     if (res.statusCode >= 400) {
-      throw new AuthFailedError(this.registry, `the token server ${u.host} answered HTTP ${res.statusCode}`, { statusCode: res.statusCode, url: realm, details: parseErrorEnvelope(body) });
+      throw new AuthFailedError(this.registry, `the token server ${u.host} answered HTTP ${res.statusCode}`, {
+        statusCode: res.statusCode,
+        url: realm,
+        details: parseErrorEnvelope(body),
+      });
     }
     let json: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     try {
       json = JSON.parse(body.toString("utf8")) as typeof json;
     } catch (err) {
-      throw new AuthFailedError(this.registry, `the token server ${u.host} sent something that is not JSON`, { statusCode: res.statusCode, url: realm }, { cause: err });
+      throw new AuthFailedError(
+        this.registry,
+        `the token server ${u.host} sent something that is not JSON`,
+        { statusCode: res.statusCode, url: realm },
+        { cause: err },
+      );
     }
-    const token = typeof json.token === "string" && json.token !== "" ? json.token : typeof json.access_token === "string" ? json.access_token : undefined;
+    const token =
+      typeof json.token === "string" && json.token !== ""
+        ? json.token
+        : typeof json.access_token === "string"
+          ? json.access_token
+          : undefined;
     if (token === undefined || token === "") {
-      throw new AuthFailedError(this.registry, `the token server ${u.host} sent no token`, { statusCode: res.statusCode, url: realm });
+      throw new AuthFailedError(this.registry, `the token server ${u.host} sent no token`, {
+        statusCode: res.statusCode,
+        url: realm,
+      });
     }
-    this.#tokens.set(key, token, typeof json.expires_in === "number" ? json.expires_in : undefined, typeof json.issued_at === "string" ? json.issued_at : undefined);
+    this.#tokens.set(
+      key,
+      token,
+      typeof json.expires_in === "number" ? json.expires_in : undefined,
+      typeof json.issued_at === "string" ? json.issued_at : undefined,
+    );
     return token;
   }
 
@@ -273,12 +362,20 @@ export class RegistryClient {
    * One logical request: follows redirects itself so that `Authorization` only ever goes to the
    * origin it was meant for (blob storage behind a redirect gets signed URLs, not our token).
    */
-  async #follow(method: "GET" | "POST", url: string, headers: Headers, auth: string | undefined, body?: string, authAnyOrigin = false): Promise<Resp> {
+  async #follow(
+    method: "GET" | "POST",
+    url: string,
+    headers: Headers,
+    auth: string | undefined,
+    body?: string,
+    authAnyOrigin = false,
+  ): Promise<Resp> {
     let current = url;
     const origin = new URL(url).origin;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const h: Headers = { ...this.#userAgent(), ...headers };
-      if (auth !== undefined && (authAnyOrigin ? hop === 0 : new URL(current).origin === origin)) h.authorization = auth;
+      if (auth !== undefined && (authAnyOrigin ? hop === 0 : new URL(current).origin === origin))
+        h.authorization = auth;
       const res = await this.#transport.request(current, {
         method: hop === 0 ? method : "GET",
         headers: h,
@@ -287,9 +384,14 @@ export class RegistryClient {
       if (res.statusCode >= 300 && res.statusCode < 400 && res.statusCode !== 304) {
         const location = res.headers.location;
         await res.body.dump();
-        if (typeof location !== "string") throw new NetworkError(current, `HTTP ${res.statusCode} without Location`);
+        if (typeof location !== "string")
+          throw new NetworkError(current, `HTTP ${res.statusCode} without Location`);
         const next = new URL(location, current);
-        if (new URL(current).protocol === "https:" && next.protocol === "http:" && this.#opts.insecure !== true) {
+        if (
+          new URL(current).protocol === "https:" &&
+          next.protocol === "http:" &&
+          this.#opts.insecure !== true
+        ) {
           throw new NetworkError(current, `refusing a redirect from HTTPS to plain HTTP (${next.host})`);
         }
         current = next.toString();
@@ -308,7 +410,8 @@ export class RegistryClient {
     try {
       return await this.#transport.retryResponse(attempt);
     } catch (err) {
-      if (err instanceof Error && (err.name === "AbortError" || this.#opts.signal?.aborted === true)) throw err;
+      if (err instanceof Error && (err.name === "AbortError" || this.#opts.signal?.aborted === true))
+        throw err;
       if (err instanceof RegistryError || err instanceof NetworkError) throw err;
       const detail = err instanceof HttpNetworkError ? err.detail : (err as Error).message;
       throw new NetworkError(url, `request failed: ${detail}`, { cause: err });
@@ -319,19 +422,38 @@ export class RegistryClient {
     const body = await readCapped(res.body, MAX_ERROR_BODY, "error body").catch(() => Buffer.alloc(0));
     const details = parseErrorEnvelope(body);
     const registryCode = details[0]?.code;
-    const fields = { statusCode: res.statusCode, url, details, ...(registryCode !== undefined ? { registryCode } : {}) };
+    const fields = {
+      statusCode: res.statusCode,
+      url,
+      details,
+      ...(registryCode !== undefined ? { registryCode } : {}),
+    };
     const msg = details.map((d) => `${d.code}: ${d.message}`).join("; ");
-    if (res.statusCode === 404 || registryCode === "MANIFEST_UNKNOWN" || registryCode === "NAME_UNKNOWN" || registryCode === "BLOB_UNKNOWN") {
+    if (
+      res.statusCode === 404 ||
+      registryCode === "MANIFEST_UNKNOWN" ||
+      registryCode === "NAME_UNKNOWN" ||
+      registryCode === "BLOB_UNKNOWN"
+    ) {
       return new NotFoundError(`${what} not found: ${url}${msg ? ` (${msg})` : ""}`, fields);
     }
     if (res.statusCode === 403 || registryCode === "DENIED" || registryCode === "UNAUTHORIZED") {
       const creds = repository !== undefined ? await this.#creds(repository) : undefined;
       if (creds === undefined) return new AuthRequiredError(this.registry, fields);
-      return new AuthFailedError(this.registry, `${this.registry} denied access to ${repository ?? url} (HTTP ${res.statusCode}${msg ? `, ${msg}` : ""})`, fields);
+      return new AuthFailedError(
+        this.registry,
+        `${this.registry} denied access to ${repository ?? url} (HTTP ${res.statusCode}${msg ? `, ${msg}` : ""})`,
+        fields,
+      );
     }
-    return new RegistryError("E_OCI_HTTP", `${this.registry} answered HTTP ${res.statusCode} for ${what} ${url}${msg ? ` (${msg})` : ""}`, fields, {
-      hint: res.statusCode === 429 ? "the registry rate-limits pulls; log in or wait" : "",
-    });
+    return new RegistryError(
+      "E_OCI_HTTP",
+      `${this.registry} answered HTTP ${res.statusCode} for ${what} ${url}${msg ? ` (${msg})` : ""}`,
+      fields,
+      {
+        hint: res.statusCode === 429 ? "the registry rate-limits pulls; log in or wait" : "",
+      },
+    );
   }
 }
 

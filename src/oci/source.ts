@@ -29,7 +29,8 @@ function splitPathRef(rest: string): { path: string; ref: string | undefined } {
 }
 
 export function parseSource(input: string): ImageSource {
-  if (input.startsWith("docker://")) return { transport: "docker", reference: parseRef(input, input.slice("docker://".length)) };
+  if (input.startsWith("docker://"))
+    return { transport: "docker", reference: parseRef(input, input.slice("docker://".length)) };
   for (const t of PATH_TRANSPORTS) {
     if (input.startsWith(`${t}:`)) {
       const { path, ref } = splitPathRef(input.slice(t.length + 1));
@@ -40,13 +41,18 @@ export function parseSource(input: string): ImageSource {
   if (input.startsWith("docker-daemon:")) {
     const name = input.slice("docker-daemon:".length);
     if (name === "") throw new InvalidSourceError(input, "docker-daemon: needs an image name or id");
-    if (/^(sha256:)?[a-f0-9]{64}$/.test(name)) return { transport: "docker-daemon", name, reference: undefined };
+    if (/^(sha256:)?[a-f0-9]{64}$/.test(name))
+      return { transport: "docker-daemon", name, reference: undefined };
     const reference = parseRef(input, name);
     return { transport: "docker-daemon", name: reference.familiar, reference };
   }
   // Other skopeo transports: say so rather than read `dir:x` as the Docker Hub image `dir:x`.
   const other = /^(dir|containers-storage|ostree|sif|tarball|docker):/.exec(input);
-  if (other !== null) throw new InvalidSourceError(input, `the ${other[1]}: transport is not supported${other[1] === "docker" ? " (write docker://REF)" : ""}`);
+  if (other !== null)
+    throw new InvalidSourceError(
+      input,
+      `the ${other[1]}: transport is not supported${other[1] === "docker" ? " (write docker://REF)" : ""}`,
+    );
   return { transport: "docker", reference: parseRef(input, input) };
 }
 

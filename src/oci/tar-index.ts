@@ -74,7 +74,8 @@ export class TarIndex {
         }
         const fullName = normalizeTarPath(paxPath ?? longName ?? name);
         if (type === "0" || type === "\0" || type === "7") {
-          if (dataStart + size > fileSize) throw new LocalSourceError(path, `tar is truncated inside ${fullName}`);
+          if (dataStart + size > fileSize)
+            throw new LocalSourceError(path, `tar is truncated inside ${fullName}`);
           index.#files.set(fullName, { offset: dataStart, size });
         } else if (type === "1" || type === "2") {
           const linkName = headerString(header, "linkname");
@@ -122,8 +123,11 @@ function readSize(header: Buffer, path: string, pos: number): number {
     size = headerNumber(header, "size");
   } catch (err) {
     if (!(err instanceof TarFormatError)) throw err;
-    throw new LocalSourceError(path, `not a tar file (${err.message} in the header at byte ${pos})`, { cause: err });
+    throw new LocalSourceError(path, `not a tar file (${err.message} in the header at byte ${pos})`, {
+      cause: err,
+    });
   }
-  if (size < 0) throw new LocalSourceError(path, `not a tar file (negative size in the header at byte ${pos})`);
+  if (size < 0)
+    throw new LocalSourceError(path, `not a tar file (negative size in the header at byte ${pos})`);
   return size;
 }

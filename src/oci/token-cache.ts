@@ -41,7 +41,10 @@ export class TokenCache {
    * than the margin still lets the token be used once, for the request that asked for it.
    */
   set(key: string, token: string, expiresInS: number | undefined, issuedAt?: string): void {
-    const lifetime = expiresInS !== undefined && Number.isFinite(expiresInS) && expiresInS > 0 ? expiresInS : DEFAULT_TOKEN_LIFETIME_S;
+    const lifetime =
+      expiresInS !== undefined && Number.isFinite(expiresInS) && expiresInS > 0
+        ? expiresInS
+        : DEFAULT_TOKEN_LIFETIME_S;
     let start = this.#now();
     if (issuedAt !== undefined) {
       const t = Date.parse(issuedAt);

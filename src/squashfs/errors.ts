@@ -23,9 +23,13 @@ export class SquashfsRangeError extends GvmconvError {
 export class SquashfsNameTooLongError extends GvmconvError {
   readonly path: string;
   constructor(path: string, bytes: number) {
-    super("E_SQUASHFS_NAME_TOO_LONG", `name of ${JSON.stringify(path)} is ${bytes} bytes; SquashFS allows 256`, {
-      hint: "rename the file to at most 256 bytes (UTF-8)",
-    });
+    super(
+      "E_SQUASHFS_NAME_TOO_LONG",
+      `name of ${JSON.stringify(path)} is ${bytes} bytes; SquashFS allows 256`,
+      {
+        hint: "rename the file to at most 256 bytes (UTF-8)",
+      },
+    );
     this.path = path;
   }
 }
@@ -55,7 +59,10 @@ export class SquashfsHardlinkTargetMissingError extends GvmconvError {
   readonly path: string;
   readonly target: string;
   constructor(path: string, target: string, why = "does not exist") {
-    super("E_SQUASHFS_HARDLINK_TARGET_MISSING", `hard link ${JSON.stringify(path)}: target ${JSON.stringify(target)} ${why}`);
+    super(
+      "E_SQUASHFS_HARDLINK_TARGET_MISSING",
+      `hard link ${JSON.stringify(path)}: target ${JSON.stringify(target)} ${why}`,
+    );
     this.path = path;
     this.target = target;
   }
@@ -66,7 +73,10 @@ export class SquashfsHardlinkToDirectoryError extends GvmconvError {
   readonly path: string;
   readonly target: string;
   constructor(path: string, target: string) {
-    super("E_SQUASHFS_HARDLINK_TO_DIRECTORY", `hard link ${JSON.stringify(path)} points to directory ${JSON.stringify(target)}`);
+    super(
+      "E_SQUASHFS_HARDLINK_TO_DIRECTORY",
+      `hard link ${JSON.stringify(path)} points to directory ${JSON.stringify(target)}`,
+    );
     this.path = path;
     this.target = target;
   }
@@ -77,7 +87,10 @@ export class SquashfsXattrNamespaceError extends GvmconvError {
   readonly path: string;
   readonly xattr: string;
   constructor(path: string, xattr: string) {
-    super("E_SQUASHFS_XATTR_NAMESPACE", `xattr ${JSON.stringify(xattr)} on ${JSON.stringify(path)}: SquashFS stores only user.*, trusted.* and security.*`);
+    super(
+      "E_SQUASHFS_XATTR_NAMESPACE",
+      `xattr ${JSON.stringify(xattr)} on ${JSON.stringify(path)}: SquashFS stores only user.*, trusted.* and security.*`,
+    );
     this.path = path;
     this.xattr = xattr;
   }
@@ -87,7 +100,10 @@ export class SquashfsXattrNamespaceError extends GvmconvError {
 export class SquashfsSymlinkTooLongError extends GvmconvError {
   readonly path: string;
   constructor(path: string, bytes: number) {
-    super("E_SQUASHFS_SYMLINK_TOO_LONG", `symlink ${JSON.stringify(path)} target is ${bytes} bytes; the kernel reads at most 4096`);
+    super(
+      "E_SQUASHFS_SYMLINK_TOO_LONG",
+      `symlink ${JSON.stringify(path)} target is ${bytes} bytes; the kernel reads at most 4096`,
+    );
     this.path = path;
   }
 }

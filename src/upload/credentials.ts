@@ -189,9 +189,7 @@ export async function saveCredentials(
 }
 
 /** Forget the stored login. Returns false when there was none. */
-export async function removeCredentials(
-  lookup: Pick<CredentialsLookup, "env" | "path">,
-): Promise<boolean> {
+export async function removeCredentials(lookup: Pick<CredentialsLookup, "env" | "path">): Promise<boolean> {
   const path = lookup.path ?? credentialsPath(lookup.env);
   try {
     await rm(path);

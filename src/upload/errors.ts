@@ -18,11 +18,7 @@ export class RegistryHttpError extends GvmconvError {
   readonly endpoint: string;
   constructor(endpoint: string, statusCode: number, body: string, options: { hint?: string } = {}) {
     const excerpt = body.length > 300 ? body.slice(0, 300) + "…" : body;
-    super(
-      "E_GOLEM_HTTP",
-      `${endpoint} answered HTTP ${statusCode}${excerpt ? `: ${excerpt}` : ""}`,
-      options,
-    );
+    super("E_GOLEM_HTTP", `${endpoint} answered HTTP ${statusCode}${excerpt ? `: ${excerpt}` : ""}`, options);
     this.statusCode = statusCode;
     this.endpoint = endpoint;
   }

@@ -54,7 +54,9 @@ after(async () => {
 });
 
 const sha3 = async (path: string): Promise<string> =>
-  createHash("sha3-224").update(await readFile(path)).digest("hex");
+  createHash("sha3-224")
+    .update(await readFile(path))
+    .digest("hex");
 
 test("convert creates the output directory it is given and reports the file it wrote", async () => {
   const dir = join(work, "not", "yet", "there");
@@ -67,7 +69,11 @@ test("convert creates the output directory it is given and reports the file it w
 test("push uploads an existing .gvmi and attaches the tag; the registry holds exactly the file", async () => {
   const file = join(work, "push.gvmi");
   await copyFile(sampleGvmi, file);
-  const result = await push(file, { target: "alice/hello:lib", credentials: { user: "alice", token: TOKEN }, env });
+  const result = await push(file, {
+    target: "alice/hello:lib",
+    credentials: { user: "alice", token: TOKEN },
+    env,
+  });
   assert.equal(result.sha3, await sha3(file));
   assert.equal(registry.tags.get("alice/hello:lib"), result.descriptorSha256);
   assert.ok(registry.assembled(result.descriptorSha256)?.equals(await readFile(file)));
@@ -96,7 +102,12 @@ test("convertAndPush with the login from the environment converts, uploads and a
   });
   assert.equal(result.push.sha3, result.conversion.sha3);
   assert.equal(registry.tags.get("alice/hello:both"), result.push.descriptorSha256);
-  const doc = imageInfoDocument(result.conversion.outputPath, result.conversion.sha3, result.conversion, result.push);
+  const doc = imageInfoDocument(
+    result.conversion.outputPath,
+    result.conversion.sha3,
+    result.conversion,
+    result.push,
+  );
   assert.equal(doc.imageId, result.conversion.imageId);
   assert.deepEqual(doc.addedMountPoints, result.conversion.addedMountPoints);
 });
@@ -160,7 +171,10 @@ test("buildSquashfs from a directory, a tar file and a tar stream: the same tree
   const fromDir = await buildSquashfs(tree, join(out, "dir.sqfs"), { context });
   assert.equal(fromDir.size, (await readFile(fromDir.outputPath)).length);
   const fromFile = await buildSquashfs(tarFile, join(out, "file.sqfs"), { context });
-  const fromStream = await buildSquashfs("-", join(out, "stream.sqfs"), { context, stdin: Readable.from([tar]) });
+  const fromStream = await buildSquashfs("-", join(out, "stream.sqfs"), {
+    context,
+    stdin: Readable.from([tar]),
+  });
   assert.ok((await readFile(fromFile.outputPath)).equals(await readFile(fromStream.outputPath)));
   const names = async (p: string): Promise<string[]> => {
     const seen: string[] = [];
@@ -168,14 +182,22 @@ test("buildSquashfs from a directory, a tar file and a tar stream: the same tree
     return seen;
   };
   assert.deepEqual(await names(fromDir.outputPath), await names(fromFile.outputPath));
-  await assert.rejects(buildSquashfs(tree, fromDir.outputPath, { context }), (e: unknown) => isGvmconvError(e) && e.code === "E_OUTPUT_EXISTS");
+  await assert.rejects(
+    buildSquashfs(tree, fromDir.outputPath, { context }),
+    (e: unknown) => isGvmconvError(e) && e.code === "E_OUTPUT_EXISTS",
+  );
 });
 
 test("login checks the token with the registry and stores it; checkLogin and logout see it", async () => {
   const loginEnv = hermeticEnv(join(work, "login-home"), { REGISTRY_URL: registry.url });
   await mkdir(join(work, "login-home"), { recursive: true });
-  await assert.rejects(login({ user: "alice", token: "wrong" }, { env: loginEnv }), (e: unknown) => isGvmconvError(e));
-  assert.deepEqual(await checkLogin({ env: loginEnv, cwd: work }), { found: false, registryUrl: registry.url });
+  await assert.rejects(login({ user: "alice", token: "wrong" }, { env: loginEnv }), (e: unknown) =>
+    isGvmconvError(e),
+  );
+  assert.deepEqual(await checkLogin({ env: loginEnv, cwd: work }), {
+    found: false,
+    registryUrl: registry.url,
+  });
   const stored = await login({ user: "alice", token: TOKEN }, { env: loginEnv });
   assert.equal(stored.registryUrl, registry.url);
   assert.ok(!(await readFile(stored.path, "utf8")).includes("wrong"));

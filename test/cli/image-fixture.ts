@@ -27,7 +27,12 @@ export async function run(argv: string[]): Promise<Run> {
 /** Bytes 0 … 255 repeated: binary content that would break a text round trip. */
 export const BINARY = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7) & 0xff));
 
-export const CONFIG = { Image: "sha256:" + "ab".repeat(32), Cmd: ["/bin/sh"], Env: ["A=1"], Volumes: { "/data": {} } };
+export const CONFIG = {
+  Image: "sha256:" + "ab".repeat(32),
+  Cmd: ["/bin/sh"],
+  Env: ["A=1"],
+  Volumes: { "/data": {} },
+};
 
 export interface Fixture {
   dir: string;
@@ -41,7 +46,13 @@ export async function makeFixture(): Promise<Fixture> {
   const attrs = (mode: number, uid = 0, gid = 0) => ({ mode, uid, gid, mtime: 1_700_000_000 });
   const entries: Entry[] = [
     { type: "directory", path: "etc", attrs: attrs(0o755) },
-    { type: "file", path: "etc/hostname", attrs: attrs(0o644, 1000, 100), size: 6, content: Buffer.from("golem\n") },
+    {
+      type: "file",
+      path: "etc/hostname",
+      attrs: attrs(0o644, 1000, 100),
+      size: 6,
+      content: Buffer.from("golem\n"),
+    },
     { type: "file", path: "bin/blob", attrs: attrs(0o755), size: BINARY.length, content: BINARY },
     { type: "symlink", path: "bin/sh", attrs: attrs(0o777), target: "blob" },
     { type: "char-device", path: "dev/null", attrs: attrs(0o666), major: 1, minor: 3 },

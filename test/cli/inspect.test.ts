@@ -22,7 +22,13 @@ test("inspect: config, hash, compression, sizes, inodes, mkfs time", async () =>
     const info = JSON.parse(j.stdout.toString()) as {
       format: string;
       sha3_224: string;
-      squashfs: { compression: string; inodes: number; bytesUsed: number; partSize: number; mkfsTime: number };
+      squashfs: {
+        compression: string;
+        inodes: number;
+        bytesUsed: number;
+        partSize: number;
+        mkfsTime: number;
+      };
       config: Record<string, unknown>;
     };
     assert.equal(info.format, "gvmi");
@@ -45,7 +51,10 @@ test("inspect: a plain SquashFS image is accepted and said to be one", async () 
     const info = JSON.parse(r.stdout.toString()) as { format: string; config: unknown };
     assert.equal(info.format, "squashfs");
     assert.equal(info.config, null);
-    assert.match((await run(["inspect", f.squashfs])).stdout.toString(), /plain SquashFS \(no \.gvmi trailer\)/);
+    assert.match(
+      (await run(["inspect", f.squashfs])).stdout.toString(),
+      /plain SquashFS \(no \.gvmi trailer\)/,
+    );
   } finally {
     rmSync(f.dir, { recursive: true, force: true });
   }

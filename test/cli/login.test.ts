@@ -47,7 +47,10 @@ test("login reads the token from stdin, checks it and stores it readable by the 
   assert.ok(!`${r.stdout}${r.stderr}`.includes(TOKEN), "the token is never printed");
   const st = await stat(credentialsFile());
   assert.equal(st.mode & 0o777, 0o600);
-  assert.ok(registry.requests.some((q) => q.path === "/auth/pat/login"), "the registry was asked");
+  assert.ok(
+    registry.requests.some((q) => q.path === "/auth/pat/login"),
+    "the registry was asked",
+  );
 });
 
 test("login --check and the incumbent's --login-check accept the stored login", async () => {

@@ -24,9 +24,15 @@ test("ls -l: mode, links, numeric ids, size or device numbers, mtime, symlink ta
     assert.equal(bin[1], "lrwxrwxrwx 1 0 0 4 2023-11-14 22:13 sh -> blob");
     const root = (await run(["ls", f.gvmi, "-l"])).stdout.toString();
     assert.match(root, /^drwxrwxrwt \d+ 0 0 \d+ 2023-11-14 22:13 data$/m);
-    assert.equal((await run(["ls", f.gvmi, "dev", "-l"])).stdout.toString(), "crw-rw-rw- 1 0 0 1, 3 2023-11-14 22:13 null\n");
+    assert.equal(
+      (await run(["ls", f.gvmi, "dev", "-l"])).stdout.toString(),
+      "crw-rw-rw- 1 0 0 1, 3 2023-11-14 22:13 null\n",
+    );
     // A file path lists that file alone.
-    assert.equal((await run(["ls", f.gvmi, "etc/hostname", "-l"])).stdout.toString(), "-rw-r--r-- 1 1000 100 6 2023-11-14 22:13 hostname\n");
+    assert.equal(
+      (await run(["ls", f.gvmi, "etc/hostname", "-l"])).stdout.toString(),
+      "-rw-r--r-- 1 1000 100 6 2023-11-14 22:13 hostname\n",
+    );
   } finally {
     rmSync(f.dir, { recursive: true, force: true });
   }
@@ -36,7 +42,10 @@ test("ls -R: every directory, depth first", async () => {
   const f = await makeFixture();
   try {
     const r = await run(["ls", f.gvmi, "-R"]);
-    assert.equal(r.stdout.toString(), "/:\nbin\ndata\ndev\netc\n\n/bin:\nblob\nsh\n\n/data:\n\n/dev:\nnull\n\n/etc:\nhostname\n");
+    assert.equal(
+      r.stdout.toString(),
+      "/:\nbin\ndata\ndev\netc\n\n/bin:\nblob\nsh\n\n/data:\n\n/dev:\nnull\n\n/etc:\nhostname\n",
+    );
   } finally {
     rmSync(f.dir, { recursive: true, force: true });
   }

@@ -9,7 +9,10 @@ test("verify: a good .gvmi passes, with and without --hash", async () => {
   try {
     const r = await run(["verify", f.gvmi]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout.toString(), /: ok — gvmi: trailer and CRC ok; 9 inodes \(2 files, 5 directories\), 200006 bytes/);
+    assert.match(
+      r.stdout.toString(),
+      /: ok — gvmi: trailer and CRC ok; 9 inodes \(2 files, 5 directories\), 200006 bytes/,
+    );
     const h = await run(["verify", f.gvmi, "--hash", f.sha3.toUpperCase()]);
     assert.equal(h.code, 0, h.stderr);
     assert.match(h.stdout.toString(), /\(matches\)/);
@@ -46,7 +49,10 @@ test("verify: wrong hash, bad CRC, damaged data and a malformed --hash each fail
     const sbBytes = Buffer.from(good);
     sbBytes.writeBigUInt64LE(BigInt(good.length * 2), 40);
     writeFileSync(bad, sbBytes);
-    assert.match((await run(["verify", bad])).stderr, /^gvmconv: error \[E_GVMI_SQUASHFS_TRUNCATED\]|^gvmconv: error \[E_SQUASHFS_TRUNCATED\]/);
+    assert.match(
+      (await run(["verify", bad])).stderr,
+      /^gvmconv: error \[E_GVMI_SQUASHFS_TRUNCATED\]|^gvmconv: error \[E_SQUASHFS_TRUNCATED\]/,
+    );
 
     const usage = await run(["verify", f.gvmi, "--hash", "xyz"]);
     assert.equal(usage.code, 2);

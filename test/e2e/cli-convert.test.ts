@@ -47,20 +47,24 @@ function ok(r: CliRun): void {
   assert.equal(r.code, 0, `exit code; stderr:\n${r.stderr}`);
 }
 
-test("converts the sample: stdout has the path and the sha3-224 that sha3sum computes", { skip }, async () => {
-  const out = await outPath();
-  const r = await cli([SAMPLE, "-o", out, "--cache-dir", join(work, "cache")], env);
-  ok(r);
-  const hash = /^sha3-224: ([0-9a-f]{56})$/m.exec(r.stdout)?.[1];
-  assert.equal(hash, sha3sum(out));
-  assert.match(r.stdout, new RegExp(`^wrote: ${out.replace(/[.]/g, "\\.")} \\(`, "m"));
-  const trailer = decodeGvmi(await readFile(out));
-  assert.equal(trailer.config["Image"], SAMPLE_ID);
-  assert.deepEqual(trailer.config["Volumes"], { "/golem/work": {} });
-  assert.equal(trailer.config["User"], undefined, "USER dropped without --keep-user");
-  run("unsquashfs", ["-no-progress", "-d", join(work, "sample-x"), out]);
-  assert.match(await readFile(join(work, "sample-x", "app", "hello.sh"), "utf8"), /./);
-});
+test(
+  "converts the sample: stdout has the path and the sha3-224 that sha3sum computes",
+  { skip },
+  async () => {
+    const out = await outPath();
+    const r = await cli([SAMPLE, "-o", out, "--cache-dir", join(work, "cache")], env);
+    ok(r);
+    const hash = /^sha3-224: ([0-9a-f]{56})$/m.exec(r.stdout)?.[1];
+    assert.equal(hash, sha3sum(out));
+    assert.match(r.stdout, new RegExp(`^wrote: ${out.replace(/[.]/g, "\\.")} \\(`, "m"));
+    const trailer = decodeGvmi(await readFile(out));
+    assert.equal(trailer.config["Image"], SAMPLE_ID);
+    assert.deepEqual(trailer.config["Volumes"], { "/golem/work": {} });
+    assert.equal(trailer.config["User"], undefined, "USER dropped without --keep-user");
+    run("unsquashfs", ["-no-progress", "-d", join(work, "sample-x"), out]);
+    assert.match(await readFile(join(work, "sample-x", "app", "hello.sh"), "utf8"), /./);
+  },
+);
 
 test("the default output name is <repo>-<tag>-<10 hex of the image id>.gvmi", { skip }, async () => {
   const dir = join(work, "default-name");
@@ -72,14 +76,38 @@ test("the default output name is <repo>-<tag>-<10 hex of the image id>.gvmi", { 
 
 test("--env --vol --entrypoint --keep-user are reflected in the trailer", { skip }, async () => {
   const out = await outPath();
-  const r = await cli([SAMPLE, "-o", out, "--env", "A=B", "--env", "GREETING=bye", "--vol", "/data", "--entrypoint", "/bin/true", "--keep-user"], env);
+  const r = await cli(
+    [
+      SAMPLE,
+      "-o",
+      out,
+      "--env",
+      "A=B",
+      "--env",
+      "GREETING=bye",
+      "--vol",
+      "/data",
+      "--entrypoint",
+      "/bin/true",
+      "--keep-user",
+    ],
+    env,
+  );
   ok(r);
   const c = decodeGvmi(await readFile(out)).config;
-  assert.deepEqual(c["Env"], ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=bye", "A=B"]);
+  assert.deepEqual(c["Env"], [
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "GREETING=bye",
+    "A=B",
+  ]);
   assert.deepEqual(c["Volumes"], { "/golem/work": {}, "/data": {} });
   assert.deepEqual(c["Entrypoint"], ["/bin/true"]);
   assert.equal(c["Cmd"], undefined, "a new entrypoint drops the image's CMD, as docker run --entrypoint");
-  assert.equal(c["User"], "1000:1000", "the sample's USER app, resolved through its /etc/passwd and /etc/group");
+  assert.equal(
+    c["User"],
+    "1000:1000",
+    "the sample's USER app, resolved through its /etc/passwd and /etc/group",
+  );
   assert.equal(c["WorkingDir"], "/app");
 });
 

@@ -9,8 +9,26 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { buildImage, hermeticEnv, skopeo, startRegistry, tmp, writeLayout, type BuiltImage, type RunningRegistry } from "../oci/helpers.js";
-import { cli, isRoot, missingTools, noise, repoRoot, startProxy, type CliRun, type Proxy } from "./support.js";
+import {
+  buildImage,
+  hermeticEnv,
+  skopeo,
+  startRegistry,
+  tmp,
+  writeLayout,
+  type BuiltImage,
+  type RunningRegistry,
+} from "../oci/helpers.js";
+import {
+  cli,
+  isRoot,
+  missingTools,
+  noise,
+  repoRoot,
+  startProxy,
+  type CliRun,
+  type Proxy,
+} from "./support.js";
 
 const skip = missingTools("docker-registry", "skopeo", "htpasswd");
 
@@ -28,7 +46,10 @@ before(async () => {
   open = await startRegistry(storage);
   await writeFile(join(work, "htpasswd"), execFileSync("htpasswd", ["-Bbn", "alice", "s3cret"]));
   // Same storage behind Basic auth: the image pushed to `open` is there too.
-  locked = await startRegistry(storage, ["auth:", "  htpasswd:", "    realm: test", `    path: ${join(work, "htpasswd")}`].join("\n"));
+  locked = await startRegistry(
+    storage,
+    ["auth:", "  htpasswd:", "    realm: test", `    path: ${join(work, "htpasswd")}`].join("\n"),
+  );
   image = await buildImage({
     layers: [
       { files: { "etc/hostname": "golem\n" }, compression: "gzip" },
@@ -36,7 +57,12 @@ before(async () => {
     ],
   });
   await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo("copy", "--dest-tls-verify=false", `oci:${join(work, "layout")}:x`, `docker://${open.host}/faults/img:1`);
+  await skopeo(
+    "copy",
+    "--dest-tls-verify=false",
+    `oci:${join(work, "layout")}:x`,
+    `docker://${open.host}/faults/img:1`,
+  );
   proxy = await startProxy(open.port);
   env = hermeticEnv(work);
 });
@@ -74,7 +100,10 @@ function oneErrorLine(r: CliRun, code: RegExp, quiet = true): string {
 
 test("a blob with a wrong digest: one line, no output, no temp file, nothing cached", { skip }, async () => {
   // The top layer (merged first), and the base (still downloading while the top is merged).
-  for (const [which, bad] of [["top", image.layerDigests[1] ?? ""], ["base", image.layerDigests[0] ?? ""]] as const) {
+  for (const [which, bad] of [
+    ["top", image.layerDigests[1] ?? ""],
+    ["base", image.layerDigests[0] ?? ""],
+  ] as const) {
     await corruptedBlobRun(which, bad);
   }
 });
@@ -93,7 +122,11 @@ async function corruptedBlobRun(which: string, bad: string): Promise<void> {
       assert.deepEqual(await readdir(dir), [], "no output and no temporary file");
       const cached = await readdir(join(cache, "blobs", "sha256")).catch((): string[] => []);
       assert.equal(cached.includes(bad.slice(7)), false, "the corrupted blob is not in the cache");
-      assert.deepEqual(await readdir(join(cache, "tmp")).catch((): string[] => []), [], "no partial download left");
+      assert.deepEqual(
+        await readdir(join(cache, "tmp")).catch((): string[] => []),
+        [],
+        "no partial download left",
+      );
     }
   } finally {
     proxy.corrupt.delete(bad);
@@ -102,7 +135,17 @@ async function corruptedBlobRun(which: string, bad: string): Promise<void> {
 
 test("a registry asking for a login: one line saying how to log in", { skip }, async () => {
   const dir = await outDir();
-  const r = await cli([`${locked.host}/faults/img:1`, "-o", join(dir, "img.gvmi"), "--cache-dir", join(work, "cache-401"), "-q"], env);
+  const r = await cli(
+    [
+      `${locked.host}/faults/img:1`,
+      "-o",
+      join(dir, "img.gvmi"),
+      "--cache-dir",
+      join(work, "cache-401"),
+      "-q",
+    ],
+    env,
+  );
   const line = oneErrorLine(r, /\[E_OCI_AUTH_REQUIRED\]/);
   assert.ok(line.includes(`docker login ${locked.host}`), line);
   assert.deepEqual(await readdir(dir), []);
@@ -111,20 +154,36 @@ test("a registry asking for a login: one line saying how to log in", { skip }, a
 test("registry credentials come from the environment the CLI is given", { skip }, async () => {
   const dir = await outDir();
   const withLogin = { ...env, GVMCONV_REGISTRY_USER: "alice", GVMCONV_REGISTRY_PASSWORD: "s3cret" };
-  const r = await cli([`${locked.host}/faults/img:1`, "-o", join(dir, "img.gvmi"), "--cache-dir", join(work, "cache-login"), "-q"], withLogin);
+  const r = await cli(
+    [
+      `${locked.host}/faults/img:1`,
+      "-o",
+      join(dir, "img.gvmi"),
+      "--cache-dir",
+      join(work, "cache-login"),
+      "-q",
+    ],
+    withLogin,
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(await readdir(dir), ["img.gvmi"]);
 });
 
 test("a missing image: E_OCI_NOT_FOUND, one line", { skip }, async () => {
   const dir = await outDir();
-  const r = await cli([`${open.host}/faults/nope:1`, "-o", join(dir, "img.gvmi"), "--cache-dir", join(work, "cache-404"), "-q"], env);
+  const r = await cli(
+    [`${open.host}/faults/nope:1`, "-o", join(dir, "img.gvmi"), "--cache-dir", join(work, "cache-404"), "-q"],
+    env,
+  );
   oneErrorLine(r, /\[E_OCI_NOT_FOUND\]/);
   assert.deepEqual(await readdir(dir), []);
 });
 
 test("--format squashfs without -o is a usage error (exit 2)", { skip }, async () => {
-  const r = await cli([`oci:${join(repoRoot, "samples", "hello-oci")}:latest`, "--format", "squashfs", "-q"], env);
+  const r = await cli(
+    [`oci:${join(repoRoot, "samples", "hello-oci")}:latest`, "--format", "squashfs", "-q"],
+    env,
+  );
   oneErrorLine(r, /\[E_USAGE\]: .*-o/);
   assert.equal(r.code, 2);
 });
@@ -135,7 +194,14 @@ test("an unwritable output directory: one line, no partial file", { skip }, asyn
   // Root ignores directory permissions: drop the effective uid to nobody for the run. The work
   // directory must be traversable and the sample readable by nobody.
   await chmod(work, 0o755);
-  const argv = [`oci:${join(repoRoot, "samples", "hello-oci")}:latest`, "-o", join(dir, "hello.gvmi"), "--cache-dir", join(work, "cache-ro"), "-q"];
+  const argv = [
+    `oci:${join(repoRoot, "samples", "hello-oci")}:latest`,
+    "-o",
+    join(dir, "hello.gvmi"),
+    "--cache-dir",
+    join(work, "cache-ro"),
+    "-q",
+  ];
   let r: CliRun;
   if (isRoot) {
     process.seteuid?.(65534);

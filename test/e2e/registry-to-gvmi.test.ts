@@ -11,7 +11,15 @@ import assert from "node:assert/strict";
 import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { convert, type ConvertResult } from "../../src/index.js";
-import { hermeticEnv, skopeo, startRegistry, tmp, writeLayout, type BuiltImage, type RunningRegistry } from "../oci/helpers.js";
+import {
+  hermeticEnv,
+  skopeo,
+  startRegistry,
+  tmp,
+  writeLayout,
+  type BuiltImage,
+  type RunningRegistry,
+} from "../oci/helpers.js";
 import {
   BIG_SIZE,
   CAPABILITY,
@@ -63,7 +71,12 @@ before(async () => {
   registry = await startRegistry(join(work, "storage"));
   image = imageFromTars(await Promise.all(whiteoutLayers().map(packTar)), "gzip");
   await writeLayout(join(work, "layout"), [{ kind: "image", ref: "v1", image }]);
-  await skopeo("copy", "--dest-tls-verify=false", `oci:${join(work, "layout")}:v1`, `docker://${registry.host}/e2e/whiteouts:v1`);
+  await skopeo(
+    "copy",
+    "--dest-tls-verify=false",
+    `oci:${join(work, "layout")}:v1`,
+    `docker://${registry.host}/e2e/whiteouts:v1`,
+  );
   proxy = await startProxy(registry.port);
   source = `${proxy.host}/e2e/whiteouts:v1`;
   run("mkdir", ["-p", join(work, "out")]);
@@ -101,7 +114,10 @@ test("the trailer reads back as the Golem runtime parses it", { skip }, () => {
   assert.equal(c["Image"], image.configDigest);
   // gvmkit-build drops USER (the VM runs as root) unless --keep-user; we warn about it.
   assert.equal(c["User"], undefined);
-  assert.deepEqual(first.warnings.map((w) => w.code), ["W_GVMI_USER_DROPPED"]);
+  assert.deepEqual(
+    first.warnings.map((w) => w.code),
+    ["W_GVMI_USER_DROPPED"],
+  );
   assert.deepEqual(c, JSON.parse(JSON.stringify(first.containerConfig)));
 
   // The SquashFS part: magic, bytes_used within it, padded to 4 KiB for the VM's loop device.
@@ -112,11 +128,18 @@ test("the trailer reads back as the Golem runtime parses it", { skip }, () => {
   assert.equal(trailer.squashfsSize, first.squashfs?.imageSize ?? trailer.squashfsSize);
 });
 
-test("no listener leak while a layer is streamed (regression: tar-reader's backpressure wait)", { skip }, async () => {
-  // Warnings are emitted on the next tick; let them arrive.
-  await new Promise((r) => setImmediate(r));
-  assert.deepEqual(processWarnings.filter((w) => w.startsWith("MaxListenersExceededWarning")), []);
-});
+test(
+  "no listener leak while a layer is streamed (regression: tar-reader's backpressure wait)",
+  { skip },
+  async () => {
+    // Warnings are emitted on the next tick; let them arrive.
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      processWarnings.filter((w) => w.startsWith("MaxListenersExceededWarning")),
+      [],
+    );
+  },
+);
 
 test("the hash is sha3sum -a 224 of the file", { skip }, () => {
   assert.equal(first.sha3, sha3sum(first.outputPath));
@@ -128,7 +151,12 @@ test("the content equals umoci unpack of the same image, entry by entry", { skip
   const oursTree = walk(join(work, "ours"));
 
   // The oracle: the same image pulled back from the registry by skopeo, unpacked by umoci.
-  await skopeo("copy", "--src-tls-verify=false", `docker://${registry.host}/e2e/whiteouts:v1`, `oci:${join(work, "oracle")}:t`);
+  await skopeo(
+    "copy",
+    "--src-tls-verify=false",
+    `docker://${registry.host}/e2e/whiteouts:v1`,
+    `oci:${join(work, "oracle")}:t`,
+  );
   run("umoci", ["unpack", "--rootless", "--image", `${join(work, "oracle")}:t`, join(work, "rootless")]);
   const rootless = walk(join(work, "rootless", "rootfs"));
 
@@ -139,7 +167,10 @@ test("the content equals umoci unpack of the same image, entry by entry", { skip
     const w = oursTree.get(m);
     assert.equal(w?.type, "directory", m);
     assert.equal(w.uid, 0);
-    assert.equal([...oursTree.keys()].some((p) => p.startsWith(`${m}/`)), false);
+    assert.equal(
+      [...oursTree.keys()].some((p) => p.startsWith(`${m}/`)),
+      false,
+    );
     oursTree.delete(m);
   }
 
@@ -209,18 +240,24 @@ test("a forced rebuild is byte-identical and downloads no layer again", { skip }
   assert.equal(again.outputPath, first.outputPath);
   assert.equal(again.sha3, first.sha3);
   assert.ok((await readFile(again.outputPath)).equals(firstBytes), "byte-identical");
-  const layerGets = blobGets(proxy.log.slice(before)).filter((l) => image.layerDigests.some((dg) => l.url.endsWith(dg)));
+  const layerGets = blobGets(proxy.log.slice(before)).filter((l) =>
+    image.layerDigests.some((dg) => l.url.endsWith(dg)),
+  );
   assert.deepEqual(layerGets, [], "layers come from the cache");
 });
 
-test("without --force an output built from the same image is kept and nothing is downloaded", { skip }, async () => {
-  const mtimeBefore = (await stat(first.outputPath)).mtimeMs;
-  const before = proxy.log.length;
-  const kept = await convert(source, options());
-  assert.equal(kept.kept, true);
-  assert.equal(kept.sha3, first.sha3);
-  assert.equal(kept.size, firstBytes.length);
-  assert.equal((await stat(first.outputPath)).mtimeMs, mtimeBefore, "file untouched");
-  assert.deepEqual(blobGets(proxy.log.slice(before)), [], "no blob fetched (config from the cache too)");
-  assert.ok((await readFile(first.outputPath)).equals(firstBytes));
-});
+test(
+  "without --force an output built from the same image is kept and nothing is downloaded",
+  { skip },
+  async () => {
+    const mtimeBefore = (await stat(first.outputPath)).mtimeMs;
+    const before = proxy.log.length;
+    const kept = await convert(source, options());
+    assert.equal(kept.kept, true);
+    assert.equal(kept.sha3, first.sha3);
+    assert.equal(kept.size, firstBytes.length);
+    assert.equal((await stat(first.outputPath)).mtimeMs, mtimeBefore, "file untouched");
+    assert.deepEqual(blobGets(proxy.log.slice(before)), [], "no blob fetched (config from the cache too)");
+    assert.ok((await readFile(first.outputPath)).equals(firstBytes));
+  },
+);

@@ -11,7 +11,15 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { convert, type ConvertOptions } from "../../src/index.js";
-import { hermeticEnv, skopeo, startRegistry, tmp, writeLayout, type BuiltImage, type RunningRegistry } from "../oci/helpers.js";
+import {
+  hermeticEnv,
+  skopeo,
+  startRegistry,
+  tmp,
+  writeLayout,
+  type BuiltImage,
+  type RunningRegistry,
+} from "../oci/helpers.js";
 import {
   assertSameTree,
   comparable,
@@ -64,13 +72,23 @@ before(async () => {
   // Same tars, so the same diff_ids and config: one image id, three encodings.
   assert.equal(zst.configDigest, gz.configDigest);
   assert.equal(plain.configDigest, gz.configDigest);
-  const armTars = [...tars, await packTar([{ header: { name: "arch", type: "file", mode: 0o644 }, body: "arm64\n" }])];
+  const armTars = [
+    ...tars,
+    await packTar([{ header: { name: "arch", type: "file", mode: 0o644 }, body: "arm64\n" }]),
+  ];
   arm = imageFromTars(armTars, "gzip", { architecture: "arm64" });
   await writeLayout(join(work, "layout"), [
     { kind: "image", ref: "gz", image: gz },
     { kind: "image", ref: "zst", image: zst },
     { kind: "image", ref: "plain", image: plain },
-    { kind: "multi", ref: "multi", images: [{ image: arm, architecture: "arm64" }, { image: gz, architecture: "amd64" }] },
+    {
+      kind: "multi",
+      ref: "multi",
+      images: [
+        { image: arm, architecture: "arm64" },
+        { image: gz, architecture: "amd64" },
+      ],
+    },
   ]);
 
   const ref = await convertAndWalk(`oci:${join(work, "layout")}:gz`);
@@ -88,12 +106,19 @@ async function expectSameAsReference(source: string, extra: ConvertOptions = {})
   assert.equal(got.result.imageId, gz.configDigest);
   assert.equal(got.trailer.config["Image"], gz.configDigest);
   assertSameTree(got.tree, reference.tree, source);
-  assert.ok(got.squashfs.equals(reference.squashfs), `${source}: SquashFS bytes identical to the oci: conversion`);
+  assert.ok(
+    got.squashfs.equals(reference.squashfs),
+    `${source}: SquashFS bytes identical to the oci: conversion`,
+  );
 }
 
 test("the oci: conversion agrees with umoci unpack (the reference for the others)", { skip }, () => {
   run("umoci", ["unpack", "--image", `${join(work, "layout")}:gz`, join(work, "umoci")]);
-  const theirs = comparable(walk(join(work, "umoci", "rootfs")), { owners: "stat", xattrs: everything, mtime: true });
+  const theirs = comparable(walk(join(work, "umoci", "rootfs")), {
+    owners: "stat",
+    xattrs: everything,
+    mtime: true,
+  });
   const ours = new Map(reference.tree);
   for (const m of ["dev", "proc", "sys", "tmp"]) ours.delete(m);
   assertSameTree(ours, theirs, "oci: vs umoci");
@@ -121,16 +146,32 @@ test("uncompressed layers", { skip }, async () => {
 });
 
 test("a Docker schema-2 manifest from a registry", { skip }, async () => {
-  await skopeo("copy", "--dest-tls-verify=false", "--format", "v2s2", `oci:${join(work, "layout")}:gz`, `docker://${registry.host}/e2e/v2s2:1`);
+  await skopeo(
+    "copy",
+    "--dest-tls-verify=false",
+    "--format",
+    "v2s2",
+    `oci:${join(work, "layout")}:gz`,
+    `docker://${registry.host}/e2e/v2s2:1`,
+  );
   await expectSameAsReference(`${registry.host}/e2e/v2s2:1`);
 });
 
 test("a multi-arch index: linux/amd64 by default, another platform on request", { skip }, async () => {
-  await skopeo("copy", "--all", "--dest-tls-verify=false", `oci:${join(work, "layout")}:multi`, `docker://${registry.host}/e2e/multi:1`);
+  await skopeo(
+    "copy",
+    "--all",
+    "--dest-tls-verify=false",
+    `oci:${join(work, "layout")}:multi`,
+    `docker://${registry.host}/e2e/multi:1`,
+  );
   await expectSameAsReference(`${registry.host}/e2e/multi:1`);
   await expectSameAsReference(`oci:${join(work, "layout")}:multi`);
 
-  const armed = await convertAndWalk(`${registry.host}/e2e/multi:1`, { image: { platform: "linux/arm64", cacheDir: join(work, "cache-arm") }, env: hermeticEnv(work) });
+  const armed = await convertAndWalk(`${registry.host}/e2e/multi:1`, {
+    image: { platform: "linux/arm64", cacheDir: join(work, "cache-arm") },
+    env: hermeticEnv(work),
+  });
   assert.equal(armed.result.imageId, arm.configDigest);
   const expected = new Map(reference.tree);
   expected.set("arch", armed.tree.get("arch") ?? {});

@@ -212,7 +212,12 @@ export function decodeGvmi(file: Buffer): GvmiTrailer {
   const json = file.subarray(jsonStart, file.length - 8);
   assert.equal(crc32(json), crc, "CRC32 of the JSON");
   const text = new TextDecoder("utf-8", { fatal: true }).decode(json);
-  return { squashfsSize: jsonStart - 4, crc, json: text, config: JSON.parse(text) as Record<string, unknown> };
+  return {
+    squashfsSize: jsonStart - 4,
+    crc,
+    json: text,
+    config: JSON.parse(text) as Record<string, unknown>,
+  };
 }
 
 /** `sha3sum -a 224 FILE` (Debian libdigest-sha3-perl). */
@@ -285,7 +290,11 @@ export function comparable(
   const out = new Map<string, Record<string, unknown>>();
   for (const [p, w] of tree) {
     const owner =
-      opts.owners === "stat" ? { uid: w.uid, gid: w.gid } : opts.owners === "rootless" ? rootlessOwner(w.rootless) : {};
+      opts.owners === "stat"
+        ? { uid: w.uid, gid: w.gid }
+        : opts.owners === "rootless"
+          ? rootlessOwner(w.rootless)
+          : {};
     const xattrs = Object.fromEntries(Object.entries(w.xattrs).filter(([k]) => opts.xattrs(k)));
     out.set(p, {
       type: w.type,
@@ -335,19 +344,22 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     log.push({ method: req.method ?? "", url: req.url ?? "" });
     const flip = [...corrupt].some((dg) => req.url?.endsWith(`/blobs/${dg}`) === true);
     const headers = { ...req.headers, host: `127.0.0.1:${targetPort}` };
-    const up = httpRequest({ host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      let first = true;
-      ur.on("data", (c: Buffer) => {
-        if (flip && first && c.length > 0) {
-          c = Buffer.from(c);
-          c[c.length >> 1] = (c[c.length >> 1] ?? 0) ^ 0xff;
-        }
-        first = false;
-        res.write(c);
-      });
-      ur.on("end", () => res.end());
-    });
+    const up = httpRequest(
+      { host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        let first = true;
+        ur.on("data", (c: Buffer) => {
+          if (flip && first && c.length > 0) {
+            c = Buffer.from(c);
+            c[c.length >> 1] = (c[c.length >> 1] ?? 0) ^ 0xff;
+          }
+          first = false;
+          res.write(c);
+        });
+        ur.on("end", () => res.end());
+      },
+    );
     up.on("error", () => res.destroy());
     req.pipe(up);
   });
@@ -364,7 +376,8 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
 }
 
 /** Blob GETs in a proxy log (manifests excluded). */
-export const blobGets = (log: ProxyLog[]): ProxyLog[] => log.filter((l) => l.method === "GET" && l.url.includes("/blobs/"));
+export const blobGets = (log: ProxyLog[]): ProxyLog[] =>
+  log.filter((l) => l.method === "GET" && l.url.includes("/blobs/"));
 
 export type { CliRun };
 
@@ -374,5 +387,5 @@ export async function cli(argv: string[], env: Record<string, string | undefined
 }
 
 /** The file's sha256 (hex). */
-export const sha256File = (path: string): string => createHash("sha256").update(readFileSync(path)).digest("hex");
-
+export const sha256File = (path: string): string =>
+  createHash("sha256").update(readFileSync(path)).digest("hex");

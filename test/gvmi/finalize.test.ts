@@ -5,10 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildContainerConfig } from "../../src/gvmi/container-config.js";
-import {
-  appendTrailer,
-  decideExistingOutput,
-} from "../../src/gvmi/finalize.js";
+import { appendTrailer, decideExistingOutput } from "../../src/gvmi/finalize.js";
 import { readGvmi } from "../../src/gvmi/read.js";
 import { encodeTrailer } from "../../src/gvmi/trailer.js";
 

@@ -50,9 +50,16 @@ test("hashFileRange hashes exactly [0, length) across buffer turns, and fails on
         const hasher = new Sha3Hasher();
         await hashFileRange(handle, length, hasher);
         assert.equal(hasher.size, length);
-        assert.equal(hasher.digest(), new Sha3Hasher().update(data.subarray(0, length)).digest(), `length ${length}`);
+        assert.equal(
+          hasher.digest(),
+          new Sha3Hasher().update(data.subarray(0, length)).digest(),
+          `length ${length}`,
+        );
       }
-      await assert.rejects(hashFileRange(handle, data.length + 10, new Sha3Hasher()), /file ended after 5242883 of 5242893 bytes/);
+      await assert.rejects(
+        hashFileRange(handle, data.length + 10, new Sha3Hasher()),
+        /file ended after 5242883 of 5242893 bytes/,
+      );
     } finally {
       await handle.close();
     }

@@ -29,7 +29,13 @@ function randomLayer(next: () => number, layerNo: number): Entry[] {
     if (roll < 0.3) entry = { type: "directory", path, attrs: attrs(0o700 + layerNo) };
     else if (roll < 0.55) {
       const text = `${path}@${layerNo}`;
-      entry = { type: "file", path, attrs: attrs(0o600 + layerNo), size: text.length, content: Buffer.from(text) };
+      entry = {
+        type: "file",
+        path,
+        attrs: attrs(0o600 + layerNo),
+        size: text.length,
+        content: Buffer.from(text),
+      };
     } else if (roll < 0.62) entry = { type: "symlink", path, attrs: attrs(0o777), target: `to-${layerNo}` };
     else if (roll < 0.75) entry = { type: "hardlink", path, target: pick(UNIVERSE) };
     else if (roll < 0.92) {
@@ -51,7 +57,8 @@ function randomLayer(next: () => number, layerNo: number): Entry[] {
       chosen.delete(entry.path);
       continue;
     }
-    for (const p of parents) if (!chosen.has(p)) chosen.set(p, { type: "directory", path: p, attrs: attrs(0o755) });
+    for (const p of parents)
+      if (!chosen.has(p)) chosen.set(p, { type: "directory", path: p, attrs: attrs(0o755) });
   }
   // Tar order: sorted, so parents precede children; whiteouts interleave like real layers.
   return [...chosen.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
@@ -68,7 +75,9 @@ interface RefNode {
 /** Bottom-up application on an in-memory tree. Layers given BOTTOM first. `skippedLinks` counts links without a usable target. */
 function applyBottomUp(layers: Entry[][]): { tree: Map<string, RefNode>; skippedLinks: number } {
   let skippedLinks = 0;
-  const tree = new Map<string, RefNode>([["", { type: "directory", mode: 0o755, uid: 0, data: "", inode: 0 }]]);
+  const tree = new Map<string, RefNode>([
+    ["", { type: "directory", mode: 0o755, uid: 0, data: "", inode: 0 }],
+  ]);
   let inode = 1;
   const removeSubtree = (p: string) => {
     for (const k of [...tree.keys()]) if (k === p || k.startsWith(`${p}/`)) tree.delete(k);
@@ -108,7 +117,13 @@ function applyBottomUp(layers: Entry[][]): { tree: Map<string, RefNode>; skipped
         if (existing?.type === "directory") Object.assign(existing, { mode: e.attrs.mode, uid: e.attrs.uid });
         else {
           removeSubtree(e.path);
-          tree.set(e.path, { type: "directory", mode: e.attrs.mode, uid: e.attrs.uid, data: "", inode: inode++ });
+          tree.set(e.path, {
+            type: "directory",
+            mode: e.attrs.mode,
+            uid: e.attrs.uid,
+            data: "",
+            inode: inode++,
+          });
         }
         continue;
       }
@@ -124,7 +139,11 @@ function applyBottomUp(layers: Entry[][]): { tree: Map<string, RefNode>; skipped
       }
       removeSubtree(e.path);
       const data =
-        e.type === "file" ? JSON.stringify(Buffer.from(e.content as Uint8Array).toString()) : e.type === "symlink" ? e.target : "";
+        e.type === "file"
+          ? JSON.stringify(Buffer.from(e.content as Uint8Array).toString())
+          : e.type === "symlink"
+            ? e.target
+            : "";
       tree.set(e.path, { type: e.type, mode: e.attrs.mode, uid: e.attrs.uid, data, inode: inode++ });
     }
   }
@@ -154,10 +173,15 @@ test("top-down merge equals bottom-up application on 3000 random layer stacks", 
     const reference = applyBottomUp(bottomFirst);
     const reporter = new CollectingReporter();
     const sink = await new Sink().consume(mergeLayers([...bottomFirst].reverse(), { reporter }));
-    if (reference.skippedLinks > 0 || reporter.warnings.some((w) => w.code.startsWith("W_LAYER_HARDLINK"))) continue;
+    if (reference.skippedLinks > 0 || reporter.warnings.some((w) => w.code.startsWith("W_LAYER_HARDLINK")))
+      continue;
     compared++;
     const expected = describe(reference.tree);
-    assert.deepEqual(sink.describe(), expected, `seed ${seed}: ${JSON.stringify(bottomFirst.map((l) => l.map((e) => `${e.type[0]} ${e.path}${e.type === "hardlink" ? `->${e.target}` : ""}`)))}`);
+    assert.deepEqual(
+      sink.describe(),
+      expected,
+      `seed ${seed}: ${JSON.stringify(bottomFirst.map((l) => l.map((e) => `${e.type[0]} ${e.path}${e.type === "hardlink" ? `->${e.target}` : ""}`)))}`,
+    );
   }
   t.diagnostic(`${compared} stacks compared`);
   assert.ok(compared >= 1500, `only ${compared} stacks compared`);

@@ -41,7 +41,8 @@ export class Sink {
       const parent = parts.slice(0, i + 1).join("/");
       const existing = this.tree.get(parent);
       if (!existing) this.tree.set(parent, dirNode(this.#nextInode++));
-      else if (existing.type !== "directory") throw new Error(`'${entry.path}' yielded under non-directory '${parent}'`);
+      else if (existing.type !== "directory")
+        throw new Error(`'${entry.path}' yielded under non-directory '${parent}'`);
     }
     const existing = this.tree.get(entry.path);
     if (entry.type === "hardlink") {
@@ -63,7 +64,8 @@ export class Sink {
       if (entry.content instanceof Uint8Array) chunks.push(Buffer.from(entry.content));
       else for await (const c of entry.content) chunks.push(Buffer.from(c));
       const body = Buffer.concat(chunks);
-      if (body.length !== entry.size) throw new Error(`'${entry.path}': ${body.length} bytes, header says ${entry.size}`);
+      if (body.length !== entry.size)
+        throw new Error(`'${entry.path}': ${body.length} bytes, header says ${entry.size}`);
       node.data = hash.update(body).digest("hex");
       node.size = body.length;
       node.text = body.toString("utf8");
@@ -78,7 +80,8 @@ export class Sink {
   /** Resolves hard links against the final tree, as the writer does at finish. */
   finish(): void {
     for (const { path, target } of this.#links) {
-      if (this.#links.some((l) => l.path === target)) throw new Error(`hard link '${path}' → hard link '${target}'`);
+      if (this.#links.some((l) => l.path === target))
+        throw new Error(`hard link '${path}' → hard link '${target}'`);
       const node = this.tree.get(target);
       if (!node) throw new Error(`hard link '${path}' → missing '${target}'`);
       if (node.type === "directory") throw new Error(`hard link '${path}' → directory '${target}'`);
@@ -108,7 +111,9 @@ function dirNode(inode: number): SinkNode {
   return { type: "directory", mode: 0o755, uid: 0, gid: 0, data: "", size: 0, xattrs: "", inode };
 }
 
-function attrsOf(entry: Exclude<Entry, { type: "hardlink" }>): Pick<SinkNode, "mode" | "uid" | "gid" | "xattrs"> {
+function attrsOf(
+  entry: Exclude<Entry, { type: "hardlink" }>,
+): Pick<SinkNode, "mode" | "uid" | "gid" | "xattrs"> {
   const xattrs = [...(entry.attrs.xattrs ?? new Map<string, Uint8Array>())]
     .map(([k, v]) => `${k}=${Buffer.from(v).toString("hex")}`)
     .sort()

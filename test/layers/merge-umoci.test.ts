@@ -25,7 +25,8 @@ import { packTar, type Member } from "../support/tar.js";
 type Headers = Member["header"];
 
 const have = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-const skip = !have("umoci") || !have("python3") ? "umoci or python3 not installed (scripts/test-deps.txt)" : false;
+const skip =
+  !have("umoci") || !have("python3") ? "umoci or python3 not installed (scripts/test-deps.txt)" : false;
 
 const mtime = new Date(1_700_000_000_000);
 const d = (name: string, mode = 0o755, extra: Partial<Headers> = {}): Member => ({
@@ -55,7 +56,10 @@ function writeLayout(dir: string, tars: Buffer[]): void {
     writeFileSync(join(blobs, hex), buf);
     return { digest: `sha256:${hex}`, size: buf.length };
   };
-  const layers = tars.map((tar) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...put(gzipSync(tar)) }));
+  const layers = tars.map((tar) => ({
+    mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+    ...put(gzipSync(tar)),
+  }));
   const config = put(
     JSON.stringify({
       architecture: "amd64",
@@ -205,8 +209,22 @@ test("the merge agrees with umoci unpack on a multi-layer image", { skip }, asyn
         .map((kv) => kv.split("=") as [string, string]),
     );
     assert.deepEqual(
-      { type: our.type, mode: our.mode, size: our.size, data: our.data, links: ourGroups.get(path), xattrs: ourXattrs },
-      { type: their.type, mode: their.mode, size: their.size, data: their.data, links: theirGroups.get(path), xattrs: their.xattrs },
+      {
+        type: our.type,
+        mode: our.mode,
+        size: our.size,
+        data: our.data,
+        links: ourGroups.get(path),
+        xattrs: ourXattrs,
+      },
+      {
+        type: their.type,
+        mode: their.mode,
+        size: their.size,
+        data: their.data,
+        links: theirGroups.get(path),
+        xattrs: their.xattrs,
+      },
       `'${path}'`,
     );
   }

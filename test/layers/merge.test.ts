@@ -31,7 +31,10 @@ const symlink = (path: string, target: string): Entry => ({
 const link = (path: string, target: string): Entry => ({ type: "hardlink", path, target });
 
 /** Merges layers given TOPMOST FIRST and returns the sink's description plus warnings. */
-async function merge(layers: Entry[][], strict = false): Promise<{ tree: string[]; codes: string[]; sink: Sink }> {
+async function merge(
+  layers: Entry[][],
+  strict = false,
+): Promise<{ tree: string[]; codes: string[]; sink: Sink }> {
   const collected = new CollectingReporter();
   const { reporter } = createContext({ env: {}, reporter: collected, strict });
   const sink = await new Sink().consume(mergeLayers(layers as LayerEntries[], { reporter }));
@@ -74,7 +77,10 @@ test("a directory implied by an upper layer hides a lower non-directory there", 
 });
 
 test("an upper file replacing a directory hides the lower subtree", async () => {
-  const { tree } = await merge([[file("d", "f")], [dir("d"), file("d/x", "x"), dir("d/sub"), file("d/sub/y", "y")]]);
+  const { tree } = await merge([
+    [file("d", "f")],
+    [dir("d"), file("d/x", "x"), dir("d/sub"), file("d/sub/y", "y")],
+  ]);
   assert.deepEqual(tree, ["/ directory 755 0:0", 'd file 644 0:0 "f"']);
 });
 
@@ -90,7 +96,11 @@ test("a symlink replacing a directory hides the lower subtree (no writes through
 
 test("a file in a middle layer that lost to a directory above still destroyed the subtree below it", async () => {
   // bottom-up: layer 2 makes d/old, layer 1 replaces d by a file, layer 0 makes d a directory again
-  const { tree } = await merge([[dir("d"), file("d/top", "t")], [file("d", "mid")], [dir("d"), file("d/old", "o")]]);
+  const { tree } = await merge([
+    [dir("d"), file("d/top", "t")],
+    [file("d", "mid")],
+    [dir("d"), file("d/old", "o")],
+  ]);
   assert.deepEqual(pick(tree, "d", "d/top", "d/old"), ["d directory 755 0:0", 'd/top file 644 0:0 "t"']);
 });
 
@@ -116,7 +126,10 @@ test("a whiteout does not remove the same layer's entry at that path, whatever t
 });
 
 test("a whiteout next to the same layer's directory still hides the lower children", async () => {
-  const { tree } = await merge([[whiteout(".wh.d"), dir("d"), file("d/new", "n")], [dir("d"), file("d/old", "o")]]);
+  const { tree } = await merge([
+    [whiteout(".wh.d"), dir("d"), file("d/new", "n")],
+    [dir("d"), file("d/old", "o")],
+  ]);
   assert.deepEqual(pick(tree, "d/new", "d/old"), ['d/new file 644 0:0 "n"']);
 });
 
@@ -135,7 +148,10 @@ test("an opaque whiteout hides all lower children but keeps the layer's own, wha
     const own = [dir("a"), dir("a/b"), dir("a/b/c"), file("a/b/c/foo", "foo")];
     if (opaqueFirst) own.splice(1, 0, whiteout("a/.wh..wh..opq"));
     else own.push(whiteout("a/.wh..wh..opq"));
-    const { tree } = await merge([own, [dir("a"), dir("a/b"), dir("a/b/c"), file("a/b/c/bar", "bar"), file("a/x", "x")]]);
+    const { tree } = await merge([
+      own,
+      [dir("a"), dir("a/b"), dir("a/b/c"), file("a/b/c/bar", "bar"), file("a/x", "x")],
+    ]);
     assert.deepEqual(tree, [
       "/ directory 755 0:0",
       "a directory 755 0:0",
@@ -171,9 +187,16 @@ test("a whiteout under a path its own layer made a file is a no-op with W_LAYER_
 });
 
 test("whiteout names that remove nothing nameable are W_LAYER_WHITEOUT_INVALID (never the parent)", async () => {
-  const { tree, codes } = await merge([[whiteout("d/.wh.."), whiteout("d/.wh."), file("x/.wh.y/z", "")], [dir("d"), file("d/f", "f")]]);
+  const { tree, codes } = await merge([
+    [whiteout("d/.wh.."), whiteout("d/.wh."), file("x/.wh.y/z", "")],
+    [dir("d"), file("d/f", "f")],
+  ]);
   assert.deepEqual(pick(tree, "d", "d/f"), ["d directory 755 0:0", 'd/f file 644 0:0 "f"']);
-  assert.deepEqual(codes, [MERGE_WARNINGS.whiteoutInvalid, MERGE_WARNINGS.whiteoutInvalid, MERGE_WARNINGS.whiteoutInvalid]);
+  assert.deepEqual(codes, [
+    MERGE_WARNINGS.whiteoutInvalid,
+    MERGE_WARNINGS.whiteoutInvalid,
+    MERGE_WARNINGS.whiteoutInvalid,
+  ]);
 });
 
 // ---- entries under removed paths ----
@@ -183,13 +206,21 @@ test("entries under an upper non-directory, whiteout or opaque directory are dro
     [file("f", "file"), whiteout(".wh.w"), dir("o"), whiteout("o/.wh..wh..opq")],
     [file("f/x", "x"), dir("w"), file("w/x", "x"), file("o/x", "x"), file("ok", "ok")],
   ]);
-  assert.deepEqual(tree, ["/ directory 755 0:0", 'f file 644 0:0 "file"', "o directory 755 0:0", 'ok file 644 0:0 "ok"']);
+  assert.deepEqual(tree, [
+    "/ directory 755 0:0",
+    'f file 644 0:0 "file"',
+    "o directory 755 0:0",
+    'ok file 644 0:0 "ok"',
+  ]);
 });
 
 // ---- one layer's own duplicates ----
 
 test("within a layer the later entry at a path wins, and both are judged against upper layers alike", async () => {
-  const { tree } = await merge([[file("keep", "k")], [file("a", "first"), file("a", "second"), file("keep", "lower")]]);
+  const { tree } = await merge([
+    [file("keep", "k")],
+    [file("a", "first"), file("a", "second"), file("keep", "lower")],
+  ]);
   assert.deepEqual(pick(tree, "a", "keep"), ['a file 644 0:0 "second"', 'keep file 644 0:0 "k"']);
 });
 
@@ -233,7 +264,11 @@ test("a hard link to an untouched file of a lower layer shares its inode", async
 });
 
 test("a hard link keeps the content its target had in its layer when an upper layer replaced the target", async () => {
-  const { tree, codes } = await merge([[file("t", "new")], [link("l1", "t"), link("l2", "t")], [file("t", "old")]]);
+  const { tree, codes } = await merge([
+    [file("t", "new")],
+    [link("l1", "t"), link("l2", "t")],
+    [file("t", "old")],
+  ]);
   assert.deepEqual(tree, [
     "/ directory 755 0:0",
     'l1 file 644 0:0 "old"',
@@ -249,13 +284,23 @@ test("a hard link keeps its target's content when an upper layer whited the targ
 });
 
 test("hard links from several layers to one lower inode stay one inode", async () => {
-  const { tree } = await merge([[whiteout(".wh.t")], [link("l1", "t")], [link("l2", "t")], [file("t", "old")]]);
+  const { tree } = await merge([
+    [whiteout(".wh.t")],
+    [link("l1", "t")],
+    [link("l2", "t")],
+    [file("t", "old")],
+  ]);
   assert.deepEqual(tree, ["/ directory 755 0:0", 'l1 file 644 0:0 "old"', 'l2 file 644 0:0 "old" =l1']);
 });
 
 test("hard links chain through a lower hard link to the inode it names", async () => {
   const { tree } = await merge([[link("l", "t")], [link("t", "u")], [file("u", "U")]]);
-  assert.deepEqual(tree, ["/ directory 755 0:0", 'l file 644 0:0 "U"', 't file 644 0:0 "U" =l', 'u file 644 0:0 "U" =l']);
+  assert.deepEqual(tree, [
+    "/ directory 755 0:0",
+    'l file 644 0:0 "U"',
+    't file 644 0:0 "U" =l',
+    'u file 644 0:0 "U" =l',
+  ]);
 });
 
 test("hard links keep symlinks, devices and fifos as the same inode", async () => {

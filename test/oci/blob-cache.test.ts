@@ -23,7 +23,11 @@ test("a blob verified by this cache reads back as is; one from an earlier run is
     const bytes = randomBytes(300_000);
     const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     const cache = new BlobCache(dir);
-    await cache.ingest(digest, async () => ({ body: Readable.from([bytes]), start: 0, length: bytes.length }), { size: bytes.length });
+    await cache.ingest(
+      digest,
+      async () => ({ body: Readable.from([bytes]), start: 0, length: bytes.length }),
+      { size: bytes.length },
+    );
     assert.ok((await drain(cache.openRead(digest, bytes.length))).equals(bytes));
 
     // A later run (a new instance) over the same directory, with the file altered meanwhile.

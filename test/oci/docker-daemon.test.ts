@@ -9,7 +9,16 @@ import { rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { openImage, DockerDaemonError } from "../../src/oci/index.js";
-import { buildImage, hermeticEnv, readAll, skopeo, tarNames, tmp, writeLayout, type BuiltImage } from "./helpers.js";
+import {
+  buildImage,
+  hermeticEnv,
+  readAll,
+  skopeo,
+  tarNames,
+  tmp,
+  writeLayout,
+  type BuiltImage,
+} from "./helpers.js";
 
 let work: string;
 let server: Server;
@@ -53,10 +62,22 @@ test("docker-daemon: exports through the socket and reads the archive", async ()
     await image.close();
   }
   assert.deepEqual(asked, ["/images/myapp%3A2/get"]);
-  await assert.rejects(openImage("docker-daemon:missing:1", { env, tmpDir: work }), (e: unknown) => e instanceof DockerDaemonError && /reference does not exist/.test(e.message) && /docker pull/.test(e.hint));
+  await assert.rejects(
+    openImage("docker-daemon:missing:1", { env, tmpDir: work }),
+    (e: unknown) =>
+      e instanceof DockerDaemonError &&
+      /reference does not exist/.test(e.message) &&
+      /docker pull/.test(e.hint),
+  );
 });
 
 test("docker-daemon without a socket is a clear error", async () => {
   const env = hermeticEnv(work, { DOCKER_HOST: `unix://${join(work, "nope.sock")}` });
-  await assert.rejects(openImage("docker-daemon:alpine", { env }), (e: unknown) => e instanceof DockerDaemonError && e.code === "E_OCI_DOCKER_DAEMON" && /no Docker daemon socket/.test(e.message));
+  await assert.rejects(
+    openImage("docker-daemon:alpine", { env }),
+    (e: unknown) =>
+      e instanceof DockerDaemonError &&
+      e.code === "E_OCI_DOCKER_DAEMON" &&
+      /no Docker daemon socket/.test(e.message),
+  );
 });

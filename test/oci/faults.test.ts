@@ -9,10 +9,35 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { join } from "node:path";
-import { openImage, AuthRequiredError, AuthFailedError, DigestMismatchError, BlobCache, NotFoundError, type Image } from "../../src/oci/index.js";
-import { buildImage, hermeticEnv, readAll, skopeo, startRegistry, tarNames, tmp, writeLayout, type BuiltImage, type RunningRegistry } from "./helpers.js";
+import {
+  openImage,
+  AuthRequiredError,
+  AuthFailedError,
+  DigestMismatchError,
+  BlobCache,
+  NotFoundError,
+  type Image,
+} from "../../src/oci/index.js";
+import {
+  buildImage,
+  hermeticEnv,
+  readAll,
+  skopeo,
+  startRegistry,
+  tarNames,
+  tmp,
+  writeLayout,
+  type BuiltImage,
+  type RunningRegistry,
+} from "./helpers.js";
 
 let work: string;
 let open: RunningRegistry;
@@ -28,17 +53,25 @@ before(async () => {
   const htpasswd = execFileSync("htpasswd", ["-Bbn", "alice", "s3cret"]).toString();
   await writeFile(join(work, "htpasswd"), htpasswd);
   // Same storage, behind Basic auth: the image pushed to `open` is visible there too.
-  locked = await startRegistry(storage, ["auth:", "  htpasswd:", "    realm: test", `    path: ${join(work, "htpasswd")}`].join("\n"));
+  locked = await startRegistry(
+    storage,
+    ["auth:", "  htpasswd:", "    realm: test", `    path: ${join(work, "htpasswd")}`].join("\n"),
+  );
   // Incompressible content, so the compressed layer is big enough to cut in the middle.
   image = await buildImage({
     layers: [
-      { files: { "small": "s" }, compression: "gzip" },
+      { files: { small: "s" }, compression: "gzip" },
       { files: { "random.bin": randomBytes(768 * 1024).toString("base64") }, compression: "gzip" },
     ],
   });
   bigLayer = image.layerDigests[1] ?? "";
   await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo("copy", "--dest-tls-verify=false", `oci:${join(work, "layout")}:x`, `docker://${open.host}/faults/img:1`);
+  await skopeo(
+    "copy",
+    "--dest-tls-verify=false",
+    `oci:${join(work, "layout")}:x`,
+    `docker://${open.host}/faults/img:1`,
+  );
 });
 
 after(async () => {
@@ -48,35 +81,56 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-type Handler = (req: IncomingMessage, res: ServerResponse, forward: (opts?: { cutAfter?: number; corrupt?: boolean }) => void) => void;
+type Handler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  forward: (opts?: { cutAfter?: number; corrupt?: boolean }) => void,
+) => void;
 
 /** An HTTP proxy on 127.0.0.1 in front of `targetPort`, with a hook per request. */
-async function proxy(targetPort: number, handler: Handler): Promise<{ port: number; log: { method: string; url: string; range?: string; auth?: string }[] }> {
+async function proxy(
+  targetPort: number,
+  handler: Handler,
+): Promise<{ port: number; log: { method: string; url: string; range?: string; auth?: string }[] }> {
   const log: { method: string; url: string; range?: string; auth?: string }[] = [];
   const server = createServer((req, res) => {
-    log.push({ method: req.method ?? "", url: req.url ?? "", ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { auth: req.headers.authorization } : {}) });
+    log.push({
+      method: req.method ?? "",
+      url: req.url ?? "",
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+      ...(req.headers.authorization ? { auth: req.headers.authorization } : {}),
+    });
     const forward = (opts: { cutAfter?: number; corrupt?: boolean } = {}): void => {
-      const up = httpRequest({ host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${targetPort}` } }, (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        let sent = 0;
-        ur.on("data", (c: Buffer) => {
-          if (opts.cutAfter !== undefined && sent + c.length > opts.cutAfter) {
-            res.write(c.subarray(0, opts.cutAfter - sent));
-            sent = opts.cutAfter;
-            // Flush what we have, then drop the connection mid-body.
-            res.socket?.end(() => res.socket?.destroy());
-            ur.destroy();
-            return;
-          }
-          if (opts.corrupt === true && sent <= 100 && sent + c.length > 100) {
-            c = Buffer.from(c);
-            c[100 - sent] = (c[100 - sent] ?? 0) ^ 0xff;
-          }
-          sent += c.length;
-          res.write(c);
-        });
-        ur.on("end", () => res.end());
-      });
+      const up = httpRequest(
+        {
+          host: "127.0.0.1",
+          port: targetPort,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: `127.0.0.1:${targetPort}` },
+        },
+        (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          let sent = 0;
+          ur.on("data", (c: Buffer) => {
+            if (opts.cutAfter !== undefined && sent + c.length > opts.cutAfter) {
+              res.write(c.subarray(0, opts.cutAfter - sent));
+              sent = opts.cutAfter;
+              // Flush what we have, then drop the connection mid-body.
+              res.socket?.end(() => res.socket?.destroy());
+              ur.destroy();
+              return;
+            }
+            if (opts.corrupt === true && sent <= 100 && sent + c.length > 100) {
+              c = Buffer.from(c);
+              c[100 - sent] = (c[100 - sent] ?? 0) ^ 0xff;
+            }
+            sent += c.length;
+            res.write(c);
+          });
+          ur.on("end", () => res.end());
+        },
+      );
       up.on("error", () => res.destroy());
       req.pipe(up);
     };
@@ -89,7 +143,12 @@ async function proxy(targetPort: number, handler: Handler): Promise<{ port: numb
 }
 
 async function openVia(host: string, extra: Partial<Parameters<typeof openImage>[1]> = {}): Promise<Image> {
-  return await openImage(`${host}/faults/img:1`, { cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`), env: hermeticEnv(work), retryDelayMs: 1, ...extra });
+  return await openImage(`${host}/faults/img:1`, {
+    cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`),
+    env: hermeticEnv(work),
+    retryDelayMs: 1,
+    ...extra,
+  });
 }
 
 async function checkLayers(img: Image): Promise<void> {
@@ -163,16 +222,28 @@ test("404 on a blob is final: asked once, a typed not-found error", async () => 
       res.end('{"errors":[{"code":"BLOB_UNKNOWN","message":"gone"}]}');
     } else forward();
   });
-  await assert.rejects(openVia(`127.0.0.1:${p.port}`), (err: unknown) => err instanceof NotFoundError && err.registryCode === "BLOB_UNKNOWN");
+  await assert.rejects(
+    openVia(`127.0.0.1:${p.port}`),
+    (err: unknown) => err instanceof NotFoundError && err.registryCode === "BLOB_UNKNOWN",
+  );
   assert.equal(p.log.filter((l) => l.url.includes(`/blobs/${image.configDigest}`)).length, 1);
 });
 
 test("a blob with a wrong digest is a clear error and never enters the cache", async () => {
-  const p = await proxy(open.port, (req, _res, forward) => forward({ corrupt: req.url?.includes(bigLayer.slice(7)) === true }));
+  const p = await proxy(open.port, (req, _res, forward) =>
+    forward({ corrupt: req.url?.includes(bigLayer.slice(7)) === true }),
+  );
   const cacheDir = join(work, "cache-corrupt");
   const img = await openVia(`127.0.0.1:${p.port}`, { cacheDir });
   try {
-    await assert.rejects(img.fetchLayers(), (err: unknown) => err instanceof DigestMismatchError && err.code === "E_OCI_DIGEST_MISMATCH" && err.digest === bigLayer && /does not match/.test(err.message));
+    await assert.rejects(
+      img.fetchLayers(),
+      (err: unknown) =>
+        err instanceof DigestMismatchError &&
+        err.code === "E_OCI_DIGEST_MISMATCH" &&
+        err.digest === bigLayer &&
+        /does not match/.test(err.message),
+    );
     const cache = new BlobCache(cacheDir);
     assert.equal(await cache.has(bigLayer), false);
     assert.equal(await cache.has(image.layerDigests[0] ?? ""), true);
@@ -207,7 +278,9 @@ test("fetchLayers starts with the topmost layer; openLayer waits for that downlo
   } finally {
     await img.close();
   }
-  const layerGets = p.log.filter((l) => l.method === "GET" && image.layerDigests.some((d) => l.url.includes(d.slice(7))));
+  const layerGets = p.log.filter(
+    (l) => l.method === "GET" && image.layerDigests.some((d) => l.url.includes(d.slice(7))),
+  );
   assert.equal(layerGets.length, 2, `one GET per layer: ${JSON.stringify(layerGets)}`);
   assert.ok(layerGets[0]?.url.includes(bigLayer.slice(7)), "the topmost layer is downloaded first");
   assert.equal(maxInFlight, 1, "openLayer joined the queued downloads instead of starting its own");
@@ -215,21 +288,35 @@ test("fetchLayers starts with the topmost layer; openLayer waits for that downlo
 
 test("401 without credentials says how to log in", async () => {
   await assert.rejects(openVia(locked.host), (err: unknown) => {
-    return err instanceof AuthRequiredError && err.code === "E_OCI_AUTH_REQUIRED" && err.statusCode === 401 && err.hint.includes(`docker login ${locked.host}`) && err.hint.includes("GVMCONV_REGISTRY_USER");
+    return (
+      err instanceof AuthRequiredError &&
+      err.code === "E_OCI_AUTH_REQUIRED" &&
+      err.statusCode === 401 &&
+      err.hint.includes(`docker login ${locked.host}`) &&
+      err.hint.includes("GVMCONV_REGISTRY_USER")
+    );
   });
 });
 
 test("wrong Basic credentials are refused with a typed error", async () => {
-  await assert.rejects(openVia(locked.host, { credentials: { username: "alice", password: "wrong" } }), AuthFailedError);
+  await assert.rejects(
+    openVia(locked.host, { credentials: { username: "alice", password: "wrong" } }),
+    AuthFailedError,
+  );
 });
 
 test("Basic credentials from GVMCONV_REGISTRY_USER/PASSWORD and from docker config.json", async () => {
-  const a = await openVia(locked.host, { env: hermeticEnv(work, { GVMCONV_REGISTRY_USER: "alice", GVMCONV_REGISTRY_PASSWORD: "s3cret" }) });
+  const a = await openVia(locked.host, {
+    env: hermeticEnv(work, { GVMCONV_REGISTRY_USER: "alice", GVMCONV_REGISTRY_PASSWORD: "s3cret" }),
+  });
   await checkLayers(a);
   await a.close();
   const cfg = join(work, "dockercfg");
   await mkdir(cfg, { recursive: true });
-  await writeFile(join(cfg, "config.json"), JSON.stringify({ auths: { [locked.host]: { auth: Buffer.from("alice:s3cret").toString("base64") } } }));
+  await writeFile(
+    join(cfg, "config.json"),
+    JSON.stringify({ auths: { [locked.host]: { auth: Buffer.from("alice:s3cret").toString("base64") } } }),
+  );
   const b = await openVia(locked.host, { env: hermeticEnv(work, { DOCKER_CONFIG: cfg }) });
   await checkLayers(b);
   await b.close();
@@ -241,10 +328,18 @@ test("a redirect to another host does not carry Authorization", async () => {
   // "Blob storage": another origin (host name and port) serving the blob bytes.
   const storage = createServer((req, res) => {
     blobHostAuth.push(req.headers.authorization);
-    const up = httpRequest({ host: "127.0.0.1", port: locked.port, path: req.url, headers: { authorization: basic, ...(req.headers.range ? { range: req.headers.range } : {}) } }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
-    });
+    const up = httpRequest(
+      {
+        host: "127.0.0.1",
+        port: locked.port,
+        path: req.url,
+        headers: { authorization: basic, ...(req.headers.range ? { range: req.headers.range } : {}) },
+      },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
     up.end();
   });
   servers.push(storage);
@@ -257,13 +352,21 @@ test("a redirect to another host does not carry Authorization", async () => {
       res.end();
     } else forward();
   });
-  const img = await openVia(`127.0.0.1:${p.port}`, { credentials: { username: "alice", password: "s3cret" } });
+  const img = await openVia(`127.0.0.1:${p.port}`, {
+    credentials: { username: "alice", password: "s3cret" },
+  });
   try {
     await checkLayers(img);
   } finally {
     await img.close();
   }
   assert.ok(blobHostAuth.length >= 3, "config and layers came through the redirect");
-  assert.deepEqual(blobHostAuth.filter((a) => a !== undefined), []);
-  assert.ok(p.log.some((l) => l.url.includes("/blobs/") && l.auth === basic), "the registry itself got the credentials");
+  assert.deepEqual(
+    blobHostAuth.filter((a) => a !== undefined),
+    [],
+  );
+  assert.ok(
+    p.log.some((l) => l.url.includes("/blobs/") && l.auth === basic),
+    "the registry itself got the credentials",
+  );
 });

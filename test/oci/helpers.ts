@@ -103,18 +103,31 @@ export function assembleImage(
     return { mediaType: LAYER_TYPE[compression], digest: sha256(blob), size: blob.length };
   });
   const diffIds = layerTars.map(({ tar }) => sha256(tar));
-  const config = Buffer.from(JSON.stringify({ ...configFields, rootfs: { type: "layers", diff_ids: diffIds } }));
+  const config = Buffer.from(
+    JSON.stringify({ ...configFields, rootfs: { type: "layers", diff_ids: diffIds } }),
+  );
   blobs.set(sha256(config), config);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length },
+      config: {
+        mediaType: "application/vnd.oci.image.config.v1+json",
+        digest: sha256(config),
+        size: config.length,
+      },
       layers,
     }),
   );
   blobs.set(sha256(manifest), manifest);
-  return { manifestDigest: sha256(manifest), configDigest: sha256(config), layerDigests: layers.map((l) => l.digest), diffIds, manifest, blobs };
+  return {
+    manifestDigest: sha256(manifest),
+    configDigest: sha256(config),
+    layerDigests: layers.map((l) => l.digest),
+    diffIds,
+    manifest,
+    blobs,
+  };
 }
 
 /**
@@ -123,17 +136,26 @@ export function assembleImage(
  */
 export async function writeLayout(
   dir: string,
-  entries: ({ kind: "image"; ref?: string; image: BuiltImage } | { kind: "multi"; ref?: string; images: { image: BuiltImage; architecture: string; variant?: string }[] })[],
+  entries: (
+    | { kind: "image"; ref?: string; image: BuiltImage }
+    | { kind: "multi"; ref?: string; images: { image: BuiltImage; architecture: string; variant?: string }[] }
+  )[],
 ): Promise<void> {
   await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
   await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  const put = async (b: Buffer): Promise<void> => writeFile(join(dir, "blobs", "sha256", sha256(b).slice(7)), b);
+  const put = async (b: Buffer): Promise<void> =>
+    writeFile(join(dir, "blobs", "sha256", sha256(b).slice(7)), b);
   const manifests = [];
   for (const e of entries) {
     const annotations = e.ref !== undefined ? { "org.opencontainers.image.ref.name": e.ref } : undefined;
     if (e.kind === "image") {
       for (const b of e.image.blobs.values()) await put(b);
-      manifests.push({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: e.image.manifestDigest, size: e.image.manifest.length, ...(annotations ? { annotations } : {}) });
+      manifests.push({
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        digest: e.image.manifestDigest,
+        size: e.image.manifest.length,
+        ...(annotations ? { annotations } : {}),
+      });
     } else {
       const idx = {
         schemaVersion: 2,
@@ -148,7 +170,12 @@ export async function writeLayout(
       for (const { image } of e.images) for (const b of image.blobs.values()) await put(b);
       const ib = Buffer.from(JSON.stringify(idx));
       await put(ib);
-      manifests.push({ mediaType: "application/vnd.oci.image.index.v1+json", digest: sha256(ib), size: ib.length, ...(annotations ? { annotations } : {}) });
+      manifests.push({
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        digest: sha256(ib),
+        size: ib.length,
+        ...(annotations ? { annotations } : {}),
+      });
     }
   }
   await writeFile(join(dir, "index.json"), JSON.stringify({ schemaVersion: 2, manifests }));
@@ -191,7 +218,9 @@ export async function startRegistry(storage: string, auth?: string): Promise<Run
     ...(auth !== undefined ? [auth] : []),
   ].join("\n");
   await writeFile(join(dir, "config.yml"), config);
-  const child: ChildProcess = spawn("docker-registry", ["serve", join(dir, "config.yml")], { stdio: ["ignore", "ignore", "pipe"] });
+  const child: ChildProcess = spawn("docker-registry", ["serve", join(dir, "config.yml")], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
   let exited = false;
@@ -227,7 +256,12 @@ export async function skopeo(...args: string[]): Promise<void> {
 
 /** Env that hides the developer's own Docker/Podman credentials. */
 export function hermeticEnv(dir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? "", DOCKER_CONFIG: join(dir, "docker-config"), XDG_CONFIG_HOME: join(dir, "xdg-config"), ...extra };
+  return {
+    PATH: process.env.PATH ?? "",
+    DOCKER_CONFIG: join(dir, "docker-config"),
+    XDG_CONFIG_HOME: join(dir, "xdg-config"),
+    ...extra,
+  };
 }
 
 export async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {

@@ -9,9 +9,26 @@ import { join } from "node:path";
 import { pack } from "tar-stream";
 import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { openImage, NoMatchingPlatformError, BlobCache, LocalSourceError, type Image } from "../../src/oci/index.js";
+import {
+  openImage,
+  NoMatchingPlatformError,
+  BlobCache,
+  LocalSourceError,
+  type Image,
+} from "../../src/oci/index.js";
 import { CollectingReporter } from "../../src/reporter.js";
-import { buildImage, hermeticEnv, readAll, skopeo, startRegistry, tarNames, tmp, writeLayout, type BuiltImage, type RunningRegistry } from "./helpers.js";
+import {
+  buildImage,
+  hermeticEnv,
+  readAll,
+  skopeo,
+  startRegistry,
+  tarNames,
+  tmp,
+  writeLayout,
+  type BuiltImage,
+  type RunningRegistry,
+} from "./helpers.js";
 
 let work: string;
 let registry: RunningRegistry;
@@ -25,23 +42,62 @@ let arm: BuiltImage;
 before(async () => {
   work = await tmp();
   registry = await startRegistry(join(work, "storage"));
-  gz = await buildImage({ layers: [{ files: { "etc/hostname": "gz\n" }, compression: "gzip" }, { files: { "app/run": "#!/bin/sh\n" }, compression: "gzip" }], cmd: ["/app/run"] });
-  zst = await buildImage({ layers: [{ files: { "zstd-file": "zstd content ".repeat(100) }, compression: "zstd" }] });
-  plain = await buildImage({ layers: [{ files: { "plain-file": "x" }, compression: "none" }, { files: { "second": "y" }, compression: "gzip" }] });
-  amd = await buildImage({ layers: [{ files: { arch: "amd64" }, compression: "gzip" }], architecture: "amd64" });
-  arm = await buildImage({ layers: [{ files: { arch: "arm64" }, compression: "gzip" }], architecture: "arm64" });
+  gz = await buildImage({
+    layers: [
+      { files: { "etc/hostname": "gz\n" }, compression: "gzip" },
+      { files: { "app/run": "#!/bin/sh\n" }, compression: "gzip" },
+    ],
+    cmd: ["/app/run"],
+  });
+  zst = await buildImage({
+    layers: [{ files: { "zstd-file": "zstd content ".repeat(100) }, compression: "zstd" }],
+  });
+  plain = await buildImage({
+    layers: [
+      { files: { "plain-file": "x" }, compression: "none" },
+      { files: { second: "y" }, compression: "gzip" },
+    ],
+  });
+  amd = await buildImage({
+    layers: [{ files: { arch: "amd64" }, compression: "gzip" }],
+    architecture: "amd64",
+  });
+  arm = await buildImage({
+    layers: [{ files: { arch: "arm64" }, compression: "gzip" }],
+    architecture: "arm64",
+  });
   layout = join(work, "layout");
   await writeLayout(layout, [
     { kind: "image", ref: "gz", image: gz },
     { kind: "image", ref: "zstd", image: zst },
     { kind: "image", ref: "plain", image: plain },
-    { kind: "multi", ref: "multi", images: [{ image: amd, architecture: "amd64" }, { image: arm, architecture: "arm64", variant: "v8" }] },
+    {
+      kind: "multi",
+      ref: "multi",
+      images: [
+        { image: amd, architecture: "amd64" },
+        { image: arm, architecture: "arm64", variant: "v8" },
+      ],
+    },
   ]);
   const r = registry.host;
   await skopeo("copy", "--dest-tls-verify=false", `oci:${layout}:gz`, `docker://${r}/test/gz:oci`);
-  await skopeo("copy", "--dest-tls-verify=false", "--format", "v2s2", `oci:${layout}:gz`, `docker://${r}/test/gz:v2s2`);
+  await skopeo(
+    "copy",
+    "--dest-tls-verify=false",
+    "--format",
+    "v2s2",
+    `oci:${layout}:gz`,
+    `docker://${r}/test/gz:v2s2`,
+  );
   await skopeo("copy", "--dest-tls-verify=false", `oci:${layout}:zstd`, `docker://${r}/test/zstd:latest`);
-  await skopeo("copy", "--dest-tls-verify=false", "--all", `oci:${layout}:multi`, `docker://${r}/test/multi:latest`);
+  await skopeo(
+    "copy",
+    "--dest-tls-verify=false",
+    "--all",
+    `oci:${layout}:multi`,
+    `docker://${r}/test/multi:latest`,
+  );
 });
 
 after(async () => {
@@ -54,7 +110,12 @@ async function layerNames(image: Image, i: number): Promise<string[]> {
 }
 
 async function open(source: string, extra: Partial<Parameters<typeof openImage>[1]> = {}): Promise<Image> {
-  return await openImage(source, { cacheDir: join(work, "cache"), env: hermeticEnv(work), retryDelayMs: 1, ...extra });
+  return await openImage(source, {
+    cacheDir: join(work, "cache"),
+    env: hermeticEnv(work),
+    retryDelayMs: 1,
+    ...extra,
+  });
 }
 
 test("registry: OCI manifest, gzip layers, config and layer verification", async () => {
@@ -67,7 +128,10 @@ test("registry: OCI manifest, gzip layers, config and layer verification", async
     assert.equal(image.reference?.repository, "test/gz");
     assert.equal(image.reference?.tag, "oci");
     assert.deepEqual(image.config.config?.Cmd, ["/app/run"]);
-    assert.deepEqual(image.layers.map((l) => l.diffId), gz.diffIds);
+    assert.deepEqual(
+      image.layers.map((l) => l.diffId),
+      gz.diffIds,
+    );
     await image.fetchLayers();
     const cache = new BlobCache(join(work, "cache"));
     for (const d of gz.layerDigests) assert.ok(await cache.has(d), `layer ${d} cached`);
@@ -115,7 +179,11 @@ test("registry: multi-arch index selects amd64 (and arm64), lists platforms for 
   await a.close();
   await assert.rejects(
     open(`${registry.host}/test/multi:latest`, { platform: "linux/riscv64" }),
-    (err: unknown) => err instanceof NoMatchingPlatformError && err.available.includes("linux/amd64") && err.available.includes("linux/arm64/v8") && /riscv64/.test(err.message),
+    (err: unknown) =>
+      err instanceof NoMatchingPlatformError &&
+      err.available.includes("linux/amd64") &&
+      err.available.includes("linux/arm64/v8") &&
+      /riscv64/.test(err.message),
   );
 });
 
@@ -141,8 +209,14 @@ test("oci layout: named refs, uncompressed + gzip layers, multi-platform entry",
   const m = await open(`oci:${layout}:multi`, { platform: "linux/arm64/v8" });
   assert.equal(m.configDigest, arm.configDigest);
   await m.close();
-  await assert.rejects(open(`oci:${layout}:missing`), (err: unknown) => err instanceof LocalSourceError && /gz, zstd, plain, multi/.test(err.message));
-  await assert.rejects(open(`oci:${layout}`), (err: unknown) => err instanceof LocalSourceError && /several images/.test(err.message));
+  await assert.rejects(
+    open(`oci:${layout}:missing`),
+    (err: unknown) => err instanceof LocalSourceError && /gz, zstd, plain, multi/.test(err.message),
+  );
+  await assert.rejects(
+    open(`oci:${layout}`),
+    (err: unknown) => err instanceof LocalSourceError && /several images/.test(err.message),
+  );
 });
 
 test("oci-archive (from skopeo) is read in place", async () => {
@@ -161,7 +235,11 @@ test("oci-archive (from skopeo) is read in place", async () => {
 test("docker-archive (legacy docker save layout, from skopeo)", async () => {
   const archive = join(work, "img.docker.tar");
   await skopeo("copy", `oci:${layout}:gz`, `docker-archive:${archive}:example.com/team/app:1.0`);
-  for (const src of [`docker-archive:${archive}`, `docker-archive:${archive}:example.com/team/app:1.0`, `docker-archive:${archive}:@0`]) {
+  for (const src of [
+    `docker-archive:${archive}`,
+    `docker-archive:${archive}:example.com/team/app:1.0`,
+    `docker-archive:${archive}:@0`,
+  ]) {
     const image = await open(src);
     try {
       assert.equal(image.transport, "docker-archive");
@@ -173,7 +251,10 @@ test("docker-archive (legacy docker save layout, from skopeo)", async () => {
       await image.close();
     }
   }
-  await assert.rejects(open(`docker-archive:${archive}:other:1`), (err: unknown) => err instanceof LocalSourceError && /example.com\/team\/app:1.0/.test(err.message));
+  await assert.rejects(
+    open(`docker-archive:${archive}:other:1`),
+    (err: unknown) => err instanceof LocalSourceError && /example.com\/team\/app:1.0/.test(err.message),
+  );
 });
 
 test("docker-archive in the Docker ≥ 25 form (OCI blobs + manifest.json)", async () => {
@@ -183,13 +264,20 @@ test("docker-archive in the Docker ≥ 25 form (OCI blobs + manifest.json)", asy
   const blobs = join(layout, "blobs", "sha256");
   const { readFile } = await import("node:fs/promises");
   for (const name of await readdir(blobs)) {
-    if (![plain.configDigest, ...plain.layerDigests, plain.manifestDigest].includes(`sha256:${name}`)) continue;
+    if (![plain.configDigest, ...plain.layerDigests, plain.manifestDigest].includes(`sha256:${name}`))
+      continue;
     p.entry({ name: `blobs/sha256/${name}` }, await readFile(join(blobs, name)));
   }
   p.entry({ name: "oci-layout" }, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   p.entry(
     { name: "manifest.json" },
-    JSON.stringify([{ Config: `blobs/sha256/${plain.configDigest.slice(7)}`, RepoTags: ["plain:latest"], Layers: plain.layerDigests.map((d) => `blobs/sha256/${d.slice(7)}`) }]),
+    JSON.stringify([
+      {
+        Config: `blobs/sha256/${plain.configDigest.slice(7)}`,
+        RepoTags: ["plain:latest"],
+        Layers: plain.layerDigests.map((d) => `blobs/sha256/${d.slice(7)}`),
+      },
+    ]),
   );
   p.finalize();
   await out;

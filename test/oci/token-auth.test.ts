@@ -10,7 +10,17 @@ import { readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { openImage, AuthRequiredError, AuthFailedError, type Image } from "../../src/oci/index.js";
-import { buildImage, hermeticEnv, readAll, skopeo, startRegistry, tarNames, tmp, writeLayout, type RunningRegistry } from "./helpers.js";
+import {
+  buildImage,
+  hermeticEnv,
+  readAll,
+  skopeo,
+  startRegistry,
+  tarNames,
+  tmp,
+  writeLayout,
+  type RunningRegistry,
+} from "./helpers.js";
 
 let work: string;
 let pushTo: RunningRegistry;
@@ -24,7 +34,25 @@ before(async () => {
   work = await tmp();
   const storage = join(work, "storage");
   pushTo = await startRegistry(storage);
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(work, "key.pem"), "-out", join(work, "cert.pem"), "-days", "2", "-subj", "/CN=gvmconv-test-token"], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      join(work, "key.pem"),
+      "-out",
+      join(work, "cert.pem"),
+      "-days",
+      "2",
+      "-subj",
+      "/CN=gvmconv-test-token",
+    ],
+    { stdio: "ignore" },
+  );
   const key = createPrivateKey(await readFile(join(work, "key.pem")));
   const certDer = new X509Certificate(await readFile(join(work, "cert.pem"))).raw.toString("base64");
   const good = `Basic ${Buffer.from("alice:s3cret").toString("base64")}`;
@@ -45,7 +73,16 @@ before(async () => {
     const now = Math.floor(Date.now() / 1000);
     const header = b64url(JSON.stringify({ typ: "JWT", alg: "RS256", x5c: [certDer] }));
     const claims = b64url(
-      JSON.stringify({ iss: "test-issuer", sub: auth === good ? "alice" : "", aud: "test-registry", exp: now + 600, nbf: now - 60, iat: now - 60, jti: randomBytes(8).toString("hex"), access: [{ type: "repository", name, actions }] }),
+      JSON.stringify({
+        iss: "test-issuer",
+        sub: auth === good ? "alice" : "",
+        aud: "test-registry",
+        exp: now + 600,
+        nbf: now - 60,
+        iat: now - 60,
+        jti: randomBytes(8).toString("hex"),
+        access: [{ type: "repository", name, actions }],
+      }),
     );
     const sig = b64url(sign("sha256", Buffer.from(`${header}.${claims}`), key));
     const token = `${header}.${claims}.${sig}`;
@@ -58,12 +95,34 @@ before(async () => {
   const tokenPort = typeof a === "object" && a !== null ? a.port : 0;
   reg = await startRegistry(
     storage,
-    ["auth:", "  token:", `    realm: http://127.0.0.1:${tokenPort}/token`, "    service: test-registry", "    issuer: test-issuer", `    rootcertbundle: ${join(work, "cert.pem")}`].join("\n"),
+    [
+      "auth:",
+      "  token:",
+      `    realm: http://127.0.0.1:${tokenPort}/token`,
+      "    service: test-registry",
+      "    issuer: test-issuer",
+      `    rootcertbundle: ${join(work, "cert.pem")}`,
+    ].join("\n"),
   );
-  const img = await buildImage({ layers: [{ files: { hello: "world" }, compression: "gzip" }, { files: { two: "2" }, compression: "gzip" }] });
+  const img = await buildImage({
+    layers: [
+      { files: { hello: "world" }, compression: "gzip" },
+      { files: { two: "2" }, compression: "gzip" },
+    ],
+  });
   await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image: img }]);
-  await skopeo("copy", "--dest-tls-verify=false", `oci:${join(work, "layout")}:x`, `docker://${pushTo.host}/public/img:1`);
-  await skopeo("copy", "--dest-tls-verify=false", `oci:${join(work, "layout")}:x`, `docker://${pushTo.host}/private/img:1`);
+  await skopeo(
+    "copy",
+    "--dest-tls-verify=false",
+    `oci:${join(work, "layout")}:x`,
+    `docker://${pushTo.host}/public/img:1`,
+  );
+  await skopeo(
+    "copy",
+    "--dest-tls-verify=false",
+    `oci:${join(work, "layout")}:x`,
+    `docker://${pushTo.host}/private/img:1`,
+  );
 });
 
 after(async () => {
@@ -74,7 +133,12 @@ after(async () => {
 });
 
 async function pull(repo: string, extra: Partial<Parameters<typeof openImage>[1]> = {}): Promise<Image> {
-  return await openImage(`${reg.host}/${repo}:1`, { cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`), env: hermeticEnv(work), retryDelayMs: 1, ...extra });
+  return await openImage(`${reg.host}/${repo}:1`, {
+    cacheDir: join(work, `cache-${randomBytes(4).toString("hex")}`),
+    env: hermeticEnv(work),
+    retryDelayMs: 1,
+    ...extra,
+  });
 }
 
 test("anonymous bearer token (`token`), cached across requests", async () => {
@@ -93,8 +157,14 @@ test("anonymous bearer token (`token`), cached across requests", async () => {
 });
 
 test("private repository: no credentials → how to log in; wrong → refused; right (`access_token`) → pulled", async () => {
-  await assert.rejects(pull("private/img"), (err: unknown) => err instanceof AuthRequiredError && err.hint.includes(`docker login ${reg.host}`));
-  await assert.rejects(pull("private/img", { credentials: { username: "alice", password: "nope" } }), AuthFailedError);
+  await assert.rejects(
+    pull("private/img"),
+    (err: unknown) => err instanceof AuthRequiredError && err.hint.includes(`docker login ${reg.host}`),
+  );
+  await assert.rejects(
+    pull("private/img", { credentials: { username: "alice", password: "nope" } }),
+    AuthFailedError,
+  );
   const img = await pull("private/img", { credentials: { username: "alice", password: "s3cret" } });
   try {
     await img.fetchLayers();

@@ -15,7 +15,8 @@ export interface CliRunOptions {
 }
 
 export async function runCli(argv: string[], opts: CliRunOptions = {}): Promise<CliRun> {
-  const stdin = typeof opts.stdin === "string" ? Readable.from([opts.stdin]) : (opts.stdin ?? Readable.from([]));
+  const stdin =
+    typeof opts.stdin === "string" ? Readable.from([opts.stdin]) : (opts.stdin ?? Readable.from([]));
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = "";

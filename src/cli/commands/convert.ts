@@ -9,7 +9,14 @@ import { Command, Option, type BaseContext } from "clipanion";
 import { basename } from "node:path";
 import { writeFile } from "node:fs/promises";
 
-import type { ConvertOptions, ConvertResult, OutputFormat, PushOptions, PushResult, PushTarget } from "../../index.js";
+import type {
+  ConvertOptions,
+  ConvertResult,
+  OutputFormat,
+  PushOptions,
+  PushResult,
+  PushTarget,
+} from "../../index.js";
 import { UsageError } from "../../errors.js";
 import { reportError } from "../errors.js";
 import { library, type Library } from "../library.js";
@@ -212,12 +219,19 @@ export class ConvertCommand extends Command<BaseContext> {
     return undefined;
   }
 
-  #pushOptions(target: PushTarget | undefined): Omit<PushOptions, "env" | "reporter" | "strict" | "mkfsTime"> {
+  #pushOptions(
+    target: PushTarget | undefined,
+  ): Omit<PushOptions, "env" | "reporter" | "strict" | "mkfsTime"> {
     return {
       target,
       chunkSize:
-        this.uploadChunkSize === undefined ? undefined : parseSize("--upload-chunk-size", this.uploadChunkSize),
-      workers: this.uploadWorkers === undefined ? undefined : parseInteger("--upload-workers", this.uploadWorkers, 1, 64),
+        this.uploadChunkSize === undefined
+          ? undefined
+          : parseSize("--upload-chunk-size", this.uploadChunkSize),
+      workers:
+        this.uploadWorkers === undefined
+          ? undefined
+          : parseInteger("--upload-workers", this.uploadWorkers, 1, 64),
     };
   }
 

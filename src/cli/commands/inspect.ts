@@ -12,7 +12,10 @@ export class InspectCommand extends Command<BaseContext> {
       Golem providers check), and the SquashFS compression, block size, sizes, inode count and
       creation time. A plain SquashFS image (no trailer) is accepted too.
     `,
-    examples: [["Inspect an image", "$0 inspect app.gvmi"], ["As JSON", "$0 inspect app.gvmi --json"]],
+    examples: [
+      ["Inspect an image", "$0 inspect app.gvmi"],
+      ["As JSON", "$0 inspect app.gvmi --json"],
+    ],
   });
 
   file = Option.String({ name: "FILE" });

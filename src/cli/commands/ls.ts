@@ -26,7 +26,10 @@ export class LsCommand extends Command<BaseContext> {
     const { stdout, stderr } = this.context;
     try {
       const { listImage } = await library();
-      const listing = listImage(this.file, this.imagePath ?? "/", { recursive: this.recursive, stat: this.long });
+      const listing = listImage(this.file, this.imagePath ?? "/", {
+        recursive: this.recursive,
+        stat: this.long,
+      });
       let first = true;
       for await (const dir of listing) {
         const out: string[] = [];
@@ -50,13 +53,23 @@ export class LsCommand extends Command<BaseContext> {
   }
 }
 
-const TYPE_CHAR: Record<number, string> = { 0o04: "d", 0o10: "-", 0o12: "l", 0o06: "b", 0o02: "c", 0o01: "p", 0o14: "s" };
+const TYPE_CHAR: Record<number, string> = {
+  0o04: "d",
+  0o10: "-",
+  0o12: "l",
+  0o06: "b",
+  0o02: "c",
+  0o01: "p",
+  0o14: "s",
+};
 
 /** `drwxr-xr-x` from st_mode, with s/S/t/T for setuid, setgid and sticky as ls prints them. */
 export function modeString(mode: number): string {
   const type = TYPE_CHAR[(mode >> 12) & 0o17] ?? "?";
   const rwx = (bits: number, special: boolean, ch: string): string =>
-    (bits & 4 ? "r" : "-") + (bits & 2 ? "w" : "-") + (special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? "x" : "-");
+    (bits & 4 ? "r" : "-") +
+    (bits & 2 ? "w" : "-") +
+    (special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? "x" : "-");
   return (
     type +
     rwx((mode >> 6) & 7, (mode & 0o4000) !== 0, "s") +

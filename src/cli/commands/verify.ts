@@ -40,7 +40,11 @@ export class VerifyCommand extends Command<BaseContext> {
 }
 
 function parseHash(text: string): string {
-  const hex = text.trim().toLowerCase().replace(/^sha3:/, "");
-  if (!/^[0-9a-f]{56}$/.test(hex)) throw new UsageError(`--hash expects a SHA3-224 of 56 hex digits, got '${text}'`);
+  const hex = text
+    .trim()
+    .toLowerCase()
+    .replace(/^sha3:/, "");
+  if (!/^[0-9a-f]{56}$/.test(hex))
+    throw new UsageError(`--hash expects a SHA3-224 of 56 hex digits, got '${text}'`);
   return hex;
 }

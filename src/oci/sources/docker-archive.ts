@@ -7,7 +7,13 @@
 import { digestOf, isDigest } from "../digest.js";
 import { InvalidReferenceError, LocalSourceError } from "../errors.js";
 import { makeImage, type Image } from "../image.js";
-import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MediaType, parseImageConfig, type Descriptor } from "../manifest.js";
+import {
+  MAX_CONFIG_BYTES,
+  MAX_MANIFEST_BYTES,
+  MediaType,
+  parseImageConfig,
+  type Descriptor,
+} from "../manifest.js";
 import type { ResolvedOptions } from "../options.js";
 import { parseReference, type Reference } from "../reference.js";
 import { localLayerStore, type LocalFiles } from "./local-files.js";
@@ -29,14 +35,22 @@ function parseSaveManifest(bytes: Buffer, location: string): SaveEntry[] {
   if (!Array.isArray(v)) throw new LocalSourceError(location, "manifest.json is not a list");
   return v.map((e: unknown, i) => {
     const o = e as Partial<SaveEntry>;
-    if (typeof o.Config !== "string" || !Array.isArray(o.Layers) || !o.Layers.every((l) => typeof l === "string")) {
+    if (
+      typeof o.Config !== "string" ||
+      !Array.isArray(o.Layers) ||
+      !o.Layers.every((l) => typeof l === "string")
+    ) {
       throw new LocalSourceError(location, `manifest.json entry ${i} lacks Config or Layers`);
     }
     return { Config: o.Config, RepoTags: Array.isArray(o.RepoTags) ? o.RepoTags : [], Layers: o.Layers };
   });
 }
 
-function selectEntry(entries: SaveEntry[], ref: string | undefined, location: string): { entry: SaveEntry; reference: Reference | undefined } {
+function selectEntry(
+  entries: SaveEntry[],
+  ref: string | undefined,
+  location: string,
+): { entry: SaveEntry; reference: Reference | undefined } {
   const tags = entries.flatMap((e) => e.RepoTags ?? []);
   const refOf = (e: SaveEntry): Reference | undefined => {
     const t = e.RepoTags?.[0];
@@ -48,33 +62,45 @@ function selectEntry(entries: SaveEntry[], ref: string | undefined, location: st
     }
   };
   if (ref === undefined || ref === "") {
-    if (entries.length === 1 && entries[0] !== undefined) return { entry: entries[0], reference: refOf(entries[0]) };
-    throw new LocalSourceError(location, entries.length === 0 ? "manifest.json lists no images" : `the archive holds ${entries.length} images; name one with :REF (${tags.join(", ") || "@0, @1, …"})`);
+    if (entries.length === 1 && entries[0] !== undefined)
+      return { entry: entries[0], reference: refOf(entries[0]) };
+    throw new LocalSourceError(
+      location,
+      entries.length === 0
+        ? "manifest.json lists no images"
+        : `the archive holds ${entries.length} images; name one with :REF (${tags.join(", ") || "@0, @1, …"})`,
+    );
   }
   const n = /^@(\d+)$/.exec(ref);
   if (n !== null) {
     const e = entries[Number(n[1])];
-    if (e === undefined) throw new LocalSourceError(location, `the archive has no image ${ref} (it has ${entries.length})`);
+    if (e === undefined)
+      throw new LocalSourceError(location, `the archive has no image ${ref} (it has ${entries.length})`);
     return { entry: e, reference: refOf(e) };
   }
   let want: Reference;
   try {
     want = parseReference(ref);
   } catch (err) {
-    if (err instanceof InvalidReferenceError) throw new LocalSourceError(location, `"${ref}" is neither a tag nor @N`, { cause: err });
+    if (err instanceof InvalidReferenceError)
+      throw new LocalSourceError(location, `"${ref}" is neither a tag nor @N`, { cause: err });
     throw err;
   }
   for (const e of entries) {
     for (const t of e.RepoTags ?? []) {
       try {
         const r = parseReference(t);
-        if (r.registry === want.registry && r.repository === want.repository && r.tag === want.tag) return { entry: e, reference: r };
+        if (r.registry === want.registry && r.repository === want.repository && r.tag === want.tag)
+          return { entry: e, reference: r };
       } catch {
         // an odd tag in the archive: skip it
       }
     }
   }
-  throw new LocalSourceError(location, `no image tagged "${ref}" in the archive; it has: ${tags.join(", ") || "untagged images only (use @N)"}`);
+  throw new LocalSourceError(
+    location,
+    `no image tagged "${ref}" in the archive; it has: ${tags.join(", ") || "untagged images only (use @N)"}`,
+  );
 }
 
 /** Open a `docker save` archive already indexed as `files` (also used by docker-daemon). */
@@ -88,12 +114,16 @@ export async function openDockerArchiveFiles(
   const mbytes = await files.read("manifest.json", MAX_MANIFEST_BYTES);
   if (mbytes === undefined) {
     throw new LocalSourceError(files.location, "not a docker save archive (no manifest.json)", {
-      hint: (await files.size("index.json")) !== undefined ? "this looks like an OCI archive: use oci-archive:" : "",
+      hint:
+        (await files.size("index.json")) !== undefined
+          ? "this looks like an OCI archive: use oci-archive:"
+          : "",
     });
   }
   const { entry, reference } = selectEntry(parseSaveManifest(mbytes, files.location), ref, files.location);
   const configBytes = await files.read(entry.Config, MAX_CONFIG_BYTES);
-  if (configBytes === undefined) throw new LocalSourceError(files.location, `config ${entry.Config} is missing`);
+  if (configBytes === undefined)
+    throw new LocalSourceError(files.location, `config ${entry.Config} is missing`);
   const configDigest = digestOf(configBytes);
   const config = parseImageConfig(configBytes, configDigest);
   const diffIds = config.rootfs.diff_ids;
@@ -137,7 +167,11 @@ export async function openDockerArchiveFiles(
   });
 }
 
-export async function openDockerArchive(path: string, ref: string | undefined, opts: ResolvedOptions): Promise<Image> {
+export async function openDockerArchive(
+  path: string,
+  ref: string | undefined,
+  opts: ResolvedOptions,
+): Promise<Image> {
   const { files, cleanup } = await openArchiveFiles(path, opts);
   try {
     return await openDockerArchiveFiles(files, ref, opts, "docker-archive", cleanup);

@@ -20,7 +20,10 @@ export function dockerSocketPath(env: NodeJS.ProcessEnv): string {
   const host = env.DOCKER_HOST;
   if (host === undefined || host === "") return DEFAULT_DOCKER_SOCKET;
   if (host.startsWith("unix://")) return host.slice("unix://".length);
-  throw new DockerDaemonError(host, `DOCKER_HOST=${host} is not a unix socket; only unix:// daemons are supported`);
+  throw new DockerDaemonError(
+    host,
+    `DOCKER_HOST=${host} is not a unix socket; only unix:// daemons are supported`,
+  );
 }
 
 /** `name` is what the daemon knows the image by: `alpine:3.20`, `ghcr.io/org/img:tag`, or an image id. */
@@ -39,9 +42,16 @@ export async function openDockerDaemon(name: string, opts: ResolvedOptions): Pro
     const tar = join(dir, "image.tar");
     let res;
     try {
-      res = await request(`http://docker/images/${encodeURIComponent(name)}/get`, { dispatcher: agent, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) });
+      res = await request(`http://docker/images/${encodeURIComponent(name)}/get`, {
+        dispatcher: agent,
+        ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      });
     } catch (err) {
-      throw new DockerDaemonError(socketPath, `cannot talk to the Docker daemon at ${socketPath}: ${(err as Error).message}`, { cause: err });
+      throw new DockerDaemonError(
+        socketPath,
+        `cannot talk to the Docker daemon at ${socketPath}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     if (res.statusCode !== 200) {
       const text = (await res.body.text()).slice(0, 500);
@@ -51,9 +61,13 @@ export async function openDockerDaemon(name: string, opts: ResolvedOptions): Pro
       } catch {
         // plain text error
       }
-      throw new DockerDaemonError(socketPath, `the Docker daemon could not export ${name} (HTTP ${res.statusCode}): ${msg.trim()}`, {
-        hint: res.statusCode === 404 ? `pull it first (docker pull ${name}) or use docker://${name}` : "",
-      });
+      throw new DockerDaemonError(
+        socketPath,
+        `the Docker daemon could not export ${name} (HTTP ${res.statusCode}): ${msg.trim()}`,
+        {
+          hint: res.statusCode === 404 ? `pull it first (docker pull ${name}) or use docker://${name}` : "",
+        },
+      );
     }
     const task = opts.reporter.task(`export ${name} from Docker`);
     try {

@@ -86,14 +86,24 @@ export class TarFiles implements LocalFiles {
     const e = this.#index.get(name);
     if (e === undefined) return undefined;
     if (e.size === 0) return createReadStream(this.location, { start: 1, end: 0 });
-    return createReadStream(this.location, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: 1 << 20 });
+    return createReadStream(this.location, {
+      start: e.offset,
+      end: e.offset + e.size - 1,
+      highWaterMark: 1 << 20,
+    });
   }
 }
 
 /** Read a JSON blob by digest, verified and size-capped. */
-export async function readBlob(files: LocalFiles, digest: string, max: number, what: string): Promise<Buffer> {
+export async function readBlob(
+  files: LocalFiles,
+  digest: string,
+  max: number,
+  what: string,
+): Promise<Buffer> {
   const b = await files.read(blobPath(digest), max);
-  if (b === undefined) throw new LocalSourceError(files.location, `${what} ${digest} is missing (${blobPath(digest)})`);
+  if (b === undefined)
+    throw new LocalSourceError(files.location, `${what} ${digest} is missing (${blobPath(digest)})`);
   verifyBytes(b, digest, `${what} in ${files.location}`);
   return b;
 }
@@ -116,11 +126,18 @@ export function localLayerStore(
       const name = pathOf(layer);
       const s = await files.open(name);
       if (s === undefined) {
-        const foreign = layer.urls !== undefined && layer.urls.length > 0 ? " (a foreign layer; this source does not include it)" : "";
+        const foreign =
+          layer.urls !== undefined && layer.urls.length > 0
+            ? " (a foreign layer; this source does not include it)"
+            : "";
         throw new LocalSourceError(files.location, `layer ${layer.index} (${name}) is missing${foreign}`);
       }
       if (!verifyDigest(layer)) return s;
-      const v = new DigestingStream({ expected: layer.digest, expectedSize: layer.size, what: `layer ${layer.index} blob in ${files.location}` });
+      const v = new DigestingStream({
+        expected: layer.digest,
+        expectedSize: layer.size,
+        what: `layer ${layer.index} blob in ${files.location}`,
+      });
       s.on("error", (err) => v.destroy(err));
       return s.pipe(v);
     },

@@ -28,21 +28,38 @@ export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 const CONTAINERD_NAME_ANNOTATION = "io.containerd.image.name";
 
 /** Pick the index.json entry for `ref` (see the file comment). */
-export function selectLayoutEntry(index: ImageIndex, ref: string | undefined, location: string): Descriptor | ImageIndex {
+export function selectLayoutEntry(
+  index: ImageIndex,
+  ref: string | undefined,
+  location: string,
+): Descriptor | ImageIndex {
   const entries = index.manifests;
   if (ref !== undefined && ref !== "") {
     const want = ref.startsWith("@") ? ref.slice(1) : ref;
     const hit = entries.filter(
-      (m) => m.digest === want || m.annotations?.[REF_NAME_ANNOTATION] === want || m.annotations?.[CONTAINERD_NAME_ANNOTATION] === want,
+      (m) =>
+        m.digest === want ||
+        m.annotations?.[REF_NAME_ANNOTATION] === want ||
+        m.annotations?.[CONTAINERD_NAME_ANNOTATION] === want,
     );
     if (hit[0] !== undefined) return hit[0];
-    const refs = entries.map((m) => m.annotations?.[REF_NAME_ANNOTATION]).filter((r): r is string => r !== undefined);
-    throw new LocalSourceError(location, `no image named "${ref}" in index.json; it has: ${refs.length > 0 ? refs.join(", ") : "no named images"}`);
+    const refs = entries
+      .map((m) => m.annotations?.[REF_NAME_ANNOTATION])
+      .filter((r): r is string => r !== undefined);
+    throw new LocalSourceError(
+      location,
+      `no image named "${ref}" in index.json; it has: ${refs.length > 0 ? refs.join(", ") : "no named images"}`,
+    );
   }
   if (entries.length === 1 && entries[0] !== undefined) return entries[0];
   if (entries.length > 1 && entries.every((m) => m.platform !== undefined)) return index; // a multi-platform layout
   const refs = entries.map((m) => m.annotations?.[REF_NAME_ANNOTATION] ?? m.digest);
-  throw new LocalSourceError(location, entries.length === 0 ? "index.json lists no images" : `index.json lists several images; name one with :REF (${refs.join(", ")})`);
+  throw new LocalSourceError(
+    location,
+    entries.length === 0
+      ? "index.json lists no images"
+      : `index.json lists several images; name one with :REF (${refs.join(", ")})`,
+  );
 }
 
 /** Resolve index.json → (index →) manifest → config over any `LocalFiles`. */
@@ -75,7 +92,8 @@ export async function openLayoutImage(
     }
   }
   if (manifest === undefined) throw new LocalSourceError(files.location, "indexes nested too deeply");
-  if (manifest.config.size > MAX_CONFIG_BYTES) throw new LocalSourceError(files.location, `config larger than ${MAX_CONFIG_BYTES} bytes`);
+  if (manifest.config.size > MAX_CONFIG_BYTES)
+    throw new LocalSourceError(files.location, `config larger than ${MAX_CONFIG_BYTES} bytes`);
   const configBytes = await readBlob(files, manifest.config.digest, MAX_CONFIG_BYTES, "config");
   const config = parseImageConfig(configBytes, manifest.config.digest);
   return makeImage({
@@ -95,7 +113,11 @@ export async function openLayoutImage(
   });
 }
 
-export async function openOciLayout(dir: string, ref: string | undefined, opts: ResolvedOptions): Promise<Image> {
+export async function openOciLayout(
+  dir: string,
+  ref: string | undefined,
+  opts: ResolvedOptions,
+): Promise<Image> {
   return await openLayoutImage(new DirFiles(dir), ref, opts, "oci");
 }
 
@@ -103,7 +125,10 @@ export async function openOciLayout(dir: string, ref: string | undefined, opts: 
  * An archive is read in place when it is a plain tar; a gzip-compressed one is first inflated
  * into a temporary file, removed on `close()`.
  */
-export async function openArchiveFiles(path: string, opts: ResolvedOptions): Promise<{ files: TarFiles; cleanup: () => Promise<void> }> {
+export async function openArchiveFiles(
+  path: string,
+  opts: ResolvedOptions,
+): Promise<{ files: TarFiles; cleanup: () => Promise<void> }> {
   let head: Buffer;
   try {
     const fh = await open(path, "r");
@@ -131,7 +156,11 @@ export async function openArchiveFiles(path: string, opts: ResolvedOptions): Pro
   return { files: await TarFiles.open(path), cleanup: async () => {} };
 }
 
-export async function openOciArchive(path: string, ref: string | undefined, opts: ResolvedOptions): Promise<Image> {
+export async function openOciArchive(
+  path: string,
+  ref: string | undefined,
+  opts: ResolvedOptions,
+): Promise<Image> {
   const { files, cleanup } = await openArchiveFiles(path, opts);
   try {
     return await openLayoutImage(files, ref, opts, "oci-archive", cleanup);

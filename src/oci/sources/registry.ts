@@ -32,14 +32,22 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     const { cache } = opts;
     const repo = ref.repository;
 
-    const getManifest = async (reference: string, mediaType?: string): Promise<{ m: ImageManifest | ImageIndex; digest: string; bytes: Buffer }> => {
+    const getManifest = async (
+      reference: string,
+      mediaType?: string,
+    ): Promise<{ m: ImageManifest | ImageIndex; digest: string; bytes: Buffer }> => {
       if (reference.includes(":")) {
         const cached = await cache.readBytes(reference);
-        if (cached !== undefined) return { m: parseManifest(cached, mediaType, reference), digest: reference, bytes: cached };
+        if (cached !== undefined)
+          return { m: parseManifest(cached, mediaType, reference), digest: reference, bytes: cached };
       }
       const got = await client.getManifest(repo, reference);
       await cache.putBytes(got.digest, got.bytes);
-      return { m: parseManifest(got.bytes, got.mediaType ?? mediaType, got.digest), digest: got.digest, bytes: got.bytes };
+      return {
+        m: parseManifest(got.bytes, got.mediaType ?? mediaType, got.digest),
+        digest: got.digest,
+        bytes: got.bytes,
+      };
     };
 
     const top = await getManifest(ref.ref);
@@ -48,7 +56,8 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     if (top.m.kind === "index") {
       const desc = selectPlatform(top.m, opts.platform);
       const child = await getManifest(desc.digest, desc.mediaType);
-      if (child.m.kind !== "manifest") throw new TooLargeError("nested image indexes are not supported from registries", 1);
+      if (child.m.kind !== "manifest")
+        throw new TooLargeError("nested image indexes are not supported from registries", 1);
       manifest = child.m;
       manifestDigest = child.digest;
     } else {
@@ -57,7 +66,11 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
 
     const cd = manifest.config.digest;
     if (manifest.config.size > MAX_CONFIG_BYTES) {
-      throw new TooLargeError(`image config is ${manifest.config.size} bytes, more than ${MAX_CONFIG_BYTES}`, MAX_CONFIG_BYTES, { digest: cd });
+      throw new TooLargeError(
+        `image config is ${manifest.config.size} bytes, more than ${MAX_CONFIG_BYTES}`,
+        MAX_CONFIG_BYTES,
+        { digest: cd },
+      );
     }
     let configBytes = await cache.readBytes(cd);
     if (configBytes === undefined) {
@@ -66,18 +79,20 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     }
     const config = parseImageConfig(configBytes, cd);
 
-    const opener = (urls: readonly string[] | undefined, digest: string) => async (offset: number): Promise<BlobResponse> => {
-      // Non-distributable layers (image-spec descriptor.md `urls`): try the URLs, then the registry.
-      for (const u of urls ?? []) {
-        if (!/^https?:\/\//.test(u)) continue;
-        try {
-          return await client.openUrl(u, offset);
-        } catch {
-          // fall through to the next URL, then to the registry
+    const opener =
+      (urls: readonly string[] | undefined, digest: string) =>
+      async (offset: number): Promise<BlobResponse> => {
+        // Non-distributable layers (image-spec descriptor.md `urls`): try the URLs, then the registry.
+        for (const u of urls ?? []) {
+          if (!/^https?:\/\//.test(u)) continue;
+          try {
+            return await client.openUrl(u, offset);
+          } catch {
+            // fall through to the next URL, then to the registry
+          }
         }
-      }
-      return await client.openBlob(repo, digest, offset);
-    };
+        return await client.openBlob(repo, digest, offset);
+      };
 
     return makeImage({
       transport: "docker",

@@ -53,9 +53,7 @@ export class GzipCompressor implements Compressor {
     try {
       // maxOutputLength makes a block that inflates past the block size fail instead of
       // allocating without bound (untrusted images).
-      return Promise.resolve(
-        inflateSync(data, { maxOutputLength: Math.max(maxSize, 1) }),
-      );
+      return Promise.resolve(inflateSync(data, { maxOutputLength: Math.max(maxSize, 1) }));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -108,7 +108,14 @@ function hasRepeats(data: Uint8Array): boolean {
   for (let i = 0; i <= last; i++) {
     const h = Math.imul(word, 0x9e3779b1) >>> (32 - HASH_BITS);
     const p = lastPosition[h]!;
-    if (p >= 0 && lastWord[h] === word && data[p + 4] === data[i + 4] && data[p + 5] === data[i + 5] && data[p + 6] === data[i + 6] && data[p + 7] === data[i + 7]) {
+    if (
+      p >= 0 &&
+      lastWord[h] === word &&
+      data[p + 4] === data[i + 4] &&
+      data[p + 5] === data[i + 5] &&
+      data[p + 6] === data[i + 6] &&
+      data[p + 7] === data[i + 7]
+    ) {
       let len = MIN_REPEAT;
       while (i + len < n && data[p + len] === data[i + len]) len++;
       repeated += len;

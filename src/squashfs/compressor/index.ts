@@ -17,9 +17,13 @@ export class InvalidCompressionLevelError extends GvmconvError {
   readonly compression: string;
   readonly level: number;
   constructor(compression: string, level: number, min: number, max: number) {
-    super("E_SQUASHFS_COMPRESSION_LEVEL", `${compression} compression level ${level} is not an integer from ${min} to ${max}`, {
-      hint: `pass a level from ${min} to ${max}`,
-    });
+    super(
+      "E_SQUASHFS_COMPRESSION_LEVEL",
+      `${compression} compression level ${level} is not an integer from ${min} to ${max}`,
+      {
+        hint: `pass a level from ${min} to ${max}`,
+      },
+    );
     this.compression = compression;
     this.level = level;
   }
@@ -29,7 +33,9 @@ export class InvalidCompressionLevelError extends GvmconvError {
 export class UnknownCompressionError extends GvmconvError {
   readonly compression: string;
   constructor(compression: string) {
-    super("E_SQUASHFS_COMPRESSION_UNKNOWN", `unknown compression "${compression}"`, { hint: "use gzip or xz" });
+    super("E_SQUASHFS_COMPRESSION_UNKNOWN", `unknown compression "${compression}"`, {
+      hint: "use gzip or xz",
+    });
     this.compression = compression;
   }
 }
@@ -66,5 +72,7 @@ export function createCompressor(spec: CompressorSpec): Compressor {
   if (!Number.isInteger(spec.level) || spec.level < min || spec.level > max) {
     throw new InvalidCompressionLevelError(name, spec.level, min, max);
   }
-  return name === "gzip" ? new GzipCompressor(spec.level) : new XzCompressor(spec.level, spec.blockSize, spec.xzBackend);
+  return name === "gzip"
+    ? new GzipCompressor(spec.level)
+    : new XzCompressor(spec.level, spec.blockSize, spec.xzBackend);
 }

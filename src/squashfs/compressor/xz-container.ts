@@ -24,7 +24,8 @@ const MIN_DICT = 4096;
  * the block size for the power-of-two block sizes SquashFS allows.
  */
 export function lzma2DictByte(dictSize: number): number {
-  if (!Number.isInteger(dictSize) || dictSize < 1 || dictSize > 0xffffffff) throw new RangeError(`bad LZMA2 dictionary size ${dictSize}`);
+  if (!Number.isInteger(dictSize) || dictSize < 1 || dictSize > 0xffffffff)
+    throw new RangeError(`bad LZMA2 dictionary size ${dictSize}`);
   if (dictSize === 0xffffffff) return 40;
   for (let b = 0; b < 40; b++) if (lzma2DictSize(b) >= Math.max(dictSize, MIN_DICT)) return b;
   return 40;
@@ -74,7 +75,9 @@ export function xzBlockHeader(dictSize: number): Uint8Array {
 
 /** Index with one record (unpadded block size, uncompressed size), padded, with its CRC32. */
 export function xzIndex(unpaddedSize: number, uncompressedSize: number): Uint8Array {
-  return Uint8Array.from(withCrc(pad4([0x00, ...varint(1), ...varint(unpaddedSize), ...varint(uncompressedSize)])));
+  return Uint8Array.from(
+    withCrc(pad4([0x00, ...varint(1), ...varint(unpaddedSize), ...varint(uncompressedSize)])),
+  );
 }
 
 /** The 12-byte stream footer: CRC32 | backward size (index size / 4 − 1) | 00 01 | 59 5A. */
@@ -100,7 +103,9 @@ export function encodeXzStream(lzma2: Uint8Array, uncompressed: Uint8Array, dict
   const padding = (4 - ((blockHeader.length + lzma2.length) % 4)) % 4;
   const index = xzIndex(unpadded, uncompressed.length);
   const footer = xzStreamFooter(index.length);
-  const out = new Uint8Array(header.length + blockHeader.length + lzma2.length + padding + 4 + index.length + footer.length);
+  const out = new Uint8Array(
+    header.length + blockHeader.length + lzma2.length + padding + 4 + index.length + footer.length,
+  );
   let off = 0;
   for (const part of [header, blockHeader, lzma2]) {
     out.set(part, off);

@@ -62,7 +62,13 @@ function presetParams(level: number): Record<string, number> {
       depth: [4, 8, 24, 48][level] ?? 0,
     };
   }
-  return { ...common, mode: MODE_NORMAL, mf: MF_BT4, niceLen: level === 4 ? 16 : level === 5 ? 32 : 64, depth: 0 };
+  return {
+    ...common,
+    mode: MODE_NORMAL,
+    mf: MF_BT4,
+    niceLen: level === 4 ? 16 : level === 5 ? 32 : 64,
+    depth: 0,
+  };
 }
 
 /**
@@ -95,9 +101,12 @@ export class XzCompressor implements Compressor {
   }
 
   compressSync(data: Uint8Array): Uint8Array {
-    if (this.#lib) return encodeXzStream(this.#lib.rawLzma2Encode(data, this.level, this.#dictSize), data, this.#dictSize);
+    if (this.#lib)
+      return encodeXzStream(this.#lib.rawLzma2Encode(data, this.level, this.#dictSize), data, this.#dictSize);
     const lzma = lzmaNative();
-    const filters = [{ id: lzma.FILTER_LZMA2, options: { ...presetParams(this.level), dictSize: this.#dictSize } }];
+    const filters = [
+      { id: lzma.FILTER_LZMA2, options: { ...presetParams(this.level), dictSize: this.#dictSize } },
+    ];
     return runNative((s) => s.streamEncoder_(filters, lzma.CHECK_CRC32), data);
   }
 

@@ -5,10 +5,22 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { createCompressor, InvalidCompressionLevelError, InvalidBlockSizeError, UnknownCompressionError } from "../../../src/squashfs/compressor/index.js";
+import {
+  createCompressor,
+  InvalidCompressionLevelError,
+  InvalidBlockSizeError,
+  UnknownCompressionError,
+} from "../../../src/squashfs/compressor/index.js";
 import type { CompressionName, XzBackend } from "../../../src/squashfs/options.js";
 import { XzCompressor } from "../../../src/squashfs/compressor/xz.js";
-import { lzma2DictByte, lzma2DictSize, xzBlockHeader, xzIndex, xzStreamFooter, xzStreamHeader } from "../../../src/squashfs/compressor/xz-container.js";
+import {
+  lzma2DictByte,
+  lzma2DictSize,
+  xzBlockHeader,
+  xzIndex,
+  xzStreamFooter,
+  xzStreamHeader,
+} from "../../../src/squashfs/compressor/xz-container.js";
 
 /** Compressible but not trivial: text-like lines with varying numbers. */
 function sample(size: number): Buffer {
@@ -36,9 +48,13 @@ for (const name of ["gzip", "xz"] as CompressionName[]) {
 test("gzip output is a zlib stream that Python's zlib decodes", () => {
   const c = createCompressor({ name: "gzip", level: 9, blockSize: BLOCK });
   const data = sample(BLOCK);
-  const out = execFileSync("python3", ["-c", "import sys,zlib; sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read()))"], {
-    input: c.compressSync(data),
-  });
+  const out = execFileSync(
+    "python3",
+    ["-c", "import sys,zlib; sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read()))"],
+    {
+      input: c.compressSync(data),
+    },
+  );
   assert.ok(out.equals(data));
 });
 
@@ -77,13 +93,31 @@ test("xz blocks are CRC32-checked XZ streams with a block-size dictionary that x
 });
 
 test("level, name and block size are validated with stable codes", () => {
-  assert.throws(() => createCompressor({ name: "gzip", level: 0, blockSize: BLOCK }), (e: unknown) => e instanceof InvalidCompressionLevelError && e.code === "E_SQUASHFS_COMPRESSION_LEVEL");
-  assert.throws(() => createCompressor({ name: "gzip", level: 10, blockSize: BLOCK }), InvalidCompressionLevelError);
-  assert.throws(() => createCompressor({ name: "xz", level: 1.5, blockSize: BLOCK }), InvalidCompressionLevelError);
+  assert.throws(
+    () => createCompressor({ name: "gzip", level: 0, blockSize: BLOCK }),
+    (e: unknown) => e instanceof InvalidCompressionLevelError && e.code === "E_SQUASHFS_COMPRESSION_LEVEL",
+  );
+  assert.throws(
+    () => createCompressor({ name: "gzip", level: 10, blockSize: BLOCK }),
+    InvalidCompressionLevelError,
+  );
+  assert.throws(
+    () => createCompressor({ name: "xz", level: 1.5, blockSize: BLOCK }),
+    InvalidCompressionLevelError,
+  );
   assert.doesNotThrow(() => createCompressor({ name: "xz", level: 0, blockSize: BLOCK }));
-  assert.throws(() => createCompressor({ name: "zstd" as CompressionName, level: 1, blockSize: BLOCK }), (e: unknown) => e instanceof UnknownCompressionError && e.code === "E_SQUASHFS_COMPRESSION_UNKNOWN");
-  assert.throws(() => createCompressor({ name: "gzip", level: 6, blockSize: 3000 }), (e: unknown) => e instanceof InvalidBlockSizeError && e.code === "E_SQUASHFS_BLOCK_SIZE");
-  assert.throws(() => createCompressor({ name: "gzip", level: 6, blockSize: 2 * 1024 * 1024 }), InvalidBlockSizeError);
+  assert.throws(
+    () => createCompressor({ name: "zstd" as CompressionName, level: 1, blockSize: BLOCK }),
+    (e: unknown) => e instanceof UnknownCompressionError && e.code === "E_SQUASHFS_COMPRESSION_UNKNOWN",
+  );
+  assert.throws(
+    () => createCompressor({ name: "gzip", level: 6, blockSize: 3000 }),
+    (e: unknown) => e instanceof InvalidBlockSizeError && e.code === "E_SQUASHFS_BLOCK_SIZE",
+  );
+  assert.throws(
+    () => createCompressor({ name: "gzip", level: 6, blockSize: 2 * 1024 * 1024 }),
+    InvalidBlockSizeError,
+  );
 });
 
 test("xz container: header, block header, index and footer bytes", () => {
@@ -92,7 +126,12 @@ test("xz container: header, block header, index and footer bytes", () => {
   // Block header: size (12/4 − 1 = 2), flags 0, LZMA2 (21), 1 property byte, dict byte, padding, CRC32.
   assert.equal(Buffer.from(xzBlockHeader(BLOCK)).subarray(0, 8).toString("hex"), "020021010a000000");
   assert.equal(Buffer.from(xzBlockHeader(4096)).subarray(4, 5).toString("hex"), "00");
-  assert.equal(Buffer.from(xzBlockHeader(1 << 20)).subarray(4, 5).toString("hex"), "10");
+  assert.equal(
+    Buffer.from(xzBlockHeader(1 << 20))
+      .subarray(4, 5)
+      .toString("hex"),
+    "10",
+  );
   assert.equal(lzma2DictByte(BLOCK), 10);
   assert.equal(lzma2DictSize(10), BLOCK);
   assert.equal(lzma2DictByte(3 << 16), 11); // 192 KiB is encodable: (2|1) << (11/2 + 11)
@@ -108,7 +147,10 @@ test("xz: both encoders (system liblzma via FFI, lzma-native) give the same byte
   const native = new XzCompressor(6, BLOCK, "lzma-native");
   assert.equal(native.backend, "lzma-native");
   for (const data of [sample(BLOCK), sample(100), randomBytes(5000), Buffer.alloc(BLOCK), Buffer.alloc(0)]) {
-    assert.ok(Buffer.from(auto.compressSync(data)).equals(Buffer.from(native.compressSync(data))), `${auto.backend} vs lzma-native, ${data.length} bytes`);
+    assert.ok(
+      Buffer.from(auto.compressSync(data)).equals(Buffer.from(native.compressSync(data))),
+      `${auto.backend} vs lzma-native, ${data.length} bytes`,
+    );
   }
 });
 
@@ -117,7 +159,10 @@ test("xz: the spec's xzBackend picks the encoder; the environment does not", () 
   process.env.GVMCONV_XZ_BACKEND = "lzma-native";
   try {
     const spec = { name: "xz", level: 6, blockSize: BLOCK } as const;
-    assert.equal((createCompressor({ ...spec, xzBackend: "lzma-native" }) as XzCompressor).backend, "lzma-native");
+    assert.equal(
+      (createCompressor({ ...spec, xzBackend: "lzma-native" }) as XzCompressor).backend,
+      "lzma-native",
+    );
     // Without the option: the system liblzma when it loads (it does on this test machine's Linux).
     const auto = createCompressor(spec) as XzCompressor;
     assert.equal(auto.backend, new XzCompressor(6, BLOCK, "liblzma").backend);

@@ -15,13 +15,18 @@ import { prng } from "../../support/prng.js";
 import { writeSquashfs } from "../../../src/squashfs/writer/writer.js";
 import type { Entry } from "../../../src/squashfs/entry.js";
 
-const text = (n: number): Buffer => Buffer.from("golem image layer block of text, compressible\n".repeat(Math.ceil(n / 46))).subarray(0, n);
+const text = (n: number): Buffer =>
+  Buffer.from("golem image layer block of text, compressible\n".repeat(Math.ceil(n / 46))).subarray(0, n);
 
 test("random bytes are skipped; text, zeros and small blocks are not", () => {
   assert.equal(looksIncompressible(randomBytes(131072)), true);
   assert.equal(looksIncompressible(randomBytes(1 << 20)), true);
   assert.equal(looksIncompressible(randomBytes(MIN_CHECKED_BLOCK)), true);
-  assert.equal(looksIncompressible(randomBytes(MIN_CHECKED_BLOCK - 1)), false, "below the size where the estimate is reliable");
+  assert.equal(
+    looksIncompressible(randomBytes(MIN_CHECKED_BLOCK - 1)),
+    false,
+    "below the size where the estimate is reliable",
+  );
   assert.equal(looksIncompressible(text(131072)), false);
   assert.equal(looksIncompressible(Buffer.alloc(131072)), false);
 });
@@ -37,7 +42,10 @@ test("text hidden between the samples is found by the whole-block pass", () => {
 
 test("random-looking bytes that repeat are compressed: a periodic table, a chunk seen twice", () => {
   // Every byte value equally often (a flat histogram), but period 256: deflate shrinks it ~100x.
-  assert.equal(looksIncompressible(Buffer.from(Array.from({ length: 131072 }, (_, i) => (i * 7) & 0xff))), false);
+  assert.equal(
+    looksIncompressible(Buffer.from(Array.from({ length: 131072 }, (_, i) => (i * 7) & 0xff))),
+    false,
+  );
   const twice = randomBytes(131072);
   twice.copy(twice, 70_000, 10_000, 12_048); // 2 KiB seen again 60,000 bytes later (xz's window is the block)
   assert.equal(looksIncompressible(twice), false);

@@ -11,7 +11,11 @@ import {
   pickInodeType,
   type Inode,
 } from "../../../src/squashfs/format/inode.js";
-import { SquashfsCorruptError, SquashfsInternalError, SquashfsRangeError } from "../../../src/squashfs/errors.js";
+import {
+  SquashfsCorruptError,
+  SquashfsInternalError,
+  SquashfsRangeError,
+} from "../../../src/squashfs/errors.js";
 import { hex } from "../struct-helpers.js";
 
 const common = { permissions: 0o755, uidIndex: 1, gidIndex: 2, mtime: 0x01020304, inodeNumber: 7 };

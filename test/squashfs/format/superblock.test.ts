@@ -7,7 +7,11 @@ import {
   SuperblockFlags,
   type Superblock,
 } from "../../../src/squashfs/format/superblock.js";
-import { SquashfsCorruptError, SquashfsInternalError, SquashfsRangeError } from "../../../src/squashfs/errors.js";
+import {
+  SquashfsCorruptError,
+  SquashfsInternalError,
+  SquashfsRangeError,
+} from "../../../src/squashfs/errors.js";
 import { fromHex, hex } from "../struct-helpers.js";
 
 const sb: Superblock = {
