@@ -46,7 +46,7 @@ export class SourceReadError extends GvmconvError {
   }
 }
 
-/** SquashFS can store only these xattr namespaces (FIELD-NOTES: key prefixes 0, 1, 2). */
+/** SquashFS can store only these xattr namespaces (format.adoc, xattr key prefixes 0, 1, 2). */
 const STORABLE_XATTR_PREFIXES = ["user.", "trusted.", "security."];
 const MAX_MTIME = 2 ** 32 - 1;
 

@@ -10,8 +10,8 @@
  *   the consumer left unread is drained then (tar-stream cannot skip ahead otherwise).
  * - `readTar` yields just the entries, for sources that are a single tar (the `squashfs` command).
  *
- * Tar variants (POSIX.1-2001 pax, GNU long names, base-256 numbers) follow node-tar's coverage;
- * see FIELD-NOTES "Tar variants".
+ * Tar variants (POSIX.1-2001 pax `x`/`g` records, GNU `L`/`K` long names, base-256 numbers)
+ * follow node-tar's coverage; the header and pax codecs are src/tar's.
  */
 import type { Readable } from "node:stream";
 import { extract as tarExtract, type Header, type Extract } from "tar-stream";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { pack } from "tar-stream";
+import { packTar } from "../support/tar.js";
 import { request } from "undici";
 
 const execFileP = promisify(execFile);
@@ -24,21 +24,12 @@ export async function tmp(prefix = "gvmconv-oci-test-"): Promise<string> {
 
 /** An uncompressed tar with the given regular files. */
 export async function layerTar(files: Record<string, string>): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on("data", (c: unknown) => {
-    chunks.push(c as Buffer);
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    p.on("end", resolve);
-    p.on("error", reject);
-  });
-  for (const [name, content] of Object.entries(files)) {
-    p.entry({ name, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 }, content);
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  return await packTar(
+    Object.entries(files).map(([name, body]) => ({
+      header: { name, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 },
+      body,
+    })),
+  );
 }
 
 export type Compression = "gzip" | "zstd" | "none";
