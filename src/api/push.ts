@@ -138,7 +138,11 @@ async function credentialsFor(
 ): Promise<{ user: string; token: string } | undefined> {
   if (target === undefined) return undefined;
   if (options.credentials !== undefined) return options.credentials;
-  const found = await resolveCredentials({ env: context.env, cwd: context.cwd, reporter: context.reporter });
+  const found = await resolveCredentials({
+    env: context.env,
+    dotenvKeys: context.dotenv?.keys,
+    reporter: context.reporter,
+  });
   if (found === undefined) {
     throw new UsageError(`no Golem registry login for pushing to ${formatPushTarget(target)}`, {
       hint: "run gvmconv login, or set REGISTRY_USER and REGISTRY_TOKEN (environment or .env)",
