@@ -7,6 +7,8 @@
  *
  * - `env`: the environment the run sees; `process.env` only when the caller passes none (this is
  *   the library's only read of it). Credentials, the cache directory, registry URLs follow it.
+ *   Beneath it, as gvmkit-build's `dotenv::dotenv()`: the variables of the nearest `.env` from
+ *   `cwd` upwards that it does not set (src/dotenv.ts); `dotenv: false` turns that off.
  * - `mkfsTime`: the time written into the image — the caller's explicit value, else
  *   `SOURCE_DATE_EPOCH` (https://reproducible-builds.org/specs/source-date-epoch/), else 0. Never
  *   the clock, so the same input keeps the same bytes and the same hash.
@@ -18,6 +20,7 @@
  */
 import { GvmconvError, UsageError, strictErrorCode } from "./errors.js";
 import { silentReporter, type ProgressTask, type Reporter, type Warning } from "./reporter.js";
+import { withDotenv, type DotenvApplied } from "./dotenv.js";
 
 /** An environment: variable names to values, as `process.env`. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -36,11 +39,19 @@ export interface ContextOptions {
   mkfsTime?: number;
   /** Working directory (where `.env` is looked for). Default: `process.cwd()`. */
   cwd?: string;
+  /**
+   * Read `.env` from `cwd` or its parents into the environment, beneath `env` (default true, as
+   * gvmkit-build; the CLI always does). Callers who pass a complete `env` can turn it off.
+   */
+  dotenv?: boolean;
 }
 
 export interface RunContext {
+  /** The given environment with the `.env` variables it lacks. */
   readonly env: Env;
   readonly cwd: string;
+  /** The `.env` file read and the variables taken from it; undefined when none was read. */
+  readonly dotenv: DotenvApplied | undefined;
   /** The caller's reporter behind the warning policy (see the module comment). */
   readonly reporter: Reporter;
   readonly strict: boolean;
@@ -96,7 +107,10 @@ export function checkTime(name: string, text: string): number {
 
 /** Resolves a run's context once; see the module comment for each decision. */
 export function createContext(options: ContextOptions = {}): RunContext {
-  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const given = options.env ?? process.env;
+  const { env, dotenv } =
+    options.dotenv === false ? { env: given, dotenv: undefined } : withDotenv(given, cwd);
   let mkfsTime: number;
   if (options.mkfsTime !== undefined) {
     if (!Number.isInteger(options.mkfsTime) || options.mkfsTime < 0 || options.mkfsTime > MAX_TIME) {
@@ -125,8 +139,7 @@ export function createContext(options: ContextOptions = {}): RunContext {
     info: (message: string): void => outer.info(message),
     task: (label: string, total?: number): ProgressTask => outer.task(label, total),
   };
-  const cwd = options.cwd ?? process.cwd();
-  return { env, cwd, reporter, strict, signal: options.signal, mkfsTime, warnings, xzBackend };
+  return { env, cwd, dotenv, reporter, strict, signal: options.signal, mkfsTime, warnings, xzBackend };
 }
 
 /** The caller's context, or one made from its options. */

@@ -262,3 +262,32 @@ test("GVMCONV_XZ_BACKEND is read by the context, checked, and handed to the writ
   assert.equal(writerOptions(undefined, forced).mkfsTime, 0);
   assert.throws(() => createContext({ env: { GVMCONV_XZ_BACKEND: "fast" } }), UsageError);
 });
+
+test(".env: createContext reads the nearest one from cwd upwards, beneath the given env; dotenv: false does not", async () => {
+  const top = join(work, `dotenv-${n++}`);
+  const cwd = join(top, "a", "b");
+  await mkdir(cwd, { recursive: true });
+  await writeFile(
+    join(top, ".env"),
+    "REGISTRY_URL=http://staging.example:8080\nSOURCE_DATE_EPOCH=1700000000\nREGISTRY_USER=from-file\n",
+  );
+  const ctx = createContext({ env: { REGISTRY_USER: "from-env" }, cwd });
+  assert.equal(ctx.env["REGISTRY_URL"], "http://staging.example:8080", "every variable, not only the login");
+  assert.equal(ctx.env["REGISTRY_USER"], "from-env", "the given environment wins");
+  assert.equal(ctx.mkfsTime, 1_700_000_000, "SOURCE_DATE_EPOCH from .env reaches the filesystem time");
+  assert.equal(ctx.dotenv?.path, join(top, ".env"));
+  assert.deepEqual([...(ctx.dotenv?.keys ?? [])].sort(), ["REGISTRY_URL", "SOURCE_DATE_EPOCH"]);
+
+  const off = createContext({ env: { REGISTRY_USER: "from-env" }, cwd, dotenv: false });
+  assert.equal(off.env["REGISTRY_URL"], undefined);
+  assert.equal(off.mkfsTime, 0);
+  assert.equal(off.dotenv, undefined);
+
+  // The first .env found is the only one read (dotenv-rs find.rs); a directory named .env is passed over.
+  await writeFile(join(top, "a", ".env"), "REGISTRY_URL=http://near.example\n");
+  await mkdir(join(cwd, ".env"));
+  const near = createContext({ env: {}, cwd });
+  assert.equal(near.env["REGISTRY_URL"], "http://near.example");
+  assert.equal(near.env["REGISTRY_USER"], undefined, "the parent's .env is not read at all");
+  assert.equal(near.env["SOURCE_DATE_EPOCH"], undefined);
+});

@@ -49,7 +49,7 @@ export async function checkLogin(options: LoginOptions = {}): Promise<LoginCheck
   try {
     const result = await checkStoredLogin(client, {
       env: context.env,
-      cwd: context.cwd,
+      dotenvKeys: context.dotenv?.keys,
       reporter: context.reporter,
     });
     return { ...result, registryUrl: client.url };

@@ -1,8 +1,9 @@
 /**
  * Uploading to the Golem image registry, as gvmkit-build does: an existing .gvmi (`push`), or a
- * conversion followed by its upload (`convertAndPush`), and the info document that
- * `--extra-json-info-path` writes.
+ * conversion followed by its upload (`convertAndPush`); the chunk descriptor every run leaves
+ * beside the image (`describeImage`); and the info document that `--extra-json-info-path` writes.
  */
+import { stat } from "node:fs/promises";
 import { UsageError } from "../errors.js";
 import { contextOf, type RunContext, type RunOptions } from "../context.js";
 import { sha3File } from "../gvmi/index.js";
@@ -10,16 +11,42 @@ import {
   GolemRegistryClient,
   descriptorPathFor,
   formatPushTarget,
+  loadOrCreateDescriptor,
   parsePushTarget,
   pushImage,
   registryUrlFromEnv,
   resolveCredentials,
-  type PushResult,
+  type ChunkDescriptor,
+  type PushResult as UploadResult,
   type PushTarget,
 } from "../upload/index.js";
 import { convert, type ConvertOptions, type ConvertResult } from "./convert.js";
 
-export type { PushResult, PushTarget } from "../upload/index.js";
+export type { PushTarget } from "../upload/index.js";
+
+/**
+ * The chunk descriptor of an image, `<image>.descr.bin` beside it. gvmkit-build writes it on every
+ * run, upload or not (src/main.rs), and reuses it when it is not older than the image and has the
+ * chunk size wanted.
+ */
+export interface ImageDescription {
+  imagePath: string;
+  /** `<image>.descr.bin`. */
+  descriptorPath: string;
+  /** SHA3-224 of the image: the "image link" SDKs take (`imageHash`), what providers verify. */
+  sha3: string;
+  /** SHA-256 of the descriptor: names the upload; gvmkit-build's info file calls it `hash`. */
+  descriptorSha256: string;
+  size: number;
+  chunkSize: number;
+  /** True when an existing descriptor was reused rather than written. */
+  reused: boolean;
+}
+
+/** An upload, with the descriptor it was made from. */
+export interface PushResult extends UploadResult {
+  description: ImageDescription;
+}
 
 /** Where and how to upload; the run (env, reporter, signal) as in every use case. */
 export interface PushOptions extends RunOptions {
@@ -42,8 +69,26 @@ export interface PushOptions extends RunOptions {
 export async function push(imagePath: string, options: PushOptions = {}): Promise<PushResult> {
   const context = contextOf(options);
   const target = targetOf(options.target);
+  await checkImageFile(imagePath);
   const credentials = await credentialsFor(target, options, context);
   return await upload(imagePath, target, credentials, options, context);
+}
+
+/**
+ * Writes (or reuses) `<image>.descr.bin` for the .gvmi at `imagePath`, as every gvmkit-build run
+ * does, and returns the image's hashes. `chunkSize` as for `push` (the descriptor depends on it).
+ */
+export async function describeImage(
+  imagePath: string,
+  options: RunOptions & { chunkSize?: number } = {},
+): Promise<ImageDescription> {
+  const context = contextOf(options);
+  await checkImageFile(imagePath);
+  const descriptor = await loadOrCreateDescriptor(imagePath, {
+    chunkSize: options.chunkSize,
+    reporter: context.reporter,
+  });
+  return descriptionOf(imagePath, descriptor);
 }
 
 /** The push target `--push` derives from SOURCE: the reference itself, which needs a user part. */
@@ -80,42 +125,64 @@ export async function convertAndPush(
 }
 
 /**
- * The document `--extra-json-info-path` writes: gvmkit-build's keys (`imagePath`,
- * `imageDescrPath`, `hash`, `repoInfo`) and gvmconv's own.
+ * Where gvmkit-build's info file says the image was attached (upload.rs `AttachInfo`): the
+ * registry URL, and the user, repository and tag of the push target.
  */
-export interface ImageInfoDocument {
-  imagePath: string;
-  /** The chunk descriptor beside the image, when an upload wrote one. */
-  imageDescrPath: string | undefined;
-  /** SHA3-224 of the image. */
-  hash: string;
-  imageId: string | undefined;
-  size: number | undefined;
-  /** Where the image was attached, or null. */
-  repoInfo: PushResult["attached"] | null;
-  downloadUrl: string | undefined;
-  addedMountPoints: string[] | undefined;
-  /** Codes of the warnings of the conversion. */
-  warnings: string[] | undefined;
+export interface RepoInfo {
+  repo: string;
+  tag: string;
+  url: string;
+  user: string;
 }
 
-/** The info document of a conversion and/or an upload of `imagePath` with hash `sha3`. */
+/**
+ * The document `--extra-json-info-path` writes. First gvmkit-build's four keys with its meanings
+ * (src/main.rs, `json!({"repoInfo", "imagePath", "imageDescrPath", "hash"})`, serialized by
+ * serde_json without `preserve_order`, so in sorted order — kept here), then gvmconv's own. Absent
+ * values are null, so every key is always there.
+ */
+export interface ImageInfoDocument {
+  /** SHA-256 of the chunk descriptor (NOT the image hash: that is `imageHash`). */
+  hash: string;
+  /** The chunk descriptor beside the image, written on every run. */
+  imageDescrPath: string;
+  imagePath: string;
+  /** Where the image was attached; null without an upload or for an anonymous one. */
+  repoInfo: RepoInfo | null;
+  /** SHA3-224 of the image: the "image link" SDKs take and providers verify. */
+  imageHash: string;
+  /** The image id (`sha256:…` of its config); null for `-d FILE`. */
+  imageId: string | null;
+  /** Size of the image file in bytes. */
+  size: number;
+  /** The registry's download link; null without an upload. */
+  downloadUrl: string | null;
+  /** Mount points the conversion added (`/proc`, …); null for `-d FILE`. */
+  addedMountPoints: string[] | null;
+  /** Codes of the conversion's warnings; null for `-d FILE`. */
+  warnings: string[] | null;
+}
+
+/** The info document of a run: its descriptor, and the conversion and upload when there were. */
 export function imageInfoDocument(
-  imagePath: string,
-  sha3: string,
+  description: ImageDescription,
   conversion: ConvertResult | undefined,
   pushed: PushResult | undefined,
 ): ImageInfoDocument {
+  const attached = pushed?.attached;
   return {
-    imagePath,
-    imageDescrPath: pushed ? descriptorPathFor(imagePath) : undefined,
-    hash: sha3,
-    imageId: conversion?.imageId,
-    size: conversion?.size,
-    repoInfo: pushed?.attached ?? null,
-    downloadUrl: pushed?.downloadUrl,
-    addedMountPoints: conversion?.addedMountPoints,
-    warnings: conversion?.warnings.map((w) => w.code),
+    hash: description.descriptorSha256,
+    imageDescrPath: description.descriptorPath,
+    imagePath: description.imagePath,
+    repoInfo: attached
+      ? { repo: attached.repository, tag: attached.tag, url: attached.url, user: attached.user }
+      : null,
+    imageHash: description.sha3,
+    imageId: conversion?.imageId ?? null,
+    size: description.size,
+    downloadUrl: pushed?.downloadUrl ?? null,
+    addedMountPoints: conversion?.addedMountPoints ?? null,
+    warnings: conversion?.warnings.map((w) => w.code) ?? null,
   };
 }
 
@@ -138,7 +205,11 @@ async function credentialsFor(
 ): Promise<{ user: string; token: string } | undefined> {
   if (target === undefined) return undefined;
   if (options.credentials !== undefined) return options.credentials;
-  const found = await resolveCredentials({ env: context.env, cwd: context.cwd, reporter: context.reporter });
+  const found = await resolveCredentials({
+    env: context.env,
+    dotenvKeys: context.dotenv?.keys,
+    reporter: context.reporter,
+  });
   if (found === undefined) {
     throw new UsageError(`no Golem registry login for pushing to ${formatPushTarget(target)}`, {
       hint: "run gvmconv login, or set REGISTRY_USER and REGISTRY_TOKEN (environment or .env)",
@@ -154,19 +225,44 @@ async function upload(
   options: Omit<PushOptions, keyof RunOptions>,
   context: RunContext,
 ): Promise<PushResult> {
+  const descriptor = await loadOrCreateDescriptor(imagePath, {
+    chunkSize: options.chunkSize,
+    reporter: context.reporter,
+  });
   const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
   try {
-    return await pushImage({
+    const result = await pushImage({
       imagePath,
       client,
+      descriptor,
       target,
       credentials,
-      chunkSize: options.chunkSize,
       workers: options.workers,
       reporter: context.reporter,
       signal: context.signal,
     });
+    return { ...result, description: descriptionOf(imagePath, descriptor) };
   } finally {
     await client.close();
+  }
+}
+
+function descriptionOf(imagePath: string, d: ChunkDescriptor & { reused: boolean }): ImageDescription {
+  return {
+    imagePath,
+    descriptorPath: descriptorPathFor(imagePath),
+    sha3: d.sha3,
+    descriptorSha256: d.sha256,
+    size: d.size,
+    chunkSize: d.chunkSize,
+    reused: d.reused,
+  };
+}
+
+/** An image to describe or upload must be a file (gvmkit-build: "File … does not exist"). */
+async function checkImageFile(imagePath: string): Promise<void> {
+  const found = await stat(imagePath).catch(() => undefined);
+  if (found === undefined || !found.isFile()) {
+    throw new UsageError(`${imagePath} is not a file`, { hint: "give the path of a .gvmi built earlier" });
   }
 }

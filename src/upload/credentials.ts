@@ -1,9 +1,9 @@
 /**
  * Registry credentials: a user name and a personal access token from the registry portal.
  *
- * Sources, first match wins per field: `REGISTRY_USER`/`REGISTRY_TOKEN` in the environment, then in
- * a `.env` file in the working directory (gvmkit-build loads it with dotenv, which never overrides
- * the real environment), then the login stored by `gvmconv login`. The incumbent stores its login in
+ * Sources: `REGISTRY_USER`/`REGISTRY_TOKEN` in the run's environment — which already holds the
+ * variables of the nearest `.env` (the run context reads it as gvmkit-build's dotenv does, beneath
+ * the real environment; see src/dotenv.ts) — else the login stored by `gvmconv login`. The incumbent stores its login in
  * the OS keyring; we keep a JSON file at `$XDG_CONFIG_HOME/gvmconv/credentials.json` (or
  * `~/.config/gvmconv/…`), mode 0600 in a 0700 directory, which works the same on CI machines and
  * headless servers. The token is held where `JSON.stringify` and `util.inspect` cannot see it.
@@ -50,29 +50,8 @@ export class RegistryCredentials {
   }
 }
 
-/**
- * Parse a dotenv file: `KEY=VALUE` lines, optional `export `, `#` comments, single or double quotes
- * (double quotes understand `\n`). Enough for REGISTRY_USER/REGISTRY_TOKEN; not a shell.
- */
-export function parseDotenv(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) continue;
-    let value = m[2]!;
-    const quote = value[0];
-    if ((quote === '"' || quote === "'") && value.length >= 2 && value.endsWith(quote)) {
-      value = value.slice(1, -1);
-      if (quote === '"') value = value.replace(/\\n/g, "\n").replace(/\\(["\\])/g, "$1");
-    } else {
-      value = value.replace(/\s+#.*$/, "").trim();
-    }
-    out.set(m[1]!, value);
-  }
-  return out;
-}
+/** The one `.env` parser (the run context reads `.env`; see src/dotenv.ts). */
+export { parseDotenv } from "../dotenv.js";
 
 /** `$XDG_CONFIG_HOME/gvmconv/credentials.json`, or `~/.config/gvmconv/credentials.json`. */
 export function credentialsPath(env: Env): string {
@@ -84,40 +63,24 @@ export function credentialsPath(env: Env): string {
 }
 
 export interface CredentialsLookup {
-  /** Environment to read (a run context's; see context.ts). */
+  /** Environment to read (a run context's, `.env` included; see context.ts). */
   env: Env;
-  /** Directory holding `.env` (default: the working directory). */
-  cwd?: string;
+  /** The variables of `env` that came from `.env` (a context's `dotenv.keys`): reported as such. */
+  dotenvKeys?: ReadonlySet<string>;
   /** Stored-credentials file (default `credentialsPath(env)`). */
   path?: string;
   reporter?: Reporter;
 }
 
-/** Credentials from the environment, `.env`, or the stored login; undefined when none is complete. */
+/** Credentials from the environment (`.env` included), or the stored login; undefined when none is complete. */
 export async function resolveCredentials(
   lookup: CredentialsLookup,
 ): Promise<RegistryCredentials | undefined> {
-  const env = lookup.env;
-  let dotenv = new Map<string, string>();
-  try {
-    dotenv = parseDotenv(await readFile(join(lookup.cwd ?? process.cwd(), ".env"), "utf8"));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-  const pick = (key: string): [string, CredentialsSource] | undefined => {
-    const fromEnv = env[key];
-    if (fromEnv) return [fromEnv, "env"];
-    const fromFile = dotenv.get(key);
-    return fromFile ? [fromFile, "dotenv"] : undefined;
-  };
-  const user = pick("REGISTRY_USER");
-  const token = pick("REGISTRY_TOKEN");
+  const user = lookup.env["REGISTRY_USER"];
+  const token = lookup.env["REGISTRY_TOKEN"];
   if (user && token) {
-    return new RegistryCredentials(
-      user[0],
-      token[0],
-      user[1] === "env" && token[1] === "env" ? "env" : "dotenv",
-    );
+    const fromFile = lookup.dotenvKeys?.has("REGISTRY_USER") || lookup.dotenvKeys?.has("REGISTRY_TOKEN");
+    return new RegistryCredentials(user, token, fromFile ? "dotenv" : "env");
   }
   return readStoredCredentials(lookup);
 }

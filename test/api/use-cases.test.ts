@@ -77,10 +77,11 @@ test("push uploads an existing .gvmi and attaches the tag; the registry holds ex
   assert.equal(result.sha3, await sha3(file));
   assert.equal(registry.tags.get("alice/hello:lib"), result.descriptorSha256);
   assert.ok(registry.assembled(result.descriptorSha256)?.equals(await readFile(file)));
-  const doc = imageInfoDocument(file, result.sha3, undefined, result);
+  const doc = imageInfoDocument(result.description, undefined, result);
   assert.equal(doc.imageDescrPath, `${file}.descr.bin`);
-  assert.equal(doc.hash, result.sha3);
-  assert.deepEqual(doc.repoInfo, result.attached);
+  assert.equal(doc.hash, result.descriptorSha256, "gvmkit-build's `hash` names the descriptor");
+  assert.equal(doc.imageHash, result.sha3);
+  assert.deepEqual(doc.repoInfo, { repo: "hello", tag: "lib", url: registry.url, user: "alice" });
 });
 
 test("convertAndPush finds the login before building: without one nothing is written", async () => {
@@ -102,12 +103,7 @@ test("convertAndPush with the login from the environment converts, uploads and a
   });
   assert.equal(result.push.sha3, result.conversion.sha3);
   assert.equal(registry.tags.get("alice/hello:both"), result.push.descriptorSha256);
-  const doc = imageInfoDocument(
-    result.conversion.outputPath,
-    result.conversion.sha3,
-    result.conversion,
-    result.push,
-  );
+  const doc = imageInfoDocument(result.push.description, result.conversion, result.push);
   assert.equal(doc.imageId, result.conversion.imageId);
   assert.deepEqual(doc.addedMountPoints, result.conversion.addedMountPoints);
 });

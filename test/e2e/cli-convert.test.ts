@@ -12,7 +12,7 @@ import { basename, join } from "node:path";
 import { convert } from "../../src/index.js";
 import { hermeticEnv, tmp } from "../oci/helpers.js";
 import { FakeGolemRegistry } from "../upload/fake-golem-registry.js";
-import { cli, decodeGvmi, missingTools, repoRoot, run, sha3sum, type CliRun } from "./support.js";
+import { cli, decodeGvmi, missingTools, repoRoot, run, sha256File, sha3sum, type CliRun } from "./support.js";
 
 const skip = missingTools("unsquashfs", "sha3sum");
 const SAMPLE = `oci:${join(repoRoot, "samples", "hello-oci")}:latest`;
@@ -48,13 +48,13 @@ function ok(r: CliRun): void {
 }
 
 test(
-  "converts the sample: stdout has the path and the sha3-224 that sha3sum computes",
+  "converts the sample: stdout has the path and the image link, the sha3-224 that sha3sum computes",
   { skip },
   async () => {
     const out = await outPath();
     const r = await cli([SAMPLE, "-o", out, "--cache-dir", join(work, "cache")], env);
     ok(r);
-    const hash = /^sha3-224: ([0-9a-f]{56})$/m.exec(r.stdout)?.[1];
+    const hash = /^ -- image link \(for use in SDK\): ([0-9a-f]{56})$/m.exec(r.stdout)?.[1];
     assert.equal(hash, sha3sum(out));
     assert.match(r.stdout, new RegExp(`^wrote: ${out.replace(/[.]/g, "\\.")} \\(`, "m"));
     const trailer = decodeGvmi(await readFile(out));
@@ -117,7 +117,8 @@ test("--json writes the info file", { skip }, async () => {
   ok(await cli([SAMPLE, "-o", out, "--json", info], env));
   const json = JSON.parse(await readFile(info, "utf8")) as Record<string, unknown>;
   assert.equal(json["imagePath"], out);
-  assert.equal(json["hash"], sha3sum(out));
+  assert.equal(json["hash"], sha256File(`${out}.descr.bin`), "gvmkit-build's hash: the descriptor's SHA-256");
+  assert.equal(json["imageHash"], sha3sum(out));
   assert.equal(json["imageId"], SAMPLE_ID);
 });
 
@@ -145,7 +146,7 @@ test("--push --nologin uploads the whole file anonymously", { skip }, async () =
   const file = await readFile(out);
   assert.equal(registry.uploads.size, 1);
   const sha = [...registry.uploads.keys()][0] ?? "";
-  assert.match(r.stdout, new RegExp(`^pushed: ${registry.url}/\\S*${sha}`, "m"));
+  assert.match(r.stdout, new RegExp(`^ -- download link: ${registry.url}/download/${sha}$`, "m"));
   assert.ok(registry.assembled(sha)?.equals(file), "the registry assembled exactly the .gvmi");
   assert.equal(registry.sent("/v1/image/descr/attach").length, 0, "anonymous: nothing attached");
 });

@@ -18,6 +18,7 @@ import {
 } from "../../src/upload/credentials.js";
 import { CredentialsError, RegistryAuthError } from "../../src/upload/errors.js";
 import { CollectingReporter } from "../../src/reporter.js";
+import { createContext } from "../../src/context.js";
 import { FakeGolemRegistry } from "./fake-golem-registry.js";
 
 const TOKEN = "pat-very-secret-0042";
@@ -51,16 +52,18 @@ test("dotenv parsing: export, quotes, comments", () => {
 test("environment beats .env, which beats the stored login", async () => {
   await withTempDir(async (dir) => {
     const env = { XDG_CONFIG_HOME: join(dir, "cfg") };
-    assert.equal(await resolveCredentials({ env, cwd: dir }), undefined);
+    // The run context reads .env (src/dotenv.ts); the lookup sees its environment.
+    const lookup = (given: Record<string, string>) => {
+      const context = createContext({ env: given, cwd: dir });
+      return { env: context.env, dotenvKeys: context.dotenv?.keys };
+    };
+    assert.equal(await resolveCredentials(lookup(env)), undefined);
     await saveCredentials({ user: "stored", token: "t0" }, { env });
-    assert.equal((await resolveCredentials({ env, cwd: dir }))?.source, "stored");
+    assert.equal((await resolveCredentials(lookup(env)))?.source, "stored");
     await writeFile(join(dir, ".env"), "REGISTRY_USER=dot\nREGISTRY_TOKEN=t1\n");
-    const fromDot = await resolveCredentials({ env, cwd: dir });
+    const fromDot = await resolveCredentials(lookup(env));
     assert.deepEqual([fromDot?.user, fromDot?.token, fromDot?.source], ["dot", "t1", "dotenv"]);
-    const fromEnv = await resolveCredentials({
-      env: { ...env, REGISTRY_USER: "e", REGISTRY_TOKEN: "t2" },
-      cwd: dir,
-    });
+    const fromEnv = await resolveCredentials(lookup({ ...env, REGISTRY_USER: "e", REGISTRY_TOKEN: "t2" }));
     assert.deepEqual([fromEnv?.user, fromEnv?.token, fromEnv?.source], ["e", "t2", "env"]);
   });
 });
@@ -123,18 +126,18 @@ test("login stores only accepted credentials; login check reports validity", asy
       assert.ok(bad instanceof RegistryAuthError);
       assert.ok(!inspect(bad).includes("wrong-0099"));
       assert.equal(await readStoredCredentials({ env }), undefined);
-      assert.deepEqual(await checkLogin(client, { env, cwd: dir }), { found: false });
+      assert.deepEqual(await checkLogin(client, { env }), { found: false });
 
       const { path } = await login(client, { user: "alice", token: TOKEN }, { env });
       assert.deepEqual(JSON.parse(await readFile(path, "utf8")), { user: "alice", token: TOKEN });
-      assert.deepEqual(await checkLogin(client, { env, cwd: dir }), {
+      assert.deepEqual(await checkLogin(client, { env }), {
         found: true,
         user: "alice",
         source: "stored",
         valid: true,
       });
       await saveCredentials({ user: "alice", token: "revoked" }, { env });
-      assert.deepEqual(await checkLogin(client, { env, cwd: dir }), {
+      assert.deepEqual(await checkLogin(client, { env }), {
         found: true,
         user: "alice",
         source: "stored",

@@ -12,6 +12,7 @@ import { writeFile } from "node:fs/promises";
 import type {
   ConvertOptions,
   ConvertResult,
+  ImageDescription,
   OutputFormat,
   PushOptions,
   PushResult,
@@ -130,46 +131,64 @@ export class ConvertCommand extends Command<BaseContext> {
       const lib = await library();
       const target = this.#pushTarget(lib);
       const pushing = this.push || this.pushTo !== undefined;
-      const push = pushing ? this.#pushOptions(target) : undefined;
-      const run = { env, reporter, strict: this.strict, mkfsTime: parseMkfsTime(this.mkfsTime) };
+      const push = this.#pushOptions(target);
+      if (this.json !== undefined && this.directFileUpload === undefined && this.#format() === "squashfs") {
+        throw new UsageError("--extra-json-info-path describes a .gvmi", { hint: "drop --format squashfs" });
+      }
+      // One context for the whole run: the environment with .env beneath it, as gvmkit-build.
+      const context = lib.createContext({
+        env,
+        reporter,
+        strict: this.strict,
+        mkfsTime: parseMkfsTime(this.mkfsTime),
+      });
 
       let result: ConvertResult | undefined;
       let pushed: PushResult | undefined;
-      let imagePath: string;
-      let sha3: string;
+      let description: ImageDescription | undefined;
       if (this.directFileUpload !== undefined) {
-        if (!pushing) {
-          throw new UsageError("--direct-file-upload needs --push-to user/repo:tag or --push --nologin");
-        }
-        imagePath = this.directFileUpload;
-        sha3 = (await lib.hashImage(imagePath)).sha3;
-        pushed = await lib.push(imagePath, { ...push, ...run });
+        const file = this.directFileUpload;
+        if (pushing) pushed = await lib.push(file, { ...push, context });
+        else description = await lib.describeImage(file, { chunkSize: push.chunkSize, context });
       } else {
         if (this.source === undefined)
           throw new UsageError("missing SOURCE", { hint: "e.g. gvmconv user/img:tag; see gvmconv --help" });
-        const options = { ...this.#convertOptions(), ...run };
-        if (push !== undefined) {
+        const options = { ...this.#convertOptions(), context };
+        if (pushing) {
           const both = await lib.convertAndPush(this.source, { ...options, push });
           result = both.conversion;
           pushed = both.push;
         } else {
           result = await lib.convert(this.source, options);
+          // Every run leaves <image>.descr.bin beside a .gvmi, as gvmkit-build.
+          if (result.format === "gvmi") {
+            description = await lib.describeImage(result.outputPath, { chunkSize: push.chunkSize, context });
+          }
         }
-        imagePath = result.outputPath;
-        sha3 = result.sha3;
-        this.#printResult(result);
+      }
+      description ??= pushed?.description;
+
+      if (description !== undefined) this.#printImageLink(description, pushed);
+      if (result !== undefined) {
+        stdout.write(
+          `${result.kept ? "kept" : "wrote"}: ${result.outputPath} (${formatBytes(result.size)})\n`,
+        );
+      }
+      if (pushed?.attached) stdout.write(`tag: ${lib.formatPushTarget(target!)}\n`);
+      if (description !== undefined) this.#printVmRepo(description, pushed);
+      if (result !== undefined && description === undefined) {
+        // --format squashfs: no .gvmi, no descriptor; the hash is still the result.
+        stdout.write(`sha3-224: ${result.sha3}\n`);
       }
 
-      if (pushed !== undefined) {
-        stdout.write(`pushed: ${pushed.downloadUrl}\n`);
-        if (pushed.attached) stdout.write(`tag: ${lib.formatPushTarget(target!)}\n`);
-      } else if (result === undefined) {
-        stdout.write(`sha3-224: ${sha3}\n`);
-      }
-
-      if (this.json !== undefined) {
-        const info = lib.imageInfoDocument(imagePath, sha3, result, pushed);
-        await writeFile(this.json, JSON.stringify(info, null, 2) + "\n");
+      if (this.json !== undefined && description !== undefined) {
+        const info = lib.imageInfoDocument(description, result, pushed);
+        const path = this.json;
+        await writeFile(path, JSON.stringify(info, null, 2) + "\n").catch((err: unknown) => {
+          throw new lib.OutputWriteError(path, `cannot write ${path}: ${(err as Error).message}`, {
+            cause: err,
+          });
+        });
       }
       return 0;
     } catch (err) {
@@ -177,14 +196,33 @@ export class ConvertCommand extends Command<BaseContext> {
     }
   }
 
-  #printResult(result: ConvertResult): void {
+  /**
+   * gvmkit-build's descriptor and upload lines, byte for byte (src/main.rs, src/upload.rs), which
+   * Golem's docs tell users to copy and log scrapers look for: the descriptor written (or reused,
+   * with the image link's other spelling), then, after an upload, the download link.
+   */
+  #printImageLink(description: ImageDescription, pushed: PushResult | undefined): void {
     const { stdout } = this.context;
-    const name = basename(result.outputPath);
-    stdout.write(`${result.kept ? "kept" : "wrote"}: ${result.outputPath} (${formatBytes(result.size)})\n`);
-    stdout.write(`sha3-224: ${result.sha3}\n`);
-    if (result.format === "gvmi") {
+    if (description.reused) {
+      stdout.write(" -- file descriptor already exists and is newer\n");
+      stdout.write(`Image link (for use in SDK): ${description.sha3}\n`);
+    } else {
+      stdout.write(` * Writing file descriptor to ${description.descriptorPath}\n`);
+      stdout.write(" -- file descriptor created successfully\n");
+      stdout.write(` -- image link (for use in SDK): ${description.sha3}\n`);
+    }
+    if (pushed !== undefined) stdout.write(` -- download link: ${pushed.downloadUrl}\n`);
+  }
+
+  /** The values for yapapi's `vm.repo(image_hash=…, image_url=…)`, with the real URL when there is one. */
+  #printVmRepo(description: ImageDescription, pushed: PushResult | undefined): void {
+    const { stdout } = this.context;
+    if (pushed !== undefined) {
+      stdout.write(`vm.repo(image_hash="${description.sha3}", image_url="${pushed.downloadUrl}")\n`);
+    } else {
+      const name = basename(description.imagePath);
       stdout.write(
-        `self-hosted: vm.repo(image_hash="${result.sha3}", image_url="https://YOUR-HOST/${name}")\n`,
+        `self-hosted: vm.repo(image_hash="${description.sha3}", image_url=<the URL where you serve ${name}>)\n`,
       );
     }
   }
