@@ -1,6 +1,7 @@
 /**
- * docker-daemon: against a loopback stand-in for the Docker API on a unix socket that serves
- * `GET /images/{name}/get` from a docker-archive made by skopeo; and the clear error without one.
+ * docker-daemon: against a loopback stand-in for the Docker API on a unix socket that answers
+ * `GET /images/{name}/json` and serves `GET /images/{name}/get` from a docker-archive made by
+ * skopeo; and the clear error without one. (test/e2e/engine.test.ts runs a real Podman.)
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -35,7 +36,10 @@ before(async () => {
   socket = join(work, "docker.sock");
   server = createServer((req, res) => {
     asked.push(req.url ?? "");
-    if (req.url === `/images/${encodeURIComponent("myapp:2")}/get`) {
+    if (req.url === `/images/${encodeURIComponent("myapp:2")}/json`) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ Id: img.configDigest, RepoTags: ["myapp:2"] }));
+    } else if (req.url === `/images/${encodeURIComponent("myapp:2")}/get`) {
       res.writeHead(200, { "content-type": "application/x-tar" });
       createReadStream(archive).pipe(res);
     } else {
@@ -61,23 +65,23 @@ test("docker-daemon: exports through the socket and reads the archive", async ()
   } finally {
     await image.close();
   }
-  assert.deepEqual(asked, ["/images/myapp%3A2/get"]);
+  assert.deepEqual(asked, ["/images/myapp%3A2/json", "/images/myapp%3A2/get"]);
   await assert.rejects(
     openImage("docker-daemon:missing:1", { env, tmpDir: work }),
     (e: unknown) =>
       e instanceof DockerDaemonError &&
-      /reference does not exist/.test(e.message) &&
+      /has no image missing:1: reference does not exist/.test(e.message) &&
       /docker pull/.test(e.hint),
   );
 });
 
-test("docker-daemon without a socket is a clear error", async () => {
+test("docker-daemon without an engine is a clear error", async () => {
   const env = hermeticEnv(work, { DOCKER_HOST: `unix://${join(work, "nope.sock")}` });
   await assert.rejects(
     openImage("docker-daemon:alpine", { env }),
     (e: unknown) =>
       e instanceof DockerDaemonError &&
       e.code === "E_OCI_DOCKER_DAEMON" &&
-      /no Docker daemon socket/.test(e.message),
+      /no Docker or Podman engine reachable \(unix:\/\/.*nope\.sock: no such socket\)/.test(e.message),
   );
 });
