@@ -51,7 +51,10 @@ export interface ConvertOptions extends RunOptions {
   format?: OutputFormat;
   /** Rebuild and replace an existing output. */
   force?: boolean;
-  /** Options for opening the image (platform, cache, credentials, insecure registries, …). */
+  /**
+   * Options for opening the image (platform, cache, credentials, insecure registries, …);
+   * `engine: false` sends plain names to the registry without asking a local engine first.
+   */
   image?: Omit<OpenImageOptions, "reporter" | "signal" | "env">;
   /** SquashFS writer options (compression, level, block size, workers). */
   writer?: ConvertWriterOptions;

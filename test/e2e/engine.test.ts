@@ -18,6 +18,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { convert } from "../../src/index.js";
 import {
   buildImage,
+  freePort,
   hermeticEnv,
   skopeo,
   startRegistry,
@@ -248,6 +249,16 @@ test(
     const missing = await cli([`${oci.host}/absent:1`, "-o", out()], engineEnv());
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /^gvmconv: error \[E_OCI_NOT_FOUND\]/m);
+    // No registry reachable either: the registry's network error proves the fall-through.
+    const closed = await freePort();
+    await assert.rejects(
+      convert(`127.0.0.1:${closed}/absent:1`, {
+        env: engineEnv(),
+        output: out(),
+        image: { retries: 0, retryDelayMs: 1 },
+      }),
+      (e: unknown) => (e as { code?: string }).code === "E_OCI_NETWORK",
+    );
     // docker:// never asks the engine: my_image is not in this registry.
     const forced = await cli([`docker://${oci.host}/my_image:1.0`, "-o", out()], engineEnv());
     assert.match(forced.stderr, /\[E_OCI_NOT_FOUND\]/);
