@@ -10,8 +10,10 @@ import { rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { openImage, DockerDaemonError } from "../../src/oci/index.js";
+import { CollectingReporter } from "../../src/reporter.js";
 import {
   buildImage,
+  freePort,
   hermeticEnv,
   readAll,
   skopeo,
@@ -39,6 +41,9 @@ before(async () => {
     if (req.url === `/images/${encodeURIComponent("myapp:2")}/json`) {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ Id: img.configDigest, RepoTags: ["myapp:2"] }));
+    } else if (req.url?.includes("broken") === true) {
+      res.writeHead(500, { "content-type": "application/json" });
+      res.end('{"message":"storage is on fire"}');
     } else if (req.url === `/images/${encodeURIComponent("myapp:2")}/get`) {
       res.writeHead(200, { "content-type": "application/x-tar" });
       createReadStream(archive).pipe(res);
@@ -84,4 +89,33 @@ test("docker-daemon without an engine is a clear error", async () => {
       e.code === "E_OCI_DOCKER_DAEMON" &&
       /no Docker or Podman engine reachable \(unix:\/\/.*nope\.sock: no such socket\)/.test(e.message),
   );
+});
+
+test("a plain name: an engine that fails the lookup, or a DOCKER_HOST we cannot use, says so and goes to the registry", async () => {
+  const closed = await freePort();
+  for (const [host, said] of [
+    [
+      `unix://${socket}`,
+      /could not inspect 127\.0\.0\.1:\d+\/broken:1 \(HTTP 500\): storage is on fire; trying the registry/,
+    ],
+    [
+      "tcp://127.0.0.1:2375",
+      /DOCKER_HOST=tcp:\/\/127\.0\.0\.1:2375 is not a unix socket.*; trying the registry for/,
+    ],
+  ] as const) {
+    const reporter = new CollectingReporter();
+    await assert.rejects(
+      openImage(`127.0.0.1:${closed}/broken:1`, {
+        env: hermeticEnv(work, { DOCKER_HOST: host }),
+        reporter,
+        retries: 0,
+        retryDelayMs: 1,
+      }),
+      (e: unknown) => (e as { code?: string }).code === "E_OCI_NETWORK",
+    );
+    assert.ok(
+      reporter.infos.some((l) => said.test(l)),
+      reporter.infos.join("\n"),
+    );
+  }
 });

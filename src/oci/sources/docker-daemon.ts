@@ -87,8 +87,16 @@ export async function openFromLocalEngine(
   opts: ResolvedOptions,
 ): Promise<Image | undefined> {
   const found = await lookup(name, opts);
-  if (found.kind !== "found") return undefined;
-  return await exportImage(found.endpoint, name, reference, opts);
+  if (found.kind === "found") return await exportImage(found.endpoint, name, reference, opts);
+  // Not there (404) or no engine is the usual case and says nothing; an engine the user named
+  // that cannot be used, or one that fails the lookup, is worth a line before the registry.
+  if (found.kind === "unreachable" && found.unusable !== undefined)
+    opts.reporter.info(`${found.unusable}; trying the registry for ${name}`);
+  if (found.kind === "absent" && found.status !== 404)
+    opts.reporter.info(
+      `the engine at ${found.endpoint.host} could not inspect ${name} (HTTP ${found.status}): ${found.message}; trying the registry`,
+    );
+  return undefined;
 }
 
 async function exportImage(
