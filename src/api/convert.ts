@@ -51,7 +51,10 @@ export interface ConvertOptions extends RunOptions {
   format?: OutputFormat;
   /** Rebuild and replace an existing output. */
   force?: boolean;
-  /** Options for opening the image (platform, cache, credentials, insecure registries, …). */
+  /**
+   * Options for opening the image (platform, cache, credentials, insecure registries, …);
+   * `engine: false` sends plain names to the registry without asking a local engine first.
+   */
   image?: Omit<OpenImageOptions, "reporter" | "signal" | "env">;
   /** SquashFS writer options (compression, level, block size, workers). */
   writer?: ConvertWriterOptions;
@@ -281,7 +284,10 @@ export function writerOptions(writer: ConvertWriterOptions | undefined, context:
   return { xzBackend: context.xzBackend, ...writer, mkfsTime: context.mkfsTime };
 }
 
-/** The incumbent's default name, from the reference; local sources without one use the path's name. */
+/**
+ * The incumbent's default name, from the reference (for a local engine's image: the name as
+ * typed, not the engine's `localhost/…` tag); local sources without one use the path's name.
+ */
 function defaultName(image: Image, source: string): string {
   const ref = image.reference;
   let repository: string;
@@ -292,6 +298,13 @@ function defaultName(image: Image, source: string): string {
     const tail = ref.familiar.slice(lastSlash + 1);
     repository = ref.familiar.slice(0, lastSlash + 1) + tail.replace(/[:@].*$/, "");
     tag = ref.tag ?? ref.digest?.replace(/^sha256:/, "").slice(0, 12) ?? "latest";
+  } else if (image.transport === "docker-daemon") {
+    // An image id, named as gvmkit-build names whatever it was given (ImageName::from_str_name):
+    // before the ':' the repository, after it the tag, else `latest`.
+    const typed = source.replace(/^docker-daemon:/, "");
+    const colon = typed.indexOf(":");
+    repository = colon < 0 ? typed : typed.slice(0, colon);
+    tag = colon < 0 ? "latest" : typed.slice(colon + 1);
   } else {
     const path = source.replace(/^[a-z-]+:/, "").replace(/:[^/]*$/, "");
     repository = basename(path).replace(/\.(tar|tgz|tar\.gz)$/, "") || "image";

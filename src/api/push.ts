@@ -93,7 +93,8 @@ export async function describeImage(
 
 /** The push target `--push` derives from SOURCE: the reference itself, which needs a user part. */
 export function pushTargetFromSource(source: string): PushTarget {
-  const name = source.replace(/^docker:\/\//, "");
+  // The transport is not part of the name: `docker://u/r:t` and `docker-daemon:u/r:t` push to u/r:t.
+  const name = source.replace(/^(?:docker:\/\/|docker-daemon:)/, "");
   const target = parsePushTarget(name);
   if (target.user === undefined) {
     throw new UsageError(`cannot push ${name}: the name has no user part`, {

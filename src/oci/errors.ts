@@ -234,6 +234,20 @@ export class DockerDaemonError extends GvmconvError {
   }
 }
 
+/** An image id was given, and no reachable local engine has that image (ids never go to a registry). */
+export class ImageIdNotLocalError extends GvmconvError {
+  readonly imageId: string;
+  constructor(imageId: string, message: string, opts: Opts = {}) {
+    super("E_OCI_IMAGE_ID_NOT_LOCAL", `image id ${imageId} is not in a local engine: ${message}`, {
+      hint:
+        opts.hint ??
+        "an image id names an image of a local Docker or Podman engine: start it (or set DOCKER_HOST=unix://…), or give the image's name",
+      cause: opts.cause,
+    });
+    this.imageId = imageId;
+  }
+}
+
 /** A `docker-credential-<name>` helper that failed. */
 export class CredentialHelperError extends GvmconvError {
   readonly helper: string;

@@ -8,7 +8,7 @@
  */
 import { openRegistryImage } from "./sources/registry.js";
 import { openDockerArchive } from "./sources/docker-archive.js";
-import { openDockerDaemon } from "./sources/docker-daemon.js";
+import { openDockerDaemon, openFromLocalEngine, openImageById } from "./sources/docker-daemon.js";
 import { openOciArchive, openOciLayout } from "./sources/oci-layout.js";
 import { resolveOptions, type OpenImageOptions } from "./options.js";
 import { parseSource, type ImageSource } from "./source.js";
@@ -51,8 +51,17 @@ export async function openImage(source: ImageSource | string, options: OpenImage
   const src = typeof source === "string" ? parseSource(source) : source;
   const opts = resolveOptions(options);
   switch (src.transport) {
-    case "docker":
+    case "docker": {
+      // As gvmkit-build does (builder.rs: inspect_image first, pull only when that fails): a
+      // name the local engine has is the image the user just built, not a registry namesake.
+      if (src.engineName !== undefined && opts.engine) {
+        const local = await openFromLocalEngine(src.engineName, src.reference, opts);
+        if (local !== undefined) return local;
+      }
       return await openRegistryImage(src.reference, opts);
+    }
+    case "image-id":
+      return await openImageById(src.id, opts);
     case "oci":
       return await openOciLayout(src.path, src.ref, opts);
     case "oci-archive":
@@ -60,6 +69,6 @@ export async function openImage(source: ImageSource | string, options: OpenImage
     case "docker-archive":
       return await openDockerArchive(src.path, src.ref, opts);
     case "docker-daemon":
-      return await openDockerDaemon(src.name, opts);
+      return await openDockerDaemon(src.name, src.reference, opts);
   }
 }

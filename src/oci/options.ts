@@ -32,6 +32,11 @@ export interface OpenImageOptions {
   maxDecompressionRatio?: number;
   /** Where temporary files go (docker-daemon exports, gunzipped archives); default os.tmpdir(). */
   tmpDir?: string;
+  /**
+   * Look a plain reference up in a local Docker/Podman engine before the registry (default true;
+   * see engine.ts). `docker://REF` never asks the engine; image ids and `docker-daemon:` always do.
+   */
+  engine?: boolean;
   /** Environment for credential lookup, the cache directory and DOCKER_HOST (a run context's; see context.ts). */
   env: Env;
 }
@@ -50,6 +55,7 @@ export interface ResolvedOptions {
   tmpDir: string;
   env: Env;
   tokenCache: TokenCache;
+  engine: boolean;
 }
 
 /** One token cache per process: tokens outlive a single image. */
@@ -81,5 +87,6 @@ export function resolveOptions(opts: OpenImageOptions): ResolvedOptions {
     tmpDir: opts.tmpDir ?? tmpdir(),
     env,
     tokenCache: sharedTokens,
+    engine: opts.engine ?? true,
   };
 }
