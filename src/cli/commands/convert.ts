@@ -165,7 +165,9 @@ export class ConvertCommand extends Command<BaseContext> {
       const lib = await library();
       const target = this.#pushTarget(lib);
       const pushing = this.push || this.pushTo !== undefined;
-      const push = pushing ? this.#pushOptions(target) : undefined;
+      // Parsed even when not pushing: a bad --upload-workers is a usage error, not ignored.
+      const pushOptions = this.#pushOptions(target);
+      const push = pushing ? pushOptions : undefined;
       const run = { env, reporter, strict: this.strict, mkfsTime: parseMkfsTime(this.mkfsTime) };
 
       let result: ConvertResult | undefined;
