@@ -10,6 +10,7 @@
  * Codes are `E_` (error) or `W_` (warning), then the part of gvmconv that reports it, then what
  * happened: `E_<AREA>_<WHAT>`. The areas:
  *   USAGE     the command line or an option value (`E_USAGE` alone)
+ *   INPUT     opening a file given as input (the image of inspect/ls/cat/verify/-d)
  *   OUTPUT    writing the output file
  *   OCI       the container image: references, manifests, the image registry, local sources
  *   HTTP      the shared HTTP transport, below either registry
@@ -25,6 +26,10 @@
 /** Every error code, with what it means. */
 export const ERROR_CODES = {
   E_USAGE: "bad command-line usage or option value (exit status 2)",
+
+  E_INPUT_NOT_FOUND: "the input file does not exist (or an image reference was given for a file)",
+  E_INPUT_NOT_A_FILE: "the input is a directory or another non-regular file where a file was expected",
+  E_INPUT_READ: "the input file cannot be read (permissions, I/O error)",
 
   E_OUTPUT_EXISTS: "the output exists and is not replaced without --force",
   E_OUTPUT_REQUIRED: "the format needs an output path (-o)",

@@ -7,8 +7,8 @@
  * `bytes_used`; a .gvmi with a damaged trailer still has its JSON there, so it fails with the
  * trailer error instead of passing as "plain".
  */
-import { open } from "node:fs/promises";
-import { GvmconvError } from "../errors.js";
+import { open, stat } from "node:fs/promises";
+import { GvmconvError, type GvmconvErrorCode } from "../errors.js";
 import {
   readGvmi,
   sha3File,
@@ -54,8 +54,99 @@ export class ImageHashMismatchError extends GvmconvError {
   }
 }
 
+/** A file given as input that cannot be opened: missing, a directory, unreadable. */
+export class InputFileError extends GvmconvError {
+  readonly path: string;
+  constructor(
+    code: GvmconvErrorCode,
+    path: string,
+    message: string,
+    options: { hint?: string; cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.path = path;
+  }
+}
+
+/**
+ * Something that reads like an image reference or transport (`alpine:3.20`, `user/img`,
+ * `docker://…`) rather than a path: a `:` or `@` in the last path segment, or a transport prefix.
+ */
+function looksLikeReference(path: string): boolean {
+  if (/^(docker|oci|oci-archive|docker-archive|docker-daemon):/.test(path)) return true;
+  const last = path.slice(path.lastIndexOf("/") + 1);
+  return (
+    !path.startsWith(".") &&
+    !path.startsWith("/") &&
+    /^[a-z0-9][\w.-]*(:[\w][\w.-]*|@sha256:[0-9a-f]+)$/.test(last)
+  );
+}
+
+/**
+ * The failure to open the input file `path` as one coded error. Node's `ENOENT`, `EISDIR`, `EACCES`
+ * and friends name the syscall, not the fix; a reference given where a file is expected is the
+ * common mistake behind a missing file.
+ */
+export function inputFileError(err: unknown, path: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOENT" || code === "ENOTDIR") {
+    if (looksLikeReference(path)) {
+      return new InputFileError("E_INPUT_NOT_FOUND", path, `\`${path}\` is not a file`, {
+        hint: `to look inside a remote image, convert it first: gvmconv ${path} -o image.gvmi`,
+        cause: err,
+      });
+    }
+    return new InputFileError("E_INPUT_NOT_FOUND", path, `${path}: no such file`, {
+      hint: "check the path; the file is a .gvmi or SquashFS image",
+      cause: err,
+    });
+  }
+  if (code === "EISDIR") {
+    return new InputFileError("E_INPUT_NOT_A_FILE", path, `${path} is a directory`, {
+      hint: "give an image file (.gvmi or SquashFS); to image a directory use gvmconv squashfs DIR -o OUT",
+      cause: err,
+    });
+  }
+  if (code === "EACCES" || code === "EPERM") {
+    return new InputFileError("E_INPUT_READ", path, `${path}: permission denied`, {
+      hint: "check the file's permissions",
+      cause: err,
+    });
+  }
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code) && !(err instanceof GvmconvError)) {
+    const why = err instanceof Error ? err.message : String(err);
+    return new InputFileError("E_INPUT_READ", path, `${path} cannot be read (${why})`, { cause: err });
+  }
+  return err;
+}
+
+/**
+ * Checks that `path` is a regular file gvmconv may read, before any work on it: the one place
+ * that turns a missing, unreadable or non-regular input into an `E_INPUT_…` error.
+ */
+export async function checkInputFile(path: string): Promise<void> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    throw inputFileError(err, path);
+  }
+  if (st.isDirectory()) throw inputFileError(Object.assign(new Error("EISDIR"), { code: "EISDIR" }), path);
+  if (!st.isFile()) {
+    throw new InputFileError("E_INPUT_NOT_A_FILE", path, `${path} is not a regular file`, {
+      hint: "image files are read at random offsets; copy a pipe or device to a file first",
+    });
+  }
+  try {
+    await (await open(path, "r")).close();
+  } catch (err) {
+    throw inputFileError(err, path);
+  }
+}
+
 /** Opens `path` as a .gvmi, or as a plain SquashFS image. Close `reader` when done. */
 export async function openImageFile(path: string): Promise<ImageFile> {
+  await checkInputFile(path);
   let gvmi: GvmiInfo;
   try {
     gvmi = await readGvmi(path);

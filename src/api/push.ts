@@ -21,6 +21,7 @@ import {
   type PushTarget,
 } from "../upload/index.js";
 import { convert, type ConvertOptions, type ConvertResult } from "./convert.js";
+import { checkInputFile } from "./image-file.js";
 
 export type { PushTarget } from "../upload/index.js";
 
@@ -188,7 +189,8 @@ export function imageInfoDocument(
 }
 
 /** The SHA3-224 of an existing image file (what `-d FILE` uploads), with its size. */
-export function hashImage(path: string): Promise<{ sha3: string; size: number }> {
+export async function hashImage(path: string): Promise<{ sha3: string; size: number }> {
+  await checkInputFile(path);
   return sha3File(path);
 }
 

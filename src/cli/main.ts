@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 /** The `gvmconv` executable: parses argv, runs a command, sets the exit code. */
-import { Builtins, Cli, type BaseContext, type CommandClass } from "clipanion";
+import { Cli, type BaseContext, type CommandClass } from "clipanion";
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { UsageError } from "../errors.js";
+import { commandSpecs, type CommandSpec, type ProgramContext } from "./command-spec.js";
 import { reportError } from "./errors.js";
+import { renderHelp } from "./help.js";
 import { loadedLibrary } from "./library.js";
+import { resolveCommandLine } from "./syntax.js";
 import { SquashfsCommand } from "./commands/squashfs.js";
 import { InspectCommand } from "./commands/inspect.js";
 import { LsCommand } from "./commands/ls.js";
@@ -13,45 +16,78 @@ import { CatCommand } from "./commands/cat.js";
 import { VerifyCommand } from "./commands/verify.js";
 import { ConvertCommand } from "./commands/convert.js";
 import { LoginCommand, LogoutCommand } from "./commands/login.js";
+import { HelpCommand } from "./commands/help.js";
+import { VersionCommand } from "./commands/version.js";
+import { CompletionCommand } from "./commands/completion.js";
+
+/** Every command, in the order help lists them. */
+const COMMANDS: CommandClass<BaseContext>[] = [
+  ConvertCommand,
+  SquashfsCommand,
+  InspectCommand,
+  LsCommand,
+  CatCommand,
+  VerifyCommand,
+  LoginCommand,
+  LogoutCommand,
+  CompletionCommand,
+  HelpCommand,
+  VersionCommand,
+];
+
+/** The command table, built once from the registrations (see command-spec.ts). */
+let table: CommandSpec[] | undefined;
+export function commandTable(): CommandSpec[] {
+  if (table !== undefined) return table;
+  table = commandSpecs(COMMANDS);
+  const help = table.find((c) => c.name === "help");
+  if (help !== undefined)
+    help.choices.COMMAND = table.filter((c) => /^[a-z]/.test(c.name)).map((c) => c.name);
+  return table;
+}
 
 /**
  * clipanion itself prints parse errors to stdout with usage text and exits 1; ours go to stderr
- * as one line and exit 2 (stdout stays for output a script might capture).
+ * as one line and exit 2 (stdout stays for output a script might capture). The line is checked
+ * (syntax.ts) before clipanion sees it, so the error names the token at fault.
  */
 export class GvmconvCli {
   /** Runs one command line; resolves to the exit code. */
   async run(argv: string[], context: Partial<BaseContext> = {}): Promise<number> {
-    const full: BaseContext = { ...Cli.defaultContext, ...context };
+    const version = packageVersion();
+    const full: ProgramContext = { ...Cli.defaultContext, ...context, commands: commandTable(), version };
     const tty = (full.stdout as { isTTY?: boolean }).isTTY === true;
     // Colour only on a terminal and without NO_COLOR (https://no-color.org).
     const clipanion = new Cli<BaseContext>({
       binaryLabel: "gvmconv",
       binaryName: "gvmconv",
-      binaryVersion: packageVersion(),
+      binaryVersion: version,
       enableColors: tty && (full.env.NO_COLOR ?? "") === "",
     });
-    const commands: CommandClass<BaseContext>[] = [
-      ConvertCommand,
-      SquashfsCommand,
-      LoginCommand,
-      LogoutCommand,
-      InspectCommand,
-      LsCommand,
-      CatCommand,
-      VerifyCommand,
-      Builtins.HelpCommand,
-      Builtins.VersionCommand,
-    ];
-    for (const command of commands) clipanion.register(command);
+    for (const command of COMMANDS) clipanion.register(command);
     let command;
     try {
+      const resolution = resolveCommandLine(argv, commandTable());
+      if (resolution.kind === "help") {
+        full.stdout.write(renderHelp(resolution.command, commandTable()));
+        return 0;
+      }
       command = clipanion.process(argv, full);
     } catch (err) {
-      const message = (err instanceof Error ? err.message : String(err)).split("\n")[0] ?? "";
-      return reportError(new UsageError(message, { hint: "see gvmconv --help" }), full.stderr, false);
+      const usage = err instanceof UsageError ? err : clipanionError(err);
+      return reportError(usage, full.stderr, false);
     }
     return clipanion.run(command, full);
   }
+}
+
+/**
+ * clipanion's parse error as one line, for a line syntax.ts let through (which would be a gap
+ * in syntax.ts): its first line, without the candidate list.
+ */
+function clipanionError(err: unknown): UsageError {
+  const message = (err instanceof Error ? err.message : String(err)).split("\n")[0] ?? "";
+  return new UsageError(message.replace(/[.:;]\s*$/, ""), { hint: "see gvmconv --help" });
 }
 
 export function createCli(): GvmconvCli {
@@ -88,5 +124,14 @@ if (isEntryPoint()) {
       process.exit(signal === "SIGINT" ? 130 : 143);
     });
   }
+  // `gvmconv ls -R IMG | head`: once the reader has gone, the rest of the output has nowhere to
+  // go. Exit quietly with status 0, as ripgrep and fd do: node ignores SIGPIPE, so the 141 of
+  // ls(1) would only come from us killing ourselves, and under `set -o pipefail` it would fail a
+  // script for a listing its reader chose to cut short.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    loadedLibrary()?.removePendingOutputsSync();
+    process.exit(0);
+  });
   process.exitCode = await createCli().run(process.argv.slice(2));
 }

@@ -18,7 +18,21 @@ export function parseSize(option: string, text: string): number {
   if (!match || unit === undefined) {
     throw new UsageError(`${option} expects a size such as 131072, 128K or 1M, got '${text}'`);
   }
-  return Number(match[1]) * unit;
+  const size = Number(match[1]) * unit;
+  if (!Number.isSafeInteger(size)) throw new UsageError(`${option} ${text} is too large`);
+  return size;
+}
+
+/**
+ * `--block-size`: the writer checks the range too, but only once it starts; here a bad value is
+ * a usage error before any download.
+ */
+function parseBlockSize(text: string): number {
+  const size = parseSize("--block-size", text);
+  if (size < 4096 || size > 1 << 20 || (size & (size - 1)) !== 0) {
+    throw new UsageError(`--block-size must be a power of two from 4K to 1M, got ${text}`);
+  }
+  return size;
 }
 
 /** Compressions mksquashfs (and gvmkit-build) offer that gvmconv does not write, and why. */
@@ -52,7 +66,7 @@ export function parseWriterOptions(texts: WriterOptionTexts): ConvertWriterOptio
   }
   if (texts.level?.value !== undefined)
     options.level = parseInteger(texts.level.option, texts.level.value, 0, 9);
-  if (texts.blockSize !== undefined) options.blockSize = parseSize("--block-size", texts.blockSize);
+  if (texts.blockSize !== undefined) options.blockSize = parseBlockSize(texts.blockSize);
   if (texts.workers !== undefined) options.workers = parseInteger("--workers", texts.workers, 0, 1024);
   if (texts.alwaysCompress === true) options.skipIncompressible = false;
   return options;

@@ -1,5 +1,6 @@
 /** `gvmconv cat`: a file of the image to standard output, byte for byte. */
 import { Command, Option, type BaseContext } from "clipanion";
+import type { CommandHelp } from "../command-spec.js";
 import type { Writable } from "node:stream";
 import { reportError } from "../errors.js";
 import { library } from "../library.js";
@@ -11,6 +12,8 @@ export class CatCommand extends Command<BaseContext> {
     details: "PATH is an image path to a regular file; symlinks are not followed.",
     examples: [["Show /etc/os-release", "$0 cat app.gvmi /etc/os-release"]],
   });
+
+  static help: CommandHelp = { files: ["FILE"] };
 
   file = Option.String({ name: "FILE" });
   imagePath = Option.String({ name: "PATH" });

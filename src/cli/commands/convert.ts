@@ -6,6 +6,7 @@
  * --login-check, --logout) are accepted here too and do what `gvmconv login|logout` do.
  */
 import { Command, Option, type BaseContext } from "clipanion";
+import type { CommandHelp } from "../command-spec.js";
 import { basename } from "node:path";
 import { writeFile } from "node:fs/promises";
 
@@ -26,7 +27,8 @@ import { parseInteger, parseMkfsTime, parseSize, parseWriterOptions } from "../p
 import { runLogin, runLoginCheck, runLogout } from "./login.js";
 
 export class ConvertCommand extends Command<BaseContext> {
-  static override paths = [Command.Default];
+  // `gvmconv SOURCE` as gvmkit-build is called, and `gvmconv convert SOURCE` by name.
+  static override paths = [Command.Default, ["convert"]];
   static override usage = Command.Usage({
     description: "convert a container image to a Golem VM image (.gvmi), without Docker",
     details: `
@@ -39,7 +41,8 @@ export class ConvertCommand extends Command<BaseContext> {
       which Golem providers verify, is printed on standard output.
 
       gvmkit-build's flags are accepted with the same meaning, so scripts switch by changing the
-      command name.
+      command name. An image named like a command (\`ls\`, \`help\`) is given with its tag
+      (\`ls:latest\`).
     `,
     examples: [
       ["Convert an image from Docker Hub", "$0 user/img:tag"],
@@ -48,6 +51,38 @@ export class ConvertCommand extends Command<BaseContext> {
       ["Root filesystem only, as SquashFS", "$0 alpine:3.20 --format squashfs -o alpine.sqfs"],
     ],
   });
+
+  /** Help groups follow the comments below; value names are what help and completion show. */
+  static help: CommandHelp = {
+    groups: [
+      ["image creation", "--output"],
+      ["image source", "--platform"],
+      ["upload", "--push"],
+      ["output", "--extra-json-info-path"],
+    ],
+    values: {
+      "--output": "FILE",
+      "--env": "KEY=VALUE",
+      "--volume": "DIR",
+      "--entrypoint": "CMD",
+      "--workdir": "DIR",
+      "--compression-method": "NAME",
+      "--compression-level": "N",
+      "--block-size": "SIZE",
+      "--workers": "N",
+      "--format": "FORMAT",
+      "--mkfs-time": "SECONDS",
+      "--platform": "OS/ARCH[/VARIANT]",
+      "--cache-dir": "DIR",
+      "--push-to": "USER/REPO:TAG",
+      "--direct-file-upload": "FILE",
+      "--upload-chunk-size": "SIZE",
+      "--upload-workers": "N",
+      "--extra-json-info-path": "FILE",
+    },
+    choices: { "--compression-method": ["gzip", "xz"], "--format": ["gvmi", "squashfs"] },
+    files: ["SOURCE"],
+  };
 
   source = Option.String({ name: "SOURCE", required: false });
 

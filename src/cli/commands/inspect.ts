@@ -1,5 +1,6 @@
 /** `gvmconv inspect`: what a .gvmi (or plain SquashFS) holds, without unpacking it. */
 import { Command, Option, type BaseContext } from "clipanion";
+import type { CommandHelp } from "../command-spec.js";
 import { reportError } from "../errors.js";
 import { library } from "../library.js";
 
@@ -17,6 +18,8 @@ export class InspectCommand extends Command<BaseContext> {
       ["As JSON", "$0 inspect app.gvmi --json"],
     ],
   });
+
+  static help: CommandHelp = { files: ["FILE"] };
 
   file = Option.String({ name: "FILE" });
   json = Option.Boolean("--json", false, { description: "print one JSON object" });

@@ -8,6 +8,7 @@ import { Command, Option, type BaseContext } from "clipanion";
 import type { Readable, Writable } from "node:stream";
 
 import { UsageError } from "../../errors.js";
+import type { CommandHelp } from "../command-spec.js";
 import { reportError } from "../errors.js";
 import { library } from "../library.js";
 import { CliReporter } from "../reporter.js";
@@ -23,6 +24,8 @@ export class LoginCommand extends Command<BaseContext> {
       selects another registry.
     `,
   });
+
+  static help: CommandHelp = { values: { "--user": "NAME" } };
 
   user = Option.String("-u,--user", { description: "registry user name (asked when missing)" });
   check = Option.Boolean("--check", false, { description: "only check the login in use" });

@@ -1,5 +1,6 @@
 /** `gvmconv ls`: list a directory of the image, like `ls` (`-l` with numeric ids, as `ls -ln`). */
 import { Command, Option, type BaseContext } from "clipanion";
+import type { CommandHelp } from "../command-spec.js";
 import type { SquashfsStat } from "../../index.js";
 import { reportError } from "../errors.js";
 import { library } from "../library.js";
@@ -15,6 +16,8 @@ export class LsCommand extends Command<BaseContext> {
     `,
     examples: [["Long listing of /etc", "$0 ls app.gvmi /etc -l"]],
   });
+
+  static help: CommandHelp = { files: ["FILE"] };
 
   file = Option.String({ name: "FILE" });
   imagePath = Option.String({ name: "PATH", required: false });

@@ -1,5 +1,6 @@
 /** `gvmconv squashfs`: a directory or a tar (file or stdin) → a SquashFS image. */
 import { Command, Option, type BaseContext } from "clipanion";
+import type { CommandHelp } from "../command-spec.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import { parseMkfsTime, parseWriterOptions } from "../parse-options.js";
 import { reportError } from "../errors.js";
@@ -24,6 +25,19 @@ export class SquashfsCommand extends Command<BaseContext> {
       ],
     ],
   });
+
+  static help: CommandHelp = {
+    values: {
+      "--output": "FILE",
+      "--compression": "NAME",
+      "--level": "N",
+      "--block-size": "SIZE",
+      "--workers": "N",
+      "--mkfs-time": "SECONDS",
+    },
+    choices: { "--compression": ["gzip", "xz"] },
+    files: ["DIR | TAR | -"],
+  };
 
   input = Option.String({ name: "DIR | TAR | -" });
   output = Option.String("-o,--output", { required: true, description: "the image to write" });

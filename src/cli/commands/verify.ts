@@ -1,5 +1,6 @@
 /** `gvmconv verify`: read the whole image the way a provider and the VM kernel would. */
 import { Command, Option, type BaseContext } from "clipanion";
+import type { CommandHelp } from "../command-spec.js";
 import { UsageError } from "../../errors.js";
 import { reportError } from "../errors.js";
 import { library } from "../library.js";
@@ -15,6 +16,8 @@ export class VerifyCommand extends Command<BaseContext> {
     `,
     examples: [["Verify against a published hash", "$0 verify app.gvmi --hash 1b2c…"]],
   });
+
+  static help: CommandHelp = { files: ["FILE"], values: { "--hash": "SHA3" } };
 
   file = Option.String({ name: "FILE" });
   hash = Option.String("--hash", { description: "expected SHA3-224 (56 hex digits)" });
