@@ -10,7 +10,7 @@
  * Codes are `E_` (error) or `W_` (warning), then the part of gvmconv that reports it, then what
  * happened: `E_<AREA>_<WHAT>`. The areas:
  *   USAGE     the command line or an option value (`E_USAGE` alone)
- *   INPUT     opening a file given as input (the image of inspect/ls/cat/verify/-d)
+ *   INPUT     reading what is given as input: an image file (inspect/ls/cat/verify/-d), a directory or tar
  *   OUTPUT    writing the output file
  *   OCI       the container image: references, manifests, the image registry, local sources
  *   HTTP      the shared HTTP transport, below either registry
@@ -29,7 +29,8 @@ export const ERROR_CODES = {
 
   E_INPUT_NOT_FOUND: "the input file does not exist (or an image reference was given for a file)",
   E_INPUT_NOT_A_FILE: "the input is a directory or another non-regular file where a file was expected",
-  E_INPUT_READ: "the input file cannot be read (permissions, I/O error)",
+  E_INPUT_READ:
+    "an input (image file, directory or tar) cannot be read: permissions, I/O, a file changing while read",
 
   E_OUTPUT_EXISTS: "the output exists and is not replaced without --force",
   E_OUTPUT_REQUIRED: "the format needs an output path (-o)",
@@ -58,8 +59,6 @@ export const ERROR_CODES = {
   E_HTTP_NETWORK: "a request failed below HTTP (connection, TLS, timeout)",
 
   E_TAR_FORMAT: "the input is not a readable tar (plain, gzip or zstd)",
-
-  E_LAYER_INPUT_READ: "the directory or tar given as input cannot be read",
 
   E_SQUASHFS_VALUE_OUT_OF_RANGE: "a value (mode, uid, mtime, size) does not fit SquashFS",
   E_SQUASHFS_NAME_TOO_LONG: "a file name is longer than SquashFS's 256 bytes",

@@ -3,7 +3,6 @@
  * conversion followed by its upload (`convertAndPush`); the chunk descriptor every run leaves
  * beside the image (`describeImage`); and the info document that `--extra-json-info-path` writes.
  */
-import { stat } from "node:fs/promises";
 import { UsageError } from "../errors.js";
 import { contextOf, type RunContext, type RunOptions } from "../context.js";
 import { sha3File } from "../gvmi/index.js";
@@ -70,7 +69,7 @@ export interface PushOptions extends RunOptions {
 export async function push(imagePath: string, options: PushOptions = {}): Promise<PushResult> {
   const context = contextOf(options);
   const target = targetOf(options.target);
-  await checkImageFile(imagePath);
+  await checkInputFile(imagePath);
   const credentials = await credentialsFor(target, options, context);
   return await upload(imagePath, target, credentials, options, context);
 }
@@ -84,7 +83,7 @@ export async function describeImage(
   options: RunOptions & { chunkSize?: number } = {},
 ): Promise<ImageDescription> {
   const context = contextOf(options);
-  await checkImageFile(imagePath);
+  await checkInputFile(imagePath);
   const descriptor = await loadOrCreateDescriptor(imagePath, {
     chunkSize: options.chunkSize,
     reporter: context.reporter,
@@ -260,12 +259,4 @@ function descriptionOf(imagePath: string, d: ChunkDescriptor & { reused: boolean
     chunkSize: d.chunkSize,
     reused: d.reused,
   };
-}
-
-/** An image to describe or upload must be a file (gvmkit-build: "File … does not exist"). */
-async function checkImageFile(imagePath: string): Promise<void> {
-  const found = await stat(imagePath).catch(() => undefined);
-  if (found === undefined || !found.isFile()) {
-    throw new UsageError(`${imagePath} is not a file`, { hint: "give the path of a .gvmi built earlier" });
-  }
 }

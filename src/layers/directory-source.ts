@@ -38,7 +38,7 @@ export const DIRECTORY_WARNINGS = {
 export class SourceReadError extends GvmconvError {
   readonly path: string;
   constructor(path: string, message: string, options: { cause?: unknown; hint?: string } = {}) {
-    super("E_LAYER_INPUT_READ", message, {
+    super("E_INPUT_READ", message, {
       hint: options.hint ?? "check that the input is readable",
       cause: options.cause,
     });

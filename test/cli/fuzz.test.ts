@@ -83,10 +83,10 @@ function cases(dir: string): Case[] {
   }
   all.push({ argv: ["-d", join(dir, "missing.gvmi"), "--push-to", "me/app:1"], code: "E_INPUT_NOT_FOUND" });
   all.push({ argv: ["-d", dir, "--push-to", "me/app:1"], code: "E_INPUT_NOT_A_FILE" });
-  all.push({ argv: ["-d", join(dir, "missing.gvmi")], code: "E_USAGE" });
+  all.push({ argv: ["-d", join(dir, "missing.gvmi")], code: "E_INPUT_NOT_FOUND" });
   all.push({
     argv: ["squashfs", join(dir, "missing"), "-o", join(dir, "out.sqfs")],
-    code: "E_LAYER_INPUT_READ",
+    code: "E_INPUT_READ",
   });
   all.push({ argv: ["lss"], code: "E_USAGE" });
   all.push({ argv: ["help", "nope"], code: "E_USAGE" });

@@ -69,12 +69,12 @@ test("parseSize accepts bytes, K and M", () => {
   assert.equal(parseSize("--block-size", "64KiB"), 65536);
 });
 
-test("a missing input is a one-line E_LAYER_INPUT_READ error, exit 1", async () => {
+test("a missing input is a one-line E_INPUT_READ error, exit 1", async () => {
   const dir = tempDir();
   try {
     const r = await run(["squashfs", join(dir, "nope"), "-o", join(dir, "out.sqfs")]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^gvmconv: error \[E_LAYER_INPUT_READ\]: .*nope does not exist — [^\n]+\n$/);
+    assert.match(r.stderr, /^gvmconv: error \[E_INPUT_READ\]: .*nope does not exist — [^\n]+\n$/);
     assert.deepEqual(readdirSync(dir), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -193,7 +193,7 @@ test(
       },
     );
     assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /^gvmconv: error \[E_LAYER_INPUT_READ\]: [^\n]+\n$/);
+    assert.match(bad.stderr, /^gvmconv: error \[E_INPUT_READ\]: [^\n]+\n$/);
     assert.equal(bad.stdout, "");
   },
 );

@@ -271,12 +271,12 @@ test("-d FILE --push-to uploads the file: image link, then download link", { ski
   assert.ok(registry.assembled(sha)?.equals(await readFile(file)));
 });
 
-test("-d FILE that does not exist: one usage error line, exit 2, nothing written", async () => {
+test("-d FILE that does not exist: one coded error line, exit 1, nothing written", async () => {
   const dir = await freshDir();
   const r = await cli(["-d", join(dir, "missing.gvmi")], env);
-  assert.equal(r.code, 2);
+  assert.equal(r.code, 1);
   assert.deepEqual(r.stderr.split("\n").filter(Boolean).length, 1, r.stderr);
-  assert.match(r.stderr, /^gvmconv: error \[E_USAGE\]: .*missing\.gvmi is not a file/);
+  assert.match(r.stderr, /^gvmconv: error \[E_INPUT_NOT_FOUND\]: .*missing\.gvmi: no such file/);
   assert.equal(r.stdout, "");
 });
 
