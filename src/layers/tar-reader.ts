@@ -409,6 +409,7 @@ interface ConsumeHeaderInternals {
   _continueWrite?: (err: Error | null) => void;
   _locked?: boolean;
   _buffer?: { shift(size: number): Uint8Array | null; buffered: number };
+  _final?: (cb: (err: Error | null) => void) => void;
 }
 
 /** What an old GNU `S` header and its extension blocks say. */
@@ -484,6 +485,15 @@ function captureGnuSparse(extract: Extract): { take(header: Header): GnuSparseHe
     }
     return consume.call(this, block);
   };
+  // An archive that ends inside the extension blocks is truncated: tar-stream, which has seen
+  // nothing unfinished, would end cleanly without the member.
+  const final = internals._final;
+  if (typeof final === "function") {
+    internals._final = function (this: ConsumeHeaderInternals, cb: (err: Error | null) => void): void {
+      if (collecting === undefined) return final.call(this, cb);
+      cb(new TarFormatError("the archive ends inside an old GNU sparse header's extension blocks"));
+    };
+  }
   // Registered before the async iterator's own listener, so it runs first.
   extract.on("entry", (header: Header) => {
     if (ready !== undefined) byHeader.set(header, ready);
