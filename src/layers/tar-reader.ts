@@ -172,7 +172,10 @@ function toRecord(
   reporter: Reporter,
 ): TarRecord | undefined {
   const pax = capture.records;
-  const sparse = sparseMember(header, capture, gnu);
+  // Sparse records on a directory or link would be nonsense: only file members are expanded.
+  const fileLike =
+    header.type === null ? gnu !== undefined : header.type === "file" || header.type === "contiguous-file";
+  const sparse = fileLike ? sparseMember(header, capture, gnu) : undefined;
   const name = sparse?.name ?? header.name;
   const path = normalizeTarPath(name);
   const base = { name, dataOffset: header.byteOffset ?? 0 };
@@ -270,7 +273,14 @@ function sparseMember(
   const major = paxText(pax, "GNU.sparse.major");
   const minor = paxText(pax, "GNU.sparse.minor");
   const map = paxText(pax, "GNU.sparse.map");
-  if (major === undefined && minor === undefined && map === undefined && capture.sparse00 === undefined) {
+  const size00 = paxText(pax, "GNU.sparse.size") ?? paxText(pax, "GNU.sparse.numblocks");
+  if (
+    major === undefined &&
+    minor === undefined &&
+    map === undefined &&
+    capture.sparse00 === undefined &&
+    size00 === undefined
+  ) {
     return undefined;
   }
   // GNU tar's 0.1 and 1.0 store the real name here (the header's is `GNUSparseFile.<pid>/<name>`).

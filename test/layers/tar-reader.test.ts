@@ -465,3 +465,27 @@ test("an old GNU sparse member's extension blocks are not data: the member after
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("PAX sparse 0.0 with a size and no segments is all hole; sparse records on a symlink change nothing", async () => {
+  const tar = await packTar([
+    { header: { name: "zeros", mtime, pax: { "GNU.sparse.size": "70000", "GNU.sparse.numblocks": "0" } } },
+    {
+      header: {
+        name: "link",
+        type: "symlink",
+        linkname: "zeros",
+        mtime,
+        pax: { "GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.realsize": "5" },
+      },
+    },
+  ]);
+  const { entries, contents } = await collect(tar);
+  assert.deepEqual(
+    entries.map((e) => [e.type, e.path]),
+    [
+      ["file", "zeros"],
+      ["symlink", "link"],
+    ],
+  );
+  assert.ok(contents.get("zeros")?.equals(Buffer.alloc(70000)));
+});
