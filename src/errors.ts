@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   E_HTTP_NETWORK: "a request failed below HTTP (connection, TLS, timeout)",
 
   E_TAR_FORMAT: "the input is not a readable tar (plain, gzip or zstd)",
+  E_TAR_SPARSE_MAP:
+    "a sparse file's map is malformed (unsorted, overlapping, beyond its size, too many entries)",
 
   E_SQUASHFS_VALUE_OUT_OF_RANGE: "a value (mode, uid, mtime, size) does not fit SquashFS",
   E_SQUASHFS_NAME_TOO_LONG: "a file name is longer than SquashFS's 256 bytes",
@@ -114,7 +116,6 @@ export const WARNING_CODES = {
 
   W_TAR_UNKNOWN_TYPE: "a tar entry of an unknown type was skipped",
   W_TAR_INVALID_PATH: "a tar entry whose path cannot be stored was skipped",
-  W_TAR_SPARSE_UNSUPPORTED: "a sparse file in the tar was skipped",
 
   W_LAYER_MTIME_RANGE: "an mtime outside what SquashFS stores was clamped",
   W_LAYER_XATTR_NAMESPACE: "an xattr of a namespace SquashFS cannot store was dropped",

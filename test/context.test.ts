@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import {
   buildSquashfs,
   CollectingReporter,
@@ -68,8 +69,11 @@ function tarWithUnknownType(): Buffer {
   ]);
 }
 
-/** A tar holding a GNU sparse file in PAX format 1.0 (as bsdtar writes any file with holes). */
-async function tarWithSparseFile(): Promise<Buffer> {
+/**
+ * A tar holding a GNU sparse file in PAX format 1.0 (as bsdtar writes any file with holes): 8192
+ * bytes, whose first 512 are `x` by the default map.
+ */
+async function tarWithSparseFile(map = "1\n0\n512\n"): Promise<Buffer> {
   return await packTar([
     { header: { name: "etc/hello", mtime: new Date(0) }, body: "hello\n" },
     {
@@ -83,7 +87,7 @@ async function tarWithSparseFile(): Promise<Buffer> {
           "GNU.sparse.realsize": "8192",
         },
       },
-      body: "1\n0\n512\n" + "\0".repeat(504) + "x".repeat(512),
+      body: map + "\0".repeat(512 - map.length) + "x".repeat(512),
     },
   ]);
 }
@@ -204,25 +208,39 @@ test("--strict fails on an unknown tar entry type from the tar reader: library a
   assert.deepEqual((await readdir(dir)).sort(), ["lenient.sqfs"], "nothing left by the strict runs");
 });
 
-test("--strict fails on a sparse file the tar reader cannot store, instead of converting without it", async () => {
-  const tar = join(work, "sparse.tar");
-  await writeFile(tar, await tarWithSparseFile());
+test("a malformed sparse map is an error with or without --strict; a well-formed one converts", async () => {
+  const good = join(work, "sparse.tar");
+  await writeFile(good, await tarWithSparseFile());
   const dir = await outDir();
   const collected = new CollectingReporter();
-  await buildSquashfs(tar, join(dir, "lenient.sqfs"), { env: {}, reporter: collected });
-  assert.deepEqual(
-    collected.warnings.map((w) => w.code),
-    ["W_TAR_SPARSE_UNSUPPORTED"],
-  );
+  await buildSquashfs(good, join(dir, "good.sqfs"), { env: {}, reporter: collected });
+  assert.deepEqual(collected.warnings, []);
+  const unpacked = join(dir, "unpacked");
+  execFileSync("unsquashfs", ["-q", "-d", unpacked, join(dir, "good.sqfs")], { stdio: "ignore" });
+  const expected = Buffer.alloc(8192);
+  expected.fill("x", 0, 512);
+  assert.deepEqual(await readFile(join(unpacked, "holes")), expected, "the real name and content");
+  await rm(unpacked, { recursive: true });
 
-  const r1 = await runCli(["squashfs", tar, "-o", join(dir, "strict.sqfs"), "--strict"], { env: {} });
-  assert.equal(r1.code, 1);
-  assert.match(r1.stderr, /\[E_TAR_SPARSE_UNSUPPORTED\]/);
-  const source = await layoutOf("sparse-layout", await tarWithSparseFile());
-  const r2 = await runCli([source, "-o", join(dir, "strict.gvmi"), "--strict"], { env: hermeticEnv(work) });
-  assert.equal(r2.code, 1);
-  assert.match(r2.stderr, /\[E_TAR_SPARSE_UNSUPPORTED\]/);
-  assert.deepEqual((await readdir(dir)).sort(), ["lenient.sqfs"]);
+  // Segments 0+512 and 256+512 overlap: no file can be made of that.
+  const bad = join(work, "sparse-bad.tar");
+  await writeFile(bad, await tarWithSparseFile("2\n0\n512\n256\n512\n"));
+  await assert.rejects(buildSquashfs(bad, join(dir, "lenient.sqfs"), { env: {} }), {
+    code: "E_TAR_SPARSE_MAP",
+  });
+  for (const strict of [[], ["--strict"]]) {
+    const r1 = await runCli(["squashfs", bad, "-o", join(dir, "cli.sqfs"), ...strict], { env: {} });
+    assert.equal(r1.code, 1);
+    assert.match(r1.stderr, /\[E_TAR_SPARSE_MAP\].*overlapping/);
+    const source = await layoutOf(
+      `sparse-layout-${strict.length}`,
+      await tarWithSparseFile("2\n0\n512\n256\n512\n"),
+    );
+    const r2 = await runCli([source, "-o", join(dir, "cli.gvmi"), ...strict], { env: hermeticEnv(work) });
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /\[E_TAR_SPARSE_MAP\]/);
+  }
+  assert.deepEqual((await readdir(dir)).sort(), ["good.sqfs"], "nothing left by the failed runs");
 });
 
 test("a context's warnings are recorded in order, and strict throws the first one", () => {

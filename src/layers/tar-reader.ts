@@ -11,19 +11,40 @@
  * - `readTar` yields just the entries, for sources that are a single tar (the `squashfs` command).
  *
  * Tar variants (POSIX.1-2001 pax `x`/`g` records, GNU `L`/`K` long names, base-256 numbers)
- * follow node-tar's coverage; the header and pax codecs are src/tar's.
+ * follow node-tar's coverage; the header and pax codecs are src/tar's. GNU sparse files (old GNU
+ * `S` members, PAX formats 0.0, 0.1 and 1.0) become files of their real size and name whose
+ * content has zeros in the holes (src/tar/sparse.ts); the SquashFS writer stores those as
+ * sparse blocks.
  */
 import type { Readable } from "node:stream";
 import { extract as tarExtract, type Header, type Extract } from "tar-stream";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
 import {
+  BLOCK_SIZE,
+  addSegments,
+  checkSparseMap,
+  collectPaxSparse00,
+  decodeGnuSparseExtension,
+  decodeGnuSparseHeader,
+  expandSparse,
+  headerChecksumOk,
+  headerType,
   normalizeTarPath,
+  parsePaxRecordList,
   parsePaxRecords,
+  paxRecordsByKey,
+  parseSparseMapRecord,
+  parseSparseSize,
   paxInteger,
   paxNumber,
   paxText,
+  SparseMapError,
   TarFormatError,
+  type SparseFormat,
+  type SparseMap,
+  type SparseMember,
+  type SparseSegment,
 } from "../tar/index.js";
 import { silentReporter, type Reporter } from "../reporter.js";
 import { openDecompressed } from "../decompress.js";
@@ -49,8 +70,17 @@ export interface TarRecord {
   name: string;
   /** Byte offset of the member's data in the uncompressed archive. */
   dataOffset: number;
-  /** Present for files: the member's data (see `TarContent`). */
+  /** Present for files: the member's data (see `TarContent`); for a sparse file, its real content. */
   content?: TarContent;
+  /** Present for GNU sparse files: how the archive stored it. */
+  sparse?: SparseInfo;
+}
+
+/** A GNU sparse file's encoding and map. */
+export interface SparseInfo {
+  format: SparseFormat;
+  /** The checked map; for format 1.0, whose map is in the data, only once reading has begun. */
+  readonly map: SparseMap | undefined;
 }
 
 /** Warning codes this reader emits. */
@@ -59,7 +89,6 @@ export const TAR_WARNINGS = {
   invalidPath: "W_TAR_INVALID_PATH",
   /** The same code as the directory walker's: one oddity, one code, whichever source meets it. */
   mtimeRange: "W_LAYER_MTIME_RANGE",
-  sparse: "W_TAR_SPARSE_UNSUPPORTED",
 } as const;
 
 /** Yields the entries of a tar stream (plain, gzip or zstd). File content must be read before the next entry. */
@@ -75,6 +104,7 @@ export async function* readTarRecords(input: Readable, opts: ReadTarOptions = {}
   const decoded = await decompressing(input);
   const extract = tarExtract({ allowUnknownFormat: true } as never) as Extract;
   const rawPax = capturePaxBytes(extract);
+  const gnuSparse = captureGnuSparse(extract);
 
   // Feed the extractor by hand: tar-stream's streams are streamx, whose interplay with
   // node's pipeline() on errors is not something to rely on.
@@ -108,7 +138,7 @@ export async function* readTarRecords(input: Readable, opts: ReadTarOptions = {}
       const header = source.header as HeaderWithOffset;
       const content = new Content(source);
       current = content;
-      const record = toRecord(header, rawPax.take(header), content, reporter);
+      const record = toRecord(header, rawPax.take(header), gnuSparse.take(header), content, reporter);
       if (record) yield record;
       await content.drain();
       current = undefined;
@@ -136,11 +166,17 @@ interface HeaderWithOffset extends Header {
 
 function toRecord(
   header: HeaderWithOffset,
-  pax: Map<string, Uint8Array>,
+  capture: PaxCapture,
+  gnu: GnuSparseHeader | undefined,
   content: Content,
   reporter: Reporter,
 ): TarRecord | undefined {
-  const name = header.name;
+  const pax = capture.records;
+  // Sparse records on a directory or link would be nonsense: only file members are expanded.
+  const fileLike =
+    header.type === null ? gnu !== undefined : header.type === "file" || header.type === "contiguous-file";
+  const sparse = fileLike ? sparseMember(header, capture, gnu) : undefined;
+  const name = sparse?.name ?? header.name;
   const path = normalizeTarPath(name);
   const base = { name, dataOffset: header.byteOffset ?? 0 };
   const type = header.type as string | null;
@@ -156,18 +192,15 @@ function toRecord(
     });
     return undefined;
   }
-  switch (type) {
+  switch (sparse !== undefined ? "file" : type) {
     case "file":
     case "contiguous-file": {
-      if (paxText(pax, "GNU.sparse.major") !== undefined || paxText(pax, "GNU.sparse.map") !== undefined) {
-        reporter.warn({
-          code: TAR_WARNINGS.sparse,
-          message: `skipped sparse file '${name}': GNU sparse members are not supported`,
-          path,
-        });
-        return undefined;
-      }
       const attrs = attrsOf(header, pax, path, reporter);
+      if (sparse !== undefined) {
+        const real = new SparseContent(content, sparse.member);
+        const entry: Entry = { type: "file", path, attrs, size: sparse.member.realSize, content: real };
+        return { ...base, content: real, entry, sparse: real.info };
+      }
       return { ...base, content, entry: { type: "file", path, attrs, size: header.size, content } };
     }
     case "symlink":
@@ -217,6 +250,70 @@ function toRecord(
   }
 }
 
+const PAX_SPARSE_OFFSET = "GNU.sparse.offset";
+
+/** A sparse file's real name and how to expand it, from its headers; undefined if not sparse. */
+function sparseMember(
+  header: Header,
+  capture: PaxCapture,
+  gnu: GnuSparseHeader | undefined,
+): { name: string; member: SparseMember } | undefined {
+  const memberSize = header.size ?? 0;
+  if (gnu !== undefined) {
+    const member: SparseMember = {
+      format: "gnu",
+      realSize: gnu.realSize,
+      memberSize,
+      segments: gnu.segments,
+    };
+    checkSparseMap({ realSize: gnu.realSize, segments: gnu.segments }, memberSize);
+    return { name: header.name, member };
+  }
+  const pax = capture.records;
+  const major = paxText(pax, "GNU.sparse.major");
+  const minor = paxText(pax, "GNU.sparse.minor");
+  const map = paxText(pax, "GNU.sparse.map");
+  const size00 = paxText(pax, "GNU.sparse.size") ?? paxText(pax, "GNU.sparse.numblocks");
+  if (
+    major === undefined &&
+    minor === undefined &&
+    map === undefined &&
+    capture.sparse00 === undefined &&
+    size00 === undefined
+  ) {
+    return undefined;
+  }
+  // GNU tar's 0.1 and 1.0 store the real name here (the header's is `GNUSparseFile.<pid>/<name>`).
+  const name = paxText(pax, "GNU.sparse.name") ?? header.name;
+  let member: SparseMember;
+  if (major !== undefined || minor !== undefined) {
+    if (major?.trim() !== "1" || minor?.trim() !== "0") {
+      throw new SparseMapError(
+        `GNU sparse format ${major ?? "?"}.${minor ?? "?"} is unknown (1.0 is the only one after 0.1)`,
+      );
+    }
+    member = {
+      format: "1.0",
+      realSize: parseSparseSize(paxText(pax, "GNU.sparse.realsize"), "GNU.sparse.realsize"),
+      memberSize,
+    };
+    // The map is in the data: checked as it is read. The real size can be checked now.
+    checkSparseMap({ realSize: member.realSize, segments: [] }, 0);
+    return { name, member };
+  }
+  const realSize = parseSparseSize(paxText(pax, "GNU.sparse.size"), "GNU.sparse.size");
+  const segments = map !== undefined ? parseSparseMapRecord(map) : (capture.sparse00?.() ?? []);
+  const numblocks = paxText(pax, "GNU.sparse.numblocks");
+  if (numblocks !== undefined && parseSparseSize(numblocks, "GNU.sparse.numblocks") !== segments.length) {
+    throw new SparseMapError(
+      `GNU.sparse.numblocks is ${numblocks} but the map has ${segments.length} entries`,
+    );
+  }
+  member = { format: map !== undefined ? "0.1" : "0.0", realSize, memberSize, segments };
+  checkSparseMap({ realSize, segments }, memberSize);
+  return { name, member };
+}
+
 function attrsOf(header: Header, pax: Map<string, Uint8Array>, path: string, reporter: Reporter): EntryAttrs {
   const uid = paxInteger(pax, "uid") ?? header.uid;
   const gid = paxInteger(pax, "gid") ?? header.gid;
@@ -258,46 +355,161 @@ interface ExtractInternals {
   _header?: { type?: string | null } | null;
 }
 
+/** A member's pax records by keyword, and PAX sparse 0.0's segments, which repeat keywords. */
+interface PaxCapture {
+  records: Map<string, Uint8Array>;
+  /** `GNU.sparse.offset`/`GNU.sparse.numbytes` in order; undefined when the header has none. */
+  sparse00: (() => SparseSegment[] | undefined) | undefined;
+}
+
 /**
  * Captures each pax header's raw bytes and pairs them with the entry they precede.
  *
  * tar-stream exposes pax headers only as decoded strings (`header.pax`). We wrap its per-instance
  * `_decodeLongHeader` (tar-stream 3.x) to see the bytes first. If that internal ever disappears,
- * we fall back to `header.pax` (xattr values then pass through UTF-8).
+ * we fall back to `header.pax` (xattr values then pass through UTF-8, and PAX sparse 0.0, whose
+ * repeated records the strings lose, is refused).
  */
-function capturePaxBytes(extract: Extract): { take(header: Header): Map<string, Uint8Array> } {
+function capturePaxBytes(extract: Extract): { take(header: Header): PaxCapture } {
   const internals = extract as unknown as ExtractInternals;
   const original = internals._decodeLongHeader;
   let global = new Map<string, Uint8Array>();
-  let pending: Map<string, Uint8Array> | undefined;
-  const byHeader = new WeakMap<object, Map<string, Uint8Array>>();
+  let pending: Array<[string, Uint8Array]> | undefined;
+  const byHeader = new WeakMap<object, PaxCapture>();
   const hooked = typeof original === "function";
   if (hooked) {
     internals._decodeLongHeader = function (this: ExtractInternals, buf: Uint8Array) {
       const type = this._header?.type;
-      if (type === "pax-header") pending = parsePaxRecords(buf);
+      if (type === "pax-header") pending = parsePaxRecordList(buf);
       else if (type === "pax-global-header") global = new Map([...global, ...parsePaxRecords(buf)]);
       return original.call(this, buf);
     };
     // Registered before the async iterator's own listener, so it runs first.
     extract.on("entry", (header: Header) => {
-      byHeader.set(
-        header,
-        global.size === 0 ? (pending ?? new Map()) : new Map([...global, ...(pending ?? [])]),
-      );
+      const list = pending ?? [];
+      const own = paxRecordsByKey(list);
+      byHeader.set(header, {
+        records: global.size === 0 ? own : new Map([...global, ...own]),
+        sparse00: own.has(PAX_SPARSE_OFFSET) ? () => collectPaxSparse00(list) : undefined,
+      });
       pending = undefined;
     });
   }
   return {
     take(header) {
-      if (hooked) return byHeader.get(header) ?? new Map();
-      const fromStrings = new Map<string, Uint8Array>();
+      if (hooked) return byHeader.get(header) ?? { records: new Map(), sparse00: undefined };
+      const records = new Map<string, Uint8Array>();
       for (const [key, value] of Object.entries((header.pax ?? {}) as Record<string, string>)) {
-        fromStrings.set(key, Buffer.from(value, "utf8"));
+        records.set(key, Buffer.from(value, "utf8"));
       }
-      return fromStrings;
+      const sparse00 = records.has(PAX_SPARSE_OFFSET)
+        ? (): never => {
+            throw new SparseMapError(
+              "PAX sparse 0.0 records cannot be read in order by this tar-stream version",
+            );
+          }
+        : undefined;
+      return { records, sparse00 };
     },
   };
+}
+
+interface ConsumeHeaderInternals {
+  _consumeHeader?: () => boolean;
+  _continueWrite?: (err: Error | null) => void;
+  _locked?: boolean;
+  _buffer?: { shift(size: number): Uint8Array | null; buffered: number };
+  _final?: (cb: (err: Error | null) => void) => void;
+}
+
+/** What an old GNU `S` header and its extension blocks say. */
+interface GnuSparseHeader {
+  realSize: number;
+  segments: SparseSegment[];
+}
+
+const TYPE_GNU_SPARSE = "S";
+
+/**
+ * Reads old GNU sparse (`S`) members' maps, which tar-stream does not know: it takes the type as
+ * unknown (type null), would hand out the extension blocks as the start of the data, and would
+ * then read the data's last blocks as headers.
+ *
+ * We wrap tar-stream 3.x's per-instance `_consumeHeader`, which runs with a whole header block
+ * buffered: an `S` header is taken off the buffer with its extension blocks, one block per call
+ * (so a long chain is never buffered whole), and then given to the original as if it were the
+ * next block; the entry it emits is paired with the map here. Its data offset is then the first
+ * data byte, after the extension blocks.
+ */
+function captureGnuSparse(extract: Extract): { take(header: Header): GnuSparseHeader | undefined } {
+  const internals = extract as unknown as ConsumeHeaderInternals;
+  const original = internals._consumeHeader;
+  const buffer = internals._buffer;
+  const byHeader = new WeakMap<object, GnuSparseHeader>();
+  // Without the internals an `S` member stays what tar-stream makes of it: an unknown type.
+  if (typeof original !== "function" || typeof buffer?.shift !== "function") return { take: () => undefined };
+  const shift = buffer.shift;
+  /** An `S` header whose extension blocks are being read. */
+  let collecting: { block: Uint8Array; map: GnuSparseHeader } | undefined;
+  let ready: GnuSparseHeader | undefined;
+
+  /** Hands `block` to the original as the next header block. */
+  const consume = function (this: ConsumeHeaderInternals, block: Uint8Array): boolean {
+    buffer.shift = () => {
+      buffer.shift = shift;
+      return block;
+    };
+    try {
+      return original.call(this);
+    } finally {
+      buffer.shift = shift;
+    }
+  };
+
+  internals._consumeHeader = function (this: ConsumeHeaderInternals): boolean {
+    if (this._locked === true) return false;
+    const block = shift.call(buffer, BLOCK_SIZE);
+    if (block === null) return false; // not reached: tar-stream calls this with a block buffered
+    try {
+      if (collecting !== undefined) {
+        const ext = decodeGnuSparseExtension(block);
+        addSegments(collecting.map.segments, ext.segments);
+        if (ext.isExtended) return true; // tar-stream asks for more input when less than a block is left
+        ready = collecting.map;
+        const header = collecting.block;
+        collecting = undefined;
+        return consume.call(this, header);
+      }
+      if (headerType(block) === TYPE_GNU_SPARSE && headerChecksumOk(block)) {
+        const head = decodeGnuSparseHeader(block);
+        const map = { realSize: head.realSize, segments: head.segments };
+        if (head.isExtended) {
+          collecting = { block: Uint8Array.from(block), map };
+          return true;
+        }
+        ready = map;
+      }
+    } catch (err) {
+      this._continueWrite?.(err as Error);
+      return false;
+    }
+    return consume.call(this, block);
+  };
+  // An archive that ends inside the extension blocks is truncated: tar-stream, which has seen
+  // nothing unfinished, would end cleanly without the member.
+  const final = internals._final;
+  if (typeof final === "function") {
+    internals._final = function (this: ConsumeHeaderInternals, cb: (err: Error | null) => void): void {
+      if (collecting === undefined) return final.call(this, cb);
+      cb(new TarFormatError("the archive ends inside an old GNU sparse header's extension blocks"));
+    };
+  }
+  // Registered before the async iterator's own listener, so it runs first.
+  extract.on("entry", (header: Header) => {
+    if (ready !== undefined) byHeader.set(header, ready);
+    ready = undefined;
+  });
+  return { take: (header) => byHeader.get(header) };
 }
 
 /** `input`'s uncompressed bytes (sniffed once: a layer stream already decompressed is taken as is). */
@@ -353,5 +565,41 @@ class Content implements TarContent {
   /** The archive is being torn down: stop reading. */
   abandon(): void {
     this.#finished = true;
+  }
+}
+
+/**
+ * A sparse file's real content over its member's data (`expandSparse`): readable once; `drain()`
+ * discards the member's data whether or not reading began.
+ */
+class SparseContent implements TarContent {
+  readonly #stored: Content;
+  readonly #member: SparseMember;
+  #map: SparseMap | undefined;
+  #claimed = false;
+  readonly info: SparseInfo;
+
+  constructor(stored: Content, member: SparseMember) {
+    this.#stored = stored;
+    this.#member = member;
+    if (member.segments !== undefined) this.#map = { realSize: member.realSize, segments: member.segments };
+    const map = (): SparseMap | undefined => this.#map;
+    this.info = {
+      format: member.format,
+      get map() {
+        return map();
+      },
+    };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (this.#claimed) throw new Error("tar entry content can be read only once");
+    this.#claimed = true;
+    return expandSparse(this.#member, this.#stored, (map) => (this.#map = map));
+  }
+
+  drain(): Promise<void> {
+    this.#claimed = true;
+    return this.#stored.drain();
   }
 }

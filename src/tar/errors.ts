@@ -9,3 +9,13 @@ export class TarFormatError extends GvmconvError {
     });
   }
 }
+
+/** A sparse member's map cannot describe a file: hostile or corrupt input, refused as a whole. */
+export class SparseMapError extends GvmconvError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("E_TAR_SPARSE_MAP", `bad sparse file map: ${message}`, {
+      hint: "the tar's sparse file is corrupt; recreate the archive (GNU tar --sparse or bsdtar)",
+      ...options,
+    });
+  }
+}

@@ -89,3 +89,18 @@ export function isZeroBlock(block: Uint8Array): boolean {
 export function decodeGnuLongName(data: Uint8Array): string {
   return decodeString(data);
 }
+
+/**
+ * Whether the header's checksum field matches its bytes (POSIX: the unsigned byte sum, the
+ * checksum field counted as eight spaces).
+ */
+export function headerChecksumOk(block: Uint8Array): boolean {
+  const { offset, length } = HEADER_FIELDS.chksum;
+  let sum = 8 * 0x20;
+  for (let i = 0; i < BLOCK_SIZE; i++) if (i < offset || i >= offset + length) sum += block[i] ?? 0;
+  try {
+    return headerNumber(block, "chksum") === sum;
+  } catch {
+    return false;
+  }
+}

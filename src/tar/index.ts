@@ -1,15 +1,16 @@
 /**
  * The tar codec shared by every tar consumer: header fields (octal and base-256 numbers), pax
- * records, GNU long names and the one archive-path rule. It imports only src/errors.ts and node
+ * records, GNU long names, GNU sparse maps and the one archive-path rule. It imports only src/errors.ts and node
  * built-ins; src/oci and src/layers import it from here.
  */
-export { TarFormatError } from "./errors.js";
+export { SparseMapError, TarFormatError } from "./errors.js";
 export { decodeNumber } from "./number.js";
 export {
   BLOCK_SIZE,
   HEADER_FIELDS,
   decodeGnuLongName,
   decodeString,
+  headerChecksumOk,
   headerName,
   headerNumber,
   headerString,
@@ -17,5 +18,30 @@ export {
   isZeroBlock,
   type HeaderField,
 } from "./header.js";
-export { parsePaxRecords, paxText, paxNumber, paxInteger } from "./pax.js";
+export {
+  parsePaxRecordList,
+  parsePaxRecords,
+  paxRecordsByKey,
+  paxText,
+  paxNumber,
+  paxInteger,
+} from "./pax.js";
+export {
+  MAX_SPARSE_SEGMENTS,
+  GNU_SPARSE_FIELDS,
+  GNU_SPARSE_EXTENSION,
+  SparseMap10Parser,
+  addSegments,
+  checkSparseMap,
+  collectPaxSparse00,
+  decodeGnuSparseExtension,
+  decodeGnuSparseHeader,
+  parseSparseMapRecord,
+  parseSparseSize,
+  type GnuSparseBlock,
+  type SparseFormat,
+  type SparseMap,
+  type SparseSegment,
+} from "./sparse.js";
 export { normalizeTarPath } from "./path.js";
+export { expandSparse, HOLE_CHUNK_SIZE, type SparseMember } from "./sparse-content.js";

@@ -4,12 +4,13 @@
  */
 
 /**
- * Parses the data of a pax `x` or `g` member, keeping values as bytes: xattr values are binary
- * (security.capability), so decoding them as UTF-8 would be lossy. A malformed record ends the
- * parse; the records before it stand. An empty value deletes the keyword (POSIX): absent here.
+ * Parses the data of a pax `x` or `g` member into its records in order, keeping values as bytes:
+ * xattr values are binary (security.capability), so decoding them as UTF-8 would be lossy. A
+ * malformed record ends the parse; the records before it stand. Order and repeats matter to GNU
+ * sparse format 0.0, which repeats `GNU.sparse.offset`/`GNU.sparse.numbytes`.
  */
-export function parsePaxRecords(buf: Uint8Array): Map<string, Uint8Array> {
-  const records = new Map<string, Uint8Array>();
+export function parsePaxRecordList(buf: Uint8Array): Array<[string, Uint8Array]> {
+  const records: Array<[string, Uint8Array]> = [];
   let pos = 0;
   while (pos < buf.length) {
     const space = buf.indexOf(0x20, pos);
@@ -19,12 +20,30 @@ export function parsePaxRecords(buf: Uint8Array): Map<string, Uint8Array> {
     const record = buf.subarray(space + 1, pos + len - 1); // drop the trailing '\n'
     const eq = record.indexOf(0x3d);
     if (eq >= 0) {
-      const key = Buffer.from(record.subarray(0, eq)).toString("utf8");
-      const value = record.subarray(eq + 1);
-      if (value.length === 0) records.delete(key);
-      else records.set(key, Uint8Array.from(value));
+      records.push([
+        Buffer.from(record.subarray(0, eq)).toString("utf8"),
+        Uint8Array.from(record.subarray(eq + 1)),
+      ]);
     }
     pos += len;
+  }
+  return records;
+}
+
+/**
+ * The records of a pax `x` or `g` member by keyword (the last of a repeated one wins). An empty
+ * value deletes the keyword (POSIX): absent here.
+ */
+export function parsePaxRecords(buf: Uint8Array): Map<string, Uint8Array> {
+  return paxRecordsByKey(parsePaxRecordList(buf));
+}
+
+/** Records in order → by keyword, as `parsePaxRecords`. */
+export function paxRecordsByKey(list: Iterable<[string, Uint8Array]>): Map<string, Uint8Array> {
+  const records = new Map<string, Uint8Array>();
+  for (const [key, value] of list) {
+    if (value.length === 0) records.delete(key);
+    else records.set(key, value);
   }
   return records;
 }

@@ -424,3 +424,68 @@ test(
     }
   },
 );
+
+test("an old GNU sparse member's extension blocks are not data: the member after it reads intact, across any chunking", async () => {
+  // GNU tar's old format keeps 4 map entries in the header and 21 per extension block: 30 data
+  // runs need two extension blocks. tar-stream alone would hand those out as data and then read
+  // the sparse member's last data blocks as headers.
+  const dir = mkdtempSync(join(tmpdir(), "gvmconv-tar-gnu-sparse-"));
+  try {
+    const script = [
+      "i=0",
+      'while [ $i -lt 30 ]; do printf "run$i" | dd of=holes bs=1 seek=$((i * 65536 + 7)) conv=notrunc status=none; i=$((i + 1)); done',
+      "truncate -s 3000000 holes",
+      "printf 'after\\n' > after.txt",
+      "tar --sparse --format=gnu -cf gnu.tar holes after.txt",
+    ].join("\n");
+    execFileSync("sh", ["-euc", script], { cwd: dir });
+    const tar = readFileSync(join(dir, "gnu.tar"));
+    // The S header's isextended flag, and the first extension block's.
+    assert.equal(tar[156], 0x53);
+    assert.equal(tar[482], 1);
+    assert.equal(tar[512 + 504], 1);
+    const holes = readFileSync(join(dir, "holes"));
+    for (const size of [97, 512, 1, 70000]) {
+      const chunks: Buffer[] = [];
+      for (let off = 0; off < tar.length; off += size) chunks.push(tar.subarray(off, off + size));
+      const contents = new Map<string, Buffer>();
+      const reporter = new CollectingReporter();
+      for await (const record of readTarRecords(Readable.from(chunks), { reporter })) {
+        const parts: Uint8Array[] = [];
+        for await (const c of record.content ?? []) parts.push(c);
+        contents.set(record.entry.path, Buffer.concat(parts));
+        if (record.entry.path === "holes") assert.equal(record.sparse?.map?.segments.length, 31);
+      }
+      assert.deepEqual(reporter.warnings, []);
+      assert.deepEqual([...contents.keys()], ["holes", "after.txt"], `chunks of ${size}`);
+      assert.ok(contents.get("holes")?.equals(holes), `chunks of ${size}: the real content`);
+      assert.equal(contents.get("after.txt")?.toString(), "after\n");
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("PAX sparse 0.0 with a size and no segments is all hole; sparse records on a symlink change nothing", async () => {
+  const tar = await packTar([
+    { header: { name: "zeros", mtime, pax: { "GNU.sparse.size": "70000", "GNU.sparse.numblocks": "0" } } },
+    {
+      header: {
+        name: "link",
+        type: "symlink",
+        linkname: "zeros",
+        mtime,
+        pax: { "GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.realsize": "5" },
+      },
+    },
+  ]);
+  const { entries, contents } = await collect(tar);
+  assert.deepEqual(
+    entries.map((e) => [e.type, e.path]),
+    [
+      ["file", "zeros"],
+      ["symlink", "link"],
+    ],
+  );
+  assert.ok(contents.get("zeros")?.equals(Buffer.alloc(70000)));
+});
