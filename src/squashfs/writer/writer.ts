@@ -9,7 +9,7 @@
  */
 import type { Entry, EntryAttrs } from "../entry.js";
 import type { WriterOptions } from "../options.js";
-import { DEFAULT_BLOCK_SIZE, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL } from "../options.js";
+import { DEFAULT_BLOCK_SIZE, DEFAULT_LEVEL } from "../options.js";
 import type { Compressor, CompressorSpec } from "../compressor/compressor.js";
 import { createCompressor } from "../compressor/index.js";
 import { SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors.js";
@@ -66,7 +66,7 @@ function resolveOptions(o: WriterOptions): ResolvedOptions {
   return {
     spec: {
       name,
-      level: o.level ?? (name === "xz" ? DEFAULT_XZ_LEVEL : DEFAULT_GZIP_LEVEL),
+      level: o.level ?? DEFAULT_LEVEL[name],
       blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
       skipIncompressible: o.skipIncompressible ?? true,
       xzBackend: o.xzBackend ?? "liblzma",
