@@ -20,7 +20,7 @@ export {
   InvalidBlockSizeError,
   CompressorLibraryError,
 } from "./compressor/index.js";
-export { SquashfsWriter, writeSquashfs } from "./writer/writer.js";
+export { SquashfsWriter, writeSquashfs, checkWriterOptions } from "./writer/writer.js";
 export type { WriteResult } from "./writer/writer.js";
 export {
   SquashfsRangeError,

@@ -29,7 +29,10 @@ export class InvalidCompressionLevelError extends GvmconvError {
       "E_SQUASHFS_COMPRESSION_LEVEL",
       `${compression} compression level ${level} is not an integer from ${min} to ${max}`,
       {
-        hint: `pass a level from ${min} to ${max}`,
+        hint:
+          compression === "lz4"
+            ? "pass 0 (plain LZ4) or 1 (LZ4 HC, the default: mksquashfs -Xhc)"
+            : `pass a level from ${min} to ${max}`,
       },
     );
     this.compression = compression;

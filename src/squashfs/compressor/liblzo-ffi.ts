@@ -3,9 +3,11 @@ import { createRequire } from "node:module";
 /**
  * The system's LZO library (liblzo2, Debian `liblzo2-2`) called through koffi (FFI). Why native:
  * mksquashfs writes lzo1x_999 blocks and then runs `lzo1x_optimize` over them, and no npm package
- * offers either — `lzo` (node-lzo) bundles miniLZO, which has lzo1x_1 only (other bytes, ~10% bigger
- * blocks) — while every distribution that ships squashfs-tools ships liblzo2. Only one-shot,
- * thread-safe entry points are used, with a work buffer per thread.
+ * offers either. `lzo` (node-lzo, a node-gyp build) bundles miniLZO, which has lzo1x_1 only:
+ * measured on 24 MB of /usr/bin in 128 KiB blocks, its blocks are 37% bigger than lzo1x_999 level
+ * 8's (0.443 vs 0.322 of the input), at 2.6 vs 128 ms CPU per MB. Every distribution that ships
+ * squashfs-tools ships liblzo2. Only one-shot, thread-safe entry points are used, with work
+ * buffers per thread (each worker binds its own).
  */
 export interface Liblzo {
   /** liblzo2's version, e.g. "2.10". */

@@ -58,6 +58,15 @@ interface ResolvedOptions {
   padding: number;
 }
 
+/**
+ * Throw now what SquashfsWriter.create would throw about `options` (compressor name, level, block
+ * size, a missing compressor library), so that a caller can refuse bad options before it
+ * downloads or reads anything.
+ */
+export function checkWriterOptions(options: WriterOptions): void {
+  createCompressor(resolveOptions(options).spec);
+}
+
 function resolveOptions(o: WriterOptions): ResolvedOptions {
   const name = o.compression ?? "gzip";
   const mkfsTime = checkRange("mkfs time", o.mkfsTime ?? 0, U32_MAX);
