@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspectImage, listImage, readImageFile, verifyImage } from "../../../src/index.js";
@@ -105,4 +105,43 @@ test("a damaged lz4 data block is one E_SQUASHFS_DECOMPRESS error from verify", 
       return true;
     });
   }
+});
+
+test("gvmconv SOURCE --compression-method lzo|lz4 (gvmkit-build's flags) writes a .gvmi that verifies", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "gvmconv-lzo-cli-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sample = join(import.meta.dirname, "../../../../samples/hello-oci");
+  for (const comp of ["lzo", "lz4"]) {
+    const out = join(dir, `${comp}.gvmi`);
+    const r = await runCli([
+      `oci:${sample}:latest`,
+      "-o",
+      out,
+      "--compression-method",
+      comp,
+      "--hide-progress",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /sha3-224: [0-9a-f]{56}/);
+    const info = await inspectImage(out);
+    assert.equal(info.squashfs.compression, comp);
+    assert.equal(info.format, "gvmi");
+    const v = await runCli(["verify", out]);
+    assert.equal(v.code, 0, v.stderr);
+  }
+  const bad = await runCli([
+    `oci:${sample}:latest`,
+    "-o",
+    join(dir, "x.gvmi"),
+    "--compression-method",
+    "lzo",
+    "--compression-level",
+    "0",
+  ]);
+  assert.equal(bad.code, 1);
+  assert.match(
+    bad.stderr,
+    /^gvmconv: error \[E_SQUASHFS_COMPRESSION_LEVEL\]: lzo compression level 0 [^\n]+\n$/,
+  );
+  assert.ok(!existsSync(join(dir, "x.gvmi")), "nothing written");
 });
