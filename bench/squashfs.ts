@@ -14,8 +14,19 @@ const repo = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
 const cli = join(repo, "dist/cli/main.js");
 const outDir = join(repo, "bench/out/images");
 export const BLOCK_SIZE = 131072;
-/** mksquashfs's xz has no level option and uses liblzma's default preset, 6; gzip we pin to 6 on both sides. */
-export const LEVEL: Record<string, number> = { gzip: 6, xz: 6 };
+/**
+ * mksquashfs's xz has no level option and uses liblzma's default preset, 6; gzip we pin to 6 on both
+ * sides. lzo: both sides' default, lzo1x_999 level 8. lz4: gvmconv's level 1 is HC, mksquashfs's
+ * -Xhc (what gvmkit-build passes).
+ */
+export const LEVEL: Record<string, number> = { gzip: 6, xz: 6, lzo: 8, lz4: 1 };
+/** mksquashfs's arguments for each compressor beyond -comp. */
+const MKSQUASHFS_ARGS: Record<string, string[]> = {
+  gzip: ["-Xcompression-level", String(LEVEL["gzip"])],
+  xz: [],
+  lzo: [],
+  lz4: ["-Xhc"],
+};
 const TARGETS = { wall: 1.0, size: 1.005, rssMiB: 256 };
 
 interface Run {
@@ -26,7 +37,7 @@ interface Run {
 }
 
 /**
- * Compressors: `BENCH_COMP` (default `gzip,xz`). Pairs per case (`BENCH_RUNS`, default 3). One run each swung ratios by ±30% on these shared
+ * Compressors: `BENCH_COMP` (default `gzip,xz,lzo,lz4`). Pairs per case (`BENCH_RUNS`, default 3). One run each swung ratios by ±30% on these shared
  * 2-core machines; alternating the tools and taking medians keeps one noisy moment from deciding.
  */
 const RUNS = Math.max(1, Number(process.env["BENCH_RUNS"] ?? 3) || 3);
@@ -50,7 +61,6 @@ export async function timed(cmd: string, args: string[]): Promise<{ seconds: num
 
 async function mksquashfs(src: string, out: string, comp: string): Promise<Run> {
   rmSync(out, { force: true });
-  const level = comp === "gzip" ? ["-Xcompression-level", String(LEVEL.gzip)] : [];
   const args = [
     src,
     out,
@@ -59,7 +69,7 @@ async function mksquashfs(src: string, out: string, comp: string): Promise<Run> 
     "-no-progress",
     "-comp",
     comp,
-    ...level,
+    ...(MKSQUASHFS_ARGS[comp] ?? []),
     "-b",
     String(BLOCK_SIZE),
     "-processors",
@@ -126,7 +136,7 @@ async function main(): Promise<void> {
     `${RUNS} alternating runs per case; times and the wall ratio are medians (each pair's ratio in brackets)`,
   );
   for (const { label, dir } of cases) {
-    for (const comp of (process.env["BENCH_COMP"] ?? "gzip,xz").split(",")) {
+    for (const comp of (process.env["BENCH_COMP"] ?? "gzip,xz,lzo,lz4").split(",")) {
       const ms: Run[] = [];
       const gs: Run[] = [];
       try {

@@ -74,6 +74,8 @@ export const ERROR_CODES = {
   E_SQUASHFS_BLOCK_SIZE: "the block size is not a power of two from 4 KiB to 1 MiB",
   E_SQUASHFS_COMPRESSION_LEVEL: "the compression level is out of the compressor's range",
   E_SQUASHFS_COMPRESSION_UNKNOWN: "a compressor gvmconv does not know",
+  E_SQUASHFS_COMPRESSOR_LIBRARY:
+    "the system library a compressor needs (liblzo2 for lzo, liblz4 for lz4) cannot be loaded",
   E_SQUASHFS_WRITER_STATE: "the writer was used after finish() or abort()",
   E_SQUASHFS_INTERNAL: "a SquashFS structure the writer built is inconsistent (a bug in gvmconv)",
   E_SQUASHFS_CORRUPT: "an encoded SquashFS structure fails to decode",

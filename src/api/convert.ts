@@ -31,7 +31,13 @@ import {
 import { mergeLayers, readTar } from "../layers/index.js";
 import { openImage, type Image, type OpenImageOptions } from "../oci/index.js";
 import type { Reporter, Warning } from "../reporter.js";
-import { SquashfsWriter, type Entry, type WriteResult, type WriterOptions } from "../squashfs/index.js";
+import {
+  checkWriterOptions,
+  SquashfsWriter,
+  type Entry,
+  type WriteResult,
+  type WriterOptions,
+} from "../squashfs/index.js";
 
 export type OutputFormat = "gvmi" | "squashfs";
 
@@ -103,6 +109,8 @@ const MAX_USER_FILE = 4 * 1024 * 1024;
 /** Convert an image to a .gvmi (or a plain SquashFS image). */
 export async function convert(source: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const context = contextOf(options);
+  // A bad level or a missing compressor library fails here, before any download.
+  checkWriterOptions(writerOptions(options.writer, context));
   const reporter = context.reporter;
   // This call's warnings only: a context may serve several use cases (convert, then push).
   const firstWarning = context.warnings.length;

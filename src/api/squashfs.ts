@@ -4,7 +4,7 @@ import type { Readable } from "node:stream";
 import { writeAtomically } from "../atomic-output.js";
 import { contextOf, type RunOptions } from "../context.js";
 import { openEntrySource } from "../layers/index.js";
-import { writeSquashfs, type WriteResult } from "../squashfs/index.js";
+import { checkWriterOptions, writeSquashfs, type WriteResult } from "../squashfs/index.js";
 import { writerOptions, type ConvertWriterOptions } from "./convert.js";
 
 export interface BuildSquashfsOptions extends RunOptions {
@@ -33,6 +33,7 @@ export async function buildSquashfs(
   options: BuildSquashfsOptions = {},
 ): Promise<BuildSquashfsResult> {
   const context = contextOf(options);
+  checkWriterOptions(writerOptions(options.writer, context));
   const entries = await openEntrySource(input, { reporter: context.reporter, stdin: options.stdin });
   const written = await writeAtomically(output, { force: options.force ?? false }, (temp) =>
     writeSquashfs(entries, temp, writerOptions(options.writer, context)),

@@ -38,9 +38,9 @@ function parseBlockSize(text: string): number {
 /** Compressions mksquashfs (and gvmkit-build) offer that gvmconv does not write, and why. */
 const UNSUPPORTED_COMPRESSION: Record<string, string> = {
   zstd: "Golem VMs cannot read zstd SquashFS (their kernel is built without it); use xz for compact images",
-  lzo: "gvmconv does not write lzo; use gzip (the default) or xz, which Golem VMs read as well",
-  lz4: "gvmconv does not write lz4; use gzip (the default) or xz, which Golem VMs read as well",
 };
+/** What gvmconv writes; each is one the Golem VM kernel reads (Alpine linux-virt: zlib, xz, lzo, lz4). */
+const COMPRESSIONS = ["gzip", "xz", "lzo", "lz4"] as const;
 
 /** The writer options as typed on the command line (undefined = not given). */
 export interface WriterOptionTexts {
@@ -59,10 +59,13 @@ export function parseWriterOptions(texts: WriterOptionTexts): ConvertWriterOptio
   if (compression?.value !== undefined) {
     const why = UNSUPPORTED_COMPRESSION[compression.value];
     if (why !== undefined) throw new UsageError(`${compression.option} ${compression.value}: ${why}`);
-    if (compression.value !== "gzip" && compression.value !== "xz") {
-      throw new UsageError(`unknown compression '${compression.value}'`, { hint: "use gzip or xz" });
+    const name = COMPRESSIONS.find((c) => c === compression.value);
+    if (name === undefined) {
+      throw new UsageError(`unknown compression '${compression.value}'`, {
+        hint: "use gzip, xz, lzo or lz4",
+      });
     }
-    options.compression = compression.value;
+    options.compression = name;
   }
   if (texts.level?.value !== undefined)
     options.level = parseInteger(texts.level.option, texts.level.value, 0, 9);

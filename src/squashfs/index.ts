@@ -10,6 +10,7 @@ export {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_GZIP_LEVEL,
   DEFAULT_XZ_LEVEL,
+  DEFAULT_LEVEL,
 } from "./options.js";
 export type { Compressor, CompressorSpec } from "./compressor/index.js";
 export {
@@ -17,8 +18,9 @@ export {
   InvalidCompressionLevelError,
   UnknownCompressionError,
   InvalidBlockSizeError,
+  CompressorLibraryError,
 } from "./compressor/index.js";
-export { SquashfsWriter, writeSquashfs } from "./writer/writer.js";
+export { SquashfsWriter, writeSquashfs, checkWriterOptions } from "./writer/writer.js";
 export type { WriteResult } from "./writer/writer.js";
 export {
   SquashfsRangeError,

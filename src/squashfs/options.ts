@@ -1,5 +1,5 @@
 /** Options of the SquashFS writer, with the defaults and limits the format and kernel impose. */
-export type CompressionName = "gzip" | "xz";
+export type CompressionName = "gzip" | "xz" | "lzo" | "lz4";
 
 /**
  * Which liblzma encodes and decodes xz blocks (compressor/xz.ts): "liblzma", the system's through
@@ -12,7 +12,9 @@ export interface WriterOptions {
   /** Compressor for data and metadata blocks. Default "gzip". */
   compression?: CompressionName;
   /**
-   * Compression level: gzip 1–9, xz 0–9. Default: gzip 6 (measured; see README), xz 6.
+   * Compression level: gzip 1–9, xz 0–9, lzo 1–9 (lzo1x_999), lz4 0 (plain) or 1 (HC). Default:
+   * gzip 6 (measured; see README), xz 6, lzo 8 and lz4 1 (what mksquashfs writes by default for
+   * lzo, and with -Xhc for lz4, as gvmkit-build calls it).
    */
   level?: number;
   /** Data block size, a power of two from 4 KiB to 1 MiB. Default 128 KiB. */
@@ -48,3 +50,12 @@ export const MAX_BLOCK_SIZE = 1024 * 1024;
 export const DEFAULT_BLOCK_SIZE = 128 * 1024;
 export const DEFAULT_GZIP_LEVEL = 6;
 export const DEFAULT_XZ_LEVEL = 6;
+export const DEFAULT_LZO_LEVEL = 8;
+export const DEFAULT_LZ4_LEVEL = 1;
+/** The default level of each compressor. */
+export const DEFAULT_LEVEL: Readonly<Record<CompressionName, number>> = {
+  gzip: DEFAULT_GZIP_LEVEL,
+  xz: DEFAULT_XZ_LEVEL,
+  lzo: DEFAULT_LZO_LEVEL,
+  lz4: DEFAULT_LZ4_LEVEL,
+};

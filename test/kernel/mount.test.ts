@@ -47,9 +47,29 @@ const MODULE_ORDER = [
   "kernel/fs/squashfs/squashfs.ko",
 ];
 
+/**
+ * The decompressors squashfs's lzo and lz4 support call into (lib/lzo, lib/lz4). Debian's 6.1
+ * config builds both into the kernel (CONFIG_LZO_DECOMPRESS=y, CONFIG_LZ4_DECOMPRESS=y, with
+ * CONFIG_SQUASHFS_LZO=y and CONFIG_SQUASHFS_LZ4=y); a kernel that builds them as modules gets
+ * them loaded before squashfs.ko.
+ */
+const DECOMPRESSOR_MODULES: Record<string, string> = {
+  CONFIG_LZO_DECOMPRESS: "kernel/lib/lzo/lzo_decompress.ko",
+  CONFIG_LZ4_DECOMPRESS: "kernel/lib/lz4/lz4_decompress.ko",
+};
+/** squashfs's compressor options: without one, its images cannot be mounted at all. */
+const SQUASHFS_COMPRESSORS = [
+  "CONFIG_SQUASHFS_ZLIB",
+  "CONFIG_SQUASHFS_XZ",
+  "CONFIG_SQUASHFS_LZO",
+  "CONFIG_SQUASHFS_LZ4",
+];
+
 interface Kernel {
   vmlinuz: string;
   modulesDir: string;
+  /** Modules to insmod, in order. */
+  modules: string[];
 }
 
 function findKernel(): Kernel | string {
@@ -65,12 +85,24 @@ function findKernel(): Kernel | string {
   if (!vmlinuz) return "no /boot/vmlinuz-* (linux-image-amd64) installed";
   const version = vmlinuz.slice("vmlinuz-".length);
   const modulesDir = `/lib/modules/${version}`;
-  for (const m of MODULE_ORDER) {
+  const modules = [...MODULE_ORDER];
+  const configPath = `/boot/config-${version}`;
+  if (!existsSync(configPath)) return `${configPath} not found (the kernel's build configuration)`;
+  const config = readFileSync(configPath, "utf8");
+  const setting = (name: string): string | undefined => new RegExp(`^${name}=(\\w+)$`, "m").exec(config)?.[1];
+  for (const option of SQUASHFS_COMPRESSORS)
+    if (setting(option) !== "y") return `the kernel is built without ${option}`;
+  for (const [option, module] of Object.entries(DECOMPRESSOR_MODULES)) {
+    const value = setting(option);
+    if (value === "m") modules.splice(modules.length - 1, 0, module);
+    else if (value !== "y") return `the kernel is built without ${option}`;
+  }
+  for (const m of modules) {
     // Debian 12 ships modules uncompressed; later releases compress them (.ko.xz), which
     // busybox insmod cannot load: decompressing them here would be the fix.
     if (!existsSync(join(modulesDir, m))) return `kernel module ${m} not found under ${modulesDir}`;
   }
-  return { vmlinuz: `/boot/${vmlinuz}`, modulesDir };
+  return { vmlinuz: `/boot/${vmlinuz}`, modulesDir, modules };
 }
 
 const kernel = findKernel();
@@ -190,7 +222,7 @@ function parseGetfattr(text: string): string[] {
   return out.sort();
 }
 
-function initScript(devices: number): string {
+function initScript(devices: number, modules: string[]): string {
   const lookups = LOOKUPS.map((p) => `cat '${p}'; stat -c '%n|%s|%h' '${p}'`).join("\n    ");
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -198,7 +230,7 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for m in ${MODULE_ORDER.map((m) => `/modules/${m.split("/").pop()}`).join(" ")}; do insmod $m || echo "insmod $m failed"; done
+for m in ${modules.map((m) => `/modules/${m.split("/").pop()}`).join(" ")}; do insmod $m || echo "insmod $m failed"; done
 sleep 1
 exec >/dev/ttyS1 2>&1
 echo "=== BOOTED"
@@ -257,8 +289,8 @@ function buildInitramfs(k: Kernel, devices: number): Buffer {
     members.push({ path: d, type: "directory", mode: 0o755 });
   }
   members.push({ path: "bin/busybox", type: "file", mode: 0o755, data: readFileSync("/bin/busybox") });
-  members.push({ path: "init", type: "file", mode: 0o755, data: initScript(devices) });
-  for (const m of MODULE_ORDER) {
+  members.push({ path: "init", type: "file", mode: 0o755, data: initScript(devices, k.modules) });
+  for (const m of k.modules) {
     members.push({
       path: `modules/${m.split("/").pop()}`,
       type: "file",
@@ -394,7 +426,12 @@ test(
       if (!isRoot) t.diagnostic("not root: device nodes and ownership not covered");
 
       const images: { label: string; path: string }[] = [];
-      for (const comp of ["gzip", "xz"] as const) {
+      for (const [comp, extra] of [
+        ["gzip", []],
+        ["xz", []],
+        ["lzo", []],
+        ["lz4", ["-Xhc"]],
+      ] as const) {
         const path = join(dir, `mksquashfs-${comp}.img`);
         execFileSync("mksquashfs", [
           tree,
@@ -408,14 +445,24 @@ test(
           "131072",
           "-processors",
           "2",
+          ...extra,
         ]);
-        images.push({ label: `mksquashfs ${comp}`, path });
+        images.push({ label: `mksquashfs ${comp} ${extra.join(" ")}`.trim(), path });
       }
       {
-        for (const comp of ["gzip", "xz"] as const) {
+        for (const comp of ["gzip", "xz", "lzo", "lz4"] as const) {
           const path = join(dir, `gvmconv-${comp}.img`);
           await writeSquashfs(readDirectory(tree), path, { compression: comp, workers: 2 });
           images.push({ label: `gvmconv ${comp} (directory)`, path });
+        }
+        // The other options blocks: lzo at a level other than 8, lz4 without HC.
+        for (const [comp, level] of [
+          ["lzo", 3],
+          ["lz4", 0],
+        ] as const) {
+          const path = join(dir, `gvmconv-${comp}-${level}.img`);
+          await writeSquashfs(readDirectory(tree), path, { compression: comp, level, workers: 2 });
+          images.push({ label: `gvmconv ${comp} level ${level} (directory)`, path });
         }
         // The tar path too: GNU tar with pax xattrs → readTar → writer.
         const tarPath = join(dir, "tree.tar");

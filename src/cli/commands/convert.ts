@@ -99,10 +99,11 @@ export class ConvertCommand extends Command<BaseContext> {
     description: "keep the image's USER, resolved to uid:gid through its /etc/passwd and /etc/group",
   });
   compressionMethod = Option.String("--compression-method,--compression", {
-    description: "gzip (default) or xz",
+    description: "gzip (default), xz, lzo or lz4 (zstd is refused: Golem VMs cannot read it)",
   });
   compressionLevel = Option.String("--compression-level,--level", {
-    description: "gzip 1–9 (default 6), xz 0–9 (default 6)",
+    description:
+      "gzip 1–9 (default 6), xz 0–9 (default 6), lzo 1–9 (default 8), lz4 0 plain / 1 HC (default)",
   });
   blockSize = Option.String("--block-size", { description: "SquashFS block size, 4K … 1M (default 128K)" });
   workers = Option.String("--workers", { description: "compression threads (default: all cores)" });

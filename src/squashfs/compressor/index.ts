@@ -1,16 +1,24 @@
 import { GvmconvError } from "../../errors.js";
-import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../options.js";
+import { type CompressionName, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../options.js";
 import type { Compressor, CompressorSpec } from "./compressor.js";
 import { GzipCompressor } from "./gzip.js";
+import { Lz4Compressor } from "./lz4.js";
+import { LzoCompressor } from "./lzo.js";
 import { XzCompressor } from "./xz.js";
 
 export type { Compressor, CompressorSpec } from "./compressor.js";
 export { GzipCompressor } from "./gzip.js";
 export { XzCompressor } from "./xz.js";
+export { LzoCompressor } from "./lzo.js";
+export { Lz4Compressor } from "./lz4.js";
+export { CompressorLibraryError } from "./library-error.js";
 export type { XzBackend } from "../options.js";
 
-/** Level ranges the format's compressors accept (mksquashfs -Xcompression-level / xz presets). */
-export const LEVEL_RANGE = { gzip: [1, 9], xz: [0, 9] } as const;
+/**
+ * Level ranges the format's compressors accept (mksquashfs -Xcompression-level / xz presets; lzo:
+ * lzo1x_999's levels; lz4: mksquashfs has no level, only -Xhc, so 0 = plain LZ4, 1 = HC).
+ */
+export const LEVEL_RANGE = { gzip: [1, 9], xz: [0, 9], lzo: [1, 9], lz4: [0, 1] } as const;
 
 /** A compression level outside what the chosen compressor accepts. */
 export class InvalidCompressionLevelError extends GvmconvError {
@@ -21,7 +29,10 @@ export class InvalidCompressionLevelError extends GvmconvError {
       "E_SQUASHFS_COMPRESSION_LEVEL",
       `${compression} compression level ${level} is not an integer from ${min} to ${max}`,
       {
-        hint: `pass a level from ${min} to ${max}`,
+        hint:
+          compression === "lz4"
+            ? "pass 0 (plain LZ4) or 1 (LZ4 HC, the default: mksquashfs -Xhc)"
+            : `pass a level from ${min} to ${max}`,
       },
     );
     this.compression = compression;
@@ -29,12 +40,12 @@ export class InvalidCompressionLevelError extends GvmconvError {
   }
 }
 
-/** A compressor name the writer does not know (the kernel config has gzip and xz). */
+/** A compressor name the writer does not know (Golem's kernel reads gzip, xz, lzo and lz4). */
 export class UnknownCompressionError extends GvmconvError {
   readonly compression: string;
   constructor(compression: string) {
     super("E_SQUASHFS_COMPRESSION_UNKNOWN", `unknown compression "${compression}"`, {
-      hint: "use gzip or xz",
+      hint: "use gzip, xz, lzo or lz4",
     });
     this.compression = compression;
   }
@@ -67,12 +78,20 @@ export function checkBlockSize(blockSize: number): void {
 export function createCompressor(spec: CompressorSpec): Compressor {
   checkBlockSize(spec.blockSize);
   const name: string = spec.name;
-  if (name !== "gzip" && name !== "xz") throw new UnknownCompressionError(name);
-  const [min, max] = LEVEL_RANGE[name];
+  if (!Object.hasOwn(LEVEL_RANGE, name)) throw new UnknownCompressionError(name);
+  const known = name as CompressionName;
+  const [min, max] = LEVEL_RANGE[known];
   if (!Number.isInteger(spec.level) || spec.level < min || spec.level > max) {
-    throw new InvalidCompressionLevelError(name, spec.level, min, max);
+    throw new InvalidCompressionLevelError(known, spec.level, min, max);
   }
-  return name === "gzip"
-    ? new GzipCompressor(spec.level)
-    : new XzCompressor(spec.level, spec.blockSize, spec.xzBackend);
+  switch (known) {
+    case "gzip":
+      return new GzipCompressor(spec.level);
+    case "xz":
+      return new XzCompressor(spec.level, spec.blockSize, spec.xzBackend);
+    case "lzo":
+      return new LzoCompressor(spec.level);
+    case "lz4":
+      return new Lz4Compressor(spec.level);
+  }
 }

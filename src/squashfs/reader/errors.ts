@@ -44,7 +44,7 @@ export class SquashfsTruncatedError extends GvmconvError {
   }
 }
 
-/** A compressor the reader does not have (the Golem VM kernel has gzip and xz only). */
+/** A compressor the reader does not have (gzip, xz, lzo and lz4 are what the Golem VM kernel reads). */
 export class SquashfsUnsupportedCompressionError extends GvmconvError {
   readonly compressionId: number;
   readonly compression: string;
@@ -52,9 +52,9 @@ export class SquashfsUnsupportedCompressionError extends GvmconvError {
     const compression = COMPRESSION_NAMES[compressionId] ?? `unknown (id ${compressionId})`;
     super(
       "E_SQUASHFS_COMPRESSION_UNSUPPORTED",
-      `compression ${compression} is not supported (only gzip and xz)`,
+      `compression ${compression} is not supported (only gzip, xz, lzo and lz4)`,
       {
-        hint: "rebuild the image with gzip or xz compression",
+        hint: "rebuild the image with gzip, xz, lzo or lz4 compression",
       },
     );
     this.compressionId = compressionId;

@@ -9,6 +9,7 @@ import { open } from "node:fs/promises";
 import { ByteSource } from "./byte-source.js";
 import { createCompressor } from "../compressor/index.js";
 import type { Compressor } from "../compressor/compressor.js";
+import { type CompressionName, DEFAULT_LEVEL } from "../options.js";
 import { DataReader } from "./data-reader.js";
 import { listingSize, readListing, KIND_OF_TYPE, type DirectoryEntry } from "./directory-reader.js";
 import { decodeIdEntry, ID_ENTRY_SIZE } from "../format/id-table.js";
@@ -101,9 +102,6 @@ export function isDirectory(inode: Inode): inode is DirInode {
 export function isFile(inode: Inode): inode is FileInode {
   return inode.type === 2 || inode.type === 9;
 }
-
-const GZIP = 1;
-const XZ = 4;
 
 export class SquashfsReader {
   readonly superblock: Superblock;
@@ -489,7 +487,7 @@ function checkSuperblock(bytes: Uint8Array, rangeSize: number): Superblock {
       `block size ${sb.blockSize} / block log ${blockLog}: not a power of two from 4 KiB to 1 MiB`,
     );
   }
-  if (sb.compressionId !== GZIP && sb.compressionId !== XZ)
+  if (READABLE[sb.compressionId] === undefined)
     throw new SquashfsUnsupportedCompressionError(sb.compressionId);
   if (sb.bytesUsed > rangeSize) throw new SquashfsTruncatedError(0, sb.bytesUsed, rangeSize);
   if (sb.inodeCount < 1) throw new SquashfsBadSuperblockError("inode count is 0");
@@ -523,9 +521,15 @@ function checkSuperblock(bytes: Uint8Array, rangeSize: number): Superblock {
   return sb;
 }
 
+/**
+ * Superblock compression id → the compressor that decodes it. Decoding needs none of the
+ * compressor options (lzo's algorithm and level, lz4's HC flag, gzip's level only affect encoding;
+ * xz blocks carry their own dictionary size), so they are not read.
+ */
+const READABLE: Readonly<Record<number, CompressionName>> = { 1: "gzip", 3: "lzo", 4: "xz", 5: "lz4" };
+
 function makeCompressor(sb: Superblock): Compressor {
-  // Only decompress() is used; level is irrelevant to it but must be valid.
-  return sb.compressionId === GZIP
-    ? createCompressor({ name: "gzip", level: 9, blockSize: sb.blockSize })
-    : createCompressor({ name: "xz", level: 6, blockSize: sb.blockSize });
+  const name = READABLE[sb.compressionId]!;
+  // Only decompress() is used; the level is irrelevant to it but must be valid.
+  return createCompressor({ name, level: DEFAULT_LEVEL[name], blockSize: sb.blockSize });
 }

@@ -9,7 +9,7 @@
  */
 import type { Entry, EntryAttrs } from "../entry.js";
 import type { WriterOptions } from "../options.js";
-import { DEFAULT_BLOCK_SIZE, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL } from "../options.js";
+import { DEFAULT_BLOCK_SIZE, DEFAULT_LEVEL } from "../options.js";
 import type { Compressor, CompressorSpec } from "../compressor/compressor.js";
 import { createCompressor } from "../compressor/index.js";
 import { SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors.js";
@@ -58,6 +58,15 @@ interface ResolvedOptions {
   padding: number;
 }
 
+/**
+ * Throw now what SquashfsWriter.create would throw about `options` (compressor name, level, block
+ * size, a missing compressor library), so that a caller can refuse bad options before it
+ * downloads or reads anything.
+ */
+export function checkWriterOptions(options: WriterOptions): void {
+  createCompressor(resolveOptions(options).spec);
+}
+
 function resolveOptions(o: WriterOptions): ResolvedOptions {
   const name = o.compression ?? "gzip";
   const mkfsTime = checkRange("mkfs time", o.mkfsTime ?? 0, U32_MAX);
@@ -66,7 +75,7 @@ function resolveOptions(o: WriterOptions): ResolvedOptions {
   return {
     spec: {
       name,
-      level: o.level ?? (name === "xz" ? DEFAULT_XZ_LEVEL : DEFAULT_GZIP_LEVEL),
+      level: o.level ?? DEFAULT_LEVEL[name],
       blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
       skipIncompressible: o.skipIncompressible ?? true,
       xzBackend: o.xzBackend ?? "liblzma",

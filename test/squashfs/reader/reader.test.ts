@@ -446,7 +446,8 @@ test("corrupt superblocks and table pointers give typed errors", async () => {
         "E_SQUASHFS_BAD_SUPERBLOCK",
       ],
       ["block log disagrees", (b) => b.writeUInt16LE(16, 22), "E_SQUASHFS_BAD_SUPERBLOCK"],
-      ["lzo compression", (b) => b.writeUInt16LE(3, 20), "E_SQUASHFS_COMPRESSION_UNSUPPORTED"],
+      ["zstd compression", (b) => b.writeUInt16LE(6, 20), "E_SQUASHFS_COMPRESSION_UNSUPPORTED"],
+      ["lzma compression", (b) => b.writeUInt16LE(2, 20), "E_SQUASHFS_COMPRESSION_UNSUPPORTED"],
       ["compression id 99", (b) => b.writeUInt16LE(99, 20), "E_SQUASHFS_COMPRESSION_UNSUPPORTED"],
       [
         "bytes_used past the end",

@@ -1,0 +1,84 @@
+/**
+ * A machine without liblzo2 / liblz4: simulated for real by hiding the library file in a private
+ * mount namespace (root and util-linux `unshare` needed), then running the built CLI there.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../../..");
+const cli = join(repoRoot, "build/src/cli/main.js");
+const LIBS = { lzo: "liblzo2.so.2", lz4: "liblz4.so.1" } as const;
+
+function libraryPath(name: string): string | undefined {
+  for (const dir of ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/lib"]) {
+    if (existsSync(join(dir, name))) return realpathSync(join(dir, name));
+  }
+  return undefined;
+}
+
+const canHide =
+  process.getuid?.() === 0 && spawnSync("unshare", ["-m", "true"]).status === 0
+    ? false
+    : "needs root and unshare (util-linux) to hide the library in a mount namespace";
+
+/** Run the CLI with `lib` replaced by an empty file (dlopen then fails as for a missing library). */
+function runWithout(lib: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(
+    "unshare",
+    ["-m", "sh", "-c", 'mount --bind /dev/null "$0" && exec "$@"', lib, process.execPath, cli, ...args],
+    { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: tmpdir() } },
+  );
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+for (const [name, file] of Object.entries(LIBS)) {
+  const lib = libraryPath(file);
+  test(
+    `without ${file}: --compression ${name} fails at once with one coded line, nothing written`,
+    { skip: canHide || (lib === undefined && `${file} not installed`) },
+    (t) => {
+      const dir = mkdtempSync(join(tmpdir(), "gvmconv-nolib-"));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      mkdirSync(join(dir, "tree"));
+      writeFileSync(join(dir, "tree/a"), "hello\n");
+      const packageName = name === "lzo" ? "liblzo2-2" : "liblz4-1";
+      for (const args of [
+        ["squashfs", join(dir, "tree"), "-o", join(dir, "out.sqfs"), "--compression", name],
+        [
+          `oci:${join(repoRoot, "samples/hello-oci")}:latest`,
+          "-o",
+          join(dir, "out.gvmi"),
+          "--compression-method",
+          name,
+        ],
+      ]) {
+        const r = runWithout(lib!, args);
+        assert.equal(r.status, 1, `${args.join(" ")}\n${r.stderr}`);
+        assert.match(r.stderr, /^gvmconv: error \[E_SQUASHFS_COMPRESSOR_LIBRARY\]: [^\n]+\n$/);
+        assert.ok(r.stderr.includes(`apt-get install ${packageName}`), r.stderr);
+        assert.equal(r.stdout, "");
+        assert.deepEqual(readdirSync(dir), ["tree"], "no output, no temporary file");
+      }
+      // The same command with the library present works: the failure above was the hidden library.
+      const ok = spawnSync(
+        process.execPath,
+        [cli, "squashfs", join(dir, "tree"), "-o", join(dir, "out.sqfs"), "--compression", name],
+        { encoding: "utf8" },
+      );
+      assert.equal(ok.status, 0, ok.stderr);
+    },
+  );
+}
