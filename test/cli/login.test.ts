@@ -5,9 +5,10 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { runCli, type CliRun } from "../support/cli-run.js";
 import { FakeGolemRegistry } from "../upload/fake-golem-registry.js";
 
@@ -67,4 +68,46 @@ test("logout forgets the login; a check then says so and fails", async () => {
   const r = await run(["login", "--check"]);
   assert.equal(r.code, 1);
   assert.match(r.stdout, /^not logged in to /);
+});
+
+test("piped user and token lines are both read (one chunk), and the login is stored 0600", async () => {
+  await rm(credentialsFile(), { force: true });
+  const r = await run(["login"], `alice\n${TOKEN}\n`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!`${r.stdout}${r.stderr}`.includes(TOKEN), "the token is never printed");
+  assert.equal((await stat(credentialsFile())).mode & 0o777, 0o600);
+  const stored = JSON.parse(await readFile(credentialsFile(), "utf8")) as { user: string; token: string };
+  assert.deepEqual(stored, { user: "alice", token: TOKEN });
+  // CRLF lines, and the lines in separate chunks, read the same.
+  await rm(credentialsFile());
+  const split = await runCli(["login"], { env, stdin: Readable.from(["ali", "ce\r\n", `${TOKEN}\r\n`]) });
+  assert.equal(split.code, 0, split.stderr);
+  assert.equal((JSON.parse(await readFile(credentialsFile(), "utf8")) as { user: string }).user, "alice");
+});
+
+test("login --password-stdin takes all of stdin as the token and the user from -u", async () => {
+  await rm(credentialsFile(), { force: true });
+  const r = await run(["login", "-u", "alice", "--password-stdin"], TOKEN);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!`${r.stdout}${r.stderr}`.includes(TOKEN));
+  assert.equal((await stat(credentialsFile())).mode & 0o777, 0o600);
+  assert.deepEqual(JSON.parse(await readFile(credentialsFile(), "utf8")), { user: "alice", token: TOKEN });
+  // A trailing newline (echo "$TOKEN" | …) is not part of the token.
+  await rm(credentialsFile());
+  assert.equal((await run(["login", "--username", "alice", "--password-stdin"], `${TOKEN}\n`)).code, 0);
+  assert.deepEqual(JSON.parse(await readFile(credentialsFile(), "utf8")), { user: "alice", token: TOKEN });
+});
+
+test("login --password-stdin without a user, or with nothing piped, is a usage error (exit 2)", async () => {
+  await rm(credentialsFile(), { force: true });
+  const noUser = await run(["login", "--password-stdin"], TOKEN);
+  assert.equal(noUser.code, 2);
+  assert.match(
+    noUser.stderr,
+    /^gvmconv: error \[E_USAGE\]: --password-stdin needs --user — [^\n]*--password-stdin\n$/,
+  );
+  const empty = await run(["login", "-u", "alice", "--password-stdin"], "");
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /no token given/);
+  await assert.rejects(stat(credentialsFile()), { code: "ENOENT" });
 });
