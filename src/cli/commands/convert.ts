@@ -22,7 +22,7 @@ import { reportError } from "../errors.js";
 import { library, type Library } from "../library.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import { parseInteger, parseMkfsTime, parseSize, parseWriterOptions } from "../parse-options.js";
-import { runLogin, runLoginCheck, runLogout } from "./login.js";
+import { loginBeforePush, runLogin, runLoginCheck, runLogout } from "./login.js";
 
 export class ConvertCommand extends Command<BaseContext> {
   static override paths = [Command.Default];
@@ -131,6 +131,10 @@ export class ConvertCommand extends Command<BaseContext> {
       const target = this.#pushTarget(lib);
       const pushing = this.push || this.pushTo !== undefined;
       const push = pushing ? this.#pushOptions(target) : undefined;
+      // On a terminal, a missing login is asked for now, before any layer is read (gvmkit-build).
+      if (push !== undefined && target?.user !== undefined) {
+        push.credentials = await loginBeforePush(this.context, reporter, target.user);
+      }
       const run = { env, reporter, strict: this.strict, mkfsTime: parseMkfsTime(this.mkfsTime) };
 
       let result: ConvertResult | undefined;
