@@ -187,8 +187,9 @@ class StdinLines {
 
   async next(question: string, secret: boolean): Promise<string> {
     const raw = this.#tty && secret;
-    if (this.#tty) this.#stderr.write(question);
+    // Echo goes off before the question shows, so nothing typed after it is ever echoed.
     if (raw) this.#stdin.setRawMode!(true);
+    if (this.#tty) this.#stderr.write(question);
     try {
       return (await this.#line(raw)).trim();
     } finally {
