@@ -126,8 +126,8 @@ function entries(): Entry[] {
 const PINS = {
   writerGzip: "d2daf32b1083d65ad4edbed323ec84b16584faa8a25fcbe2fa801744",
   writerXz: "4ada72777e19f3ae9a60d5ad7403079c921f97239720f2bb2a8c0aad",
-  sampleGvmi: "e13301fe816f6e0f94bcd7d7ac54b0cf9a83cfa7134742f578f9f347",
-  sampleGvmiXz: "0d1758f1a28681ab9d0e194ea2e836bdb58a69ec1a0b7c66e19c6fd5",
+  sampleGvmi: "7b6331cd4ab4f1ab8c672cd7c8c7174815ebfbb960eb3b5775b177cb",
+  sampleGvmiXz: "40a1d004f706bd44760ef73535a132de93e163d70bec6b5f495c8dec",
   directory: "ca6bfc6f77c899b9b9a46f35e8fdf4b89b1ee7ed14b6a15c03f3da4b",
   tarGnu: "f9b55da6c07a9fd205ca594cf9adef75f8f718045db0710545a22919",
 };

@@ -24,6 +24,7 @@ import {
   decideExistingOutput,
   defaultOutputName,
   missingMountPoints,
+  MountPointScan,
   sha3File,
   type ContainerConfig,
   type ContainerConfigOverrides,
@@ -66,7 +67,11 @@ export interface ConvertOptions extends RunOptions {
   writer?: ConvertWriterOptions;
   /** Changes to the image's runtime config (gvmi only). */
   overrides?: ContainerConfigOverrides;
-  /** Add /proc, /sys, /dev, /tmp, /etc when the image lacks them (gvmi default true). */
+  /**
+   * Add the mount points the VM's init needs and a container export carries (/proc, /sys, /dev,
+   * /tmp, /etc, /dev/pts, /etc/hosts, …; see gvmi/mount-points.ts) where the image lacks them
+   * (gvmi default true).
+   */
   addMountPoints?: boolean;
 }
 
@@ -85,7 +90,7 @@ export interface ConvertResult {
   reference: string | undefined;
   /** The ContainerConfig written into the trailer (gvmi). */
   containerConfig: ContainerConfig | undefined;
-  /** Mount points added to the tree, e.g. `/proc` (gvmi). */
+  /** Mount points added to the tree, e.g. `/proc`, `/etc/hosts` (gvmi). */
   addedMountPoints: string[];
   /** SquashFS statistics; absent when an existing output was kept. */
   squashfs: WriteResult | undefined;
@@ -237,13 +242,13 @@ async function buildFilesystem(
     // Topmost first; each layer is a function so the merge may read one again when a hard link
     // needs a file it already passed over (see mergeLayers).
     const layers = image.layers.map((_, i) => () => layerEntries(image, i, reporter)).reverse();
-    const topLevel = new Set<string>();
+    const mountPoints = new MountPointScan();
     const userFiles: BuiltFilesystem["userFiles"] = {};
     const wantUserFiles = format === "gvmi" && options.overrides?.keepUser === true;
     const progress = reporter.task("writing", undefined);
     for await (const entry of mergeLayers(layers, { reporter })) {
       signal.throwIfAborted();
-      topLevel.add(entry.path.split("/", 1)[0]!);
+      mountPoints.note(entry.path, entry.type);
       if (
         wantUserFiles &&
         entry.type === "file" &&
@@ -260,7 +265,7 @@ async function buildFilesystem(
     }
     let addedMountPoints: string[] = [];
     if (format === "gvmi" && options.addMountPoints !== false) {
-      const missing = missingMountPoints(topLevel, { mtime: context.mkfsTime });
+      const missing = missingMountPoints(mountPoints, { mtime: context.mkfsTime });
       for (const entry of missing.entries) await writer.add(entry);
       addedMountPoints = missing.added;
       if (addedMountPoints.length > 0) {

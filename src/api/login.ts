@@ -1,6 +1,7 @@
 /**
  * The Golem registry login: checked with the registry and stored in a file only the user can
- * read (see upload/credentials.ts). Asking for the user name and token is the caller's job.
+ * read, and in gvmkit-build's OS keyring entry where a keyring is reachable (see
+ * upload/credentials.ts, upload/keyring.ts). Asking for the user name and token is the caller's job.
  */
 import { contextOf, type RunOptions } from "../context.js";
 import {
@@ -21,6 +22,8 @@ export interface LoginResult {
   user: string;
   /** The file the login is stored in. */
   path: string;
+  /** Whether it was also stored in the OS keyring (gvmkit-build's entry). */
+  keyring: boolean;
 }
 
 /** Checks `credentials` with the registry and stores them; a rejected token stores nothing. */
@@ -31,8 +34,11 @@ export async function login(
   const context = contextOf(options);
   const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
   try {
-    const { path } = await storeLogin(client, credentials, { env: context.env });
-    return { registryUrl: client.url, user: credentials.user, path };
+    const { path, keyring } = await storeLogin(client, credentials, {
+      env: context.env,
+      reporter: context.reporter,
+    });
+    return { registryUrl: client.url, user: credentials.user, path, keyring };
   } finally {
     await client.close();
   }
@@ -42,7 +48,10 @@ export type LoginCheck =
   | { found: false; registryUrl: string }
   | { found: true; registryUrl: string; user: string; source: string; valid: boolean };
 
-/** Whether the login in use (environment, `.env` or stored) is accepted by the registry. */
+/**
+ * Whether the login in use (environment, `.env`, stored, or gvmkit-build's keyring entry) is
+ * accepted by the registry. `source` says which: `env`, `dotenv`, `stored` or `keyring`.
+ */
 export async function checkLogin(options: LoginOptions = {}): Promise<LoginCheck> {
   const context = contextOf(options);
   const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
@@ -58,8 +67,8 @@ export async function checkLogin(options: LoginOptions = {}): Promise<LoginCheck
   }
 }
 
-/** Forgets the stored login; false when there was none. */
+/** Forgets the stored login and the keyring entry; false when there was neither. */
 export async function logout(options: RunOptions = {}): Promise<boolean> {
   const context = contextOf(options);
-  return await removeLogin({ env: context.env });
+  return await removeLogin({ env: context.env, reporter: context.reporter });
 }

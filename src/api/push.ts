@@ -17,6 +17,7 @@ import {
   resolveCredentials,
   type ChunkDescriptor,
   type PushResult as UploadResult,
+  verifyCredentials,
   type PushTarget,
 } from "../upload/index.js";
 import { convert, type ConvertOptions, type ConvertResult } from "./convert.js";
@@ -57,7 +58,10 @@ export interface PushOptions extends RunOptions {
   target?: PushTarget | string;
   /** Registry URL. Default: `REGISTRY_URL` from the run's environment, else Golem's registry. */
   registryUrl?: string;
-  /** The login. Default: `REGISTRY_USER`/`REGISTRY_TOKEN` (environment or `.env`), then the stored login. */
+  /**
+   * The login. Default: `REGISTRY_USER`/`REGISTRY_TOKEN` (environment or `.env`), then the stored
+   * login, then gvmkit-build's OS keyring entry. Checked with the registry before any work.
+   */
   credentials?: { user: string; token: string };
   /** Chunk size in bytes. Default: chosen from the file size, as gvmkit-build does. */
   chunkSize?: number;
@@ -202,20 +206,28 @@ function targetOf(target: PushTarget | string | undefined): PushTarget | undefin
 
 async function credentialsFor(
   target: PushTarget | undefined,
-  options: Pick<PushOptions, "credentials">,
+  options: Pick<PushOptions, "credentials" | "registryUrl">,
   context: RunContext,
 ): Promise<{ user: string; token: string } | undefined> {
   if (target === undefined) return undefined;
-  if (options.credentials !== undefined) return options.credentials;
-  const found = await resolveCredentials({
-    env: context.env,
-    dotenvKeys: context.dotenv?.keys,
-    reporter: context.reporter,
-  });
+  const found =
+    options.credentials ??
+    (await resolveCredentials({
+      env: context.env,
+      dotenvKeys: context.dotenv?.keys,
+      reporter: context.reporter,
+    }));
   if (found === undefined) {
     throw new UsageError(`no Golem registry login for pushing to ${formatPushTarget(target)}`, {
       hint: "run gvmconv login, or set REGISTRY_USER and REGISTRY_TOKEN (environment or .env)",
     });
+  }
+  // Before building or uploading, as gvmkit-build does: a rejected token fails now, not after.
+  const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
+  try {
+    await verifyCredentials(client, found);
+  } finally {
+    await client.close();
   }
   return { user: found.user, token: found.token };
 }

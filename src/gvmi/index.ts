@@ -19,7 +19,13 @@ export {
   type ImageRuntimeConfig,
 } from "./container-config.js";
 export { resolveUser, parsePasswd, parseGroup, type PasswdEntry, type GroupEntry } from "./user.js";
-export { missingMountPoints, REQUIRED_MOUNT_POINTS, type MountPointsResult } from "./mount-points.js";
+export {
+  missingMountPoints,
+  MountPointScan,
+  MOUNT_POINTS,
+  type MountPoint,
+  type MountPointsResult,
+} from "./mount-points.js";
 export { defaultOutputName, type OutputNameParts } from "./naming.js";
 export { Sha3Hasher, sha3File, SHA3_224_HEX_LENGTH } from "./hash.js";
 export {

@@ -1,12 +1,16 @@
 /**
  * Registry credentials: a user name and a personal access token from the registry portal.
  *
- * Sources: `REGISTRY_USER`/`REGISTRY_TOKEN` in the run's environment — which already holds the
- * variables of the nearest `.env` (the run context reads it as gvmkit-build's dotenv does, beneath
- * the real environment; see src/dotenv.ts) — else the login stored by `gvmconv login`. The incumbent stores its login in
- * the OS keyring; we keep a JSON file at `$XDG_CONFIG_HOME/gvmconv/credentials.json` (or
+ * Sources, first match wins per field: `REGISTRY_USER`/`REGISTRY_TOKEN` in the run's environment —
+ * which already holds the variables of the nearest `.env` (the run context reads it as
+ * gvmkit-build's dotenv does, beneath the real environment; see src/dotenv.ts) — then the login
+ * stored by `gvmconv login`, then gvmkit-build's login in the OS keyring (see keyring.ts): the
+ * incumbent's order (environment, then keyring) with our own file in between. We keep a JSON file
+ * at `$XDG_CONFIG_HOME/gvmconv/credentials.json` (or
  * `~/.config/gvmconv/…`), mode 0600 in a 0700 directory, which works the same on CI machines and
- * headless servers. The token is held where `JSON.stringify` and `util.inspect` cannot see it.
+ * headless servers; `gvmconv login` also writes the keyring entry where a keyring is reachable, so
+ * gvmkit-build sees the same login, and `gvmconv logout` removes both, as gvmkit-build --logout
+ * removes its entry. The token is held where `JSON.stringify` and `util.inspect` cannot see it.
  */
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
@@ -18,8 +22,9 @@ import type { Reporter } from "../reporter.js";
 import { silentReporter } from "../reporter.js";
 import type { GolemRegistryClient } from "./client.js";
 import { CredentialsError, RegistryAuthError } from "./errors.js";
+import { formatKeyringLogin, openKeyring, parseKeyringLogin, type KeyringEntry } from "./keyring.js";
 
-export type CredentialsSource = "env" | "dotenv" | "stored";
+export type CredentialsSource = "env" | "dotenv" | "stored" | "keyring";
 
 /** A user name and token. The token is a private field: logging the object shows `***`. */
 export class RegistryCredentials {
@@ -70,9 +75,14 @@ export interface CredentialsLookup {
   /** Stored-credentials file (default `credentialsPath(env)`). */
   path?: string;
   reporter?: Reporter;
+  /** The OS keyring entry; `false`: do not use the keyring. Default: `openKeyring(env)`. */
+  keyring?: KeyringEntry | false;
 }
 
-/** Credentials from the environment (`.env` included), or the stored login; undefined when none is complete. */
+/**
+ * Credentials from the environment, `.env`, the stored login, or gvmkit-build's keyring entry;
+ * undefined when none is complete.
+ */
 export async function resolveCredentials(
   lookup: CredentialsLookup,
 ): Promise<RegistryCredentials | undefined> {
@@ -82,7 +92,41 @@ export async function resolveCredentials(
     const fromFile = lookup.dotenvKeys?.has("REGISTRY_USER") || lookup.dotenvKeys?.has("REGISTRY_TOKEN");
     return new RegistryCredentials(user, token, fromFile ? "dotenv" : "env");
   }
-  return readStoredCredentials(lookup);
+  return (await readStoredCredentials(lookup)) ?? (await readKeyringCredentials(lookup));
+}
+
+/**
+ * gvmkit-build's login from the OS keyring, if one is reachable and holds it. A keyring that fails
+ * (locked, timed out) is passed over with an info line: it is a convenience, never a requirement.
+ */
+export async function readKeyringCredentials(
+  lookup: Pick<CredentialsLookup, "env" | "reporter" | "keyring">,
+): Promise<RegistryCredentials | undefined> {
+  const keyring = await keyringOf(lookup);
+  if (keyring === undefined) return undefined;
+  let value: string | undefined;
+  try {
+    value = await keyring.get();
+  } catch (err) {
+    (lookup.reporter ?? silentReporter).info(
+      `the OS keyring could not be read (${errorText(err)}); not using it`,
+    );
+    return undefined;
+  }
+  const login = value === undefined ? undefined : parseKeyringLogin(value);
+  return login && new RegistryCredentials(login.user, login.token, "keyring");
+}
+
+async function keyringOf(
+  lookup: Pick<CredentialsLookup, "env" | "keyring">,
+): Promise<KeyringEntry | undefined> {
+  if (lookup.keyring === false) return undefined;
+  return lookup.keyring ?? (await openKeyring(lookup.env));
+}
+
+/** A keyring error's message, which never holds the secret (we only pass it in `set`). */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** The stored login, if any. Warns `W_GOLEM_CREDENTIALS_PERMISSIONS` when others can read the file. */
@@ -164,14 +208,16 @@ export async function removeCredentials(lookup: Pick<CredentialsLookup, "env" | 
 }
 
 /**
- * Check the user name and token with the registry, then store them. A rejected login throws
- * `RegistryAuthError` and stores nothing. (Prompting is the CLI's job.)
+ * Check the user name and token with the registry, then store them: in our file, and in the OS
+ * keyring entry gvmkit-build reads when a keyring is reachable (`keyring: true`; a keyring that
+ * fails is reported and passed over). A rejected login throws `RegistryAuthError` and stores
+ * nothing. (Prompting is the CLI's job.)
  */
 export async function login(
   client: GolemRegistryClient,
   credentials: { user: string; token: string },
-  lookup: Pick<CredentialsLookup, "env" | "path">,
-): Promise<{ path: string; credentials: RegistryCredentials }> {
+  lookup: Pick<CredentialsLookup, "env" | "path" | "keyring" | "reporter">,
+): Promise<{ path: string; keyring: boolean; credentials: RegistryCredentials }> {
   if (!(await client.checkLogin(credentials.user, credentials.token))) {
     throw new RegistryAuthError(
       credentials.user,
@@ -180,7 +226,47 @@ export async function login(
     );
   }
   const path = await saveCredentials(credentials, lookup);
-  return { path, credentials: new RegistryCredentials(credentials.user, credentials.token, "stored") };
+  let inKeyring = false;
+  const keyring = await keyringOf(lookup);
+  if (keyring !== undefined) {
+    try {
+      await keyring.set(formatKeyringLogin(credentials));
+      inKeyring = true;
+    } catch (err) {
+      (lookup.reporter ?? silentReporter).info(`the OS keyring could not be written (${errorText(err)})`);
+    }
+  }
+  return {
+    path,
+    keyring: inKeyring,
+    credentials: new RegistryCredentials(credentials.user, credentials.token, "stored"),
+  };
+}
+
+const SOURCE_TEXT: Record<CredentialsSource | "given", string> = {
+  env: "REGISTRY_USER/REGISTRY_TOKEN in the environment",
+  dotenv: "REGISTRY_USER/REGISTRY_TOKEN in .env",
+  stored: "the login stored by gvmconv login",
+  keyring: "gvmkit-build's login in the OS keyring",
+  given: "the credentials given",
+};
+
+/**
+ * Checks a login with the registry (`POST /auth/pat/login`) before any work, as gvmkit-build
+ * checks REGISTRY_USER/REGISTRY_TOKEN before building and stops when they fail ("Login to golem
+ * registry: URL failed"). A rejected login throws `RegistryAuthError` naming where it came from.
+ */
+export async function verifyCredentials(
+  client: GolemRegistryClient,
+  credentials: { user: string; token: string; source?: CredentialsSource | "given" },
+): Promise<void> {
+  if (await client.checkLogin(credentials.user, credentials.token)) return;
+  const from = SOURCE_TEXT[credentials.source ?? "given"];
+  throw new RegistryAuthError(
+    credentials.user,
+    `the registry at ${client.url} rejected the login of ${credentials.user} (from ${from})`,
+    401,
+  );
 }
 
 /** `--login-check`: are the resolved credentials accepted? */
@@ -198,7 +284,17 @@ export async function checkLogin(
   };
 }
 
-/** `--logout`. */
-export function logout(lookup: Pick<CredentialsLookup, "env" | "path">): Promise<boolean> {
-  return removeCredentials(lookup);
+/** `--logout`: forgets the stored login and the keyring entry. False when there was neither. */
+export async function logout(
+  lookup: Pick<CredentialsLookup, "env" | "path" | "keyring" | "reporter">,
+): Promise<boolean> {
+  const removed = await removeCredentials(lookup);
+  const keyring = await keyringOf(lookup);
+  if (keyring === undefined) return removed;
+  try {
+    return (await keyring.delete()) || removed;
+  } catch (err) {
+    (lookup.reporter ?? silentReporter).info(`the OS keyring entry could not be removed (${errorText(err)})`);
+    return removed;
+  }
 }

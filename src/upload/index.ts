@@ -29,6 +29,8 @@ export {
   credentialsPath,
   resolveCredentials,
   readStoredCredentials,
+  readKeyringCredentials,
+  verifyCredentials,
   saveCredentials,
   removeCredentials,
   login,
@@ -37,6 +39,15 @@ export {
   type CredentialsLookup,
   type CredentialsSource,
 } from "./credentials.js";
+export {
+  KEYRING_ACCOUNT,
+  KEYRING_SERVICE,
+  formatKeyringLogin,
+  keyringAllowed,
+  openKeyring,
+  parseKeyringLogin,
+  type KeyringEntry,
+} from "./keyring.js";
 export { parsePushTarget, formatPushTarget, type PushTarget } from "./push-target.js";
 export {
   redact,

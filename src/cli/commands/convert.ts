@@ -24,7 +24,7 @@ import { reportError } from "../errors.js";
 import { library, type Library } from "../library.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import { parseInteger, parseMkfsTime, parseSize, parseWriterOptions } from "../parse-options.js";
-import { runLogin, runLoginCheck, runLogout } from "./login.js";
+import { loginBeforePush, runLogin, runLoginCheck, runLogout } from "./login.js";
 
 export class ConvertCommand extends Command<BaseContext> {
   // `gvmconv SOURCE` as gvmkit-build is called, and `gvmconv convert SOURCE` by name.
@@ -178,6 +178,10 @@ export class ConvertCommand extends Command<BaseContext> {
         strict: this.strict,
         mkfsTime: parseMkfsTime(this.mkfsTime),
       });
+      // On a terminal, a missing login is asked for now, before any layer is read (gvmkit-build).
+      if (pushing && target?.user !== undefined) {
+        push.credentials = await loginBeforePush(this.context, reporter, target.user);
+      }
 
       let result: ConvertResult | undefined;
       let pushed: PushResult | undefined;

@@ -1,7 +1,10 @@
 /**
  * `gvmconv login [--check]` and `gvmconv logout`: the Golem registry login, stored in a file only
- * the user can read (see src/upload/credentials.ts). The token is read without echo on a terminal,
- * or as one line from standard input otherwise (`echo "$TOKEN" | gvmconv login --user me`), and is
+ * the user can read and in gvmkit-build's OS keyring entry where one is reachable (see
+ * src/upload/credentials.ts). On a terminal the user name and token are asked for (the token
+ * without echo); piped, standard input gives the user and token lines
+ * (`printf '%s\n%s\n' me "$TOKEN" | gvmconv login`), or the token line alone with `--user`, or all
+ * of it is the token with `--password-stdin` (as `docker login --password-stdin`). The token is
  * never printed.
  */
 import { Command, Option, type BaseContext } from "clipanion";
@@ -19,15 +22,28 @@ export class LoginCommand extends Command<BaseContext> {
     description: "log in to the Golem image registry (or check the stored login)",
     details: `
       Asks for the user name and a personal access token made in the registry portal, checks them
-      with the registry and stores them in a file only you can read. REGISTRY_USER and
-      REGISTRY_TOKEN (environment or .env) take precedence over the stored login. REGISTRY_URL
-      selects another registry.
+      with the registry and stores them in a file only you can read, and in the OS keyring entry
+      gvmkit-build uses when a keyring is reachable. REGISTRY_USER and REGISTRY_TOKEN (environment
+      or .env) take precedence over the stored login, which takes precedence over gvmkit-build's
+      keyring login. REGISTRY_URL selects another registry.
+
+      Piped, standard input gives a user line and a token line, or only the token line with
+      --user. With --password-stdin all of standard input is the token.
     `,
+    examples: [
+      ["Log in on a terminal", "$0 login"],
+      ["Log in from CI", 'printf %s "$TOKEN" | $0 login --user me --password-stdin'],
+    ],
   });
 
   static help: CommandHelp = { values: { "--user": "NAME" } };
 
-  user = Option.String("-u,--user", { description: "registry user name (asked when missing)" });
+  user = Option.String("-u,--user,--username", {
+    description: "registry user name (asked when missing)",
+  });
+  passwordStdin = Option.Boolean("--password-stdin", false, {
+    description: "read the token from standard input (all of it)",
+  });
   check = Option.Boolean("--check", false, { description: "only check the login in use" });
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
 
@@ -35,7 +51,7 @@ export class LoginCommand extends Command<BaseContext> {
     const reporter = CliReporter.forStream(this.context.stderr, this.context.env, false);
     try {
       if (this.check) return await runLoginCheck(this.context, reporter);
-      return await runLogin(this.context, reporter, this.user);
+      return await runLogin(this.context, reporter, this.user, { passwordStdin: this.passwordStdin });
     } catch (err) {
       return reportError(err, this.context.stderr, this.debug);
     }
@@ -57,15 +73,74 @@ export class LogoutCommand extends Command<BaseContext> {
   }
 }
 
-export async function runLogin(context: BaseContext, reporter: CliReporter, user?: string): Promise<number> {
-  const name = user ?? (await prompt(context, "registry user: ", false));
-  if (name === "") throw new UsageError("no user name given");
-  const token = await prompt(context, `personal access token for ${name}: `, true);
-  if (token === "") throw new UsageError("no token given");
+export async function runLogin(
+  context: BaseContext,
+  reporter: CliReporter,
+  user?: string,
+  options: { passwordStdin?: boolean } = {},
+): Promise<number> {
+  const credentials = await askLogin(context, { user, passwordStdin: options.passwordStdin });
   const { login } = await library();
-  const result = await login({ user: name, token }, { env: context.env, reporter });
-  reporter.info(`logged in to ${result.registryUrl} as ${name}; login stored in ${result.path}`);
+  const result = await login(credentials, { env: context.env, reporter });
+  reporter.info(
+    `logged in to ${result.registryUrl} as ${credentials.user}; login stored in ${result.path}` +
+      (result.keyring ? " and in the OS keyring" : ""),
+  );
   return 0;
+}
+
+/**
+ * Before a build that pushes (`--push`, `--push-to`), on a terminal: make sure there is a login
+ * the registry takes, asking for one when there is none, as gvmkit-build does (the user name
+ * defaults to the push target's; the login is checked and stored). Returns the credentials to
+ * push with, or undefined to leave it to the library (not a terminal, or a login that works; a
+ * rejected REGISTRY_TOKEN fails there, as gvmkit-build stops on it rather than asking).
+ */
+export async function loginBeforePush(
+  context: BaseContext,
+  reporter: CliReporter,
+  targetUser: string,
+): Promise<{ user: string; token: string } | undefined> {
+  if (!isTerminal(context.stdin)) return undefined;
+  const lib = await library();
+  const found = await lib.checkLogin({ env: context.env, reporter });
+  if (found.found && (found.valid || found.source === "env" || found.source === "dotenv")) return undefined;
+  reporter.info(
+    found.found
+      ? `the registry rejected the login of ${found.user} (from ${found.source}); log in again to push`
+      : `no login for ${found.registryUrl}; log in to push (or pass --nologin)`,
+  );
+  const credentials = await askLogin(context, { defaultUser: targetUser });
+  const result = await lib.login(credentials, { env: context.env, reporter });
+  reporter.info(`logged in as ${credentials.user}; login stored in ${result.path}`);
+  return credentials;
+}
+
+/** The user name and token, from the terminal or standard input (see the module comment). */
+async function askLogin(
+  context: BaseContext,
+  options: { user?: string; defaultUser?: string; passwordStdin?: boolean },
+): Promise<{ user: string; token: string }> {
+  const lines = new StdinLines(context);
+  let user = options.user;
+  let token: string;
+  if (options.passwordStdin) {
+    if (user === undefined) {
+      throw new UsageError("--password-stdin needs --user", {
+        hint: 'printf %s "$TOKEN" | gvmconv login --user NAME --password-stdin',
+      });
+    }
+    token = (await lines.rest()).replace(/\r?\n$/, "");
+  } else {
+    if (user === undefined) {
+      const question = options.defaultUser ? `registry user [${options.defaultUser}]: ` : "registry user: ";
+      user = (await lines.next(question, false)) || options.defaultUser || "";
+    }
+    if (user === "") throw new UsageError("no user name given");
+    token = await lines.next(`personal access token for ${user}: `, true);
+  }
+  if (token === "") throw new UsageError("no token given");
+  return { user, token };
 }
 
 export async function runLoginCheck(context: BaseContext, reporter: CliReporter): Promise<number> {
@@ -88,50 +163,103 @@ export async function runLogout(context: BaseContext, reporter: CliReporter): Pr
   return 0;
 }
 
-/**
- * One line from the context's stdin. On a terminal, `secret` turns echo off (raw mode) so the token
- * never shows; elsewhere the line is read as it comes (a pipe, a CI secret).
- */
-async function prompt(context: BaseContext, question: string, secret: boolean): Promise<string> {
-  const stdin = context.stdin as Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => void };
-  const tty = stdin.isTTY === true && typeof stdin.setRawMode === "function";
-  if (tty) (context.stderr as Writable).write(question);
-  if (tty && secret) stdin.setRawMode!(true);
-  try {
-    return await readLine(stdin, tty && secret);
-  } finally {
-    if (tty && secret) {
-      stdin.setRawMode!(false);
-      (context.stderr as Writable).write("\n");
-    }
-  }
+type Stdin = Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => void };
+
+function isTerminal(stdin: Readable): boolean {
+  const s = stdin as Stdin;
+  return s.isTTY === true && typeof s.setRawMode === "function";
 }
 
-function readLine(stdin: Readable, raw: boolean): Promise<string> {
-  return new Promise((resolve, reject) => {
+/**
+ * Lines from the context's stdin, one `next()` at a time; what a chunk holds beyond a line is kept
+ * for the next call, so a pipe giving `user\ntoken\n` in one chunk yields both. On a terminal the
+ * question is shown (on stderr) and, for a secret, echo is off (raw mode) so the token never shows.
+ */
+class StdinLines {
+  readonly #stdin: Stdin;
+  readonly #stderr: Writable;
+  readonly #tty: boolean;
+  #buffer = "";
+  #ended = false;
+
+  constructor(context: BaseContext) {
+    this.#stdin = context.stdin as Stdin;
+    this.#stderr = context.stderr as Writable;
+    this.#tty = isTerminal(this.#stdin);
+  }
+
+  async next(question: string, secret: boolean): Promise<string> {
+    const raw = this.#tty && secret;
+    // Echo goes off before the question shows, so nothing typed after it is ever echoed.
+    if (raw) this.#stdin.setRawMode!(true);
+    if (this.#tty) this.#stderr.write(question);
+    try {
+      return (await this.#line(raw)).trim();
+    } finally {
+      if (raw) {
+        this.#stdin.setRawMode!(false);
+        this.#stderr.write("\n");
+      }
+    }
+  }
+
+  /** Everything left on stdin, up to its end. */
+  async rest(): Promise<string> {
+    while (!this.#ended) await this.#read();
+    const all = this.#buffer;
+    this.#buffer = "";
+    return all;
+  }
+
+  async #line(raw: boolean): Promise<string> {
     let line = "";
-    const finish = (value: string) => {
-      stdin.off("data", onData);
-      stdin.off("end", onEnd);
-      stdin.off("error", reject);
-      stdin.pause();
-      resolve(value.trim());
-    };
-    const onData = (chunk: Buffer | string) => {
-      for (const ch of chunk.toString()) {
-        if (ch === "\n" || ch === "\r") return finish(line);
-        if (raw && ch === "\u0003") {
-          stdin.off("data", onData);
-          return reject(new UsageError("login cancelled"));
+    for (;;) {
+      while (this.#buffer.length > 0) {
+        const ch = this.#buffer[0]!;
+        this.#buffer = this.#buffer.slice(1);
+        if (ch === "\n" || ch === "\r") {
+          // A CRLF pair ends one line, not two.
+          if (ch === "\r" && this.#buffer[0] === "\n") this.#buffer = this.#buffer.slice(1);
+          return line;
         }
+        if (raw && ch === "\u0003") throw new UsageError("login cancelled");
         if (raw && (ch === "\u007f" || ch === "\b")) line = line.slice(0, -1);
         else line += ch;
       }
-    };
-    const onEnd = () => finish(line);
-    stdin.on("data", onData);
-    stdin.once("end", onEnd);
-    stdin.once("error", reject);
-    stdin.resume();
-  });
+      if (this.#ended) return line;
+      await this.#read();
+    }
+  }
+
+  /** One chunk (or the end) from stdin into the buffer. */
+  #read(): Promise<void> {
+    const stdin = this.#stdin;
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        stdin.off("data", onData);
+        stdin.off("end", onEnd);
+        stdin.off("error", onError);
+        stdin.pause();
+      };
+      const onData = (chunk: Buffer | string): void => {
+        done();
+        this.#buffer += chunk.toString();
+        resolve();
+      };
+      const onEnd = (): void => {
+        done();
+        this.#ended = true;
+        resolve();
+      };
+      const onError = (err: Error): void => {
+        done();
+        reject(err);
+      };
+      if (stdin.readableEnded) return onEnd();
+      stdin.on("data", onData);
+      stdin.once("end", onEnd);
+      stdin.once("error", onError);
+      stdin.resume();
+    });
+  }
 }
