@@ -201,7 +201,7 @@ test("on a terminal, --push-to asks for the missing login before any layer is re
     assert.equal(ok.code, 0, ok.output);
     assert.ok(!ok.output.includes(TOKEN), "the token is not echoed");
     const asked = ok.output.indexOf("personal access token for alice: ");
-    for (const later of ["writing", "added mount points", "wrote:", "pushed:"]) {
+    for (const later of ["writing", "added mount points", "wrote:", " -- download link:"]) {
       const at = ok.output.indexOf(later);
       assert.ok(at > asked, `${later} (at ${at}) comes after the prompt (at ${asked}):\n${ok.output}`);
     }

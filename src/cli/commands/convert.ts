@@ -80,7 +80,7 @@ export class ConvertCommand extends Command<BaseContext> {
       "--upload-workers": "N",
       "--extra-json-info-path": "FILE",
     },
-    choices: { "--compression-method": ["gzip", "xz"], "--format": ["gvmi", "squashfs"] },
+    choices: { "--compression-method": ["gzip", "xz", "lzo", "lz4"], "--format": ["gvmi", "squashfs"] },
     files: ["SOURCE"],
   };
 

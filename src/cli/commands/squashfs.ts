@@ -35,7 +35,7 @@ export class SquashfsCommand extends Command<BaseContext> {
       "--workers": "N",
       "--mkfs-time": "SECONDS",
     },
-    choices: { "--compression": ["gzip", "xz"] },
+    choices: { "--compression": ["gzip", "xz", "lzo", "lz4"] },
     files: ["DIR | TAR | -"],
   };
 

@@ -122,8 +122,10 @@ test("gvmconv SOURCE --compression-method lzo|lz4 (gvmkit-build's flags) writes 
       "--hide-progress",
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /sha3-224: [0-9a-f]{56}/);
+    const link = / -- image link \(for use in SDK\): ([0-9a-f]{56})\n/.exec(r.stdout);
+    assert.ok(link, r.stdout);
     const info = await inspectImage(out);
+    assert.equal(info.sha3_224, link[1], "the image link is the file's SHA3-224");
     assert.equal(info.squashfs.compression, comp);
     assert.equal(info.format, "gvmi");
     const v = await runCli(["verify", out]);
