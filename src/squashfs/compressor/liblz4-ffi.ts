@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import { koffi, systemLibrary, type KoffiFn } from "./system-library.js";
 
 /**
  * The system's LZ4 library (Debian `liblz4-1`) called through koffi (FFI): the library mksquashfs
@@ -24,37 +24,21 @@ const LIBRARY_NAMES: Partial<Record<NodeJS.Platform, string[]>> = {
   darwin: ["liblz4.1.dylib", "/opt/homebrew/lib/liblz4.1.dylib", "/usr/local/lib/liblz4.1.dylib"],
 };
 
-let cached: Liblz4 | null | undefined;
-let failure = "";
+const library = systemLibrary(LIBRARY_NAMES, bind);
 
 /** The system liblz4, or null when koffi or the library is unavailable (see liblz4Failure). */
 export function systemLiblz4(): Liblz4 | null {
-  if (cached === undefined) {
-    cached = null;
-    for (const name of LIBRARY_NAMES[process.platform] ?? []) {
-      try {
-        cached = bind(name);
-        break;
-      } catch (err) {
-        failure = err instanceof Error ? err.message : String(err);
-      }
-    }
-  }
-  return cached;
+  return library.get();
 }
 
 /** Why systemLiblz4() returned null (the last loader error), for the error message. */
 export function liblz4Failure(): string {
-  return failure;
-}
-
-interface KoffiFn {
-  (...args: unknown[]): unknown;
+  return library.failure();
 }
 
 function bind(name: string): Liblz4 {
-  const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
-  const lib = koffi.load(name);
+  const ffi = koffi();
+  const lib = ffi.load(name);
   const version = String((lib.func("const char *LZ4_versionString(void)") as KoffiFn)());
   // LZ4_compress_HC with a level argument dates from 1.7; 1.8 is the oldest compared here (Debian 10).
   const [major, minor] = version.split(".").map(Number);

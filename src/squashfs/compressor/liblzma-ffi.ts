@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import { koffi, systemLibrary, type KoffiFn } from "./system-library.js";
 
 /**
  * The system's liblzma called through koffi (FFI), when the platform has one (every Debian/Ubuntu/
@@ -36,38 +36,23 @@ const LIBRARY_NAMES: Partial<Record<NodeJS.Platform, string[]>> = {
   darwin: ["liblzma.5.dylib", "/opt/homebrew/lib/liblzma.5.dylib", "/usr/local/lib/liblzma.5.dylib"],
 };
 
-let cached: Liblzma | null | undefined;
+const library = systemLibrary(LIBRARY_NAMES, bind);
 
 /** The system liblzma, or null when koffi or the library is unavailable (callers fall back). */
 export function systemLiblzma(): Liblzma | null {
-  if (cached === undefined) {
-    cached = null;
-    for (const name of LIBRARY_NAMES[process.platform] ?? []) {
-      try {
-        cached = bind(name);
-        break;
-      } catch {
-        // Not installed (or koffi has no binary for this platform): try the next name.
-      }
-    }
-  }
-  return cached;
-}
-
-interface KoffiFn {
-  (...args: unknown[]): unknown;
+  return library.get();
 }
 
 function bind(name: string): Liblzma {
-  const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
-  const lib = koffi.load(name);
+  const ffi = koffi();
+  const lib = ffi.load(name);
   const versionString = lib.func("const char *lzma_version_string(void)") as KoffiFn;
   const version = String(versionString());
   // 5.2 is the oldest release whose encoder we compared byte for byte (lzma-native bundles 5.2.3).
   const [major, minor] = version.split(".").map(Number);
   if (major !== 5 || (minor ?? 0) < 2) throw new Error(`liblzma ${version} is too old`);
   // Anonymous struct: koffi's named types are process-wide, and every worker thread binds again.
-  const filterPtr = koffi.pointer(koffi.struct({ id: "uint64_t", options: "void *" }));
+  const filterPtr = ffi.pointer(ffi.struct({ id: "uint64_t", options: "void *" }));
   const preset = lib.func("bool lzma_lzma_preset(_Out_ uint8_t *options, uint32_t preset)") as KoffiFn;
   const rawEncode = lib.func("lzma_raw_buffer_encode", "int", [
     filterPtr,
@@ -75,7 +60,7 @@ function bind(name: string): Liblzma {
     "const uint8_t *",
     "size_t",
     "uint8_t *",
-    koffi.inout(koffi.pointer("size_t")),
+    ffi.inout(ffi.pointer("size_t")),
     "size_t",
   ]) as KoffiFn;
   const streamDecode = lib.func(

@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import { koffi, systemLibrary, type KoffiFn } from "./system-library.js";
 
 /**
  * The system's LZO library (liblzo2, Debian `liblzo2-2`) called through koffi (FFI). Why native:
@@ -31,37 +31,21 @@ const LIBRARY_NAMES: Partial<Record<NodeJS.Platform, string[]>> = {
   darwin: ["liblzo2.2.dylib", "/opt/homebrew/lib/liblzo2.2.dylib", "/usr/local/lib/liblzo2.2.dylib"],
 };
 
-let cached: Liblzo | null | undefined;
-let failure = "";
+const library = systemLibrary(LIBRARY_NAMES, bind);
 
 /** The system liblzo2, or null when koffi or the library is unavailable (see liblzoFailure). */
 export function systemLiblzo(): Liblzo | null {
-  if (cached === undefined) {
-    cached = null;
-    for (const name of LIBRARY_NAMES[process.platform] ?? []) {
-      try {
-        cached = bind(name);
-        break;
-      } catch (err) {
-        failure = err instanceof Error ? err.message : String(err);
-      }
-    }
-  }
-  return cached;
+  return library.get();
 }
 
 /** Why systemLiblzo() returned null (the last loader error), for the error message. */
 export function liblzoFailure(): string {
-  return failure;
-}
-
-interface KoffiFn {
-  (...args: unknown[]): unknown;
+  return library.failure();
 }
 
 function bind(name: string): Liblzo {
-  const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
-  const lib = koffi.load(name);
+  const ffi = koffi();
+  const lib = ffi.load(name);
   const versionString = String((lib.func("const char *lzo_version_string(void)") as KoffiFn)());
   const versionNumber = (lib.func("unsigned int lzo_version(void)") as KoffiFn)() as number;
   // lzo_init(): the library checks the caller's idea of its type sizes (LP64 / LLP64 alike:
@@ -70,19 +54,8 @@ function bind(name: string): Liblzo {
   const init = lib.func(
     "int __lzo_init_v2(unsigned int, int, int, int, int, int, int, int, int, int)",
   ) as KoffiFn;
-  const ptr = koffi.sizeof("void *");
-  const ret = init(
-    versionNumber,
-    2,
-    4,
-    koffi.sizeof("long"),
-    4,
-    koffi.sizeof("size_t"),
-    ptr,
-    ptr,
-    ptr,
-    6 * ptr,
-  );
+  const ptr = ffi.sizeof("void *");
+  const ret = init(versionNumber, 2, 4, ffi.sizeof("long"), 4, ffi.sizeof("size_t"), ptr, ptr, ptr, 6 * ptr);
   if (ret !== LZO_E_OK) throw new Error(`lzo_init failed (${String(ret)})`);
   const compress = lib.func(
     "int lzo1x_999_compress_level(const uint8_t *src, size_t src_len, uint8_t *dst, _Inout_ size_t *dst_len, void *wrkmem, const uint8_t *dict, size_t dict_len, void *cb, int level)",
