@@ -41,20 +41,13 @@ export class LzoCompressor implements Compressor {
     return this.#lib.compress999(data, this.level);
   }
 
-  compress(data: Uint8Array): Promise<Uint8Array> {
-    try {
-      return Promise.resolve(this.compressSync(data));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  // One synchronous library call each; async only so that a throw becomes a rejection.
+  async compress(data: Uint8Array): Promise<Uint8Array> {
+    return this.compressSync(data);
   }
 
-  decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array> {
-    try {
-      return Promise.resolve(this.#lib.decompress(data, maxSize));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array> {
+    return this.#lib.decompress(data, maxSize);
   }
 }
 
