@@ -252,7 +252,10 @@ export class BlobCache {
     const retries = opts.retries ?? 5;
     let hash = createHash(algorithm);
     let offset = 0;
-    if (resume) {
+    // Resume only with a known size: without one, a complete partial would ask for an empty
+    // range, which servers answer 416, and the run could never finish.
+    if (resume && opts.size === undefined) await rm(file, { force: true });
+    else if (resume) {
       offset = await hashFile(file, hash);
       if (opts.size !== undefined && offset > opts.size) {
         await rm(file, { force: true });
