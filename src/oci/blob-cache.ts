@@ -1,7 +1,9 @@
 /**
- * A content-addressed blob cache: `<dir>/blobs/<alg>/<hex>`. A blob is written to
- * `<dir>/tmp/` while it is hashed, and renamed into place only once its digest and size are
- * verified, so everything under `blobs/` is trusted and a failed download never enters the cache.
+ * A content-addressed blob cache: `<dir>/blobs/<alg>/<hex>`. A download is written to
+ * `<dir>/partial/<alg>-<hex>` (held by an `O_EXCL` lock file; see `#download`) while it is hashed,
+ * small blobs and downloads that find the partial held go to `<dir>/tmp/`, and either is renamed
+ * into place only once its digest and size are verified, so everything under `blobs/` is trusted
+ * and a failed download never enters the cache. An interrupted one is resumed by the next run.
  * Renames are atomic, so concurrent processes sharing a cache at worst download twice.
  */
 import { createHash, randomBytes, type Hash } from "node:crypto";
