@@ -83,3 +83,14 @@ export {
 
 export type { WriterOptions, CompressionName, SquashfsStat } from "./squashfs/index.js";
 export { DEFAULT_BLOCK_SIZE, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE } from "./squashfs/index.js";
+export {
+  listCache,
+  pruneCache,
+  parseDuration,
+  type CacheOptions,
+  type CacheBlob,
+  type CachePartial,
+  type CacheListing,
+  type PruneOptions,
+  type PruneResult,
+} from "./api/cache.js";

@@ -14,6 +14,7 @@ import { InspectCommand } from "./commands/inspect.js";
 import { LsCommand } from "./commands/ls.js";
 import { CatCommand } from "./commands/cat.js";
 import { VerifyCommand } from "./commands/verify.js";
+import { CacheCommand } from "./commands/cache.js";
 import { ConvertCommand } from "./commands/convert.js";
 import { LoginCommand, LogoutCommand } from "./commands/login.js";
 import { HelpCommand } from "./commands/help.js";
@@ -28,6 +29,7 @@ const COMMANDS: CommandClass<BaseContext>[] = [
   LsCommand,
   CatCommand,
   VerifyCommand,
+  CacheCommand,
   LoginCommand,
   LogoutCommand,
   CompletionCommand,

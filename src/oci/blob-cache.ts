@@ -1,14 +1,15 @@
 /**
- * A content-addressed blob cache: `<dir>/blobs/<alg>/<hex>`. A blob is written to
- * `<dir>/tmp/` while it is hashed, and renamed into place only once its digest and size are
- * verified, so everything under `blobs/` is trusted and a failed download never enters the cache.
+ * A content-addressed blob cache: `<dir>/blobs/<alg>/<hex>`. A download is written to
+ * `<dir>/partial/<alg>-<hex>` (held by an `O_EXCL` lock file; see `#download`) while it is hashed,
+ * small blobs and downloads that find the partial held go to `<dir>/tmp/`, and either is renamed
+ * into place only once its digest and size are verified, so everything under `blobs/` is trusted
+ * and a failed download never enters the cache. An interrupted one is resumed by the next run.
  * Renames are atomic, so concurrent processes sharing a cache at worst download twice.
  */
-import { randomBytes } from "node:crypto";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
-import { homedir } from "node:os";
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
+import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -18,6 +19,77 @@ import type { ProgressTask } from "../reporter.js";
 import { DigestingStream, parseDigest, verifyBytes } from "./digest.js";
 import { DigestMismatchError, NetworkError } from "./errors.js";
 import type { BlobResponse } from "./registry-client.js";
+
+/** Resumable partial downloads live here, each `<alg>-<hex>` with a `<alg>-<hex>.lock` beside it. */
+const PARTIAL_DIR = "partial";
+const LOCK_SUFFIX = ".lock";
+/** A partial or temp not written to for this long, and not locked by a live process, is swept. */
+export const PARTIAL_MAX_AGE_MS = 24 * 3600 * 1000;
+
+export interface CacheEntry {
+  digest: string;
+  path: string;
+  size: number;
+  /** Last time a run used the blob (its atime, set explicitly on each use). */
+  lastUsed: Date;
+}
+
+export interface PartialEntry {
+  path: string;
+  size: number;
+  modified: Date;
+  /** Held by a live process (a resumable partial it is writing, or a temp). */
+  inUse: boolean;
+}
+
+/** A resumed partial that did not add up to the digest: the caller retries from zero. */
+class ResumedMismatch extends DigestMismatchError {
+  readonly offset: number;
+  constructor(digest: string, actual: string, offset: number) {
+    super(digest, actual, `resumed blob does not match its digest`);
+    this.offset = offset;
+  }
+}
+
+/** Hash a file's bytes into `hash`; its length (0 if it does not exist). */
+async function hashFile(path: string, hash: Hash): Promise<number> {
+  let n = 0;
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      n += (chunk as Buffer).length;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+  return n;
+}
+
+/**
+ * A lock is live when its process runs (same host, `kill(pid, 0)`), or, written on another host
+ * sharing the directory, when it is younger than `PARTIAL_MAX_AGE_MS`.
+ */
+async function lockIsLive(lockPath: string): Promise<boolean> {
+  let text: string;
+  let mtimeMs: number;
+  try {
+    text = await readFile(lockPath, "utf8");
+    mtimeMs = (await stat(lockPath)).mtimeMs;
+  } catch {
+    return false;
+  }
+  const [host, pidText] = text.trim().split(" ");
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0)
+    return Date.now() - mtimeMs < PARTIAL_MAX_AGE_MS;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 /** `$XDG_CACHE_HOME/gvmconv`, else `~/.cache/gvmconv`. */
 export function defaultCacheDir(env: Env): string {
@@ -78,6 +150,7 @@ export class BlobCache {
       await rm(this.path(digest), { force: true }); // corrupted on disk: forget it
       return undefined;
     }
+    this.#touch(this.path(digest));
     return bytes;
   }
 
@@ -88,6 +161,7 @@ export class BlobCache {
    * twice: ~0.2 s of main-thread CPU per 360 MB, while the compression workers want the cores).
    */
   openRead(digest: string, size?: number): Readable {
+    this.#touch(this.path(digest));
     if (this.#verifiedHere.has(digest))
       return createReadStream(this.path(digest), { highWaterMark: 1 << 20 });
     const verify = new DigestingStream({
@@ -121,6 +195,7 @@ export class BlobCache {
    */
   async ingest(digest: string, opener: BlobOpener, opts: IngestOptions = {}): Promise<void> {
     if (await this.has(digest, opts.size)) {
+      this.#touch(this.path(digest));
       opts.task?.advance(opts.size ?? 0);
       return;
     }
@@ -132,18 +207,74 @@ export class BlobCache {
     await p;
   }
 
+  /**
+   * A resumable download: bytes go to `partial/<alg>-<hex>`, held under an `O_EXCL` lock file, so
+   * an interrupted run leaves a partial the next run continues with `Range` from its length (the
+   * bytes already there are hashed first, and the whole blob is verified at the end). A partial
+   * whose bytes turn out wrong fails the digest, is discarded, and the blob is fetched once more
+   * from zero. A run that finds the partial locked by a live process downloads to a temp of its
+   * own instead of waiting: waiting would hang on a stalled peer, and the cost of not waiting is
+   * one duplicate download (the final rename is atomic either way).
+   */
   async #download(digest: string, opener: BlobOpener, opts: IngestOptions): Promise<void> {
+    await this.#sweepOnce();
+    const lock = await this.#lockPartial(digest);
+    if (lock === undefined) {
+      await this.#downloadTo(await this.#tmpPath(digest), digest, opener, opts, false, false);
+      return;
+    }
+    try {
+      try {
+        await this.#downloadTo(lock.partial, digest, opener, opts, true, true);
+      } catch (err) {
+        if (!(err instanceof ResumedMismatch)) throw err;
+        await rm(lock.partial, { force: true });
+        opts.task?.advance(-err.offset);
+        await this.#downloadTo(lock.partial, digest, opener, opts, false, true);
+      }
+    } finally {
+      await rm(lock.lockPath, { force: true });
+    }
+  }
+
+  /**
+   * Fetch into `file` (resuming from its length when `resume`), verify, rename into place.
+   * On a digest or size mismatch the file is removed; on any other failure (a dropped connection,
+   * an abort) a `partial` file is kept for the next run to resume (an empty one is removed).
+   */
+  async #downloadTo(
+    file: string,
+    digest: string,
+    opener: BlobOpener,
+    opts: IngestOptions,
+    resume: boolean,
+    partial: boolean,
+  ): Promise<void> {
     const { algorithm } = parseDigest(digest);
     const retries = opts.retries ?? 5;
-    const tmp = await this.#tmpPath(digest);
-    const fh = await open(tmp, "w");
+    let hash = createHash(algorithm);
+    let offset = 0;
+    // Resume only with a known size: without one, a complete partial would ask for an empty
+    // range, which servers answer 416, and the run could never finish.
+    if (resume && opts.size === undefined) await rm(file, { force: true });
+    else if (resume) {
+      offset = await hashFile(file, hash);
+      if (opts.size !== undefined && offset > opts.size) {
+        await rm(file, { force: true });
+        hash = createHash(algorithm);
+        offset = 0;
+      }
+    }
+    const resumedFrom = offset;
+    opts.task?.advance(offset);
+    // Not "a": with O_APPEND, Linux ignores the positions given to write().
+    const fh = await open(file, offset > 0 ? "r+" : "w");
     let committed = false;
+    let keep = partial;
     try {
-      let hash = createHash(algorithm);
-      let offset = 0;
       let failures = 0;
       let lastError: unknown;
-      while (true) {
+      while (opts.size === undefined || offset < opts.size || offset === 0) {
         if (opts.signal?.aborted === true) throw opts.signal.reason;
         const before = offset;
         try {
@@ -193,19 +324,147 @@ export class BlobCache {
           `blob ${digest} is ${offset} bytes, its descriptor says ${opts.size}`,
         );
       }
-      if (actual !== digest)
+      if (actual !== digest) {
+        if (resumedFrom > 0) throw new ResumedMismatch(digest, actual, offset);
         throw new DigestMismatchError(digest, actual, `downloaded blob does not match its digest`);
+      }
       await fh.sync();
       await fh.close();
-      await this.#commit(tmp, digest);
+      await this.#commit(file, digest);
       committed = true;
       this.#verifiedHere.add(digest);
+    } catch (err) {
+      keep = partial && !(err instanceof DigestMismatchError);
+      throw err;
     } finally {
       if (!committed) {
         await fh.close().catch(() => {});
-        await rm(tmp, { force: true });
+        const size = keep
+          ? await stat(file).then(
+              (s) => s.size,
+              () => 0,
+            )
+          : 0;
+        if (size === 0) await rm(file, { force: true });
       }
     }
+  }
+
+  /** The partial's path and its lock, or undefined when a live process holds the lock. */
+  async #lockPartial(digest: string): Promise<{ partial: string; lockPath: string } | undefined> {
+    const { algorithm, hex } = parseDigest(digest);
+    const dir = join(this.dir, PARTIAL_DIR);
+    await mkdir(dir, { recursive: true });
+    const partial = join(dir, `${algorithm}-${hex}`);
+    const lockPath = `${partial}${LOCK_SUFFIX}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fh = await open(lockPath, "wx");
+        await fh.writeFile(`${hostname()} ${process.pid}\n`);
+        await fh.close();
+        return { partial, lockPath };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        if (await lockIsLive(lockPath)) return undefined;
+        await rm(lockPath, { force: true }); // its process is gone: take the partial over
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Remove what interrupted runs left behind: partials and temps not written to for
+   * `PARTIAL_MAX_AGE_MS` whose lock (if any) is not held by a live process, and dead locks. One
+   * readdir per directory, once per cache instance.
+   */
+  async sweep(now = Date.now()): Promise<{ removed: string[] }> {
+    const removed: string[] = [];
+    for (const sub of [PARTIAL_DIR, "tmp"]) {
+      const dir = join(this.dir, sub);
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      const set = new Set(names);
+      for (const name of names) {
+        const path = join(dir, name);
+        if (name.endsWith(LOCK_SUFFIX)) {
+          if (!set.has(name.slice(0, -LOCK_SUFFIX.length)) && !(await lockIsLive(path))) {
+            await rm(path, { force: true });
+          }
+          continue;
+        }
+        const s = await stat(path).catch(() => undefined);
+        if (s === undefined || now - s.mtimeMs < PARTIAL_MAX_AGE_MS) continue;
+        const lockPath = `${path}${LOCK_SUFFIX}`;
+        if (set.has(`${name}${LOCK_SUFFIX}`) && (await lockIsLive(lockPath))) continue;
+        await rm(path, { force: true });
+        await rm(lockPath, { force: true });
+        removed.push(path);
+      }
+    }
+    return { removed };
+  }
+
+  #swept: Promise<unknown> | undefined;
+  async #sweepOnce(): Promise<void> {
+    this.#swept ??= this.sweep().catch(() => undefined);
+    await this.#swept;
+  }
+
+  /** Every verified blob: digest, size, and last use (atime, which reads set explicitly). */
+  async entries(): Promise<CacheEntry[]> {
+    const out: CacheEntry[] = [];
+    const root = join(this.dir, "blobs");
+    let algs: string[];
+    try {
+      algs = await readdir(root);
+    } catch {
+      return out;
+    }
+    for (const alg of algs.sort()) {
+      let names: string[];
+      try {
+        names = await readdir(join(root, alg));
+      } catch {
+        continue;
+      }
+      for (const hex of names.sort()) {
+        const path = join(root, alg, hex);
+        const s = await stat(path).catch(() => undefined);
+        if (s === undefined || !s.isFile()) continue;
+        out.push({ digest: `${alg}:${hex}`, path, size: s.size, lastUsed: new Date(s.atimeMs) });
+      }
+    }
+    return out;
+  }
+
+  /** Partial downloads on disk (resumable or orphaned), with whether a live process holds them. */
+  async partials(): Promise<PartialEntry[]> {
+    const out: PartialEntry[] = [];
+    for (const sub of [PARTIAL_DIR, "tmp"]) {
+      const dir = join(this.dir, sub);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names.sort()) {
+        if (name.endsWith(LOCK_SUFFIX)) continue;
+        const path = join(dir, name);
+        const s = await stat(path).catch(() => undefined);
+        if (s === undefined || !s.isFile()) continue;
+        const locked = sub === "tmp" || (await lockIsLive(`${path}${LOCK_SUFFIX}`));
+        out.push({ path, size: s.size, modified: new Date(s.mtimeMs), inUse: locked });
+      }
+    }
+    return out;
+  }
+
+  /** Mark a blob used now (atime), keeping its mtime (when it was added). */
+  #touch(path: string): void {
+    const now = new Date();
+    stat(path)
+      .then((s) => utimes(path, now, s.mtime))
+      .catch(() => {});
   }
 
   async #tmpPath(digest: string): Promise<string> {
