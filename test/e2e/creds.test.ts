@@ -6,7 +6,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,7 +15,9 @@ import { buildImage, skopeo, startRegistry, tmp, writeLayout, type RunningRegist
 import { missingTools } from "./support.js";
 
 const skip = missingTools("docker-registry", "skopeo", "htpasswd", "unsquashfs");
+const noScript = missingTools("script");
 const PASSWORD = "s3cret-Pa55";
+const CLI = new URL("../../src/cli/main.js", import.meta.url).pathname;
 let work: string;
 let open: RunningRegistry;
 let locked: RunningRegistry;
@@ -147,3 +149,49 @@ test("--creds without a user or a password is a usage error (exit 2)", { skip },
   await assertRefused(await convert(["--creds", `:${PASSWORD}`]), "E_USAGE", 2);
   await assertRefused(await convert(["--creds", "alice"], ""), "E_USAGE", 2);
 });
+
+/** `gvmconv ARGV` on a pseudo-terminal (util-linux `script`), typing `answer` once `prompt` shows. */
+async function onTerminal(
+  argv: string[],
+  prompt: RegExp,
+  answer: string,
+  termEnv: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
+  const command = [process.execPath, CLI, ...argv].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+  const child = spawn("script", ["-qfec", command, "/dev/null"], { env: termEnv, stdio: "pipe" });
+  let output = "";
+  let typed = false;
+  child.stdout.on("data", (b: Buffer) => {
+    output += b.toString();
+    if (!typed && prompt.test(output)) {
+      typed = true;
+      child.stdin.write(answer);
+    }
+  });
+  child.stderr.on("data", (b: Buffer) => (output += b.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  clearTimeout(timer);
+  child.stdin.end();
+  return { code, output };
+}
+
+test(
+  "--creds user on a terminal asks for the password without echo",
+  { skip: skip || noScript },
+  async () => {
+    const dir = join(work, `tty${n++}`);
+    await mkdir(dir, { recursive: true });
+    const out = join(dir, "img.gvmi");
+    const termEnv = { ...env(dir), TERM: "dumb" };
+    const r = await onTerminal(
+      [source, "-o", out, "--creds", "alice"],
+      /password for alice: /,
+      `${PASSWORD}\r`,
+      termEnv,
+    );
+    assert.equal(r.code, 0, r.output);
+    assert.ok(!r.output.includes(PASSWORD), "the password is not echoed");
+    assertConverted({ run: { code: 0, stdout: "", stderr: "" }, out });
+  },
+);
