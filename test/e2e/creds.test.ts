@@ -195,3 +195,38 @@ test(
     assertConverted({ run: { code: 0, stdout: "", stderr: "" }, out });
   },
 );
+
+/** `skopeo login` (containers/image, what podman login runs) into the given environment. */
+function skopeoLogin(loginEnv: Record<string, string>, extra: string[] = []): void {
+  execFileSync(
+    "skopeo",
+    ["login", "--tls-verify=false", "-u", "alice", "--password-stdin", ...extra, locked.host],
+    { env: loginEnv, input: PASSWORD, stdio: ["pipe", "ignore", "pipe"] },
+  );
+}
+
+test("what skopeo login writes is read: --authfile, and its default file", { skip }, async () => {
+  // --authfile: the file skopeo itself wrote, not one made by this test.
+  const dir = join(work, `login${n++}`);
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, "written-by-skopeo.json");
+  skopeoLogin(env(dir), ["--authfile", file]);
+  assertConverted(await convert(["--authfile", file]));
+  // No flag: skopeo's default file in the same environment — $XDG_RUNTIME_DIR/containers/auth.json,
+  // or, with DOCKER_CONFIG set, $DOCKER_CONFIG/config.json (containers/common's GetDefaultAuthFile).
+  for (const [withDockerConfig, written] of [
+    [false, join("runtime", "containers", "auth.json")],
+    [true, join("docker", "config.json")],
+  ] as const) {
+    const r = join(work, `run${n++}`);
+    await mkdir(join(r, "out"), { recursive: true });
+    // containers/image wants XDG_RUNTIME_DIR to exist (it is the login session's directory).
+    await mkdir(join(r, "runtime"));
+    const { DOCKER_CONFIG: _unset, ...noDocker } = env(r);
+    const e = withDockerConfig ? env(r) : noDocker;
+    skopeoLogin(e);
+    assert.ok(existsSync(join(r, written)), `skopeo wrote ${written}`);
+    const out = join(r, "out", "img.gvmi");
+    assertConverted({ run: await runCli([source, "-o", out, "--hide-progress"], { env: e }), out });
+  }
+});
