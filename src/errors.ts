@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   E_OCI_AUTH_REQUIRED: "the registry wants credentials and none were found",
   E_OCI_AUTH_FAILED: "the registry refused the credentials",
   E_OCI_CREDENTIAL_HELPER: "a Docker credential helper failed",
+  E_OCI_AUTHFILE: "the --authfile (or REGISTRY_AUTH_FILE) is missing or is not an auth.json",
   E_OCI_HTTP: "the image registry answered with an HTTP error",
   E_OCI_NETWORK: "the image registry could not be reached, after retries",
   E_OCI_DIGEST_MISMATCH: "a downloaded blob does not have its digest",

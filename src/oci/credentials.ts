@@ -1,19 +1,23 @@
 /**
- * Where registry credentials come from, first match wins:
- *   1. explicit credentials passed by the caller (CLI `--creds`);
+ * Where image-registry credentials come from, first match wins:
+ *   1. explicit credentials passed by the caller (CLI `--creds`, library `image.credentials`);
  *   2. environment: `GVMCONV_REGISTRY_USER` + `GVMCONV_REGISTRY_PASSWORD`, for the registry named by
  *      `GVMCONV_REGISTRY_HOST` or, when that is unset, for whichever registry the image comes from;
- *   3. Docker's `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`): `credHelpers[host]`,
- *      then `auths[host].auth` (base64 `user:password`) or `identitytoken`, then `credsStore`;
- *      helpers run as `docker-credential-<name> get` with the server URL on stdin;
- *   4. Podman/containers `auth.json`: `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
- *      `~/.config/containers/auth.json` (same format; keys may be `host/namespace`, longest wins).
+ *   3. the files podman and skopeo read, in their order (see `credentialFiles`): `--authfile` or
+ *      `REGISTRY_AUTH_FILE` alone when given; else `$XDG_RUNTIME_DIR/containers/auth.json` (without
+ *      XDG_RUNTIME_DIR `/run/containers/$UID/auth.json`), `$XDG_CONFIG_HOME/containers/auth.json`,
+ *      `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), `~/.dockercfg`.
+ *   In each file: `credHelpers[host]`, then `auths` (base64 `user:password` in `auth`, or
+ *   `identitytoken`; keys may be `host/namespace`, longest wins), then `credsStore`; helpers run as
+ *   `docker-credential-<name> get` with the server URL on stdin.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Env } from "../context.js";
+import { GvmconvError } from "../errors.js";
 import { CredentialHelperError } from "./errors.js";
 import { DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, DOCKER_HUB_ENDPOINT } from "./reference.js";
 
@@ -38,6 +42,12 @@ export interface CredentialOptions {
   home?: string;
   /** Set false to ignore config files and helpers (tests, hermetic CI). */
   useConfigFiles?: boolean;
+  /** A Docker/Podman auth file to read instead of the default files (`--authfile`); must exist. */
+  authFile?: string;
+  /** Directory holding `containers/$UID/auth.json` when XDG_RUNTIME_DIR is unset; default `/run`. */
+  runDir?: string;
+  /** User id for that path; default `process.getuid()`. */
+  uid?: number;
 }
 
 /** Keys under which a registry may appear in a Docker/Podman config file. */
@@ -182,11 +192,113 @@ export async function runCredentialHelper(
   });
 }
 
-/** The default credential lookup chain (see the file comment). */
-export function defaultCredentialSource(opts: CredentialOptions): CredentialSource {
+/** An `--authfile` (or `REGISTRY_AUTH_FILE`) that is missing or is not a Docker/Podman auth file. */
+export class AuthFileError extends GvmconvError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    // Never the file's text nor JSON.parse's message: both can quote a secret.
+    super("E_OCI_AUTHFILE", `auth file ${path}: ${message}`, {
+      hint: 'give the auth.json that "podman login" or "skopeo login" writes (or Docker\'s config.json), or drop --authfile / unset REGISTRY_AUTH_FILE',
+    });
+    this.path = path;
+  }
+}
+
+/** Read and check a file the user named: it must exist and be a JSON object (`auths` an object when present). */
+export function readAuthFileSync(path: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new AuthFileError(path, code === "ENOENT" ? "no such file" : `cannot be read (${code ?? "error"})`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new AuthFileError(path, "is not JSON");
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new AuthFileError(path, "is not a JSON object");
+  const auths = (v as ConfigFile).auths;
+  if (auths !== undefined && (typeof auths !== "object" || auths === null || Array.isArray(auths))) {
+    throw new AuthFileError(path, '"auths" is not an object');
+  }
+  return v as ConfigFile;
+}
+
+/** One file of the lookup: an auth.json/config.json, or the legacy `~/.dockercfg` (host keys at the top). */
+interface LookupFile {
+  path: string;
+  legacy?: boolean;
+}
+
+/**
+ * The files podman, skopeo and buildah read (containers-auth.json(5), containers/image
+ * `getAuthFilePaths`), in their order: an override (`--authfile`, else `REGISTRY_AUTH_FILE`, the
+ * default of podman's `--authfile`) replaces the whole list; otherwise the primary file,
+ * `$XDG_RUNTIME_DIR/containers/auth.json` or, without XDG_RUNTIME_DIR, `/run/containers/$UID/auth.json`
+ * (what root's `podman login` writes), then `$XDG_CONFIG_HOME/containers/auth.json` (default
+ * `~/.config`), Docker's `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), `~/.dockercfg`.
+ */
+export function credentialFiles(opts: CredentialOptions): LookupFile[] {
   const env = opts.env;
   const home = opts.home ?? homedir();
+  const override = opts.authFile ?? (env.REGISTRY_AUTH_FILE === "" ? undefined : env.REGISTRY_AUTH_FILE);
+  if (override !== undefined) return [{ path: override }];
+  const files: LookupFile[] = [];
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (runtime !== undefined && runtime !== "") files.push({ path: join(runtime, "containers", "auth.json") });
+  else {
+    const uid = opts.uid ?? process.getuid?.();
+    if (uid !== undefined)
+      files.push({ path: join(opts.runDir ?? "/run", "containers", String(uid), "auth.json") });
+  }
+  const configHome =
+    env.XDG_CONFIG_HOME === undefined || env.XDG_CONFIG_HOME === ""
+      ? join(home, ".config")
+      : env.XDG_CONFIG_HOME;
+  files.push({ path: join(configHome, "containers", "auth.json") });
+  const dockerDir =
+    env.DOCKER_CONFIG === undefined || env.DOCKER_CONFIG === "" ? join(home, ".docker") : env.DOCKER_CONFIG;
+  files.push({ path: join(dockerDir, "config.json") });
+  files.push({ path: join(home, ".dockercfg"), legacy: true });
+  return files;
+}
+
+/** Credentials for `registry` in one config file: `credHelpers[host]`, then `auths`, then `credsStore`. */
+async function lookupInFile(
+  cfg: ConfigFile,
+  registry: string,
+  repository: string | undefined,
+  env: Env,
+): Promise<Credentials | undefined> {
+  const serverUrl = configKeys(registry)[0] ?? registry;
+  const helper = findEntry(cfg.credHelpers, registry);
+  if (typeof helper === "string" && helper !== "") {
+    const c = await runCredentialHelper(helper, serverUrl, env);
+    if (c !== undefined) return c;
+  }
+  const c = decodeEntry(findEntry(cfg.auths, registry, repository));
+  if (c !== undefined) return c;
+  if (typeof cfg.credsStore === "string" && cfg.credsStore !== "") {
+    return await runCredentialHelper(cfg.credsStore, serverUrl, env);
+  }
+  return undefined;
+}
+
+/**
+ * The default credential lookup chain (see the file comment). A file given as `authFile` (or by
+ * `REGISTRY_AUTH_FILE`) is read and checked here, at once, so a missing or broken one fails
+ * before any work, as podman's `--authfile` does.
+ */
+export function defaultCredentialSource(opts: CredentialOptions): CredentialSource {
+  const env = opts.env;
   const useFiles = opts.useConfigFiles ?? true;
+  const files = useFiles ? credentialFiles(opts) : [];
+  const overrideFile = opts.authFile ?? (env.REGISTRY_AUTH_FILE === "" ? undefined : env.REGISTRY_AUTH_FILE);
+  const checked = useFiles && overrideFile !== undefined ? readAuthFileSync(overrideFile) : undefined;
   return {
     async lookup(registry, repository) {
       if (opts.explicit !== undefined) return opts.explicit;
@@ -202,34 +314,16 @@ export function defaultCredentialSource(opts: CredentialOptions): CredentialSour
           return { username: user, password };
         }
       }
-      if (!useFiles) return undefined;
-
-      const dockerDir = env.DOCKER_CONFIG ?? join(home, ".docker");
-      const docker = await readJson(join(dockerDir, "config.json"));
-      if (docker !== undefined) {
-        const helper = findEntry(docker.credHelpers, registry);
-        const serverUrl = configKeys(registry)[0] ?? registry;
-        if (helper !== undefined) {
-          const c = await runCredentialHelper(helper, serverUrl, env);
-          if (c !== undefined) return c;
-        }
-        const c = decodeEntry(findEntry(docker.auths, registry));
-        if (c !== undefined) return c;
-        if (typeof docker.credsStore === "string" && docker.credsStore !== "") {
-          const s = await runCredentialHelper(docker.credsStore, serverUrl, env);
-          if (s !== undefined) return s;
-        }
-      }
-
-      const podmanFiles = [
-        env.REGISTRY_AUTH_FILE,
-        env.XDG_RUNTIME_DIR !== undefined ? join(env.XDG_RUNTIME_DIR, "containers", "auth.json") : undefined,
-        join(env.XDG_CONFIG_HOME ?? join(home, ".config"), "containers", "auth.json"),
-      ];
-      for (const f of podmanFiles) {
-        if (f === undefined || f === "") continue;
-        const cfg = await readJson(f);
-        const c = decodeEntry(findEntry(cfg?.auths, registry, repository));
+      if (checked !== undefined) return await lookupInFile(checked, registry, repository, env);
+      for (const f of files) {
+        const cfg = await readJson(f.path);
+        if (cfg === undefined) continue;
+        const c = await lookupInFile(
+          f.legacy === true ? { auths: cfg as Record<string, AuthEntry> } : cfg,
+          registry,
+          repository,
+          env,
+        );
         if (c !== undefined) return c;
       }
       return undefined;

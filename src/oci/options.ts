@@ -21,6 +21,12 @@ export interface OpenImageOptions {
    * `CredentialSource`. Default: env vars, Docker and Podman config files (see credentials.ts).
    */
   credentials?: Credentials | CredentialSource;
+  /**
+   * A Docker/Podman `auth.json` to read instead of the default files (podman's and skopeo's
+   * `--authfile`). A missing or malformed file fails `openImage` before any request. Ignored when
+   * `credentials` is a full `CredentialSource`.
+   */
+  authFile?: string;
   signal?: AbortSignal;
   /** Parallel layer downloads (default 4). */
   concurrency?: number;
@@ -65,11 +71,9 @@ export function resolveOptions(opts: OpenImageOptions): ResolvedOptions {
   const env = opts.env;
   const c = opts.credentials;
   const credentials: CredentialSource =
-    c === undefined
-      ? defaultCredentialSource({ env })
-      : "lookup" in c
-        ? c
-        : defaultCredentialSource({ env, explicit: c });
+    c !== undefined && "lookup" in c
+      ? c
+      : defaultCredentialSource({ env, explicit: c, authFile: opts.authFile });
   return {
     platform:
       typeof opts.platform === "string"

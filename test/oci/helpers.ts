@@ -251,6 +251,8 @@ export function hermeticEnv(dir: string, extra: Record<string, string> = {}): No
     PATH: process.env.PATH ?? "",
     DOCKER_CONFIG: join(dir, "docker-config"),
     XDG_CONFIG_HOME: join(dir, "xdg-config"),
+    // Else podman's /run/containers/$UID/auth.json of this machine would be read.
+    XDG_RUNTIME_DIR: join(dir, "xdg-runtime"),
     ...extra,
   };
 }

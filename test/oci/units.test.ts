@@ -161,8 +161,10 @@ test("credentials: explicit, env, docker config auths, podman auth.json with nam
       },
     }),
   );
+  // Podman's per-user file (REGISTRY_AUTH_FILE would replace Docker's config, as in podman).
+  await mkdir(join(dir, "x", "containers"), { recursive: true });
   await writeFile(
-    join(dir, "auth.json"),
+    join(dir, "x", "containers", "auth.json"),
     JSON.stringify({
       auths: {
         "quay.io/org": { auth: Buffer.from("org:1").toString("base64") },
@@ -172,8 +174,8 @@ test("credentials: explicit, env, docker config auths, podman auth.json with nam
   );
   const env = {
     DOCKER_CONFIG: join(dir, "docker"),
-    REGISTRY_AUTH_FILE: join(dir, "auth.json"),
     XDG_CONFIG_HOME: join(dir, "x"),
+    XDG_RUNTIME_DIR: join(dir, "run"),
     PATH: "",
   };
   const src = defaultCredentialSource({ env, home: dir });

@@ -22,6 +22,7 @@ import type {
 import { UsageError } from "../../errors.js";
 import { reportError } from "../errors.js";
 import { library, type Library } from "../library.js";
+import { StdinLines } from "../prompt.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import { parseInteger, parseMkfsTime, parseSize, parseWriterOptions } from "../parse-options.js";
 import { loginBeforePush, runLogin, runLoginCheck, runLogout } from "./login.js";
@@ -74,6 +75,8 @@ export class ConvertCommand extends Command<BaseContext> {
       "--mkfs-time": "SECONDS",
       "--platform": "OS/ARCH[/VARIANT]",
       "--cache-dir": "DIR",
+      "--authfile": "FILE",
+      "--creds": "USER[:PASS]",
       "--push-to": "USER/REPO:TAG",
       "--direct-file-upload": "FILE",
       "--upload-chunk-size": "SIZE",
@@ -125,6 +128,12 @@ export class ConvertCommand extends Command<BaseContext> {
   cacheDir = Option.String("--cache-dir", { description: "blob cache (default ~/.cache/gvmconv)" });
   insecure = Option.Boolean("--insecure", false, {
     description: "allow plain HTTP and untrusted TLS for the registry",
+  });
+  authfile = Option.String("--authfile", {
+    description: "registry credentials from this auth.json only (as podman, skopeo)",
+  });
+  creds = Option.String("--creds", {
+    description: "credentials for the image's registry (no :PASS: asked, or read from stdin)",
   });
 
   // Upload (gvmkit-build)
@@ -178,6 +187,7 @@ export class ConvertCommand extends Command<BaseContext> {
         strict: this.strict,
         mkfsTime: parseMkfsTime(this.mkfsTime),
       });
+      const registryCredentials = await this.#registryCredentials();
       // On a terminal, a missing login is asked for now, before any layer is read (gvmkit-build).
       if (pushing && target?.user !== undefined) {
         push.credentials = await loginBeforePush(this.context, reporter, target.user);
@@ -193,7 +203,9 @@ export class ConvertCommand extends Command<BaseContext> {
       } else {
         if (this.source === undefined)
           throw new UsageError("missing SOURCE", { hint: "e.g. gvmconv user/img:tag; see gvmconv --help" });
-        const options = { ...this.#convertOptions(), context };
+        const base = this.#convertOptions();
+        const image = { ...base.image, credentials: registryCredentials, authFile: this.authfile };
+        const options = { ...base, image, context };
         if (pushing) {
           const both = await lib.convertAndPush(this.source, { ...options, push });
           result = both.conversion;
@@ -311,6 +323,23 @@ export class ConvertCommand extends Command<BaseContext> {
           ? undefined
           : parseInteger("--upload-workers", this.uploadWorkers, 1, 64),
     };
+  }
+
+  /** `--creds USER[:PASS]` as skopeo: the password after the first colon, else asked (or one stdin line). */
+  async #registryCredentials(): Promise<{ username: string; password: string } | undefined> {
+    if (this.creds === undefined) return undefined;
+    const colon = this.creds.indexOf(":");
+    const username = colon < 0 ? this.creds : this.creds.slice(0, colon);
+    if (username === "")
+      throw new UsageError("--creds needs a user name", { hint: "--creds USER[:PASSWORD]" });
+    if (colon >= 0) return { username, password: this.creds.slice(colon + 1) };
+    const password = await new StdinLines(this.context).next(`password for ${username}: `, true);
+    if (password === "") {
+      throw new UsageError(`no password given for --creds ${username}`, {
+        hint: "type it when asked, pipe it on standard input, or give --creds USER:PASSWORD",
+      });
+    }
+    return { username, password };
   }
 
   #convertOptions(): ConvertOptions {
