@@ -433,15 +433,20 @@ export class SquashfsReader {
 
   /**
    * Every inode reachable from the root, depth first in listing order (the root first, path "").
-   * Hard links appear once per path. A directory reached twice is a loop: an error, not a hang.
+   * Hard links appear once per path. A directory reached twice is a loop: an error, not a hang;
+   * so the depth is at most the inode count, and each listing is read only up to its declared
+   * size. `signal` stops the walk between entries (Ctrl-C on a huge image).
    */
-  async *walk(): AsyncGenerator<WalkEntry> {
+  async *walk(options: { signal?: AbortSignal } = {}): AsyncGenerator<WalkEntry> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     const root = await this.root();
     const seenDirs = new Set<number>([root.inodeNumber]);
     yield { path: "", inode: root };
     const stack: { path: string; entries: DirectoryEntry[]; next: number }[] = [];
     stack.push({ path: "", entries: await this.readdir(root), next: 0 });
     while (stack.length > 0) {
+      signal?.throwIfAborted();
       const top = stack[stack.length - 1]!;
       const entry = top.entries[top.next++];
       if (entry === undefined) {
