@@ -360,7 +360,15 @@ export class SquashfsReader {
         if (c >= 0) break;
       }
       if (found === undefined) throw new SquashfsPathNotFoundError(parts.slice(0, i + 1).join("/"));
-      stack.push(await this.entryInode(found));
+      const next = await this.entryInode(found, JSON.stringify(parts.slice(0, i + 1).join("/")));
+      // Going down to a directory already on the way here is a loop (SquashFS has no directory
+      // hard links), as walk() reports it.
+      if (isDirectory(next) && stack.some((d) => d.inodeNumber === next.inodeNumber))
+        throw new SquashfsImageCorruptError(
+          JSON.stringify(parts.slice(0, i + 1).join("/")),
+          `directory inode ${next.inodeNumber} is reached twice (a loop)`,
+        );
+      stack.push(next);
     }
     return stack[stack.length - 1]!;
   }
