@@ -3,9 +3,9 @@
  * file beside the destination (same filesystem, so the final step is a rename or a link), which
  * is removed on any failure.
  */
-import { link, rename, rm, stat } from "node:fs/promises";
-import { rmSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { link, realpath, rename, rm, stat } from "node:fs/promises";
+import { rmSync, type Stats } from "node:fs";
+import { basename, dirname, join, relative, isAbsolute } from "node:path";
 import { randomBytes } from "node:crypto";
 import { GvmconvError } from "./errors.js";
 
@@ -28,6 +28,82 @@ export class OutputWriteError extends GvmconvError {
   }
 }
 
+/** The output path is an input of the same run (or inside a directory being imaged). */
+export class OutputIsInputError extends GvmconvError {
+  readonly path: string;
+  readonly input: string;
+  constructor(path: string, input: string, inside: boolean) {
+    super(
+      "E_OUTPUT_IS_INPUT",
+      inside
+        ? `${path} is inside ${input}, the directory being imaged`
+        : `${path} is the input ${input} itself`,
+      {
+        hint: inside
+          ? "write the output outside the directory being imaged"
+          : "write the output to another path; the input is left as it is",
+      },
+    );
+    this.path = path;
+    this.input = input;
+  }
+}
+
+/** The output path names a device, FIFO or socket, which a rename would replace. */
+export class OutputNotAFileError extends GvmconvError {
+  readonly path: string;
+  constructor(path: string, kind: string) {
+    super("E_OUTPUT_NOT_A_FILE", `${path} is a ${kind}, not a regular file`, {
+      hint: "give a file path for the output (an image is written beside it, then renamed into place)",
+    });
+    this.path = path;
+  }
+}
+
+function kindOf(st: Stats): string {
+  if (st.isBlockDevice()) return "block device";
+  if (st.isCharacterDevice()) return "character device";
+  if (st.isFIFO()) return "FIFO";
+  if (st.isSocket()) return "socket";
+  return "special file";
+}
+
+/** The path as the filesystem resolves it (symlinks, "..") for the parts that exist. */
+async function resolvedPath(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    // The output itself may not exist yet: resolve its directory.
+    const dir = await realpath(dirname(path)).catch(() => dirname(path));
+    return join(dir, basename(path));
+  }
+}
+
+/**
+ * Refuses an output path that would damage an input or is not a place for a file, before
+ * anything is written: the same file as one of `inputs` (device and inode, so hard links and
+ * symlinks count), a path inside an input directory (the image would contain its own
+ * half-written output, so it is refused rather than silently left out), a device, a FIFO or a
+ * socket. A directory is left to `writeAtomically`'s own error.
+ */
+export async function checkOutputPath(path: string, inputs: readonly string[] = []): Promise<void> {
+  const out = await stat(path).catch(() => undefined);
+  if (out !== undefined && !out.isFile() && !out.isDirectory())
+    throw new OutputNotAFileError(path, kindOf(out));
+  for (const input of inputs) {
+    if (input === "-") continue;
+    const st = await stat(input).catch(() => undefined);
+    if (st === undefined) continue;
+    if (out !== undefined && st.dev === out.dev && st.ino === out.ino)
+      throw new OutputIsInputError(path, input, false);
+    if (st.isDirectory()) {
+      const rel = relative(await resolvedPath(input), await resolvedPath(path));
+      if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel)))
+        throw new OutputIsInputError(path, input, true);
+    }
+  }
+}
+
 /** Temporary files being written, so a signal handler can remove them before the process exits. */
 const pending = new Set<string>();
 
@@ -40,12 +116,14 @@ export function removePendingOutputsSync(): void {
 /**
  * Runs `write(tempPath)` and moves the result to `path`. Without `force`, an existing `path` is
  * never replaced (checked first, and again atomically by linking rather than renaming).
+ * `inputs` are the run's input paths, checked first by `checkOutputPath`.
  */
 export async function writeAtomically<T>(
   path: string,
-  opts: { force?: boolean },
+  opts: { force?: boolean; inputs?: readonly string[] },
   write: (tempPath: string) => Promise<T>,
 ): Promise<T> {
+  await checkOutputPath(path, opts.inputs);
   const existing = await stat(path).catch(() => undefined);
   if (existing?.isDirectory()) throw new OutputWriteError(path, `${path} is a directory`);
   if (existing && !opts.force) throw new OutputExistsError(path);

@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   E_OUTPUT_EXISTS: "the output exists and is not replaced without --force",
   E_OUTPUT_REQUIRED: "the format needs an output path (-o)",
   E_OUTPUT_WRITE: "the output cannot be written (directory missing or unwritable, disk full)",
+  E_OUTPUT_IS_INPUT: "the output path is the input itself, or inside the directory being imaged",
+  E_OUTPUT_NOT_A_FILE: "the output path is a device, FIFO or socket, not a file",
 
   E_OCI_INVALID_SOURCE: "SOURCE is not a reference or transport gvmconv reads",
   E_OCI_INVALID_REFERENCE: "the image reference is malformed",

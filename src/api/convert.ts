@@ -15,7 +15,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 
-import { writeAtomically } from "../atomic-output.js";
+import { checkOutputPath, writeAtomically } from "../atomic-output.js";
 import { contextOf, type RunContext, type RunOptions } from "../context.js";
 import { GvmconvError } from "../errors.js";
 import {
@@ -30,7 +30,7 @@ import {
   type ContainerConfigOverrides,
 } from "../gvmi/index.js";
 import { mergeLayers, readTar } from "../layers/index.js";
-import { openImage, type Image, type OpenImageOptions } from "../oci/index.js";
+import { openImage, parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
 import type { Reporter, Warning } from "../reporter.js";
 import {
   checkWriterOptions,
@@ -111,6 +111,16 @@ export class OutputRequiredError extends GvmconvError {
 const USER_FILES = new Set(["etc/passwd", "etc/group"]);
 const MAX_USER_FILE = 4 * 1024 * 1024;
 
+/** The input files of a path transport (oci-archive:, docker-archive:) that an output must not be. */
+function archiveInputs(source: string): string[] {
+  try {
+    const parsed = parseSource(source);
+    return parsed.transport === "oci-archive" || parsed.transport === "docker-archive" ? [parsed.path] : [];
+  } catch {
+    return [];
+  }
+}
+
 /** Convert an image to a .gvmi (or a plain SquashFS image). */
 export async function convert(source: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const context = contextOf(options);
@@ -145,6 +155,9 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
     if (options.output === undefined && options.outputDir !== undefined)
       await mkdir(options.outputDir, { recursive: true });
     const base = { format, outputPath, imageId, reference: image.reference?.familiar };
+    const inputs = archiveInputs(source);
+    // Before anything is written: `-o` naming the archive being read is refused.
+    await checkOutputPath(outputPath, inputs);
 
     // gvmi follows the incumbent: an output built from the same image is kept unless forced, any
     // other file at that path is rebuilt over. squashfs never replaces a file without --force.
@@ -174,7 +187,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
     // entry rather than when it reaches that layer.
     fetching = image.fetchLayers();
     fetching.catch((err: unknown) => stop.abort(err));
-    return await writeAtomically(outputPath, { force: replace }, async (temp) => {
+    return await writeAtomically(outputPath, { force: replace, inputs }, async (temp) => {
       const built = await buildFilesystem(image, temp, format, options, context, signal);
       await fetching;
       if (format === "squashfs") {

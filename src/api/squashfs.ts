@@ -1,7 +1,7 @@
 /** A SquashFS image from a directory or a tar (file or stream): `gvmconv squashfs` as a function. */
 import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { writeAtomically } from "../atomic-output.js";
+import { checkOutputPath, writeAtomically } from "../atomic-output.js";
 import { contextOf, type RunOptions } from "../context.js";
 import { openEntrySource } from "../layers/index.js";
 import { checkWriterOptions, writeSquashfs, type WriteResult } from "../squashfs/index.js";
@@ -34,8 +34,10 @@ export async function buildSquashfs(
 ): Promise<BuildSquashfsResult> {
   const context = contextOf(options);
   checkWriterOptions(writerOptions(options.writer, context));
+  // Before the input is opened: nothing is touched when the output would damage it.
+  await checkOutputPath(output, [input]);
   const entries = await openEntrySource(input, { reporter: context.reporter, stdin: options.stdin });
-  const written = await writeAtomically(output, { force: options.force ?? false }, (temp) =>
+  const written = await writeAtomically(output, { force: options.force ?? false, inputs: [input] }, (temp) =>
     writeSquashfs(entries, temp, writerOptions(options.writer, context)),
   );
   const { size } = await stat(output);

@@ -360,7 +360,15 @@ export class SquashfsReader {
         if (c >= 0) break;
       }
       if (found === undefined) throw new SquashfsPathNotFoundError(parts.slice(0, i + 1).join("/"));
-      stack.push(await this.entryInode(found));
+      const next = await this.entryInode(found, JSON.stringify(parts.slice(0, i + 1).join("/")));
+      // Going down to a directory already on the way here is a loop (SquashFS has no directory
+      // hard links), as walk() reports it.
+      if (isDirectory(next) && stack.some((d) => d.inodeNumber === next.inodeNumber))
+        throw new SquashfsImageCorruptError(
+          JSON.stringify(parts.slice(0, i + 1).join("/")),
+          `directory inode ${next.inodeNumber} is reached twice (a loop)`,
+        );
+      stack.push(next);
     }
     return stack[stack.length - 1]!;
   }
@@ -433,15 +441,20 @@ export class SquashfsReader {
 
   /**
    * Every inode reachable from the root, depth first in listing order (the root first, path "").
-   * Hard links appear once per path. A directory reached twice is a loop: an error, not a hang.
+   * Hard links appear once per path. A directory reached twice is a loop: an error, not a hang;
+   * so the depth is at most the inode count, and each listing is read only up to its declared
+   * size. `signal` stops the walk between entries (Ctrl-C on a huge image).
    */
-  async *walk(): AsyncGenerator<WalkEntry> {
+  async *walk(options: { signal?: AbortSignal } = {}): AsyncGenerator<WalkEntry> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     const root = await this.root();
     const seenDirs = new Set<number>([root.inodeNumber]);
     yield { path: "", inode: root };
     const stack: { path: string; entries: DirectoryEntry[]; next: number }[] = [];
     stack.push({ path: "", entries: await this.readdir(root), next: 0 });
     while (stack.length > 0) {
+      signal?.throwIfAborted();
       const top = stack[stack.length - 1]!;
       const entry = top.entries[top.next++];
       if (entry === undefined) {

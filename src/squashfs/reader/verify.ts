@@ -19,7 +19,10 @@ export interface VerifySummary {
   fragmentBlocks: number;
 }
 
-export async function verifySquashfs(reader: SquashfsReader): Promise<VerifySummary> {
+export async function verifySquashfs(
+  reader: SquashfsReader,
+  options: { signal?: AbortSignal } = {},
+): Promise<VerifySummary> {
   const summary: VerifySummary = {
     inodes: 0,
     files: 0,
@@ -29,7 +32,7 @@ export async function verifySquashfs(reader: SquashfsReader): Promise<VerifySumm
     fragmentBlocks: 0,
   };
   const seen = new Set<number>();
-  for await (const { path, inode } of reader.walk()) {
+  for await (const { path, inode } of reader.walk(options)) {
     summary.paths++;
     if (seen.has(inode.inodeNumber)) continue;
     seen.add(inode.inodeNumber);
@@ -56,7 +59,10 @@ export async function verifySquashfs(reader: SquashfsReader): Promise<VerifySumm
     );
   }
   // Fragment blocks no file uses would go unread by the walk.
-  for (let i = 0; i < reader.fragmentCount; i++) await reader.fragmentBlock(i);
+  for (let i = 0; i < reader.fragmentCount; i++) {
+    options.signal?.throwIfAborted();
+    await reader.fragmentBlock(i);
+  }
   summary.fragmentBlocks = reader.fragmentCount;
   return summary;
 }
