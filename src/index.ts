@@ -30,7 +30,13 @@ export {
   type RunContext,
   type RunOptions,
 } from "./context.js";
-export { OutputExistsError, OutputWriteError, removePendingOutputsSync } from "./atomic-output.js";
+export {
+  OutputExistsError,
+  OutputWriteError,
+  OutputIsInputError,
+  OutputNotAFileError,
+  removePendingOutputsSync,
+} from "./atomic-output.js";
 
 export {
   convert,
