@@ -10,7 +10,7 @@ import {
   MAX_CONFIG_BYTES,
   parseImageConfig,
   parseManifest,
-  selectPlatform,
+  resolveManifest,
   type ImageIndex,
   type ImageManifest,
 } from "../manifest.js";
@@ -54,12 +54,13 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     let manifest: ImageManifest;
     let manifestDigest = top.digest;
     if (top.m.kind === "index") {
-      const desc = selectPlatform(top.m, opts.platform);
-      const child = await getManifest(desc.digest, desc.mediaType);
-      if (child.m.kind !== "manifest")
-        throw new TooLargeError("nested image indexes are not supported from registries", 1);
-      manifest = child.m;
-      manifestDigest = child.digest;
+      const resolved = await resolveManifest(
+        top.m,
+        opts.platform,
+        async (desc) => (await getManifest(desc.digest, desc.mediaType)).m,
+      );
+      manifest = resolved.manifest;
+      manifestDigest = resolved.digest;
     } else {
       manifest = top.m;
     }
