@@ -345,6 +345,10 @@ function entryPlatform(m: Descriptor): Platform | undefined {
   return INDEX_TYPES.has(m.mediaType) ? undefined : { os: "linux", architecture: "amd64" };
 }
 
+/** containers/image marks the zstd twin of an image in an index with this annotation. */
+export const ZSTD_ANNOTATION = "io.github.containers.compression.zstd";
+const zstdMark = (m: Descriptor): number => (m.annotations?.[ZSTD_ANNOTATION] === "true" ? 1 : 0);
+
 const isAttestation = (p: Platform | undefined): boolean =>
   p !== undefined && p.os === "unknown" && p.architecture === "unknown";
 
@@ -352,8 +356,9 @@ const isAttestation = (p: Platform | undefined): boolean =>
  * The index entries usable for `want`, best first (image-index.md): os and architecture must
  * match; an exact variant wins, then an entry without a variant, then (arm only) the closest
  * lower variant (v7 runs v6 code); nested indexes without a platform come last. Entries of
- * other media types (artifacts) and `unknown/unknown` attestations are never chosen. Ties keep
- * index order. Throws `E_OCI_NO_MATCHING_PLATFORM` when nothing fits.
+ * other media types (artifacts) and `unknown/unknown` attestations are never chosen. Among
+ * equals an entry marked as the zstd twin (`ZSTD_ANNOTATION`) comes after the others, then index
+ * order. Throws `E_OCI_NO_MATCHING_PLATFORM` when nothing fits.
  */
 export function rankPlatforms(index: ImageIndex, want: Platform): Descriptor[] {
   const w = normalizePlatform(want);
@@ -379,7 +384,7 @@ export function rankPlatforms(index: ImageIndex, want: Platform): Descriptor[] {
   const ranked = candidates
     .map((m, i) => ({ m, i, r: rank(m) }))
     .filter((x): x is { m: Descriptor; i: number; r: number } => x.r !== undefined)
-    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .sort((a, b) => a.r - b.r || zstdMark(a.m) - zstdMark(b.m) || a.i - b.i)
     .map((x) => x.m);
   if (ranked.length > 0) return ranked;
   const available = [
