@@ -390,7 +390,8 @@ export function rankPlatforms(index: ImageIndex, want: Platform): Descriptor[] {
   const available = [
     ...new Set(
       candidates
-        .map((m) => entryPlatform(m))
+        // As the index wrote them (linux/arm64/v8 stays), so the user can pass one back.
+        .map((m) => m.platform ?? entryPlatform(m))
         .filter((p): p is Platform => p !== undefined)
         .map(formatPlatform),
     ),
