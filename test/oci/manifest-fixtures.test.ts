@@ -27,7 +27,7 @@ import {
   type ImageIndex,
   type ImageManifest,
 } from "../../src/oci/manifest.js";
-import { buildImage, hermeticEnv, sha256, tmp, type BuiltImage } from "./helpers.js";
+import { assembleImage, buildImage, hermeticEnv, layerTar, sha256, tmp, type BuiltImage } from "./helpers.js";
 
 const execFileP = promisify(execFile);
 const FIXTURES = new URL("../../../test/fixtures/oci-manifests/", import.meta.url).pathname;
@@ -493,3 +493,59 @@ test("convert reads an OCI layout whose index nests an index with platform-less 
     await rm(work, { recursive: true, force: true });
   }
 });
+
+for (const [mediaType, present] of [
+  ["application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", true],
+  ["application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", true],
+  ["application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", false],
+] as const) {
+  test(`a ${mediaType.split(".").slice(-3).join(".")} layer ${present ? "present in the layout is read" : "missing from the layout is a coded error naming it"}`, async () => {
+    const work = await tmp("gvmconv-manifest-foreign-");
+    try {
+      const dir = join(work, "layout");
+      await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
+      const img = assembleImage(
+        [
+          { tar: await layerTar({ base: "windows-ish base\n" }), compression: "gzip" },
+          { tar: await layerTar({ app: "app\n" }), compression: "gzip" },
+        ],
+        { architecture: "amd64", os: "linux", config: { Cmd: ["/app"] } },
+      );
+      const manifest = JSON.parse(img.manifest.toString()) as { layers: Record<string, unknown>[] };
+      const base = manifest.layers[0] as Record<string, unknown>;
+      base.mediaType = mediaType;
+      base.urls = ["https://foreign.invalid/base.tar.gz"];
+      const manifestBytes = Buffer.from(JSON.stringify(manifest));
+      for (const [digest, blob] of [...img.blobs, [sha256(manifestBytes), manifestBytes] as const]) {
+        if (!present && digest === base.digest) continue;
+        await writeFile(join(dir, "blobs", "sha256", digest.slice(7)), blob);
+      }
+      await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+      await writeFile(
+        join(dir, "index.json"),
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [{ mediaType: OCI_MANIFEST, digest: sha256(manifestBytes), size: manifestBytes.length }],
+        }),
+      );
+      const out = join(work, "out.gvmi");
+      const run = convert(`oci:${dir}`, { output: out, env: hermeticEnv(work) });
+      if (present) {
+        await run;
+        const { stdout } = await execFileP("unsquashfs", ["-cat", out, "base"]);
+        assert.equal(stdout, "windows-ish base\n");
+      } else {
+        await assert.rejects(
+          run,
+          (err: unknown) =>
+            isGvmconvError(err) &&
+            err.code === "E_OCI_LOCAL_SOURCE" &&
+            /layer 0 .* is missing \(a foreign layer/.test(err.message),
+        );
+        await assert.rejects(execFileP("test", ["-e", out]), "no partial output left behind");
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+}
