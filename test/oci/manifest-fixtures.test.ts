@@ -14,6 +14,8 @@ import { readFileSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { createServer } from "node:http";
+import { request } from "undici";
 import { convert, isGvmconvError } from "../../src/index.js";
 import { buildContainerConfig } from "../../src/gvmi/container-config.js";
 import {
@@ -27,7 +29,16 @@ import {
   type ImageIndex,
   type ImageManifest,
 } from "../../src/oci/manifest.js";
-import { assembleImage, buildImage, hermeticEnv, layerTar, sha256, tmp, type BuiltImage } from "./helpers.js";
+import {
+  assembleImage,
+  buildImage,
+  hermeticEnv,
+  layerTar,
+  sha256,
+  startRegistry,
+  tmp,
+  type BuiltImage,
+} from "./helpers.js";
 
 const execFileP = promisify(execFile);
 const FIXTURES = new URL("../../../test/fixtures/oci-manifests/", import.meta.url).pathname;
@@ -549,3 +560,83 @@ for (const [mediaType, present] of [
     }
   });
 }
+
+test("registry: a non-distributable layer is fetched from its urls; gone from there and the registry, E_OCI_FOREIGN_LAYER", async () => {
+  const work = await tmp("gvmconv-manifest-foreign-reg-");
+  // The layer's "foreign" host: a plain HTTP server that serves the blob until told not to.
+  let serve = true;
+  let foreignBlob: Buffer = Buffer.alloc(0);
+  const host = createServer((req, res) => {
+    if (serve && req.url === "/base.tar.gz") res.writeHead(200).end(foreignBlob);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => host.listen(0, "127.0.0.1", r));
+  const hostPort = (host.address() as { port: number }).port;
+  // distribution refuses manifests with urls unless they are allowed.
+  const registry = await startRegistry(
+    join(work, "storage"),
+    ["validation:", "  manifests:", "    urls:", "      allow:", "        - ^http://127\\.0\\.0\\.1"].join(
+      "\n",
+    ),
+  );
+  try {
+    const img = assembleImage(
+      [
+        { tar: await layerTar({ base: "foreign base\n" }), compression: "gzip" },
+        { tar: await layerTar({ app: "app\n" }), compression: "gzip" },
+      ],
+      { architecture: "amd64", os: "linux", config: { Cmd: ["/app"] } },
+    );
+    const manifest = JSON.parse(img.manifest.toString()) as { layers: Record<string, unknown>[] };
+    const base = manifest.layers[0] as Record<string, unknown>;
+    base.mediaType = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+    base.urls = [`http://127.0.0.1:${hostPort}/base.tar.gz`];
+    foreignBlob = img.blobs.get(base.digest as string) as Buffer;
+    const api = `http://${registry.host}/v2/test/foreign`;
+    for (const [digest, blob] of img.blobs) {
+      if (digest === base.digest || digest === img.manifestDigest) continue;
+      const start = await request(`${api}/blobs/uploads/`, { method: "POST" });
+      await start.body.dump();
+      const location = new URL(String(start.headers.location), `http://${registry.host}`);
+      location.searchParams.set("digest", digest);
+      const put = await request(location, {
+        method: "PUT",
+        body: blob,
+        headers: { "content-type": "application/octet-stream" },
+      });
+      assert.equal(put.statusCode, 201, await put.body.text());
+    }
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    const put = await request(`${api}/manifests/v1`, {
+      method: "PUT",
+      body: manifestBytes,
+      headers: { "content-type": OCI_MANIFEST },
+    });
+    assert.equal(put.statusCode, 201, await put.body.text());
+
+    const opts = (cache: string) => ({
+      env: hermeticEnv(work),
+      image: { cacheDir: join(work, cache), retryDelayMs: 1, engine: false },
+    });
+    const out = join(work, "out.gvmi");
+    await convert(`docker://${registry.host}/test/foreign:v1`, { output: out, ...opts("cache1") });
+    const { stdout } = await execFileP("unsquashfs", ["-cat", out, "base"]);
+    assert.equal(stdout, "foreign base\n");
+
+    serve = false;
+    const out2 = join(work, "out2.gvmi");
+    await assert.rejects(
+      convert(`docker://${registry.host}/test/foreign:v1`, { output: out2, ...opts("cache2") }),
+      (err: unknown) =>
+        isGvmconvError(err) &&
+        err.code === "E_OCI_FOREIGN_LAYER" &&
+        err.message.includes(`http://127.0.0.1:${hostPort}/base.tar.gz`) &&
+        !err.message.includes("\n"),
+    );
+    await assert.rejects(execFileP("test", ["-e", out2]), "no partial output left behind");
+  } finally {
+    await registry.stop();
+    await new Promise((r) => host.close(r));
+    await rm(work, { recursive: true, force: true });
+  }
+});
