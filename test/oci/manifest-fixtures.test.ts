@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { createServer } from "node:http";
 import { request } from "undici";
+import { packTar } from "../support/tar.js";
 import { convert, isGvmconvError } from "../../src/index.js";
 import { buildContainerConfig } from "../../src/gvmi/container-config.js";
 import {
@@ -637,6 +638,41 @@ test("registry: a non-distributable layer is fetched from its urls; gone from th
   } finally {
     await registry.stop();
     await new Promise((r) => host.close(r));
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test("docker save archives whose manifest.json entries have the wrong types are E_OCI_LOCAL_SOURCE, never a TypeError", async () => {
+  const work = await tmp("gvmconv-manifest-save-");
+  try {
+    for (const entries of [
+      [null],
+      [42],
+      ["x"],
+      [{ Config: 1, Layers: [] }],
+      [{ Config: "c.json", Layers: "l" }],
+      [{ Config: "c.json", Layers: [1] }],
+    ]) {
+      const file = join(work, "save.tar");
+      await writeFile(
+        file,
+        await packTar([
+          {
+            header: { name: "manifest.json", mode: 0o644, mtime: new Date(0) },
+            body: JSON.stringify(entries),
+          },
+        ]),
+      );
+      await assert.rejects(
+        convert(`docker-archive:${file}`, { output: join(work, "out.gvmi"), env: hermeticEnv(work) }),
+        (err: unknown) =>
+          isGvmconvError(err) &&
+          err.code === "E_OCI_LOCAL_SOURCE" &&
+          /entry 0 lacks Config or Layers/.test(err.message),
+        JSON.stringify(entries),
+      );
+    }
+  } finally {
     await rm(work, { recursive: true, force: true });
   }
 });
