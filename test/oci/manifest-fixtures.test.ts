@@ -676,3 +676,76 @@ test("docker save archives whose manifest.json entries have the wrong types are 
     await rm(work, { recursive: true, force: true });
   }
 });
+
+test("registry: an index nesting a platform-less index resolves to the manifest for the platform", async () => {
+  const work = await tmp("gvmconv-manifest-nested-reg-");
+  const registry = await startRegistry(join(work, "storage"));
+  try {
+    const api = `http://${registry.host}/v2/test/nested`;
+    const putBlob = async (digest: string, blob: Buffer): Promise<void> => {
+      const start = await request(`${api}/blobs/uploads/`, { method: "POST" });
+      await start.body.dump();
+      const location = new URL(String(start.headers.location), `http://${registry.host}`);
+      location.searchParams.set("digest", digest);
+      const res = await request(location, { method: "PUT", body: blob });
+      assert.equal(res.statusCode, 201, await res.body.text());
+    };
+    const putManifest = async (ref: string, body: Buffer, type: string): Promise<void> => {
+      const res = await request(`${api}/manifests/${ref}`, {
+        method: "PUT",
+        body,
+        headers: { "content-type": type },
+      });
+      assert.equal(res.statusCode, 201, await res.body.text());
+    };
+    const amd = await buildImage({ layers: [{ files: { which: "amd64\n" }, compression: "gzip" }] });
+    const arm = await buildImage({
+      architecture: "arm64",
+      layers: [{ files: { which: "arm64\n" }, compression: "gzip" }],
+    });
+    for (const img of [amd, arm]) {
+      for (const [digest, blob] of img.blobs) if (digest !== img.manifestDigest) await putBlob(digest, blob);
+      await putManifest(img.manifestDigest, img.manifest, OCI_MANIFEST);
+    }
+    const inner = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [
+          {
+            mediaType: OCI_MANIFEST,
+            digest: arm.manifestDigest,
+            size: arm.manifest.length,
+            platform: { os: "linux", architecture: "arm64" },
+          },
+          { mediaType: OCI_MANIFEST, digest: amd.manifestDigest, size: amd.manifest.length },
+        ],
+      }),
+    );
+    await putManifest(sha256(inner), inner, OCI_INDEX);
+    const top = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [{ mediaType: OCI_INDEX, digest: sha256(inner), size: inner.length }],
+      }),
+    );
+    await putManifest("v1", top, OCI_INDEX);
+    for (const [platform, want] of [
+      ["linux/amd64", "amd64\n"],
+      ["linux/arm64", "arm64\n"],
+    ] as const) {
+      const out = join(work, `${platform.replace("/", "-")}.gvmi`);
+      await convert(`docker://${registry.host}/test/nested:v1`, {
+        output: out,
+        env: hermeticEnv(work),
+        image: { cacheDir: join(work, "cache"), retryDelayMs: 1, engine: false, platform },
+      });
+      const { stdout } = await execFileP("unsquashfs", ["-cat", out, "which"]);
+      assert.equal(stdout, want, platform);
+    }
+  } finally {
+    await registry.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+});
