@@ -1,7 +1,7 @@
 /**
  * Manifests, indexes and configs as they occur in the wild (issue 13): the image-spec's own
  * examples and containers/image's fixtures (test/fixtures/oci-manifests/NOTES.md) select the
- * manifest the specs and skopeo select; hostile variants of them (every field given every wrong
+ * manifest the specs and containers/image select; hostile variants of them (every field given every wrong
  * JSON type, nesting past the bound, cycles, empty indexes) give one coded error, never a
  * TypeError. No outside program: part of `npm run test:unit`. The end-to-end cases are in
  * manifest-e2e.test.ts.
