@@ -58,6 +58,7 @@ export const ERROR_CODES = {
   E_OCI_LOCAL_SOURCE: "an OCI layout or archive on disk cannot be read",
   E_OCI_DOCKER_DAEMON: "the Docker engine cannot be reached or does not have the image",
   E_OCI_IMAGE_ID_NOT_LOCAL: "an image id was given and no reachable local engine has that image",
+  E_OCI_FOREIGN_LAYER: "a non-distributable layer is neither at its urls nor in the registry",
 
   E_HTTP_NETWORK: "a request failed below HTTP (connection, TLS, timeout)",
 

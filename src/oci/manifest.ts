@@ -122,27 +122,78 @@ function parseJson(bytes: Uint8Array, what: string, digest?: string): Record<str
   return v;
 }
 
+/** The manifest and index media types an index entry can point to (others are skipped). */
+const MANIFEST_TYPES = new Set<string>([
+  MediaType.OciManifest,
+  MediaType.OciIndex,
+  MediaType.DockerManifest,
+  MediaType.DockerManifestList,
+]);
+const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
+
+/** `what` names the JSON field in errors, e.g. `index entry 2 platform.architecture`. */
+function fail(what: string, problem: string, digest?: string): never {
+  throw new InvalidManifestError(`${what} ${problem}`, {
+    hint: "the image was written by a broken tool; rebuild or re-push it",
+    ...(digest !== undefined ? { digest } : {}),
+  });
+}
+
+function optionalString(v: unknown, what: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") fail(what, `is ${jsonType(v)}, expected a string`);
+  return v;
+}
+
+function stringMap(v: unknown, what: string): Record<string, string> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isRecord(v)) fail(what, `is ${jsonType(v)}, expected an object of strings`);
+  for (const [k, val] of Object.entries(v))
+    if (typeof val !== "string") fail(`${what}.${k}`, `is ${jsonType(val)}, expected a string`);
+  return v as Record<string, string>;
+}
+
+function jsonType(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+function parsePlatformField(v: unknown, what: string): Platform {
+  if (!isRecord(v)) fail(what, `is ${jsonType(v)}, expected an object with os and architecture`);
+  const os = v.os;
+  const architecture = v.architecture;
+  if (typeof os !== "string") fail(`${what}.os`, `is ${jsonType(os)}, expected a string`);
+  if (typeof architecture !== "string")
+    fail(`${what}.architecture`, `is ${jsonType(architecture)}, expected a string`);
+  const variant = optionalString(v.variant, `${what}.variant`);
+  return { os, architecture, ...(variant !== undefined && variant !== "" ? { variant } : {}) };
+}
+
 export function parseDescriptor(v: unknown, what: string): Descriptor {
-  if (!isRecord(v)) throw new InvalidManifestError(`${what}: descriptor is not an object`);
+  if (!isRecord(v)) fail(what, `is ${jsonType(v)}, expected a descriptor object`);
   const { mediaType, digest, size } = v;
-  if (typeof mediaType !== "string") throw new InvalidManifestError(`${what}: descriptor has no mediaType`);
-  if (typeof digest !== "string") throw new InvalidManifestError(`${what}: descriptor has no digest`);
+  if (typeof mediaType !== "string")
+    fail(`${what} mediaType`, `is ${jsonType(mediaType)}, expected a string`);
+  if (typeof digest !== "string") fail(`${what} digest`, `is ${jsonType(digest)}, expected a string`);
   parseDigest(digest);
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0)
-    throw new InvalidManifestError(`${what}: descriptor size is not a non-negative integer`);
+    fail(
+      `${what} size`,
+      `is ${typeof size === "number" ? String(size) : jsonType(size)}, expected a non-negative integer`,
+    );
   const d: Descriptor = { mediaType, digest, size };
-  if (Array.isArray(v.urls)) d.urls = v.urls.filter((u): u is string => typeof u === "string");
-  if (isRecord(v.annotations)) d.annotations = v.annotations as Record<string, string>;
-  if (isRecord(v.platform)) {
-    const p = v.platform;
-    if (typeof p.os === "string" && typeof p.architecture === "string") {
-      d.platform = {
-        os: p.os,
-        architecture: p.architecture,
-        ...(typeof p.variant === "string" ? { variant: p.variant } : {}),
-      };
-    }
+  if (v.urls !== undefined && v.urls !== null) {
+    if (!Array.isArray(v.urls)) fail(`${what} urls`, `is ${jsonType(v.urls)}, expected an array of strings`);
+    d.urls = v.urls.map((u, i) => {
+      if (typeof u !== "string") fail(`${what} urls[${i}]`, `is ${jsonType(u)}, expected a string`);
+      return u;
+    });
   }
+  const annotations = stringMap(v.annotations, `${what} annotations`);
+  if (annotations !== undefined) d.annotations = annotations;
+  if (v.platform !== undefined && v.platform !== null)
+    d.platform = parsePlatformField(v.platform, `${what} platform`);
   return d;
 }
 
@@ -156,7 +207,7 @@ export function parseManifest(
   digest?: string,
 ): ImageManifest | ImageIndex {
   const json = parseJson(bytes, "manifest", digest);
-  const declared = typeof json.mediaType === "string" ? json.mediaType : undefined;
+  const declared = optionalString(json.mediaType, "manifest mediaType");
   let mediaType = contentType?.split(";")[0]?.trim();
   if (
     mediaType === undefined ||
@@ -181,15 +232,17 @@ export function parseManifest(
       `manifest schemaVersion is ${String(json.schemaVersion)}, expected 2`,
       digest !== undefined ? { digest } : {},
     );
-  const annotations = isRecord(json.annotations) ? (json.annotations as Record<string, string>) : undefined;
+  const annotations = stringMap(json.annotations, "manifest annotations");
   if (mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList) {
-    if (!Array.isArray(json.manifests)) throw new InvalidManifestError("index has no manifests array");
+    if (!Array.isArray(json.manifests))
+      fail("index manifests", `is ${jsonType(json.manifests)}, expected an array`, digest);
     const manifests = json.manifests.map((m, i) => parseDescriptor(m, `index entry ${i}`));
     return { kind: "index", mediaType, manifests, ...(annotations ? { annotations } : {}) };
   }
   if (mediaType === MediaType.OciManifest || mediaType === MediaType.DockerManifest) {
     const config = parseDescriptor(json.config, "manifest config");
-    if (!Array.isArray(json.layers)) throw new InvalidManifestError("manifest has no layers array");
+    if (!Array.isArray(json.layers))
+      fail("manifest layers", `is ${jsonType(json.layers)}, expected an array`, digest);
     const layers = json.layers.map((l, i) => parseDescriptor(l, `layer ${i}`));
     for (const l of layers) {
       if (!LAYER_TYPES.has(l.mediaType)) {
@@ -209,21 +262,24 @@ export function parseManifest(
 export function parseImageConfig(bytes: Uint8Array, digest?: string): ImageConfig {
   const json = parseJson(bytes, "image config", digest);
   const rootfs = json.rootfs;
-  if (!isRecord(rootfs) || !Array.isArray(rootfs.diff_ids))
-    throw new InvalidManifestError(
-      "image config has no rootfs.diff_ids",
-      digest !== undefined ? { digest } : {},
-    );
-  for (const d of rootfs.diff_ids) {
-    if (typeof d !== "string") throw new InvalidManifestError("image config has a non-string diff_id");
+  if (!isRecord(rootfs)) fail("image config rootfs", `is ${jsonType(rootfs)}, expected an object`, digest);
+  if (!Array.isArray(rootfs.diff_ids))
+    fail("image config rootfs.diff_ids", `is ${jsonType(rootfs.diff_ids)}, expected an array`, digest);
+  rootfs.diff_ids.forEach((d: unknown, i) => {
+    if (typeof d !== "string")
+      fail(`image config rootfs.diff_ids[${i}]`, `is ${jsonType(d)}, expected a digest string`, digest);
     parseDigest(d);
-  }
-  if (typeof json.os !== "string" || typeof json.architecture !== "string") {
-    throw new InvalidManifestError(
-      "image config has no os/architecture",
-      digest !== undefined ? { digest } : {},
-    );
-  }
+  });
+  if (typeof json.os !== "string")
+    fail("image config os", `is ${jsonType(json.os)}, expected a string`, digest);
+  if (typeof json.architecture !== "string")
+    fail("image config architecture", `is ${jsonType(json.architecture)}, expected a string`, digest);
+  optionalString(json.variant, "image config variant");
+  // `config` is read field by field (with their own typed errors) when the container config is built.
+  if (json.config !== undefined && json.config !== null && !isRecord(json.config))
+    fail("image config config", `is ${jsonType(json.config)}, expected an object`, digest);
+  if (json.history !== undefined && json.history !== null && !Array.isArray(json.history))
+    fail("image config history", `is ${jsonType(json.history)}, expected an array`, digest);
   return json as unknown as ImageConfig;
 }
 
@@ -280,36 +336,149 @@ export function formatPlatform(p: Platform): string {
 }
 
 /**
- * Pick the index entry for `want` (image-index.md): os and architecture must match; an exact
- * variant wins, then an entry without a variant, then (arm only) the closest lower variant
- * (v7 runs v6 code). `unknown/unknown` entries are attestations and never chosen.
+ * The platform an index entry stands for. An image manifest without `platform` is linux/amd64
+ * (what skopeo and go-containerregistry assume); a nested index without one is for any platform
+ * (`undefined`): its own entries decide.
  */
-export function selectPlatform(index: ImageIndex, want: Platform): Descriptor {
+function entryPlatform(m: Descriptor): Platform | undefined {
+  if (m.platform !== undefined) return normalizePlatform(m.platform);
+  return INDEX_TYPES.has(m.mediaType) ? undefined : { os: "linux", architecture: "amd64" };
+}
+
+/** containers/image marks the zstd twin of an image in an index with this annotation. */
+export const ZSTD_ANNOTATION = "io.github.containers.compression.zstd";
+const zstdMark = (m: Descriptor): number => (m.annotations?.[ZSTD_ANNOTATION] === "true" ? 1 : 0);
+
+const isAttestation = (p: Platform | undefined): boolean =>
+  p !== undefined && p.os === "unknown" && p.architecture === "unknown";
+
+/**
+ * The index entries usable for `want`, best first (image-index.md): os and architecture must
+ * match; an exact variant wins, then an entry without a variant, then (arm only) the closest
+ * lower variant (v7 runs v6 code); nested indexes without a platform come last. Entries of
+ * other media types (artifacts) and `unknown/unknown` attestations are never chosen. Among
+ * equals an entry marked as the zstd twin (`ZSTD_ANNOTATION`) comes after the others, then index
+ * order. Throws `E_OCI_NO_MATCHING_PLATFORM` when nothing fits.
+ */
+export function rankPlatforms(index: ImageIndex, want: Platform): Descriptor[] {
   const w = normalizePlatform(want);
+  if (index.manifests.length === 0)
+    throw new InvalidManifestError("index manifests is empty: the index lists no images", {
+      hint: "the image was pushed incompletely; push it again",
+    });
   const candidates = index.manifests.filter(
-    (m) =>
-      m.platform !== undefined && !(m.platform.os === "unknown" && m.platform.architecture === "unknown"),
+    (m) => MANIFEST_TYPES.has(m.mediaType) && !isAttestation(entryPlatform(m)),
   );
-  const matching = candidates.filter((m) => {
-    const p = normalizePlatform(m.platform as Platform);
-    return p.os === w.os && p.architecture === w.architecture;
-  });
-  const variantOf = (m: Descriptor): string | undefined => normalizePlatform(m.platform as Platform).variant;
-  const exact = matching.find((m) => variantOf(m) === w.variant);
-  if (exact !== undefined) return exact;
-  if (w.variant === undefined) {
+  const num = (v: string | undefined): number => Number(/^v(\d+)$/.exec(v ?? "")?.[1] ?? NaN);
+  const rank = (m: Descriptor): number | undefined => {
+    const p = entryPlatform(m);
+    if (p === undefined) return 1e6; // a nested index: try it after every direct match
+    if (p.os !== w.os || p.architecture !== w.architecture) return undefined;
+    if (p.variant === w.variant) return 0;
     // No variant asked for: any variant is acceptable, the highest first (arm: v8 > v7 > v6).
-    const sorted = [...matching].sort((a, b) => (variantOf(b) ?? "").localeCompare(variantOf(a) ?? ""));
-    if (sorted[0] !== undefined) return sorted[0];
-  } else {
-    const noVariant = matching.find((m) => variantOf(m) === undefined);
-    if (noVariant !== undefined) return noVariant;
-    const num = (v: string | undefined): number => Number(/^v(\d+)$/.exec(v ?? "")?.[1] ?? NaN);
-    const lower = matching
-      .filter((m) => num(variantOf(m)) < num(w.variant))
-      .sort((a, b) => num(variantOf(b)) - num(variantOf(a)));
-    if (lower[0] !== undefined) return lower[0];
-  }
-  const available = [...new Set(candidates.map((m) => formatPlatform(m.platform as Platform)))];
+    if (w.variant === undefined) return Number.isNaN(num(p.variant)) ? 500 : 100 - num(p.variant);
+    if (p.variant === undefined) return 1;
+    const n = num(p.variant);
+    return n < num(w.variant) ? 100 - n : undefined;
+  };
+  const ranked = candidates
+    .map((m, i) => ({ m, i, r: rank(m) }))
+    .filter((x): x is { m: Descriptor; i: number; r: number } => x.r !== undefined)
+    .sort((a, b) => a.r - b.r || zstdMark(a.m) - zstdMark(b.m) || a.i - b.i)
+    .map((x) => x.m);
+  if (ranked.length > 0) return ranked;
+  const available = [
+    ...new Set(
+      candidates
+        // As the index wrote them (linux/arm64/v8 stays), so the user can pass one back.
+        .map((m) => m.platform ?? entryPlatform(m))
+        .filter((p): p is Platform => p !== undefined)
+        .map(formatPlatform),
+    ),
+  ];
   throw new NoMatchingPlatformError(formatPlatform(w), available);
+}
+
+/** The best index entry for `want` (see `rankPlatforms`). */
+export function selectPlatform(index: ImageIndex, want: Platform): Descriptor {
+  return rankPlatforms(index, want)[0] as Descriptor;
+}
+
+/** How deep indexes may nest under the top one (an index of indexes of indexes…). */
+export const MAX_INDEX_DEPTH = 4;
+
+export interface ResolvedManifest {
+  manifest: ImageManifest;
+  digest: string;
+  /** The index entries followed from the top, outermost first. */
+  path: readonly Descriptor[];
+}
+
+const isZstd = (m: ImageManifest): boolean => m.layers.some((l) => l.mediaType.endsWith("+zstd"));
+
+/**
+ * Follow `index` (and indexes it points to, at most `MAX_INDEX_DEPTH` deep) down to the image
+ * manifest for `want`. `fetch` reads and parses an entry's blob (verified against its digest).
+ *
+ * When one platform is offered both with zstd layers and with gzip or plain ones (BuildKit's
+ * `compression=zstd,force-compression` pushes beside the gzip image, containerd's converters),
+ * the gzip/plain one is taken whatever the index order: gvmconv reads both and the diff_ids are
+ * the same, but gzip is the variant every client (Docker < 23, older skopeo, the Golem tooling)
+ * resolves, so the manifest digest we report is the one users see elsewhere, and the choice does
+ * not depend on the order a tool happened to write. The zstd one is used when it is all there is.
+ */
+export async function resolveManifest(
+  index: ImageIndex,
+  want: Platform,
+  fetch: (entry: Descriptor) => Promise<ImageManifest | ImageIndex>,
+  depth = 0,
+  seen: ReadonlySet<string> = new Set(),
+): Promise<ResolvedManifest> {
+  if (depth >= MAX_INDEX_DEPTH)
+    throw new InvalidManifestError(
+      `image indexes nest more than ${MAX_INDEX_DEPTH} deep; gvmconv follows at most ${MAX_INDEX_DEPTH}`,
+      { hint: "point gvmconv at an inner index or manifest by digest" },
+    );
+  const ranked = rankPlatforms(index, want);
+  const first = ranked[0] as Descriptor;
+  const samePlatform = ranked
+    .filter(
+      (m) =>
+        m.mediaType === first.mediaType ||
+        (!INDEX_TYPES.has(m.mediaType) && !INDEX_TYPES.has(first.mediaType)),
+    )
+    .filter((m) => {
+      const a = entryPlatform(m);
+      const b = entryPlatform(first);
+      return a === undefined || b === undefined ? a === b : formatPlatform(a) === formatPlatform(b);
+    });
+  let fallback: ResolvedManifest | undefined;
+  let lastError: unknown;
+  for (const entry of samePlatform) {
+    if (seen.has(entry.digest))
+      throw new InvalidManifestError(`image index ${entry.digest} contains itself`, { digest: entry.digest });
+    const child = await fetch(entry);
+    let got: ResolvedManifest;
+    if (child.kind === "index") {
+      try {
+        const inner = await resolveManifest(child, want, fetch, depth + 1, new Set([...seen, entry.digest]));
+        got = { ...inner, path: [entry, ...inner.path] };
+      } catch (err) {
+        // A platform-less nested index that lacks the platform: the next one may have it.
+        if (entry.platform === undefined && isCodedNoMatch(err) && samePlatform.length > 1) {
+          lastError = err;
+          continue;
+        }
+        throw err;
+      }
+    } else got = { manifest: child, digest: entry.digest, path: [entry] };
+    if (!isZstd(got.manifest)) return got;
+    fallback ??= got;
+  }
+  if (fallback !== undefined) return fallback;
+  throw lastError;
+}
+
+function isCodedNoMatch(err: unknown): boolean {
+  return err instanceof NoMatchingPlatformError;
 }

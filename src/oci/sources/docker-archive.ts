@@ -34,7 +34,8 @@ function parseSaveManifest(bytes: Buffer, location: string): SaveEntry[] {
   }
   if (!Array.isArray(v)) throw new LocalSourceError(location, "manifest.json is not a list");
   return v.map((e: unknown, i) => {
-    const o = e as Partial<SaveEntry>;
+    // `null` and non-objects too: a hostile manifest.json must not reach a property read.
+    const o = (typeof e === "object" && e !== null ? e : {}) as Partial<SaveEntry>;
     if (
       typeof o.Config !== "string" ||
       !Array.isArray(o.Layers) ||
@@ -42,7 +43,11 @@ function parseSaveManifest(bytes: Buffer, location: string): SaveEntry[] {
     ) {
       throw new LocalSourceError(location, `manifest.json entry ${i} lacks Config or Layers`);
     }
-    return { Config: o.Config, RepoTags: Array.isArray(o.RepoTags) ? o.RepoTags : [], Layers: o.Layers };
+    return {
+      Config: o.Config,
+      RepoTags: Array.isArray(o.RepoTags) ? o.RepoTags.filter((t) => typeof t === "string") : [],
+      Layers: o.Layers,
+    };
   });
 }
 

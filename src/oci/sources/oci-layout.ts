@@ -16,8 +16,9 @@ import {
   MAX_MANIFEST_BYTES,
   parseImageConfig,
   parseManifest,
-  selectPlatform,
+  resolveManifest,
   type Descriptor,
+  type ResolvedManifest,
   type ImageIndex,
   type ImageManifest,
 } from "../manifest.js";
@@ -78,20 +79,25 @@ export async function openLayoutImage(
   }
   const top = parseManifest(indexBytes, "application/vnd.oci.image.index.v1+json");
   if (top.kind !== "index") throw new LocalSourceError(files.location, "index.json is not an image index");
-  let chosen: Descriptor | ImageIndex = selectLayoutEntry(top, ref, files.location);
-  let manifest: ImageManifest | undefined;
-  let manifestDigest: string | undefined;
-  for (let depth = 0; depth < 4 && manifest === undefined; depth++) {
-    const desc: Descriptor = "kind" in chosen ? selectPlatform(chosen, opts.platform) : chosen;
-    const bytes = await readBlob(files, desc.digest, MAX_MANIFEST_BYTES, "manifest");
-    const parsed = parseManifest(bytes, desc.mediaType, desc.digest);
-    if (parsed.kind === "index") chosen = parsed;
-    else {
-      manifest = parsed;
-      manifestDigest = desc.digest;
-    }
+  const chosen: Descriptor | ImageIndex = selectLayoutEntry(top, ref, files.location);
+  const fetch = async (desc: Descriptor): Promise<ImageManifest | ImageIndex> =>
+    parseManifest(
+      await readBlob(files, desc.digest, MAX_MANIFEST_BYTES, "manifest"),
+      desc.mediaType,
+      desc.digest,
+    );
+  // A named (or only) entry is taken whatever its platform (makeImage warns on a mismatch);
+  // platform selection applies to the indexes below it, or to index.json itself.
+  let resolved: ResolvedManifest;
+  if ("kind" in chosen) resolved = await resolveManifest(chosen, opts.platform, fetch);
+  else {
+    const child = await fetch(chosen);
+    resolved =
+      child.kind === "manifest"
+        ? { manifest: child, digest: chosen.digest, path: [chosen] }
+        : await resolveManifest(child, opts.platform, fetch, 1, new Set([chosen.digest]));
   }
-  if (manifest === undefined) throw new LocalSourceError(files.location, "indexes nested too deeply");
+  const { manifest, digest: manifestDigest } = resolved;
   if (manifest.config.size > MAX_CONFIG_BYTES)
     throw new LocalSourceError(files.location, `config larger than ${MAX_CONFIG_BYTES} bytes`);
   const configBytes = await readBlob(files, manifest.config.digest, MAX_CONFIG_BYTES, "config");

@@ -10,14 +10,15 @@ import {
   MAX_CONFIG_BYTES,
   parseImageConfig,
   parseManifest,
-  selectPlatform,
+  resolveManifest,
   type ImageIndex,
   type ImageManifest,
 } from "../manifest.js";
 import type { ResolvedOptions } from "../options.js";
 import { withDigest, type Reference } from "../reference.js";
 import { RegistryClient, type BlobResponse } from "../registry-client.js";
-import { TooLargeError } from "../errors.js";
+import { GvmconvError } from "../../errors.js";
+import { NotFoundError, TooLargeError } from "../errors.js";
 
 export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): Promise<Image> {
   const client = new RegistryClient(ref.registry, ref.endpoint, {
@@ -54,12 +55,13 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     let manifest: ImageManifest;
     let manifestDigest = top.digest;
     if (top.m.kind === "index") {
-      const desc = selectPlatform(top.m, opts.platform);
-      const child = await getManifest(desc.digest, desc.mediaType);
-      if (child.m.kind !== "manifest")
-        throw new TooLargeError("nested image indexes are not supported from registries", 1);
-      manifest = child.m;
-      manifestDigest = child.digest;
+      const resolved = await resolveManifest(
+        top.m,
+        opts.platform,
+        async (desc) => (await getManifest(desc.digest, desc.mediaType)).m,
+      );
+      manifest = resolved.manifest;
+      manifestDigest = resolved.digest;
     } else {
       manifest = top.m;
     }
@@ -82,16 +84,30 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     const opener =
       (urls: readonly string[] | undefined, digest: string) =>
       async (offset: number): Promise<BlobResponse> => {
-        // Non-distributable layers (image-spec descriptor.md `urls`): try the URLs, then the registry.
-        for (const u of urls ?? []) {
-          if (!/^https?:\/\//.test(u)) continue;
+        // Non-distributable layers (image-spec descriptor.md `urls`): try the http(s) URLs (no
+        // credentials go there), then the registry, which may hold a copy.
+        const tried = (urls ?? []).filter((u) => /^https?:\/\//.test(u));
+        const failures: string[] = [];
+        for (const u of tried) {
           try {
             return await client.openUrl(u, offset);
-          } catch {
-            // fall through to the next URL, then to the registry
+          } catch (err) {
+            failures.push(`${u}: ${(err as Error).message}`);
           }
         }
-        return await client.openBlob(repo, digest, offset);
+        try {
+          return await client.openBlob(repo, digest, offset);
+        } catch (err) {
+          if (tried.length === 0 || !(err instanceof NotFoundError)) throw err;
+          throw new GvmconvError(
+            "E_OCI_FOREIGN_LAYER",
+            `non-distributable layer ${digest} is not at its urls (${failures.join("; ")}) nor in the registry`,
+            {
+              hint: "the host named in the layer's urls no longer serves it; rebuild the image without non-distributable layers, or push it with them included",
+              cause: err,
+            },
+          );
+        }
       };
 
     return makeImage({
