@@ -128,7 +128,7 @@ export class AuthRequiredError extends RegistryError {
       {
         hint:
           opts.hint ??
-          `log in with "docker login ${registry}" or "podman login ${registry}", or set GVMCONV_REGISTRY_USER and GVMCONV_REGISTRY_PASSWORD; a repository that does not exist looks the same`,
+          `log in with "docker login ${registry}" or "podman login ${registry}", pass --creds USER[:PASS] or --authfile FILE, or set GVMCONV_REGISTRY_USER and GVMCONV_REGISTRY_PASSWORD; a repository that does not exist looks the same`,
         cause: opts.cause,
       },
     );
