@@ -22,6 +22,7 @@ import {
 } from "../src/index.js";
 import { hermeticEnv, tmp, writeLayout } from "./oci/helpers.js";
 import { imageFromTars, packTar } from "./e2e/support.js";
+import { rawTarHeader } from "./support/tar.js";
 import { runCli } from "./support/cli-run.js";
 
 let work = "";
@@ -40,31 +41,13 @@ async function outDir(): Promise<string> {
   return dir;
 }
 
-/** A 512-byte ustar header with the given type flag (tar-stream cannot write unknown types). */
-function ustarHeader(name: string, type: string, size: number): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, "utf8");
-  h.write("0000644\0", 100, "ascii");
-  h.write("0000000\0", 108, "ascii");
-  h.write("0000000\0", 116, "ascii");
-  h.write(size.toString(8).padStart(11, "0") + "\0", 124, "ascii");
-  h.write("14000000000\0", 136, "ascii");
-  h.write(type, 156, "ascii");
-  h.write("ustar\0" + "00", 257, "ascii");
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "ascii");
-  return h;
-}
-
 /** A tar holding a regular file and one member of an entry type no tar reader knows ('Z'). */
 function tarWithUnknownType(): Buffer {
   const body = Buffer.from("hello\n");
   return Buffer.concat([
-    ustarHeader("etc/hello", "0", body.length),
+    rawTarHeader("etc/hello", "0", body.length),
     Buffer.concat([body, Buffer.alloc(512 - body.length)]),
-    ustarHeader("odd", "Z", 0),
+    rawTarHeader("odd", "Z", 0),
     Buffer.alloc(1024),
   ]);
 }

@@ -11,7 +11,15 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCli, type CliRun } from "../support/cli-run.js";
-import { buildImage, skopeo, startRegistry, tmp, writeLayout, type RunningRegistry } from "../oci/helpers.js";
+import {
+  buildImage,
+  skopeo,
+  startAuthRegistry,
+  startRegistry,
+  tmp,
+  writeLayout,
+  type RunningRegistry,
+} from "../oci/helpers.js";
 import { missingTools } from "./support.js";
 
 const skip = missingTools("docker-registry", "skopeo", "htpasswd", "unsquashfs");
@@ -74,11 +82,7 @@ before(async () => {
   work = await tmp("gvmconv-creds-");
   const storage = join(work, "storage");
   open = await startRegistry(storage);
-  await writeFile(join(work, "htpasswd"), execFileSync("htpasswd", ["-Bbn", "alice", PASSWORD]));
-  locked = await startRegistry(
-    storage,
-    ["auth:", "  htpasswd:", "    realm: test", `    path: ${join(work, "htpasswd")}`].join("\n"),
-  );
+  locked = await startAuthRegistry(storage, "alice", PASSWORD);
   const image = await buildImage({ layers: [{ files: { hello: "world" }, compression: "gzip" }] });
   await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
   await skopeo(

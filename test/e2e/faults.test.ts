@@ -6,13 +6,13 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import {
   buildImage,
   hermeticEnv,
   skopeo,
+  startAuthRegistry,
   startRegistry,
   tmp,
   writeLayout,
@@ -44,12 +44,8 @@ before(async () => {
   work = await tmp("gvmconv-e2e-faults-");
   const storage = join(work, "storage");
   open = await startRegistry(storage);
-  await writeFile(join(work, "htpasswd"), execFileSync("htpasswd", ["-Bbn", "alice", "s3cret"]));
   // Same storage behind Basic auth: the image pushed to `open` is there too.
-  locked = await startRegistry(
-    storage,
-    ["auth:", "  htpasswd:", "    realm: test", `    path: ${join(work, "htpasswd")}`].join("\n"),
-  );
+  locked = await startAuthRegistry(storage, "alice", "s3cret");
   image = await buildImage({
     layers: [
       { files: { "etc/hostname": "golem\n" }, compression: "gzip" },

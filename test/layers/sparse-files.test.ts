@@ -20,6 +20,7 @@ import { HOLE_CHUNK_SIZE, MAX_SPARSE_SEGMENTS } from "../../src/tar/index.js";
 import { hermeticEnv, tmp, writeLayout } from "../oci/helpers.js";
 import { imageFromTars } from "../e2e/support.js";
 import { runCli } from "../support/cli-run.js";
+import { rawTarHeader } from "../support/tar.js";
 
 const FIXTURES = new URL("../../../test/fixtures/tar-sparse/", import.meta.url).pathname;
 const MiB = 1024 * 1024;
@@ -220,31 +221,6 @@ test("fixture gnu-iterator.tar (one extension block): the A…H regions tar_iter
 
 // ---- hostile maps ----
 
-/** A 512-byte header: `fields` written at their offsets, then the checksum. */
-function header(
-  name: string,
-  type: string,
-  size: number,
-  fields: Array<[number, string]> = [],
-  gnu = false,
-): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, "utf8");
-  h.write("0000644\0", 100, "latin1");
-  h.write("0000000\0", 108, "latin1");
-  h.write("0000000\0", 116, "latin1");
-  h.write(size.toString(8).padStart(11, "0") + "\0", 124, "latin1");
-  h.write("14000000000\0", 136, "latin1");
-  h.write(type, 156, "latin1");
-  h.write(gnu ? "ustar  \0" : "ustar\x0000", 257, "latin1");
-  for (const [offset, text] of fields) h.write(text, offset, "latin1");
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "latin1");
-  return h;
-}
-
 const oct = (n: number): string => n.toString(8).padStart(11, "0") + "\0";
 const pad = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
 const END = Buffer.alloc(1024);
@@ -264,9 +240,9 @@ function paxRecords(records: Array<[string, string]>): Buffer {
 function paxSparse(records: Array<[string, string]>, data: Buffer, name = "GNUSparseFile.0/f"): Buffer {
   const pax = paxRecords(records);
   return Buffer.concat([
-    header("PaxHeaders/f", "x", pax.length),
+    rawTarHeader("PaxHeaders/f", "x", pax.length),
     pad(pax),
-    header(name, "0", data.length),
+    rawTarHeader(name, "0", data.length),
     pad(data),
   ]);
 }
@@ -281,7 +257,7 @@ function gnuSparseHeader(
   const fields: Array<[number, string]> = entries.map(([o, n], i) => [386 + i * 24, oct(o) + oct(n)]);
   fields.push([483, oct(realSize)]);
   if (extended) fields.push([482, "\x01"]);
-  return header("f", "S", stored, fields, true);
+  return rawTarHeader("f", "S", stored, fields, true);
 }
 
 const HOSTILE: Record<string, { tar: () => Buffer; code: string; message: RegExp }> = {

@@ -7,13 +7,20 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { defaultCredentialSource, credentialFiles } from "../../src/oci/credentials.js";
 import { openImage, type OpenImageOptions } from "../../src/oci/index.js";
 import { GvmconvError } from "../../src/errors.js";
-import { buildImage, skopeo, startRegistry, tmp, writeLayout, type RunningRegistry } from "./helpers.js";
+import {
+  buildImage,
+  skopeo,
+  startAuthRegistry,
+  startRegistry,
+  tmp,
+  writeLayout,
+  type RunningRegistry,
+} from "./helpers.js";
 import { missingTools } from "../e2e/support.js";
 
 const skip = missingTools("docker-registry", "skopeo", "htpasswd");
@@ -64,11 +71,7 @@ before(async () => {
   work = await tmp();
   const storage = join(work, "storage");
   open = await startRegistry(storage);
-  await writeFile(join(work, "htpasswd"), execFileSync("htpasswd", ["-Bbn", "alice", "s3cret"]));
-  locked = await startRegistry(
-    storage,
-    ["auth:", "  htpasswd:", "    realm: test", `    path: ${join(work, "htpasswd")}`].join("\n"),
-  );
+  locked = await startAuthRegistry(storage, "alice", "s3cret");
   const image = await buildImage({ layers: [{ files: { hello: "world" }, compression: "gzip" }] });
   await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
   await skopeo(

@@ -6,7 +6,6 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import {
@@ -31,6 +30,7 @@ import {
   hermeticEnv,
   readAll,
   skopeo,
+  startAuthRegistry,
   startRegistry,
   tarNames,
   tmp,
@@ -50,13 +50,8 @@ before(async () => {
   work = await tmp();
   const storage = join(work, "storage");
   open = await startRegistry(storage);
-  const htpasswd = execFileSync("htpasswd", ["-Bbn", "alice", "s3cret"]).toString();
-  await writeFile(join(work, "htpasswd"), htpasswd);
   // Same storage, behind Basic auth: the image pushed to `open` is visible there too.
-  locked = await startRegistry(
-    storage,
-    ["auth:", "  htpasswd:", "    realm: test", `    path: ${join(work, "htpasswd")}`].join("\n"),
-  );
+  locked = await startAuthRegistry(storage, "alice", "s3cret");
   // Incompressible content, so the compressed layer is big enough to cut in the middle.
   image = await buildImage({
     layers: [

@@ -2,7 +2,7 @@
  * Test helpers for src/oci: build small images (tar-stream layers, gzip/zstd/none), write OCI
  * layouts, run the real `docker-registry` on 127.0.0.1, push with skopeo. Not a test file.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, writeFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -239,6 +239,24 @@ export async function startRegistry(storage: string, auth?: string): Promise<Run
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A registry over `storage` behind Basic auth (htpasswd, bcrypt) for one `user`/`password`: what
+ * another registry on the same storage pushed is readable here only with those credentials.
+ */
+export async function startAuthRegistry(
+  storage: string,
+  user: string,
+  password: string,
+): Promise<RunningRegistry> {
+  const dir = await tmp("gvmconv-htpasswd-");
+  const file = join(dir, "htpasswd");
+  await writeFile(file, execFileSync("htpasswd", ["-Bbn", user, password]));
+  return await startRegistry(
+    storage,
+    ["auth:", "  htpasswd:", "    realm: test", `    path: ${file}`].join("\n"),
+  );
 }
 
 export async function skopeo(...args: string[]): Promise<void> {

@@ -23,3 +23,31 @@ export async function packTar(members: Member[]): Promise<Buffer> {
   await done;
   return Buffer.concat(chunks);
 }
+
+/**
+ * A raw 512-byte tar header, for what tar-stream will not write (unknown types, GNU sparse
+ * headers, hostile fields): `fields` are written at their offsets, then the checksum.
+ */
+export function rawTarHeader(
+  name: string,
+  type: string,
+  size: number,
+  fields: Array<[number, string]> = [],
+  gnu = false,
+): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, "utf8");
+  h.write("0000644\0", 100, "latin1");
+  h.write("0000000\0", 108, "latin1");
+  h.write("0000000\0", 116, "latin1");
+  h.write(size.toString(8).padStart(11, "0") + "\0", 124, "latin1");
+  h.write("14000000000\0", 136, "latin1");
+  h.write(type, 156, "latin1");
+  h.write(gnu ? "ustar  \0" : "ustar\x0000", 257, "latin1");
+  for (const [offset, text] of fields) h.write(text, offset, "latin1");
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "latin1");
+  return h;
+}
