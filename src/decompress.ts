@@ -2,7 +2,9 @@
  * The one place a compressed input is recognized: layer blobs (src/oci) and the tars the
  * `squashfs` command reads (src/layers) are sniffed here, from their magic bytes (registries
  * mislabel media types; the bytes do not lie), and decoded: gzip via node:zlib, zstd via fzstd's
- * streaming decoder (Node 20 has no zstd).
+ * streaming decoder (Node 20 has no zstd), behind a frame guard that refuses windows past
+ * `MAX_ZSTD_WINDOW` before fzstd allocates them (zstd-frame-guard.ts). gzip needs no such guard:
+ * inflate's memory is its 32 KiB window whatever the stream claims, and its ratio stops at ~1032:1.
  *
  * A layer is sniffed once. The convert pipeline hands the layer decompressor's output to the tar
  * reader, which also accepts compressed tars: streams this module has decided are uncompressed
@@ -12,7 +14,22 @@
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Decompress } from "fzstd";
+import { GvmconvError } from "./errors.js";
 import { peek } from "./stream-peek.js";
+import { MAX_ZSTD_WINDOW, ZstdFrameError, ZstdFrameGuard } from "./zstd-frame-guard.js";
+
+export { MAX_ZSTD_WINDOW } from "./zstd-frame-guard.js";
+
+/** A compressed stream asks for more decoder memory than gvmconv allows (a zstd window past the bound). */
+export class DecompressionLimitError extends GvmconvError {
+  readonly window: number | undefined;
+  constructor(message: string, window?: number) {
+    super("E_TAR_COMPRESSION_LIMIT", message, {
+      hint: "recompress it with zstd level 20 or lower, without --long (or with gzip)",
+    });
+    this.window = window;
+  }
+}
 
 export type Compression = "gzip" | "zstd" | "none";
 
@@ -27,11 +44,17 @@ export function sniffCompression(head: Uint8Array): Compression {
 // of CPU at 16 KiB, 1.7 s at 64 KiB, 1.3 s at 256 KiB and 1.2 s at 1 MiB.
 const GUNZIP_CHUNK = 256 * 1024;
 
-/** fzstd's streaming decoder as a node Transform. Corrupt data fails with fzstd's own error. */
+/**
+ * fzstd's streaming decoder as a node Transform. Corrupt data fails with fzstd's own error (or
+ * the frame guard's); a window past `maxWindow` with `DecompressionLimitError`, before fzstd
+ * allocates it (see zstd-frame-guard.ts).
+ */
 class ZstdDecompressStream extends Transform {
   readonly #z: Decompress;
-  constructor() {
+  readonly #guard: ZstdFrameGuard;
+  constructor(maxWindow: number) {
     super();
+    this.#guard = new ZstdFrameGuard(maxWindow);
     // fzstd may hand out views of its window buffer: copy before pushing downstream.
     this.#z = new Decompress((data) => {
       if (data.length > 0) this.push(Buffer.from(data));
@@ -39,10 +62,15 @@ class ZstdDecompressStream extends Transform {
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
+      this.#guard.check(chunk);
       this.#z.push(chunk);
       cb();
     } catch (err) {
-      cb(err as Error);
+      cb(
+        err instanceof ZstdFrameError && err.kind === "limit"
+          ? new DecompressionLimitError(err.message, err.window)
+          : (err as Error),
+      );
     }
   }
   override _flush(cb: TransformCallback): void {
@@ -82,7 +110,11 @@ export function markDecompressed<T extends Readable>(stream: T): T {
  */
 export async function openDecompressed(
   input: Readable,
-  opts: { onCompressed?: (chunk: Buffer) => void } = {},
+  opts: {
+    onCompressed?: (chunk: Buffer) => void;
+    /** The largest zstd window decoded (default `MAX_ZSTD_WINDOW`, 32 MiB). */
+    maxZstdWindow?: number;
+  } = {},
 ): Promise<Decompression> {
   if (decompressed.has(input)) return { compression: "none", compressed: input, stream: input };
   // The bytes are put back into the input, which is then read directly: re-yielding every chunk
@@ -94,7 +126,9 @@ export async function openDecompressed(
   const { onCompressed } = opts;
   if (onCompressed) compressed.on("data", onCompressed);
   const decoder: Transform =
-    compression === "gzip" ? createGunzip({ chunkSize: GUNZIP_CHUNK }) : new ZstdDecompressStream();
+    compression === "gzip"
+      ? createGunzip({ chunkSize: GUNZIP_CHUNK })
+      : new ZstdDecompressStream(opts.maxZstdWindow ?? MAX_ZSTD_WINDOW);
   compressed.pipe(decoder);
   return { compression, compressed, stream: markDecompressed(decoder) };
 }

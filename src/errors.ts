@@ -65,6 +65,8 @@ export const ERROR_CODES = {
   E_TAR_FORMAT: "the input is not a readable tar (plain, gzip or zstd)",
   E_TAR_SPARSE_MAP:
     "a sparse file's map is malformed (unsorted, overlapping, beyond its size, too many entries)",
+  E_TAR_TOO_LARGE: "a tar member declares a size past 2^53-1, or sparse holes past the bound",
+  E_TAR_COMPRESSION_LIMIT: "a compressed layer or tar needs more decoder memory than allowed (zstd window)",
 
   E_SQUASHFS_VALUE_OUT_OF_RANGE: "a value (mode, uid, mtime, size) does not fit SquashFS",
   E_SQUASHFS_NAME_TOO_LONG: "a file name is longer than SquashFS's 256 bytes",

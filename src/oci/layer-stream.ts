@@ -4,7 +4,7 @@
  * the uncompressed bytes checked against the config's diff_id at the end of the stream.
  */
 import { PassThrough, Transform, type Readable, type TransformCallback } from "node:stream";
-import { markDecompressed, openDecompressed } from "../decompress.js";
+import { DecompressionLimitError, markDecompressed, openDecompressed } from "../decompress.js";
 import { DigestingStream } from "./digest.js";
 import { CorruptLayerError, DiffIdMismatchError, TooLargeError } from "./errors.js";
 
@@ -89,12 +89,14 @@ export async function decompressLayer(blob: Readable, opts: DecompressOptions = 
   raw.on("error", forward);
   dec.on("error", (err) =>
     forward(
-      kind === "gzip"
-        ? new CorruptLayerError(`corrupt gzip ${what}: ${err.message}`, {
-            cause: err,
-            ...(opts.layerIndex !== undefined ? { layerIndex: opts.layerIndex } : {}),
-          })
-        : new CorruptLayerError(`corrupt zstd layer: ${err.message}`, { cause: err }),
+      err instanceof DecompressionLimitError
+        ? new DecompressionLimitError(`${what}: ${err.message}`, err.window)
+        : kind === "gzip"
+          ? new CorruptLayerError(`corrupt gzip ${what}: ${err.message}`, {
+              cause: err,
+              ...(opts.layerIndex !== undefined ? { layerIndex: opts.layerIndex } : {}),
+            })
+          : new CorruptLayerError(`corrupt zstd layer: ${err.message}`, { cause: err }),
     ),
   );
   guard.on("error", forward);
