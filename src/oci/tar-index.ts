@@ -18,10 +18,11 @@ import {
   isZeroBlock,
   normalizeTarPath,
   parsePaxRecords,
-  paxInteger,
+  paxSize as paxSizeRecord,
   paxText,
   TarFormatError,
 } from "../tar/index.js";
+import { GvmconvError } from "../errors.js";
 import { LocalSourceError } from "./errors.js";
 
 export interface TarEntry {
@@ -66,8 +67,7 @@ export class TarIndex {
           if (type === "x") {
             const pax = parsePaxRecords(data);
             paxPath = paxText(pax, "path") ?? paxPath;
-            const recordSize = paxInteger(pax, "size");
-            if (recordSize !== undefined && recordSize >= 0) paxSize = recordSize;
+            paxSize = paxRecordSize(pax, path, pos) ?? paxSize;
           }
           pos = next;
           continue;
@@ -113,6 +113,18 @@ export class TarIndex {
 
   names(): string[] {
     return [...this.#files.keys(), ...this.#links.keys()];
+  }
+}
+
+/** A pax header's `size` record, if any; a malformed one means the archive cannot be indexed. */
+function paxRecordSize(pax: Map<string, Uint8Array>, path: string, pos: number): number | undefined {
+  try {
+    return paxSizeRecord(pax);
+  } catch (err) {
+    if (!(err instanceof GvmconvError)) throw err;
+    throw new LocalSourceError(path, `not a readable tar (${err.message} in the header at byte ${pos})`, {
+      cause: err,
+    });
   }
 }
 
