@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   E_OCI_DOCKER_DAEMON: "the Docker engine cannot be reached or does not have the image",
   E_OCI_IMAGE_ID_NOT_LOCAL: "an image id was given and no reachable local engine has that image",
   E_OCI_FOREIGN_LAYER: "a non-distributable layer is neither at its urls nor in the registry",
+  E_OCI_ARCHIVE_AMBIGUOUS: "a docker-archive holds several images and SOURCE does not say which one",
 
   E_HTTP_NETWORK: "a request failed below HTTP (connection, TLS, timeout)",
 

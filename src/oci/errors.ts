@@ -220,6 +220,23 @@ export class LocalSourceError extends GvmconvError {
   }
 }
 
+/**
+ * A `docker save` archive of several images (`docker save a b`, `podman save -m`) opened without
+ * saying which, or with a tag two of its images carry: the choices, as SOURCE spells them.
+ */
+export class ArchiveAmbiguousError extends GvmconvError {
+  readonly path: string;
+  /** `@N (tag, tag)` for each image, in manifest.json order. */
+  readonly choices: string[];
+  constructor(path: string, message: string, choices: string[], example: string) {
+    super("E_OCI_ARCHIVE_AMBIGUOUS", `${path}: ${message}: ${choices.join(", ")}`, {
+      hint: `name one after the file, by tag or index: ${example}`,
+    });
+    this.path = path;
+    this.choices = choices;
+  }
+}
+
 /** `docker-daemon:` with no reachable Docker socket, or the daemon refused the export. */
 export class DockerDaemonError extends GvmconvError {
   readonly socketPath: string;
