@@ -25,7 +25,7 @@ export class DecompressionLimitError extends GvmconvError {
   readonly window: number | undefined;
   constructor(message: string, window?: number) {
     super("E_TAR_COMPRESSION_LIMIT", message, {
-      hint: "recompress it with zstd level 20 or lower, without --long (or with gzip)",
+      hint: "recompress it with zstd level 19 or lower, without --ultra or --long (or with gzip)",
     });
     this.window = window;
   }
@@ -48,10 +48,17 @@ const GUNZIP_CHUNK = 256 * 1024;
  * fzstd's streaming decoder as a node Transform. Corrupt data fails with fzstd's own error (or
  * the frame guard's); a window past `maxWindow` with `DecompressionLimitError`, before fzstd
  * allocates it (see zstd-frame-guard.ts).
+ *
+ * fzstd decodes everything it is given in one call, ignoring backpressure: a 64 KiB chunk of RLE
+ * blocks is 2 GiB of output at once (measured: a 500 MB bomb peaked at 641 MiB resident). So each
+ * chunk is fed one block at a time, cut where the guard saw blocks end, and the next block waits
+ * while the output buffer is full: at most one block (128 KiB) is decoded ahead of the reader.
  */
 class ZstdDecompressStream extends Transform {
   readonly #z: Decompress;
   readonly #guard: ZstdFrameGuard;
+  /** Resolves the feed loop's wait for the reader (set while the output buffer is full). */
+  #resume: (() => void) | undefined;
   constructor(maxWindow: number) {
     super();
     this.#guard = new ZstdFrameGuard(maxWindow);
@@ -61,17 +68,41 @@ class ZstdDecompressStream extends Transform {
     });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    let cuts: number[];
     try {
-      this.#guard.check(chunk);
-      this.#z.push(chunk);
-      cb();
+      cuts = this.#guard.check(chunk);
     } catch (err) {
-      cb(
-        err instanceof ZstdFrameError && err.kind === "limit"
-          ? new DecompressionLimitError(err.message, err.window)
-          : (err as Error),
-      );
+      cb(zstdError(err));
+      return;
     }
+    this.#feed(chunk, cuts).then(
+      () => cb(),
+      (err: unknown) => cb(zstdError(err)),
+    );
+  }
+  async #feed(chunk: Buffer, cuts: number[]): Promise<void> {
+    let start = 0;
+    for (const end of [...cuts, chunk.length]) {
+      if (this.destroyed) return;
+      this.#z.push(chunk.subarray(start, end));
+      start = end;
+      if (this.readableLength >= this.readableHighWaterMark && !this.destroyed) {
+        await new Promise<void>((resolve) => (this.#resume = resolve));
+      }
+    }
+  }
+  #wake(): void {
+    const resume = this.#resume;
+    this.#resume = undefined;
+    resume?.();
+  }
+  override _read(size: number): void {
+    this.#wake();
+    super._read(size);
+  }
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.#wake();
+    super._destroy(err, cb);
   }
   override _flush(cb: TransformCallback): void {
     try {
@@ -81,6 +112,12 @@ class ZstdDecompressStream extends Transform {
       cb(err as Error);
     }
   }
+}
+
+function zstdError(err: unknown): Error {
+  return err instanceof ZstdFrameError && err.kind === "limit"
+    ? new DecompressionLimitError(err.message, err.window)
+    : (err as Error);
 }
 
 export interface Decompression {
@@ -112,7 +149,7 @@ export async function openDecompressed(
   input: Readable,
   opts: {
     onCompressed?: (chunk: Buffer) => void;
-    /** The largest zstd window decoded (default `MAX_ZSTD_WINDOW`, 32 MiB). */
+    /** The largest zstd window decoded (default `MAX_ZSTD_WINDOW`, 8 MiB). */
     maxZstdWindow?: number;
   } = {},
 ): Promise<Decompression> {

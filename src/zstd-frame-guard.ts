@@ -12,13 +12,14 @@
  */
 
 /**
- * Largest window a frame may declare: 32 MiB, what `zstd --ultra -20` uses on a stream of unknown
- * size. Levels 1–19 use at most 8 MiB (and docker buildx and podman, through klauspost/compress,
- * 8 MiB at most); `--ultra -21/-22` and `--long` (64–128 MiB, libzstd's own decoding limit) are
- * refused. fzstd's cost per block grows with the window (measured per 128 KiB block: 0.75 ms at
- * 8 MiB, 4 ms at 32 MiB, 35 ms at 128 MiB), so this also bounds the time per output byte.
+ * Largest window a frame may declare: 8 MiB, what zstd levels 1–19 use at most, and the default
+ * window of klauspost/compress's encoder, which docker buildx, BuildKit, containerd and podman
+ * write zstd layers with. `--ultra -20…-22` (32–128 MiB) and `--long` are refused. The bound is
+ * also one on time: fzstd moves its whole window once per block, so a block costs ~3 ms at an
+ * 8 MiB window and ~13 ms at 32 MiB (measured, 128 KiB blocks), and a hostile layer of RLE
+ * blocks reaches the layer ratio cap's 256 MiB in ~6 s instead of ~26 s.
  */
-export const MAX_ZSTD_WINDOW = 32 * 1024 * 1024;
+export const MAX_ZSTD_WINDOW = 8 * 1024 * 1024;
 
 /** A block never holds more than 128 KiB of content (RFC 8878 §3.1.1.2.4, Block_Maximum_Size). */
 const MAX_BLOCK = 128 * 1024;
@@ -56,8 +57,19 @@ export class ZstdFrameGuard {
     this.#maxWindow = maxWindow;
   }
 
-  /** Checks the next chunk of the stream; throws `ZstdFrameError` at the first refused header. */
-  check(chunk: Uint8Array): void {
+  /**
+   * Checks the next chunk of the stream; throws `ZstdFrameError` at the first refused header.
+   * Returns the offsets in `chunk` (ascending, 0 < offset < length) where a block ends: feeding
+   * the decoder one block at a time bounds what one call can produce to one block, 128 KiB,
+   * where a 64 KiB chunk of RLE blocks would otherwise inflate to 2 GiB in a single call.
+   */
+  check(chunk: Uint8Array): number[] {
+    const cuts: number[] = [];
+    const carried = this.#held.length;
+    const cut = (at: number): void => {
+      const offset = at - carried;
+      if (offset > 0 && offset < chunk.length) cuts.push(offset);
+    };
     let buf = chunk;
     if (this.#held.length > 0) {
       buf = new Uint8Array(this.#held.length + chunk.length);
@@ -73,8 +85,9 @@ export class ZstdFrameGuard {
         pos += n;
         if (n < state.left) {
           this.#state = { ...state, left: state.left - n };
-          return;
+          return cuts;
         }
+        cut(pos);
         this.#state =
           state.then === "block" ? { at: "block-header", checksum: state.checksum } : { at: "magic" };
         continue;
@@ -89,7 +102,7 @@ export class ZstdFrameGuard {
               : state.need;
       if (buf.length - pos < need) {
         this.#held = buf.slice(pos);
-        return;
+        return cuts;
       }
       const view = new DataView(buf.buffer, buf.byteOffset + pos, need);
       if (state.at === "magic") {
@@ -98,7 +111,7 @@ export class ZstdFrameGuard {
           // The descriptor byte tells how long the rest of the header is: peek at it first.
           if (buf.length - pos < 5) {
             this.#held = buf.slice(pos);
-            return;
+            return cuts;
           }
           this.#state = { at: "frame-header", need: 4 + frameHeaderLength(buf[pos + 4] ?? 0) };
           continue;

@@ -38,8 +38,8 @@ function isLimit(err: unknown): boolean {
   return true;
 }
 
-test("the zstd window bound is 32 MiB", () => {
-  assert.equal(MAX_ZSTD_WINDOW, 32 * 1024 * 1024);
+test("the zstd window bound is 8 MiB", () => {
+  assert.equal(MAX_ZSTD_WINDOW, 8 * 1024 * 1024);
 });
 
 test("a zstd frame declaring a 1 GiB window is refused before fzstd allocates it, within a second", async () => {
@@ -60,14 +60,14 @@ test("a single-segment zstd frame claiming 1.5 GiB of content is refused (its wi
 });
 
 test("a window exactly at the bound decodes; one step past it is refused", async () => {
-  // 2^25 = 32 MiB; the next descriptor (exponent 15, mantissa 1) is 36 MiB.
-  const ok = zstdRleFrame({ windowLog: 25, blocks: 3, byte: 7 });
+  // 2^23 = 8 MiB; the next descriptor (exponent 13, mantissa 1) is 9 MiB.
+  const ok = zstdRleFrame({ windowLog: 23, blocks: 3, byte: 7 });
   const { stream } = await openDecompressed(Readable.from([ok]));
   const out = await readAll(stream);
   assert.equal(out.length, 3 * 128 * 1024);
   assert.ok(out.every((b) => b === 7));
   const past = Buffer.from(ok);
-  past[5] = (15 << 3) | 1;
+  past[5] = (13 << 3) | 1;
   const { stream: refused } = await openDecompressed(Readable.from([past]));
   await assert.rejects(drain(refused), isLimit);
 });
@@ -111,8 +111,8 @@ test("a tar input (gvmconv squashfs -) compressed with a hostile zstd window is 
 });
 
 test("a zstd bomb within the window bound is stopped by the layer ratio cap (E_OCI_TOO_LARGE)", async () => {
-  // 8 MiB window, 2,100 RLE blocks: 8.4 KB in, 275 MB out, past the 256 MiB allowance at 32768:1.
-  const out = await decompressLayer(Readable.from([zstdRleFrame({ windowLog: 23, blocks: 2100 })]), {
+  // 1 MiB window, 2,100 RLE blocks: 8.4 KB in, 275 MB out, past the 256 MiB allowance at 32768:1.
+  const out = await decompressLayer(Readable.from([zstdRleFrame({ windowLog: 20, blocks: 2100 })]), {
     layerIndex: 0,
   });
   await assert.rejects(
@@ -143,4 +143,22 @@ test("a gzip 1000:1 bomb of zeros streams through in bounded memory: a big tar o
   assert.equal(files, 1);
   assert.equal(bytes, size);
   assert.ok(peak - rssBefore < 128 * 1024 * 1024, `resident memory grew by ${(peak - rssBefore) >> 20} MiB`);
+});
+
+test("a 64 KiB chunk of RLE blocks (2 GiB of output) is decoded a block at a time, as the reader reads", async () => {
+  // Before: fzstd decoded the whole chunk in one call; a 500 MB bomb peaked at 641 MiB resident.
+  const bomb = zstdRleFrame({ windowLog: 17, blocks: 16_000 });
+  assert.ok(bomb.length < 65_536);
+  const rssBefore = process.memoryUsage().rss;
+  const { stream } = await openDecompressed(Readable.from([bomb]));
+  let read = 0;
+  for await (const chunk of stream) {
+    read += (chunk as Buffer).length;
+    assert.ok(stream.readableLength <= 1024 * 1024, `${stream.readableLength} bytes decoded ahead`);
+    if (read >= 64 * 1024 * 1024) break;
+  }
+  assert.ok(
+    process.memoryUsage().rss - rssBefore < 256 * 1024 * 1024,
+    "not the whole chunk's output at once",
+  );
 });
