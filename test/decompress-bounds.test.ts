@@ -162,3 +162,15 @@ test("a 64 KiB chunk of RLE blocks (2 GiB of output) is decoded a block at a tim
     "not the whole chunk's output at once",
   );
 });
+
+test("an xz or bzip2 tar (no OCI media type; not sniffed) is refused as E_TAR_FORMAT, not read as plain", async () => {
+  for (const magic of [Buffer.from("fd377a585a00", "hex"), Buffer.from("BZh91AY&SY")]) {
+    const bytes = Buffer.concat([magic, Buffer.alloc(2048, 0x5a)]);
+    await assert.rejects(
+      async () => {
+        for await (const e of readTar(Readable.from([bytes]))) void e;
+      },
+      { code: "E_TAR_FORMAT" },
+    );
+  }
+});

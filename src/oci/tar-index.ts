@@ -25,6 +25,9 @@ import {
 import { GvmconvError } from "../errors.js";
 import { LocalSourceError } from "./errors.js";
 
+/** Largest pax or GNU long-name member read while indexing (names and sizes need far less). */
+const MAX_EXTENDED_HEADER = 1024 * 1024;
+
 export interface TarEntry {
   /** Offset of the file data in the tar. */
   offset: number;
@@ -60,7 +63,8 @@ export class TarIndex {
         const dataStart = pos + BLOCK;
         const next = dataStart + Math.ceil(size / BLOCK) * BLOCK;
         if (type === "L" || type === "x" || type === "g" || type === "K") {
-          if (size > 1024 * 1024) throw new LocalSourceError(path, "tar extended header larger than 1 MiB");
+          if (size > MAX_EXTENDED_HEADER)
+            throw new LocalSourceError(path, "tar extended header larger than 1 MiB");
           const data = Buffer.alloc(size);
           await fh.read(data, 0, size, dataStart);
           if (type === "L") longName = decodeGnuLongName(data);
