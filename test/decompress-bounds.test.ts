@@ -18,6 +18,10 @@ import {
   zstdSkippableFrame,
 } from "./support/hostile-streams.js";
 import { rawTarHeader } from "./support/tar.js";
+import { runCli } from "./support/cli-run.js";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 async function drain(stream: Readable): Promise<number> {
   let n = 0;
@@ -172,5 +176,33 @@ test("an xz or bzip2 tar (no OCI media type; not sniffed) is refused as E_TAR_FO
       },
       { code: "E_TAR_FORMAT" },
     );
+  }
+});
+
+test("gvmconv squashfs on a zstd tar with a 1 GiB window, from a file and from standard input: one coded line, exit 1, nothing written", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "gvmconv-zstd-bomb-"));
+  try {
+    const input = join(dir, "bomb.tar.zst");
+    const bomb = zstdRleFrame({ windowLog: 30, blocks: 1000 });
+    await writeFile(input, bomb);
+    for (const [source, stdin] of [
+      [input, undefined],
+      ["-", Readable.from([bomb])],
+    ] as const) {
+      const r = await runCli(["squashfs", source, "-o", join(dir, "out.sqfs")], {
+        env: { HOME: dir },
+        ...(stdin !== undefined ? { stdin } : {}),
+      });
+      assert.equal(r.code, 1, r.stderr);
+      const errors = r.stderr.split("\n").filter((l) => l.startsWith("gvmconv: error"));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.match(
+        errors[0] ?? "",
+        /^gvmconv: error \[E_TAR_COMPRESSION_LIMIT\]: a zstd frame declares a 1024 MiB window; at most 8 MiB is decoded — recompress it with zstd level 19 or lower/,
+      );
+      assert.deepEqual(await readdir(dir), ["bomb.tar.zst"]);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
