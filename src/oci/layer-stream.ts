@@ -33,6 +33,10 @@ class RatioGuard extends Transform {
         new TooLargeError(
           `${this.#what} decompresses to more than ${this.#maxRatio}× its compressed size; refusing a likely decompression bomb`,
           this.#maxRatio,
+          {
+            // gzip cannot exceed ~1032:1, so only zstd (or a corrupt count) gets here.
+            hint: "no real layer compresses this well; if this one is genuine, recompress it with gzip, or raise image.maxDecompressionRatio (library)",
+          },
         ),
       );
       return;
