@@ -279,6 +279,21 @@ const NAMED: [string, (j: Record<string, any>) => void, RegExp][] = [
     /index entry 0 digest is a number/,
   ],
   [
+    // image-spec schema/imageindex_test.go's entry without a digest (test/fixtures/conformance)
+    "digest missing",
+    (j) => {
+      delete j.manifests[0].digest;
+    },
+    /index entry 0 digest is missing, expected a string/,
+  ],
+  [
+    "architecture missing",
+    (j) => {
+      delete j.manifests[1].platform.architecture;
+    },
+    /index entry 1 platform\.architecture is missing, expected a string/,
+  ],
+  [
     "mediaType a number",
     (j) => {
       j.manifests[0].mediaType = 2;
