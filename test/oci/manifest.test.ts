@@ -217,6 +217,10 @@ for (const [file, kind] of HOSTILE_SOURCES) {
             `${path.join(".")} = ${JSON.stringify(value)}: ${(err as Error).name}: ${(err as Error).message}`,
           );
           assert.ok(!err.message.includes("\n"), "one line");
+          assert.ok(
+            err.hint,
+            `${path.join(".")} = ${JSON.stringify(value)}: ${err.message}: says what to do`,
+          );
         }
       }
     }
