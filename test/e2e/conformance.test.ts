@@ -65,9 +65,9 @@ interface ValidCase {
   /**
    * The oracle: skopeo's source and extra `skopeo copy` arguments (platform choice); `raw` for
    * `umoci raw unpack`, the same rootfs unpack without the runtime config.json, which umoci
-   * cannot generate for a config without an os.
+   * cannot generate for a config without an os. `sameSource`: skopeo reads what gvmconv read.
    */
-  oracle: { source: string; args?: string[]; raw?: boolean } | { sameImageAs: string };
+  oracle: { source: string; args?: string[]; raw?: boolean } | { sameImageAs: string } | { sameSource: true };
 }
 
 const layout = (dir: string, tag?: string): string => `oci:${dir}${tag === undefined ? "" : `:${tag}`}`;
@@ -174,6 +174,16 @@ const VALID: ValidCase[] = [
     source: layout(RC, tag),
     oracle: same(layout(RC, tag)),
   })),
+  {
+    // The same layout as an OCI archive (tarred here): a tag chosen among artifacts and referrers.
+    name: "regclient testrepo as an oci-archive, :v2",
+    source: async (work) => {
+      const file = join(work, "regclient-testrepo.oci.tar");
+      run("tar", ["-C", RC, "-cf", file, "."]);
+      return `oci-archive:${file}:v2`;
+    },
+    oracle: { sameSource: true },
+  },
   {
     name: "regclient testrepo:v3 linux/arm64",
     source: layout(RC, "v3"),
@@ -536,6 +546,8 @@ for (const c of VALID) {
       assert.ok(other, `${c.oracle.sameImageAs} runs first`);
       assert.equal(result.imageId, other.imageId, "the same image (config digest)");
       theirs = other.tree;
+    } else if ("sameSource" in c.oracle) {
+      theirs = await oracleTree(source, [], false);
     } else {
       theirs = await oracleTree(c.oracle.source, c.oracle.args ?? [], c.oracle.raw === true);
     }
