@@ -31,7 +31,7 @@ import {
 } from "../gvmi/index.js";
 import { mergeLayers, readTar } from "../layers/index.js";
 import { openImage, parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
-import type { Reporter, Warning } from "../reporter.js";
+import { silentReporter, type Reporter, type Warning } from "../reporter.js";
 import {
   checkWriterOptions,
   SquashfsWriter,
@@ -158,6 +158,17 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
     const inputs = archiveInputs(source);
     // Before anything is written: `-o` naming the archive being read is refused.
     await checkOutputPath(outputPath, inputs);
+    // The runtime config's own checks (field types, --vol, --env, --workdir) run now too, so a bad
+    // one fails before any layer is downloaded or written. Only USER waits: with --keep-user it
+    // is resolved through the tree's /etc/passwd. Warnings come from the real build, at the end.
+    if (format === "gvmi") {
+      buildContainerConfig({
+        imageId,
+        config: image.config.config ?? null,
+        overrides: { ...options.overrides, keepUser: false },
+        reporter: silentReporter,
+      });
+    }
 
     // gvmi follows the incumbent: an output built from the same image is kept unless forced, any
     // other file at that path is rebuilt over. squashfs never replaces a file without --force.

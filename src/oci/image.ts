@@ -112,7 +112,10 @@ export function makeImage(parts: ImageParts): Image {
     if (want.os !== platform.os || want.architecture !== platform.architecture) {
       reporter.warn({
         code: "W_OCI_PLATFORM_MISMATCH",
-        message: `asked for ${formatPlatform(want)} but the image is ${formatPlatform(platform)} (it has no multi-platform index)`,
+        message:
+          platform.os === "" && platform.architecture === ""
+            ? `asked for ${formatPlatform(want)} but the image names no platform (its config's os and architecture are empty)`
+            : `asked for ${formatPlatform(want)} but the image is ${formatPlatform(platform)} (it has no multi-platform index)`,
       });
     }
   }

@@ -25,10 +25,12 @@ import {
   push,
   pushTargetFromSource,
   readImageFile,
+  silentReporter,
   verifyImage,
   ImageHashMismatchError,
   UsageError,
   type ListedDirectory,
+  type Reporter,
 } from "../../src/index.js";
 import { hermeticEnv, tmp } from "../oci/helpers.js";
 import { FakeGolemRegistry } from "../upload/fake-golem-registry.js";
@@ -82,6 +84,19 @@ test("push uploads an existing .gvmi and attaches the tag; the registry holds ex
   assert.equal(doc.hash, result.descriptorSha256, "gvmkit-build's `hash` names the descriptor");
   assert.equal(doc.imageHash, result.sha3);
   assert.deepEqual(doc.repoInfo, { repo: "hello", tag: "lib", url: registry.url, user: "alice" });
+});
+
+test("a runtime-config error (a relative --vol) is refused before any layer is read or written", async () => {
+  const tasks: string[] = [];
+  const reporter: Reporter = {
+    ...silentReporter,
+    task: (label) => (tasks.push(label), silentReporter.task(label)),
+  };
+  await assert.rejects(
+    convert(SAMPLE, { outputDir: join(work, "bad-vol"), env, reporter, overrides: { volumes: ["data"] } }),
+    (err: unknown) => isGvmconvError(err) && err.code === "E_GVMI_CONFIG" && /"data"/.test(err.message),
+  );
+  assert.deepEqual(tasks, [], "no writing (or download) task was started");
 });
 
 test("convertAndPush finds the login before building: without one nothing is written", async () => {

@@ -217,6 +217,10 @@ for (const [file, kind] of HOSTILE_SOURCES) {
             `${path.join(".")} = ${JSON.stringify(value)}: ${(err as Error).name}: ${(err as Error).message}`,
           );
           assert.ok(!err.message.includes("\n"), "one line");
+          assert.ok(
+            err.hint,
+            `${path.join(".")} = ${JSON.stringify(value)}: ${err.message}: says what to do`,
+          );
         }
       }
     }
@@ -277,6 +281,21 @@ const NAMED: [string, (j: Record<string, any>) => void, RegExp][] = [
       j.manifests[0].digest = 1;
     },
     /index entry 0 digest is a number/,
+  ],
+  [
+    // image-spec schema/imageindex_test.go's entry without a digest (test/fixtures/conformance)
+    "digest missing",
+    (j) => {
+      delete j.manifests[0].digest;
+    },
+    /index entry 0 digest is missing, expected a string/,
+  ],
+  [
+    "architecture missing",
+    (j) => {
+      delete j.manifests[1].platform.architecture;
+    },
+    /index entry 1 platform\.architecture is missing, expected a string/,
   ],
   [
     "mediaType a number",
