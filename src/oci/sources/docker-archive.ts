@@ -25,14 +25,22 @@ interface SaveEntry {
   Layers: string[];
 }
 
+/** What to do about an archive whose manifest.json is missing or broken. */
+const REWRITE_HINT = "write it again with `docker save IMAGE -o FILE` (or `podman save`)";
+
 function parseSaveManifest(bytes: Buffer, location: string): SaveEntry[] {
   let v: unknown;
   try {
     v = JSON.parse(bytes.toString("utf8"));
   } catch (err) {
-    throw new LocalSourceError(location, "manifest.json is not valid JSON", { cause: err });
+    throw new LocalSourceError(location, "manifest.json is not valid JSON", {
+      cause: err,
+      hint: REWRITE_HINT,
+    });
   }
-  if (!Array.isArray(v)) throw new LocalSourceError(location, "manifest.json is not a list");
+  if (!Array.isArray(v)) {
+    throw new LocalSourceError(location, "manifest.json is not a list", { hint: REWRITE_HINT });
+  }
   return v.map((e: unknown, i) => {
     // `null` and non-objects too: a hostile manifest.json must not reach a property read.
     const o = (typeof e === "object" && e !== null ? e : {}) as Partial<SaveEntry>;
@@ -41,7 +49,9 @@ function parseSaveManifest(bytes: Buffer, location: string): SaveEntry[] {
       !Array.isArray(o.Layers) ||
       !o.Layers.every((l) => typeof l === "string")
     ) {
-      throw new LocalSourceError(location, `manifest.json entry ${i} lacks Config or Layers`);
+      throw new LocalSourceError(location, `manifest.json entry ${i} lacks Config or Layers`, {
+        hint: REWRITE_HINT,
+      });
     }
     return {
       Config: o.Config,
@@ -170,7 +180,7 @@ export async function openDockerArchiveFiles(
       hint:
         (await files.size("index.json")) !== undefined
           ? "this looks like an OCI archive: use oci-archive:"
-          : "",
+          : REWRITE_HINT,
     });
   }
   const { entry, reference } = selectEntry(parseSaveManifest(mbytes, files.location), ref, files.location);
