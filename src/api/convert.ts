@@ -35,6 +35,7 @@ import { formatPlatform, openImage, parseSource, type Image, type OpenImageOptio
 import { silentReporter, type Reporter, type Warning } from "../reporter.js";
 import {
   byteOptions,
+  checkOwnOutput,
   decideOutput,
   fingerprint,
   recordOutput,
@@ -169,7 +170,10 @@ async function prepare(
       throw err;
     },
   );
-  if (refusal !== undefined && mode === "convert") throw refusal;
+  if (mode === "convert") {
+    if (refusal !== undefined) throw refusal;
+    await checkOwnOutput(outputPath, format, options.force ?? false);
+  }
   if (format === "squashfs") {
     const id = { v: 1, format, imageId: image.configDigest, writer: byteOptions(writer) };
     return {

@@ -91,15 +91,45 @@ export async function decideOutput(
   if (force) return { action: "replace", reason: "forced" };
   const same =
     expected.format === "gvmi" ? await sameGvmi(path, expected) : await sameSquashfs(path, expected);
-  if (same === "foreign") {
-    throw new OutputNotOursError(
-      path,
-      expected.format === "gvmi"
-        ? "is not a .gvmi (no readable trailer naming an image)"
-        : "was not written by gvmconv (or changed since)",
-    );
-  }
+  if (same === "foreign") throw notOurs(path, expected.format);
   return same === "same" ? { action: "keep" } : { action: "replace", reason: "changed" };
+}
+
+function notOurs(path: string, format: OutputExpectation["format"]): OutputNotOursError {
+  return new OutputNotOursError(
+    path,
+    format === "gvmi"
+      ? "is not a .gvmi (no readable trailer naming an image)"
+      : "was not written by gvmconv (or changed since)",
+  );
+}
+
+/**
+ * Throws `OutputNotOursError` now when `path` holds a file gvmconv did not write and `force` is
+ * not given: what `decideOutput` would find, without knowing yet what this run would write, so a
+ * caller can refuse before its warnings about the image and before any download.
+ */
+export async function checkOwnOutput(
+  path: string,
+  format: OutputExpectation["format"],
+  force: boolean,
+): Promise<void> {
+  if (force) return;
+  const st = await stat(path).catch(() => undefined);
+  if (st === undefined || !st.isFile()) return;
+  const owned =
+    format === "gvmi" ? (await gvmiImageId(path)) !== undefined : (await readRecord(path)) !== undefined;
+  if (!owned) throw notOurs(path, format);
+}
+
+/** The image id a .gvmi's trailer names, or undefined when the file is not a readable .gvmi. */
+async function gvmiImageId(path: string): Promise<string | undefined> {
+  try {
+    const image = (await readGvmiTrailer(path)).config["Image"];
+    return typeof image === "string" && IMAGE_ID.test(image) ? image : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 type Comparison = "same" | "changed" | "foreign";
@@ -169,18 +199,25 @@ interface OutputRecord {
   ino: number;
 }
 
-async function sameSquashfs(
-  path: string,
-  expected: Extract<OutputExpectation, { format: "squashfs" }>,
-): Promise<Comparison> {
+/** The record of a plain SquashFS output, when it is there and the file is still the one it describes. */
+async function readRecord(path: string): Promise<OutputRecord | undefined> {
   let record: OutputRecord;
   try {
     record = JSON.parse(await readFile(recordPath(path), "utf8")) as OutputRecord;
   } catch {
-    return "foreign";
+    return undefined;
   }
   const st = await stat(path);
-  if (record.size !== st.size || record.mtimeMs !== st.mtimeMs || record.ino !== st.ino) return "foreign";
+  if (record.size !== st.size || record.mtimeMs !== st.mtimeMs || record.ino !== st.ino) return undefined;
+  return record;
+}
+
+async function sameSquashfs(
+  path: string,
+  expected: Extract<OutputExpectation, { format: "squashfs" }>,
+): Promise<Comparison> {
+  const record = await readRecord(path);
+  if (record === undefined) return "foreign";
   if (expected.fingerprint === undefined || record.fingerprint !== expected.fingerprint) return "changed";
   return "same";
 }

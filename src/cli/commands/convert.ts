@@ -183,8 +183,7 @@ export class ConvertCommand extends Command<BaseContext> {
 
   async execute(): Promise<number> {
     const { stderr, env } = this.context;
-    // With --json, standard output carries the JSON document alone; the human lines go to stderr.
-    const stdout = this.json ? stderr : this.context.stdout;
+    const stdout = this.#human();
     const reporter = CliReporter.forStream(stderr, env, this.hideProgress);
     try {
       if (this.login) return await runLogin(this.context, reporter);
@@ -333,7 +332,7 @@ export class ConvertCommand extends Command<BaseContext> {
    * with the image link's other spelling), then, after an upload, the download link.
    */
   #printImageLink(description: ImageDescription, pushed: PushResult | undefined): void {
-    const { stdout } = this.context;
+    const stdout = this.#human();
     if (description.reused) {
       stdout.write(" -- file descriptor already exists and is newer\n");
       stdout.write(`Image link (for use in SDK): ${description.sha3}\n`);
@@ -347,7 +346,7 @@ export class ConvertCommand extends Command<BaseContext> {
 
   /** The values for yapapi's `vm.repo(image_hash=…, image_url=…)`, with the real URL when there is one. */
   #printVmRepo(description: ImageDescription, pushed: PushResult | undefined): void {
-    const { stdout } = this.context;
+    const stdout = this.#human();
     if (pushed !== undefined) {
       stdout.write(`vm.repo(image_hash="${description.sha3}", image_url="${pushed.downloadUrl}")\n`);
     } else {
@@ -356,6 +355,11 @@ export class ConvertCommand extends Command<BaseContext> {
         `self-hosted: vm.repo(image_hash="${description.sha3}", image_url=<the URL where you serve ${name}>)\n`,
       );
     }
+  }
+
+  /** With --json, standard output carries the JSON document alone; the human lines go to stderr. */
+  #human(): BaseContext["stdout"] {
+    return this.json ? this.context.stderr : this.context.stdout;
   }
 
   #format(): OutputFormat {
