@@ -211,6 +211,9 @@ test("inspect REF: digest, platforms on offer, the trailer's config, mount point
     assert.deepEqual(plan.warnings.map((w) => w.code).sort(), ["W_GVMI_NO_VOLUMES", "W_GVMI_USER_DROPPED"]);
     assert.deepEqual(layerGets(proxy.events, amd64), [], "no layer requested");
     assert.deepEqual(await readdir(dir), [], "nothing written");
+    // The CLI only formats the library's plan.
+    const lib = await planConvert(ref, { env, image: { cacheDir: cache, engine: false } });
+    assert.deepEqual(JSON.parse(JSON.stringify(lib)), plan);
 
     const human = await cli(["inspect", ref, "--cache-dir", cache], env);
     assert.equal(human.code, 0, human.stderr);

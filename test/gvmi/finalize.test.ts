@@ -7,7 +7,6 @@ import { join } from "node:path";
 import { buildContainerConfig } from "../../src/gvmi/container-config.js";
 import { appendTrailer } from "../../src/gvmi/finalize.js";
 import { readGvmi } from "../../src/gvmi/read.js";
-import { encodeTrailer } from "../../src/gvmi/trailer.js";
 
 const imageId = "sha256:" + "cd".repeat(32);
 const config = buildContainerConfig({
