@@ -160,6 +160,7 @@ const ABORT_GRACE_MS = 3_000;
 if (isEntryPoint()) {
   const interrupt = new AbortController();
   let honoured = false;
+  let stoppedBy: NodeJS.Signals | undefined;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, () => {
       const exit = (): never => {
@@ -170,6 +171,7 @@ if (isEntryPoint()) {
       // A command that honours the signal stops cleanly and reports one E_ABORTED line; a second
       // Ctrl-C, or one that takes too long, exits at once.
       if (!honoured || interrupt.signal.aborted) exit();
+      stoppedBy = signal;
       interrupt.abort();
       setTimeout(exit, ABORT_GRACE_MS).unref();
     });
@@ -183,10 +185,12 @@ if (isEntryPoint()) {
     loadedLibrary()?.removePendingOutputsSync();
     process.exit(0);
   });
-  process.exitCode = await createCli().run(process.argv.slice(2), {
+  const code = await createCli().run(process.argv.slice(2), {
     signal: interrupt.signal,
     honourSignal: () => {
       honoured = true;
     },
   });
+  // A run stopped by SIGTERM reports E_ABORTED too, with the status a shell expects for it.
+  process.exitCode = code === 130 && stoppedBy === "SIGTERM" ? 143 : code;
 }

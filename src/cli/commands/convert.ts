@@ -241,7 +241,7 @@ export class ConvertCommand extends Command<BaseContext> {
         if (this.dryRun) {
           const plan = await lib.planConvert(this.source, options);
           if (this.json) this.context.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
-          else this.context.stdout.write(formatPlan(plan));
+          else this.context.stdout.write(formatPlan(plan, false));
           return 0;
         }
         if (pushing) {
@@ -449,8 +449,11 @@ export class ConvertCommand extends Command<BaseContext> {
   }
 }
 
-/** The plan as `--dry-run` and `inspect REF` print it. */
-export function formatPlan(plan: ConvertPlan): string {
+/**
+ * The plan as `--dry-run` and `inspect REF` print it; `warnings` false when the reporter has
+ * already printed them on standard error (--dry-run, as a real run does).
+ */
+export function formatPlan(plan: ConvertPlan, warnings = true): string {
   const outcome = {
     create: "would be written",
     keep: "exists, built from this image with these options: would be kept",
@@ -476,6 +479,6 @@ export function formatPlan(plan: ConvertPlan): string {
   }
   if (plan.mountPoints.length > 0)
     lines.push(`mount points added where the image lacks them: ${plan.mountPoints.join(", ")}`);
-  for (const w of plan.warnings) lines.push(`warning ${w.code}: ${w.message}`);
+  if (warnings) for (const w of plan.warnings) lines.push(`warning ${w.code}: ${w.message}`);
   return `${lines.join("\n")}\n`;
 }

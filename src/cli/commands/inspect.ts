@@ -6,7 +6,6 @@ import { Command, Option, type BaseContext } from "clipanion";
 import type { CommandHelp } from "../command-spec.js";
 import { reportError } from "../errors.js";
 import { library } from "../library.js";
-import { CliReporter } from "../reporter.js";
 import { formatPlan } from "./convert.js";
 
 export class InspectCommand extends Command<BaseContext> {
@@ -58,7 +57,7 @@ export class InspectCommand extends Command<BaseContext> {
         // Warnings are part of the plan (printed with it, or in the JSON): the reporter stays quiet.
         const plan = await lib.planConvert(this.file, {
           env: this.context.env,
-          reporter: this.json ? lib.silentReporter : CliReporter.forStream(stderr, this.context.env, true),
+          reporter: lib.silentReporter,
           image: {
             platform: this.platform,
             cacheDir: this.cacheDir,
