@@ -208,7 +208,16 @@ async function prepare(
     inputs,
     refusal,
     containerConfig,
-    expectation: { format, containerConfig, userFromLayers, writer },
+    expectation: {
+      format,
+      containerConfig,
+      userFromLayers,
+      writer,
+      mountPoints:
+        options.addMountPoints === false
+          ? []
+          : MOUNT_POINTS.filter((m) => !m.path.includes("/")).map((m) => m.path),
+    },
   };
 }
 

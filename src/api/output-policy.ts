@@ -18,9 +18,12 @@
  * option (--env, --volume, --entrypoint, --workdir, --keep-user): we build the one this run would
  * write and compare. The superblock holds the compression id, the block size and the filesystem
  * time, and the compressor options block after it holds gzip's and lzo's level and lz4's HC flag:
- * we compare those with what the writer would write. Not recorded anywhere in the file, so not
+ * we compare those with what the writer would write. Mount points: an output that should carry
+ * them must have the top-level ones (/proc, /sys, /dev, /etc, /tmp, /.dockerenv), which are added
+ * whenever the image lacks them. Not recorded anywhere in the file, so not
  * compared: the xz level and --always-compress, which change how well blocks compress but not one
- * byte the VM reads; pass --force to rebuild after changing only those. A gvmkit-build output of
+ * byte the VM reads, and turning mount points off (the image may have had them); pass --force to
+ * rebuild after changing only those. A gvmkit-build output of
  * the same image carries other trailer keys (Hostname) and is rebuilt, not kept.
  *
  * plain SquashFS — the file carries no image id and no place for one that keeps its bytes equal
@@ -40,6 +43,7 @@ import {
   decodeSuperblock,
   DEFAULT_BLOCK_SIZE,
   DEFAULT_LEVEL,
+  SquashfsReader,
   SUPERBLOCK_SIZE,
   SuperblockFlags,
   type WriterOptions,
@@ -65,6 +69,11 @@ export type OutputExpectation =
       /** --keep-user: the trailer's User comes from the image's /etc/passwd; only its presence is compared. */
       userFromLayers: boolean;
       writer: WriterOptions;
+      /**
+       * Paths the image must have (top-level mount points, which are added whenever missing);
+       * empty when mount points are not added, which cannot be told from the file.
+       */
+      mountPoints?: readonly string[];
     }
   | {
       format: "squashfs";
@@ -152,7 +161,32 @@ async function sameGvmi(
   const { User: wantUser, ...want } = expected.containerConfig;
   if (expected.userFromLayers ? haveUser === undefined : haveUser !== wantUser) return "changed";
   if (canonical(have) !== canonical(want)) return "changed";
-  return (await sameSuperblock(path, expected.writer)) ? "same" : "changed";
+  if (!(await sameSuperblock(path, expected.writer))) return "changed";
+  return (await hasPaths(path, expected.mountPoints ?? [])) ? "same" : "changed";
+}
+
+/** True when the .gvmi's SquashFS has every one of `paths` (an output built without mount points lacks some). */
+async function hasPaths(path: string, paths: readonly string[]): Promise<boolean> {
+  if (paths.length === 0) return true;
+  const { squashfsSize } = await readGvmiTrailer(path);
+  let reader: SquashfsReader;
+  try {
+    reader = await SquashfsReader.open({ path, offset: 0, length: squashfsSize });
+  } catch {
+    return false;
+  }
+  try {
+    for (const p of paths) {
+      const found = await reader.lookup(p).then(
+        () => true,
+        () => false,
+      );
+      if (!found) return false;
+    }
+    return true;
+  } finally {
+    await reader.close();
+  }
 }
 
 /** Compression id, block size, filesystem time and compressor options as the writer would write them. */

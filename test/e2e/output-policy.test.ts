@@ -14,6 +14,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { assembleImage, hermeticEnv, layerTar, tmp, writeLayout } from "../oci/helpers.js";
+import { convert } from "../../src/index.js";
 import { cli, decodeGvmi, type CliRun } from "./support.js";
 
 let work: string;
@@ -210,4 +211,15 @@ test("gvmconv squashfs: a tar's image is kept with the same options, a directory
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^gvmconv: error \[E_OUTPUT_NOT_OURS\]: .* — pass --force/);
   ok(await cli(["squashfs", tar, "-o", foreign, "--force"], env));
+});
+
+test("library: an output built without mount points is rebuilt when they are asked for, then kept", async () => {
+  const out = join(await outDir(), "app.gvmi");
+  const options = { env, output: out, overrides: { volumes: ["/data"] } };
+  const bare = await convert(source, { ...options, addMountPoints: false });
+  assert.deepEqual(bare.addedMountPoints, []);
+  const withMounts = await convert(source, options);
+  assert.equal(withMounts.kept, false, "rebuilt: the file lacks /proc, /sys, …");
+  assert.ok(withMounts.addedMountPoints.includes("/proc"));
+  assert.equal((await convert(source, options)).kept, true);
 });
