@@ -3,6 +3,7 @@ import { realpath, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { checkOutputPath, writeAtomically } from "../atomic-output.js";
 import { contextOf, type RunOptions } from "../context.js";
+import { AbortedError } from "../errors.js";
 import { openEntrySource } from "../layers/index.js";
 import { checkWriterOptions, writeSquashfs, type WriteResult } from "../squashfs/index.js";
 import { writerOptions, type ConvertWriterOptions } from "./convert.js";
@@ -62,14 +63,31 @@ export async function buildSquashfs(
     return { outputPath: output, size: (await stat(output)).size, kept: true };
   }
   const entries = await openEntrySource(input, { reporter: context.reporter, stdin: options.stdin });
-  const written = await writeAtomically(
-    output,
-    { force: decision.action === "replace", inputs: [input] },
-    (temp) => writeSquashfs(entries, temp, writer),
-  );
+  const signal = context.signal;
+  let written;
+  try {
+    written = await writeAtomically(
+      output,
+      { force: decision.action === "replace", inputs: [input] },
+      (temp) => writeSquashfs(signal === undefined ? entries : untilAborted(entries, signal), temp, writer),
+    );
+  } catch (err) {
+    throw signal?.aborted === true && !(err instanceof AbortedError) ? new AbortedError(err) : err;
+  }
   await recordOutput(output, expectation.fingerprint);
   const { size } = await stat(output);
   return { ...written, outputPath: output, size, kept: false };
+}
+
+/** The entries, stopping with the signal's reason at the next entry once it is aborted. */
+async function* untilAborted<T>(
+  entries: AsyncIterable<T> | Iterable<T>,
+  signal: AbortSignal,
+): AsyncGenerator<T> {
+  for await (const entry of entries) {
+    signal.throwIfAborted();
+    yield entry;
+  }
 }
 
 /**

@@ -3,7 +3,7 @@
  * real docker-registry on 127.0.0.1 holding a two-platform image, the early warnings (no volume,
  * a USER dropped, a non-amd64 platform) reported before the first layer request reaches the
  * registry, and a run stopped through its AbortSignal — mid-download from the registry and
- * mid-write, through the library, and by Ctrl-C (SIGINT) in the CLI — as one E_ABORTED
+ * mid-write, through the library (convert and buildSquashfs), and by Ctrl-C (SIGINT) in the CLI — as one E_ABORTED
  * failure with nothing partial left. A logging proxy in front of the registry is the witness of
  * what was requested, and when; it can stall a chosen blob mid-body.
  */
@@ -14,8 +14,16 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { PassThrough } from "node:stream";
 import { join } from "node:path";
-import { convert, isGvmconvError, planConvert, type ProgressTask, type Reporter } from "../../src/index.js";
+import {
+  buildSquashfs,
+  convert,
+  isGvmconvError,
+  planConvert,
+  type ProgressTask,
+  type Reporter,
+} from "../../src/index.js";
 import { BlobCache } from "../../src/oci/index.js";
 import {
   assembleImage,
@@ -28,7 +36,7 @@ import {
   type BuiltImage,
   type RunningRegistry,
 } from "../oci/helpers.js";
-import { cli, decodeGvmi, repoRoot } from "./support.js";
+import { cli, decodeGvmi, packTar, repoRoot } from "./support.js";
 
 let work: string;
 let env: Record<string, string | undefined>;
@@ -411,4 +419,26 @@ test("Ctrl-C (SIGINT) in the CLI mid-download: one E_ABORTED line, exit 130, not
   } finally {
     await proxy.close();
   }
+});
+
+test("abort gvmconv squashfs mid-input (library signal): E_ABORTED, no output, no record, no temporary file", async () => {
+  const { dir } = await fresh();
+  const members = Array.from({ length: 20 }, (_, i) => ({
+    header: { name: `f${i}`, type: "file" as const, mode: 0o644, mtime: new Date(0) },
+    body: `file ${i}\n`,
+  }));
+  const tar = await packTar(members);
+  // The first half of the tar, then (once aborted) the rest: the abort lands between entries.
+  const stdin = new PassThrough();
+  stdin.write(tar.subarray(0, 512 * 10));
+  const controller = new AbortController();
+  setTimeout(() => {
+    controller.abort();
+    stdin.end(tar.subarray(512 * 10));
+  }, 300);
+  await assert.rejects(
+    buildSquashfs("-", join(dir, "t.sqfs"), { env, stdin, signal: controller.signal }),
+    isAborted,
+  );
+  assert.deepEqual(await readdir(dir), []);
 });

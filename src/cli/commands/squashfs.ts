@@ -1,6 +1,6 @@
 /** `gvmconv squashfs`: a directory or a tar (file or stdin) → a SquashFS image. */
 import { Command, Option, type BaseContext } from "clipanion";
-import type { CommandHelp } from "../command-spec.js";
+import type { CommandHelp, ProgramContext } from "../command-spec.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import { parseMkfsTime, parseWriterOptions } from "../parse-options.js";
 import { reportError } from "../errors.js";
@@ -75,6 +75,8 @@ export class SquashfsCommand extends Command<BaseContext> {
         alwaysCompress: this.alwaysCompress,
       });
       const mkfsTime = parseMkfsTime(this.mkfsTime);
+      const program = this.context as ProgramContext;
+      program.honourSignal?.();
       const { buildSquashfs } = await library();
       const result = await buildSquashfs(this.input, this.output, {
         writer,
@@ -84,6 +86,7 @@ export class SquashfsCommand extends Command<BaseContext> {
         reporter,
         strict: this.strict,
         mkfsTime,
+        signal: program.signal,
       });
       if (this.json) {
         this.context.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
