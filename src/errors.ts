@@ -10,6 +10,7 @@
  * Codes are `E_` (error) or `W_` (warning), then the part of gvmconv that reports it, then what
  * happened: `E_<AREA>_<WHAT>`. The areas:
  *   USAGE     the command line or an option value (`E_USAGE` alone)
+ *   ABORTED   the run was stopped through its AbortSignal or Ctrl-C (`E_ABORTED` alone: any part)
  *   INPUT     reading what is given as input: an image file (inspect/ls/cat/verify/-d), a directory or tar
  *   OUTPUT    writing the output file
  *   OCI       the container image: references, manifests, the image registry, local sources
@@ -37,6 +38,7 @@ export const ERROR_CODES = {
   E_OUTPUT_WRITE: "the output cannot be written (directory missing or unwritable, disk full)",
   E_OUTPUT_IS_INPUT: "the output path is the input itself, or inside the directory being imaged",
   E_OUTPUT_NOT_A_FILE: "the output path is a device, FIFO or socket, not a file",
+  E_OUTPUT_NOT_OURS: "the output exists and gvmconv did not write it; it is replaced only with --force",
 
   E_OCI_INVALID_SOURCE: "SOURCE is not a reference or transport gvmconv reads",
   E_OCI_INVALID_REFERENCE: "the image reference is malformed",
@@ -62,6 +64,8 @@ export const ERROR_CODES = {
   E_OCI_ARCHIVE_AMBIGUOUS: "a docker-archive holds several images and SOURCE does not say which one",
 
   E_HTTP_NETWORK: "a request failed below HTTP (connection, TLS, timeout)",
+
+  E_ABORTED: "the run was stopped (Ctrl-C or the caller's AbortSignal); nothing partial was left",
 
   E_TAR_FORMAT: "the input is not a readable tar (plain, gzip or zstd)",
   E_TAR_SPARSE_MAP:
@@ -143,6 +147,7 @@ export const WARNING_CODES = {
   W_GVMI_USER_DROPPED: "USER is dropped: the VM runs as root (see --keep-user)",
   W_GVMI_USER_NOT_NUMERIC: "the trailer's User is not uid:gid; the runtime uses 0:0",
   W_GVMI_UNPADDED: "the SquashFS part is not padded to 4 KiB; the VM may not mount it",
+  W_GVMI_PLATFORM_NOT_AMD64: "the image is not linux/amd64; Golem VMs run amd64 and cannot run it",
 
   W_GOLEM_CREDENTIALS_PERMISSIONS: "the stored login is readable by other users",
   W_GOLEM_TOO_MANY_CHUNKS: "the chunk size was raised to stay within the registry's chunk limit",
@@ -182,6 +187,21 @@ export class GvmconvError extends Error {
 export class UsageError extends GvmconvError {
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super("E_USAGE", message, options);
+  }
+}
+
+/**
+ * The run was stopped through its `AbortSignal` (the caller's, or Ctrl-C in the CLI). Named
+ * `AbortError` as the DOM and undici name theirs, so code that checks `err.name` keeps working;
+ * whatever the stop interrupted (a TLS read, a write) is its `cause`, never the failure itself.
+ */
+export class AbortedError extends GvmconvError {
+  constructor(cause?: unknown) {
+    super("E_ABORTED", "stopped before the output was complete", {
+      hint: "nothing partial was left; run the command again to finish (downloads resume)",
+      cause,
+    });
+    this.name = "AbortError";
   }
 }
 

@@ -10,6 +10,7 @@
 export {
   GvmconvError,
   UsageError,
+  AbortedError,
   isGvmconvError,
   ERROR_CODES,
   WARNING_CODES,
@@ -37,11 +38,14 @@ export {
   OutputNotAFileError,
   removePendingOutputsSync,
 } from "./atomic-output.js";
+export { OutputNotOursError } from "./api/output-policy.js";
 
 export {
   convert,
+  planConvert,
   OutputRequiredError,
   type ConvertOptions,
+  type ConvertPlan,
   type ConvertResult,
   type ConvertWriterOptions,
   type OutputFormat,
@@ -65,6 +69,7 @@ export { parsePushTarget, formatPushTarget } from "./upload/index.js";
 export {
   openImageFile,
   inspectImage,
+  isImageReference,
   verifyImage,
   listImage,
   readImageFile,

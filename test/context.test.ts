@@ -78,7 +78,10 @@ async function tarWithSparseFile(map = "1\n0\n512\n"): Promise<Buffer> {
 /** An OCI layout whose only layer is `tar`. */
 async function layoutOf(name: string, tar: Buffer): Promise<string> {
   const dir = join(work, name);
-  await writeLayout(dir, [{ kind: "image", ref: "latest", image: imageFromTars([tar], "gzip") }]);
+  // A config that warns about nothing (a volume, no USER): under --strict the failure is the tar's,
+  // not the config's, whose warnings come first, before any layer is read.
+  const config = { Cmd: ["/bin/sh"], Volumes: { "/data": {} } };
+  await writeLayout(dir, [{ kind: "image", ref: "latest", image: imageFromTars([tar], "gzip", { config }) }]);
   return `oci:${dir}:latest`;
 }
 
@@ -188,7 +191,11 @@ test("--strict fails on an unknown tar entry type from the tar reader: library a
   const r2 = await runCli([source, "-o", join(dir, "strict-cli.gvmi"), "--strict"], { env });
   assert.equal(r2.code, 1);
   assert.match(r2.stderr, /\[E_TAR_UNKNOWN_TYPE\]/);
-  assert.deepEqual((await readdir(dir)).sort(), ["lenient.sqfs"], "nothing left by the strict runs");
+  assert.deepEqual(
+    (await readdir(dir)).sort(),
+    [".lenient.sqfs.gvmconv.json", "lenient.sqfs"],
+    "nothing left by the strict runs (the lenient image and its record)",
+  );
 });
 
 test("a malformed sparse map is an error with or without --strict; a well-formed one converts", async () => {
@@ -223,7 +230,11 @@ test("a malformed sparse map is an error with or without --strict; a well-formed
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, /\[E_TAR_SPARSE_MAP\]/);
   }
-  assert.deepEqual((await readdir(dir)).sort(), ["good.sqfs"], "nothing left by the failed runs");
+  assert.deepEqual(
+    (await readdir(dir)).sort(),
+    [".good.sqfs.gvmconv.json", "good.sqfs"],
+    "nothing left by the failed runs (the good image and its record)",
+  );
 });
 
 test("a context's warnings are recorded in order, and strict throws the first one", () => {

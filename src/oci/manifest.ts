@@ -294,6 +294,26 @@ export function parseImageConfig(bytes: Uint8Array, digest?: string): ImageConfi
   return json as unknown as ImageConfig;
 }
 
+/** Architecture names (and their aliases) `parsePlatform` takes without an os. */
+const KNOWN_ARCHITECTURES = new Set([
+  "amd64",
+  "x86_64",
+  "x86-64",
+  "arm64",
+  "aarch64",
+  "arm",
+  "armhf",
+  "armel",
+  "386",
+  "i386",
+  "i686",
+  "ppc64le",
+  "s390x",
+  "riscv64",
+  "mips64le",
+  "loong64",
+]);
+
 /** Canonical architecture and variant names (what containerd's platforms package normalizes to). */
 export function normalizePlatform(p: Platform): Platform {
   let { architecture, variant } = p;
@@ -329,9 +349,13 @@ export function normalizePlatform(p: Platform): Platform {
   return variant !== undefined && variant !== "" ? { os, architecture, variant } : { os, architecture };
 }
 
-/** Parse `os/arch[/variant]`; `linux/amd64` is the default. */
+/**
+ * Parse `os/arch[/variant]`; `linux/amd64` is the default. An architecture alone (`amd64`,
+ * `arm64`, `arm/v7`) means linux, as docker's and podman's `--platform` read it.
+ */
 export function parsePlatform(s: string): Platform {
   const parts = s.split("/");
+  if (parts.length <= 2 && KNOWN_ARCHITECTURES.has((parts[0] ?? "").toLowerCase())) parts.unshift("linux");
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
     throw new InvalidManifestError(`invalid platform "${s}" (expected os/arch[/variant], e.g. linux/amd64)`);
   }
@@ -398,16 +422,25 @@ export function rankPlatforms(index: ImageIndex, want: Platform): Descriptor[] {
     .sort((a, b) => a.r - b.r || zstdMark(a.m) - zstdMark(b.m) || a.i - b.i)
     .map((x) => x.m);
   if (ranked.length > 0) return ranked;
-  const available = [
+  throw new NoMatchingPlatformError(formatPlatform(w), offeredPlatforms(index));
+}
+
+/**
+ * The platforms an index offers (its image entries; artifacts and attestations left out), as the
+ * index wrote them (linux/arm64/v8 stays), so the user can pass one back to --platform.
+ */
+export function offeredPlatforms(index: ImageIndex): string[] {
+  const candidates = index.manifests.filter(
+    (m) => MANIFEST_TYPES.has(m.mediaType) && !isAttestation(entryPlatform(m)),
+  );
+  return [
     ...new Set(
       candidates
-        // As the index wrote them (linux/arm64/v8 stays), so the user can pass one back.
         .map((m) => m.platform ?? entryPlatform(m))
         .filter((p): p is Platform => p !== undefined)
         .map(formatPlatform),
     ),
   ];
-  throw new NoMatchingPlatformError(formatPlatform(w), available);
 }
 
 /** The best index entry for `want` (see `rankPlatforms`). */

@@ -135,11 +135,11 @@ test("openImageFile, inspectImage, verifyImage, listImage, readImageFile read a 
 
   const info = await inspectImage(sampleGvmi);
   assert.equal(info.format, "gvmi");
-  assert.equal(info.sha3_224, await sha3(sampleGvmi));
+  assert.equal(info.sha3, await sha3(sampleGvmi));
   assert.equal(info.squashfs.compression, "gzip");
   assert.ok(info.config !== null && "Image" in info.config);
 
-  const verified = await verifyImage(sampleGvmi, { sha3: info.sha3_224 });
+  const verified = await verifyImage(sampleGvmi, { sha3: info.sha3 });
   assert.equal(verified.hashChecked, true);
   assert.ok(verified.inodes > 0);
   await assert.rejects(verifyImage(sampleGvmi, { sha3: "0".repeat(56) }), ImageHashMismatchError);
@@ -193,10 +193,18 @@ test("buildSquashfs from a directory, a tar file and a tar stream: the same tree
     return seen;
   };
   assert.deepEqual(await names(fromDir.outputPath), await names(fromFile.outputPath));
+  // One output policy (output-policy.ts): a directory's image gvmconv wrote is rebuilt (its
+  // contents cannot be compared unread), a tar file's with the same options kept, and a file
+  // gvmconv did not write refused.
+  assert.equal((await buildSquashfs(tree, fromDir.outputPath, { context })).kept, false);
+  assert.equal((await buildSquashfs(tarFile, fromFile.outputPath, { context })).kept, true);
+  const foreign = join(out, "foreign.sqfs");
+  await writeFile(foreign, "not ours");
   await assert.rejects(
-    buildSquashfs(tree, fromDir.outputPath, { context }),
-    (e: unknown) => isGvmconvError(e) && e.code === "E_OUTPUT_EXISTS",
+    buildSquashfs(tree, foreign, { context }),
+    (e: unknown) => isGvmconvError(e) && e.code === "E_OUTPUT_NOT_OURS",
   );
+  assert.equal(await readFile(foreign, "utf8"), "not ours");
 });
 
 test("login checks the token with the registry and stores it; checkLogin and logout see it", async () => {

@@ -427,3 +427,13 @@ test("for one platform a gzip or plain manifest is taken over a zstd one, and zs
   const zstdOnly = indexOf({ mediaType: OCI_MANIFEST, digest: d("1"), size: 1 });
   assert.equal((await resolveManifest(zstdOnly, amd64, fetch)).digest, d("1"));
 });
+
+test("parsePlatform: an architecture alone means linux (docker's --platform amd64); an unknown word is refused", () => {
+  assert.deepEqual(parsePlatform("amd64"), { os: "linux", architecture: "amd64" });
+  assert.deepEqual(parsePlatform("x86_64"), { os: "linux", architecture: "amd64" });
+  assert.deepEqual(parsePlatform("arm64"), { os: "linux", architecture: "arm64" });
+  assert.deepEqual(parsePlatform("arm/v7"), { os: "linux", architecture: "arm", variant: "v7" });
+  assert.deepEqual(parsePlatform("linux/amd64"), { os: "linux", architecture: "amd64" });
+  assert.throws(() => parsePlatform("linux"), /invalid platform "linux"/);
+  assert.throws(() => parsePlatform("windows"), /invalid platform/);
+});

@@ -8,6 +8,7 @@ import { digestOf } from "../digest.js";
 import { makeImage, type Image } from "../image.js";
 import {
   MAX_CONFIG_BYTES,
+  offeredPlatforms,
   parseImageConfig,
   parseManifest,
   resolveManifest,
@@ -121,6 +122,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
       reporter: opts.reporter,
       concurrency: opts.concurrency,
       requestedPlatform: opts.platform,
+      ...(top.m.kind === "index" ? { platforms: offeredPlatforms(top.m) } : {}),
       ...(opts.maxRatio !== undefined ? { maxRatio: opts.maxRatio } : {}),
       store: {
         async fetch(layer, advance) {
