@@ -14,7 +14,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Env } from "../context.js";
-import { backoffDelay, isRetryableNetworkError } from "../http/index.js";
+import { backoffDelay, isRetryableNetworkError, networkErrorCode, SLOW_BODY_CODE } from "../http/index.js";
 import type { ProgressTask } from "../reporter.js";
 import { DigestingStream, parseDigest, verifyBytes } from "./digest.js";
 import { DigestMismatchError, NetworkError } from "./errors.js";
@@ -305,10 +305,15 @@ export class BlobCache {
         } catch (err) {
           if (!isRetryableNetworkError(err)) throw err;
           lastError = err;
-          if (offset === before) failures++;
+          // A trickling peer makes "progress" on every attempt; it must not earn fresh retries.
+          if (offset === before || networkErrorCode(err) === SLOW_BODY_CODE) failures++;
           else failures = 0;
           if (failures > retries)
-            throw new NetworkError(digest, `download of blob ${digest} kept failing`, { cause: lastError });
+            throw new NetworkError(
+              digest,
+              `download of blob ${digest} kept failing: ${(lastError as Error).message}`,
+              { cause: lastError },
+            );
           await sleep(
             offset === before ? backoffDelay(failures - 1, { retryDelayMs: opts.retryDelayMs ?? 500 }) : 0,
             undefined,

@@ -27,6 +27,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     retries: opts.retries,
     retryDelayMs: opts.retryDelayMs,
+    timeouts: opts.timeouts,
     tokenCache: opts.tokenCache,
   });
   try {
