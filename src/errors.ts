@@ -23,6 +23,11 @@
  * released, is never reworded; the README lists them all (a test keeps the two in step).
  */
 
+import { redactSecrets } from "./redact.js";
+
+/** What every message goes through; callers may add secrets of their own (src/redact.ts). */
+export { redactSecrets, rememberSecret } from "./redact.js";
+
 /** Every error code, with what it means. */
 export const ERROR_CODES = {
   E_USAGE: "bad command-line usage or option value (exit status 2)",
@@ -168,10 +173,12 @@ export class GvmconvError extends Error {
   readonly hint: string;
 
   constructor(code: GvmconvErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Messages quote what servers said, and servers echo credentials: redacted before the stack
+    // captures the message (src/redact.ts).
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.hint = options.hint ?? "";
+    this.hint = redactSecrets(options.hint ?? "");
   }
 }
 

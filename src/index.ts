@@ -14,6 +14,8 @@ export {
   ERROR_CODES,
   WARNING_CODES,
   strictErrorCode,
+  redactSecrets,
+  rememberSecret,
   type GvmconvErrorCode,
   type GvmconvWarningCode,
   type StrictErrorCode,

@@ -25,6 +25,7 @@ import {
 } from "./errors.js";
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from "./manifest.js";
 import { isLoopbackRegistry } from "./reference.js";
+import { rememberBasicCredentials, rememberSecret } from "../redact.js";
 import { TokenCache } from "./token-cache.js";
 
 /**
@@ -193,8 +194,16 @@ export class RegistryClient {
   }
 
   async #creds(repository: string): Promise<Credentials | undefined> {
-    this.#credentials ??=
-      this.#opts.credentials?.lookup(this.registry, repository) ?? Promise.resolve(undefined);
+    this.#credentials ??= (
+      this.#opts.credentials?.lookup(this.registry, repository) ?? Promise.resolve(undefined)
+    ).then((c) => {
+      // From here on no message may carry them, whatever a registry echoes (src/redact.ts).
+      if (c !== undefined) {
+        rememberBasicCredentials(c.username, c.password);
+        rememberSecret(c.identityToken);
+      }
+      return c;
+    });
     return await this.#credentials;
   }
 
@@ -349,6 +358,7 @@ export class RegistryClient {
         url: realm,
       });
     }
+    rememberSecret(token);
     this.#tokens.set(
       key,
       token,
@@ -458,7 +468,7 @@ export class RegistryClient {
 }
 
 function basicAuth(c: Credentials): string {
-  return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString("base64")}`;
+  return `Basic ${rememberBasicCredentials(c.username, c.password)}`;
 }
 
 function blobResponse(res: Resp, offset: number): BlobResponse {

@@ -4,12 +4,20 @@
  * the personal access token must never reach a log line.
  */
 import { GvmconvError } from "../errors.js";
+import { redactSecrets, rememberSecret } from "../redact.js";
 
-/** Replace every occurrence of each non-empty secret in `text`. */
+/**
+ * Replace every occurrence of each non-empty secret in `text`, and of every secret the process
+ * knows, and credential-looking patterns (src/redact.ts). The secrets given are remembered, so
+ * they are also kept out of messages built elsewhere.
+ */
 export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
   let out = text;
-  for (const s of secrets) if (s) out = out.split(s).join("***");
-  return out;
+  for (const s of secrets) {
+    rememberSecret(s);
+    if (s) out = out.split(s).join("***");
+  }
+  return redactSecrets(out);
 }
 
 /** The registry answered with an unexpected HTTP status. */
