@@ -25,6 +25,10 @@ const PARTIAL_DIR = "partial";
 const LOCK_SUFFIX = ".lock";
 /** A partial or temp not written to for this long, and not locked by a live process, is swept. */
 export const PARTIAL_MAX_AGE_MS = 24 * 3600 * 1000;
+/** An attempt that timed out after bringing at least this many bytes resets the retry count. */
+const PROGRESS_FOR_FRESH_RETRIES = 1024 * 1024;
+/** Failures that cost a timeout each (undici's and the transport's minimum rate). */
+const STALL_CODES = new Set(["UND_ERR_BODY_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", SLOW_BODY_CODE]);
 
 export interface CacheEntry {
   digest: string;
@@ -305,8 +309,12 @@ export class BlobCache {
         } catch (err) {
           if (!isRetryableNetworkError(err)) throw err;
           lastError = err;
-          // A trickling peer makes "progress" on every attempt; it must not earn fresh retries.
-          if (offset === before || networkErrorCode(err) === SLOW_BODY_CODE) failures++;
+          // An attempt that made progress earns fresh retries (a dropped connection resumes at
+          // once), except one that ended in a timeout having brought little: a peer that sends a
+          // few bytes and stalls on every request, or trickles, would otherwise cost a timeout per
+          // few bytes, (size / bytes per attempt) times.
+          const timedOut = STALL_CODES.has(networkErrorCode(err) ?? "");
+          if (offset === before || (timedOut && offset - before < PROGRESS_FOR_FRESH_RETRIES)) failures++;
           else failures = 0;
           if (failures > retries)
             throw new NetworkError(

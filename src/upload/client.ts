@@ -247,14 +247,22 @@ export class GolemRegistryClient {
       const text = res.text().then(
         (t) => redact(t, secrets),
         (cause: unknown) => {
-          throw new RegistryNetworkError(this.url + endpoint, redactCause(cause, secrets));
+          throw new RegistryNetworkError(
+            this.url + endpoint,
+            redactCause(cause, secrets),
+            this.#transport.timeouts,
+          );
         },
       );
       // Every caller awaits it; this only keeps a rejection before that from counting as unhandled.
       text.catch(() => {});
       return { status: res.status, text };
     } catch (cause) {
-      throw new RegistryNetworkError(this.url + endpoint, redactCause(cause, secrets));
+      throw new RegistryNetworkError(
+        this.url + endpoint,
+        redactCause(cause, secrets),
+        this.#transport.timeouts,
+      );
     }
   }
 }
