@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   E_OUTPUT_WRITE: "the output cannot be written (directory missing or unwritable, disk full)",
   E_OUTPUT_IS_INPUT: "the output path is the input itself, or inside the directory being imaged",
   E_OUTPUT_NOT_A_FILE: "the output path is a device, FIFO or socket, not a file",
+  E_OUTPUT_NO_SPACE: "no space left on the filesystem of the output or the blob cache",
 
   E_OCI_INVALID_SOURCE: "SOURCE is not a reference or transport gvmconv reads",
   E_OCI_INVALID_REFERENCE: "the image reference is malformed",

@@ -37,6 +37,7 @@ export {
   OutputWriteError,
   OutputIsInputError,
   OutputNotAFileError,
+  NoSpaceError,
   removePendingOutputsSync,
 } from "./atomic-output.js";
 

@@ -13,6 +13,7 @@ import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { isNoSpace, NoSpaceError, trackTemporary } from "../atomic-output.js";
 import type { Env } from "../context.js";
 import { backoffDelay, isRetryableNetworkError, networkErrorCode, SLOW_BODY_CODE } from "../http/index.js";
 import type { ProgressTask } from "../reporter.js";
@@ -182,14 +183,29 @@ export class BlobCache {
   async putBytes(digest: string, bytes: Uint8Array): Promise<void> {
     verifyBytes(bytes, digest, "blob");
     if (await this.has(digest, bytes.length)) return;
-    const tmp = await this.#tmpPath(digest);
-    const fh = await open(tmp, "w");
     try {
-      await fh.writeFile(bytes);
-    } finally {
-      await fh.close();
+      const tmp = await this.#tmpPath(digest);
+      const untrack = trackTemporary(tmp);
+      try {
+        const fh = await open(tmp, "w");
+        try {
+          await fh.writeFile(bytes);
+        } finally {
+          await fh.close();
+        }
+        await this.#commit(tmp, digest);
+      } finally {
+        await rm(tmp, { force: true });
+        untrack();
+      }
+    } catch (err) {
+      throw this.#noSpace(err);
     }
-    await this.#commit(tmp, digest);
+  }
+
+  /** A full disk under the cache is the user's to fix: say so, naming the cache. */
+  #noSpace(err: unknown): unknown {
+    return isNoSpace(err) ? new NoSpaceError(this.dir, "cache", err) : err;
   }
 
   /**
@@ -205,7 +221,11 @@ export class BlobCache {
     }
     let p = this.#inflight.get(digest);
     if (p === undefined) {
-      p = this.#download(digest, opener, opts).finally(() => this.#inflight.delete(digest));
+      p = this.#download(digest, opener, opts)
+        .catch((err: unknown) => {
+          throw this.#noSpace(err);
+        })
+        .finally(() => this.#inflight.delete(digest));
       this.#inflight.set(digest, p);
     }
     await p;
@@ -224,9 +244,17 @@ export class BlobCache {
     await this.#sweepOnce();
     const lock = await this.#lockPartial(digest);
     if (lock === undefined) {
-      await this.#downloadTo(await this.#tmpPath(digest), digest, opener, opts, false, false);
+      const tmp = await this.#tmpPath(digest);
+      const untrack = trackTemporary(tmp);
+      try {
+        await this.#downloadTo(tmp, digest, opener, opts, false, false);
+      } finally {
+        untrack();
+      }
       return;
     }
+    // Ctrl-C removes the lock (the partial stays, to resume); see removePendingOutputsSync.
+    const untrackLock = trackTemporary(lock.lockPath);
     try {
       try {
         await this.#downloadTo(lock.partial, digest, opener, opts, true, true);
@@ -238,6 +266,7 @@ export class BlobCache {
       }
     } finally {
       await rm(lock.lockPath, { force: true });
+      untrackLock();
     }
   }
 
@@ -347,7 +376,9 @@ export class BlobCache {
       committed = true;
       this.#verifiedHere.add(digest);
     } catch (err) {
-      keep = partial && !(err instanceof DigestMismatchError);
+      // A full disk keeps no partial: it would keep the disk full, and the next run may well put
+      // the cache elsewhere.
+      keep = partial && !(err instanceof DigestMismatchError) && !isNoSpace(err);
       throw err;
     } finally {
       if (!committed) {
