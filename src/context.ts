@@ -16,7 +16,8 @@
  *   over the system's (README, "Dependencies"); the two give identical bytes.
  * - `network`: timeouts and retries of every HTTP request, to either registry — the caller's
  *   `network`, else `GVMCONV_CONNECT_TIMEOUT`, `GVMCONV_HEADERS_TIMEOUT`, `GVMCONV_BODY_TIMEOUT`,
- *   `GVMCONV_RATE_WINDOW`, `GVMCONV_RETRY_DELAY` (seconds, fractions allowed), `GVMCONV_MIN_RATE`
+ *   `GVMCONV_RATE_WINDOW`, `GVMCONV_TOTAL_TIMEOUT`, `GVMCONV_RETRY_DELAY` (seconds, fractions
+ *   allowed), `GVMCONV_MIN_RATE`
  *   (bytes per second, 0 for none), `GVMCONV_RETRIES`; what neither sets keeps each client's
  *   default (src/http/timeouts.ts, README "Network timeouts").
  * - `reporter`: the caller's reporter behind the warning policy. Every coded warning from any
@@ -131,6 +132,7 @@ const NETWORK_VARIABLES = [
   ["GVMCONV_BODY_TIMEOUT", "bodyMs", "s"],
   ["GVMCONV_MIN_RATE", "minBytesPerSecond", "B/s"],
   ["GVMCONV_RATE_WINDOW", "rateWindowMs", "s"],
+  ["GVMCONV_TOTAL_TIMEOUT", "totalMs", "s"],
 ] as const;
 
 /** A number from the environment: seconds (to ms) or a count; malformed is a usage error. */

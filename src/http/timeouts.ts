@@ -20,6 +20,11 @@ export interface Timeouts {
   minBytesPerSecond?: number;
   /** Window of the minimum-rate rule, ms (default 60 000). */
   rateWindowMs?: number;
+  /**
+   * Total deadline of one request with its retries, ms (default 300 000): no retry starts later
+   * than this after the first attempt (a blob download: after its last real progress).
+   */
+  totalMs?: number;
 }
 
 export type ResolvedTimeouts = Required<Timeouts>;
@@ -30,6 +35,7 @@ export const TIMEOUT_DEFAULTS = {
   bodyMs: 120_000,
   minBytesPerSecond: 1024,
   rateWindowMs: 60_000,
+  totalMs: 300_000,
 } as const;
 
 export function resolveTimeouts(timeouts: Timeouts = {}): ResolvedTimeouts {
@@ -39,6 +45,7 @@ export function resolveTimeouts(timeouts: Timeouts = {}): ResolvedTimeouts {
     bodyMs: timeouts.bodyMs ?? TIMEOUT_DEFAULTS.bodyMs,
     minBytesPerSecond: timeouts.minBytesPerSecond ?? TIMEOUT_DEFAULTS.minBytesPerSecond,
     rateWindowMs: timeouts.rateWindowMs ?? TIMEOUT_DEFAULTS.rateWindowMs,
+    totalMs: timeouts.totalMs ?? TIMEOUT_DEFAULTS.totalMs,
   };
 }
 

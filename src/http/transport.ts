@@ -102,10 +102,14 @@ export class HttpTransport {
     }
   }
 
-  /** `attempt` under this transport's retry policy and signal. */
+  /** `attempt` under this transport's retry policy, its total deadline (`timeouts.totalMs`) and signal. */
   async retry<T>(attempt: (n: number) => Promise<T>, hooks: RetryHooks<T> = {}): Promise<T> {
     const signal = hooks.signal ?? this.signal;
-    return await retry(attempt, this.retryOptions, { ...hooks, ...(signal !== undefined ? { signal } : {}) });
+    return await retry(
+      attempt,
+      { ...this.retryOptions, deadlineMs: this.timeouts.totalMs },
+      { ...hooks, ...(signal !== undefined ? { signal } : {}) },
+    );
   }
 
   /**

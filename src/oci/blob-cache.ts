@@ -15,7 +15,13 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isNoSpace, NoSpaceError, trackTemporary } from "../atomic-output.js";
 import type { Env } from "../context.js";
-import { backoffDelay, isRetryableNetworkError, networkErrorCode, SLOW_BODY_CODE } from "../http/index.js";
+import {
+  backoffDelay,
+  isRetryableNetworkError,
+  networkErrorCode,
+  SLOW_BODY_CODE,
+  TIMEOUT_DEFAULTS,
+} from "../http/index.js";
 import type { ProgressTask } from "../reporter.js";
 import { DigestingStream, parseDigest, verifyBytes } from "./digest.js";
 import { DigestMismatchError, NetworkError } from "./errors.js";
@@ -110,6 +116,8 @@ export interface IngestOptions {
   retries?: number;
   /** First backoff step in ms after a failure without progress (default 500). */
   retryDelayMs?: number;
+  /** No retry starts later than this many ms after the last real progress (default 300 000, the transport's `totalMs`). */
+  deadlineMs?: number;
   signal?: AbortSignal;
 }
 
@@ -307,6 +315,8 @@ export class BlobCache {
     try {
       let failures = 0;
       let lastError: unknown;
+      let progressAt = performance.now();
+      const deadlineMs = opts.deadlineMs ?? TIMEOUT_DEFAULTS.totalMs;
       while (opts.size === undefined || offset < opts.size || offset === 0) {
         if (opts.signal?.aborted === true) throw opts.signal.reason;
         const before = offset;
@@ -344,8 +354,11 @@ export class BlobCache {
           // few bytes, (size / bytes per attempt) times.
           const timedOut = STALL_CODES.has(networkErrorCode(err) ?? "");
           if (offset === before || (timedOut && offset - before < PROGRESS_FOR_FRESH_RETRIES)) failures++;
-          else failures = 0;
-          if (failures > retries)
+          else {
+            failures = 0;
+            progressAt = performance.now();
+          }
+          if (failures > retries || (failures > 0 && performance.now() - progressAt > deadlineMs))
             throw new NetworkError(
               digest,
               `download of blob ${digest} kept failing: ${(lastError as Error).message}`,

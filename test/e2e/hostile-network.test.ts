@@ -227,6 +227,33 @@ test(
   },
 );
 
+test(
+  "the total deadline bounds a stalled request and a stalled download, not the retry count",
+  { skip },
+  async (t) => {
+    hostile.reset();
+    hostile.fault({ on: "manifest", mode: { kind: "stall" }, times: 1 });
+    hostile.fault({ on: "manifest", mode: { kind: "stall" }, times: 1 });
+    hostile.fault({ on: { digest: bigLayer }, mode: { kind: "stall-body", after: 0 } });
+    const patient = { ...NETWORK, retries: 20, timeouts: { ...NETWORK.timeouts, totalMs: 1500 } };
+    await timeToError(t, "stalled manifest, 20 retries, total 1.5 s", "E_OCI_NETWORK", /headers/, () =>
+      open(hostile.host, patient),
+    );
+    assert.ok(hostile.log.filter((l) => l.url.includes("/manifests/")).length <= 3);
+    hostile.reset();
+    hostile.fault({ on: { digest: bigLayer }, mode: { kind: "stall-body", after: 0 } });
+    const img = await open(hostile.host, patient);
+    try {
+      await timeToError(t, "stalled layer, 20 retries, total 1.5 s", "E_OCI_NETWORK", /kept failing/, () =>
+        img.fetchLayers(),
+      );
+    } finally {
+      await img.close();
+    }
+    assert.ok(hostile.log.filter((l) => l.url.includes(bigLayer.slice(7))).length <= 4);
+  },
+);
+
 test("Content-Length larger than what is sent: resumed with Range and verified", { skip }, async () => {
   hostile.reset();
   hostile.fault({ on: { digest: bigLayer }, mode: { kind: "truncate", after: 5000 }, times: 1 });

@@ -264,6 +264,7 @@ test("default timeouts are generous but finite", () => {
     bodyMs: 120_000,
     minBytesPerSecond: 1024,
     rateWindowMs: 60_000,
+    totalMs: 300_000,
   });
   assert.deepEqual(new HttpTransport().timeouts, TIMEOUT_DEFAULTS);
 });
@@ -351,6 +352,39 @@ test("a minimum rate of 0 turns the rule off", async () => {
   try {
     const res = await transport.request(server.url);
     assert.equal((await res.body.text()).length, 20);
+  } finally {
+    await transport.close();
+    await server.close();
+  }
+});
+
+test("the total deadline ends the retries of a stalled request, whatever the retry count", async () => {
+  const server = await serve(() => {});
+  const { transport, get } = recording({ retries: 10, timeouts: { headersMs: 200, totalMs: 500 } });
+  try {
+    const t0 = performance.now();
+    await assert.rejects(get(server.url), (err: unknown) => {
+      assert.ok(err instanceof HttpNetworkError);
+      assert.equal(err.reason, "headers-timeout");
+      return true;
+    });
+    const elapsed = performance.now() - t0;
+    assert.ok(server.hits >= 1 && server.hits <= 3, `${server.hits} attempts, not 11`);
+    assert.ok(elapsed < 4000, `${elapsed} ms`);
+  } finally {
+    await transport.close();
+    await server.close();
+  }
+});
+
+test("past the total deadline the last retryable response is returned, as when retries run out", async () => {
+  const server = await serve((_req, res) => res.writeHead(503).end("busy"));
+  const transport = new HttpTransport({ retries: 20, retryDelayMs: 100, timeouts: { totalMs: 400 } });
+  try {
+    const res = await transport.retryResponse(() => transport.request(server.url));
+    assert.equal(res.statusCode, 503);
+    assert.equal(await res.body.text(), "busy");
+    assert.ok(server.hits >= 2 && server.hits <= 6, `${server.hits} attempts within 400 ms`);
   } finally {
     await transport.close();
     await server.close();

@@ -130,6 +130,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
             task: { advance, setTotal() {}, done() {} },
             retries: opts.retries,
             retryDelayMs: opts.retryDelayMs,
+            ...(opts.timeouts.totalMs !== undefined ? { deadlineMs: opts.timeouts.totalMs } : {}),
             ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
           });
         },
