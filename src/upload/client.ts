@@ -240,7 +240,20 @@ export class GolemRegistryClient {
     try {
       // undici's fetch rather than the transport's request(): it encodes the multipart forms
       // (streaming the Blob slices from disk) and decodes compressed answers, as before.
-      const res = await fetch(this.url + endpoint, { ...init, dispatcher: this.#transport.dispatcher });
+      // Redirects are not followed: a 307 would re-send the form, personal access token included,
+      // to whatever host it names (fetch strips only the Authorization header across origins).
+      const res = await fetch(this.url + endpoint, {
+        ...init,
+        redirect: "manual",
+        dispatcher: this.#transport.dispatcher,
+      });
+      if (res.status >= 300 && res.status < 400) {
+        await res.body?.cancel().catch(() => {});
+        const location = res.headers.get("location") ?? "nowhere";
+        throw new RegistryHttpError(endpoint, res.status, `a redirect to ${location}, not followed`, {
+          hint: "the upload protocol has no redirects: set REGISTRY_URL to the registry's own address",
+        });
+      }
       // Read the body lazily but always, so the connection returns to the pool. A body that
       // stalls or trickles (the transport's body timeout and minimum rate) is a network failure,
       // not an empty answer.
@@ -258,6 +271,7 @@ export class GolemRegistryClient {
       text.catch(() => {});
       return { status: res.status, text };
     } catch (cause) {
+      if (cause instanceof RegistryHttpError) throw cause;
       throw new RegistryNetworkError(
         this.url + endpoint,
         redactCause(cause, secrets),

@@ -367,6 +367,30 @@ for (const [label, at, fault, detail] of [
   });
 }
 
+test(
+  "a Golem registry redirecting the login check elsewhere: not followed, the token never sent there",
+  { skip },
+  async () => {
+    const elsewhere = await new FakeGolemRegistry({ users: { [USER]: GOLEM_TOKEN } }).start();
+    const registry = await golem((path) =>
+      path === "/auth/pat/login" || path.startsWith("/v1/image/descr/attach/")
+        ? { kind: "redirect", to: elsewhere.url }
+        : undefined,
+    );
+    try {
+      await assert.rejects(pushTo(registry), (err: unknown) => {
+        assert.equal((err as GvmconvError).code, "E_GOLEM_HTTP");
+        assert.match((err as Error).message, /HTTP 307: a redirect to .* not followed/);
+        return true;
+      });
+      assert.deepEqual(elsewhere.requests, [], "the other host got nothing, the token least of all");
+    } finally {
+      await registry.stop();
+      await elsewhere.stop();
+    }
+  },
+);
+
 // ---- echoes: no secret reaches any output -----------------------------------------------------
 
 /** Every file under `dir` (recursively), as bytes. */

@@ -64,7 +64,9 @@ export type GolemFault =
   /** `status` (default 500) with a body and headers echoing every field and header received. */
   | { kind: "echo"; status?: number }
   /** Hold the request until `release()`, then handle it normally; `paused()` tells the test. */
-  | { kind: "pause" };
+  | { kind: "pause" }
+  /** 307 to `to` + the same path (another host, for a client that would follow it). */
+  | { kind: "redirect"; to: string };
 
 export class FakeGolemRegistry {
   readonly requests: RecordedRequest[] = [];
@@ -303,6 +305,9 @@ export class FakeGolemRegistry {
         );
         return;
       }
+      case "redirect":
+        res.writeHead(307, { location: `${fault.to}${req.url ?? "/"}` }).end();
+        return;
       case "pause":
         return;
     }
