@@ -313,7 +313,9 @@ export class HostileRegistry {
           this.#pause(entry, () => res.end(body.subarray(mode.after)));
           return;
         case "truncate":
-          res.write(body.subarray(0, mode.after), () => res.socket?.destroy());
+          // A FIN, not a reset: a reset may discard bytes the client has not read yet, and the
+          // test would not know how many arrived.
+          res.write(body.subarray(0, mode.after), () => res.socket?.end());
           return;
         case "wrong-digest": {
           const copy = Buffer.from(body);
