@@ -24,6 +24,11 @@
  * released, is never reworded; the README lists them all (a test keeps the two in step).
  */
 
+import { redactSecrets } from "./redact.js";
+
+/** What every message goes through; callers may add secrets of their own (src/redact.ts). */
+export { redactSecrets, rememberSecret } from "./redact.js";
+
 /** Every error code, with what it means. */
 export const ERROR_CODES = {
   E_USAGE: "bad command-line usage or option value (exit status 2)",
@@ -39,6 +44,7 @@ export const ERROR_CODES = {
   E_OUTPUT_IS_INPUT: "the output path is the input itself, or inside the directory being imaged",
   E_OUTPUT_NOT_A_FILE: "the output path is a device, FIFO or socket, not a file",
   E_OUTPUT_NOT_OURS: "the output exists and gvmconv did not write it; it is replaced only with --force",
+  E_OUTPUT_NO_SPACE: "no space left on the filesystem of the output or the blob cache",
 
   E_OCI_INVALID_SOURCE: "SOURCE is not a reference or transport gvmconv reads",
   E_OCI_INVALID_REFERENCE: "the image reference is malformed",
@@ -176,10 +182,12 @@ export class GvmconvError extends Error {
   readonly hint: string;
 
   constructor(code: GvmconvErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Messages quote what servers said, and servers echo credentials: redacted before the stack
+    // captures the message (src/redact.ts).
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.hint = options.hint ?? "";
+    this.hint = redactSecrets(options.hint ?? "");
   }
 }
 

@@ -15,6 +15,8 @@ export {
   ERROR_CODES,
   WARNING_CODES,
   strictErrorCode,
+  redactSecrets,
+  rememberSecret,
   type GvmconvErrorCode,
   type GvmconvWarningCode,
   type StrictErrorCode,
@@ -36,6 +38,7 @@ export {
   OutputWriteError,
   OutputIsInputError,
   OutputNotAFileError,
+  NoSpaceError,
   removePendingOutputsSync,
 } from "./atomic-output.js";
 export { OutputNotOursError } from "./api/output-policy.js";

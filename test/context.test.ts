@@ -303,3 +303,49 @@ test(".env: createContext reads the nearest one from cwd upwards, beneath the gi
   assert.equal(near.env["REGISTRY_USER"], undefined, "the parent's .env is not read at all");
   assert.equal(near.env["SOURCE_DATE_EPOCH"], undefined);
 });
+
+test("network settings: the caller's, else GVMCONV_* variables in seconds; malformed is a usage error", () => {
+  const env = {
+    GVMCONV_CONNECT_TIMEOUT: "5",
+    GVMCONV_HEADERS_TIMEOUT: "0.25",
+    GVMCONV_BODY_TIMEOUT: "90",
+    GVMCONV_MIN_RATE: "0",
+    GVMCONV_RATE_WINDOW: "30",
+    GVMCONV_TOTAL_TIMEOUT: "600",
+    GVMCONV_RETRIES: "2",
+    GVMCONV_RETRY_DELAY: "0.1",
+  };
+  const ctx = createContext({ env, dotenv: false });
+  assert.deepEqual(ctx.network, {
+    timeouts: {
+      connectMs: 5000,
+      headersMs: 250,
+      bodyMs: 90_000,
+      minBytesPerSecond: 0,
+      rateWindowMs: 30_000,
+      totalMs: 600_000,
+    },
+    retries: 2,
+    retryDelayMs: 100,
+  });
+  const given = createContext({
+    env,
+    dotenv: false,
+    network: { timeouts: { headersMs: 7 }, retries: 9 },
+  });
+  assert.equal(given.network.timeouts.headersMs, 7, "the caller's value wins");
+  assert.equal(given.network.timeouts.bodyMs, 90_000, "the environment fills the rest");
+  assert.equal(given.network.retries, 9);
+  // Nothing set: nothing decided here, each client keeps its own defaults.
+  assert.deepEqual(createContext({ env: {}, dotenv: false }).network, { timeouts: {} });
+  for (const [name, value] of [
+    ["GVMCONV_HEADERS_TIMEOUT", "1m"],
+    ["GVMCONV_RETRIES", "1.5"],
+    ["GVMCONV_MIN_RATE", "-1"],
+  ] as const) {
+    assert.throws(
+      () => createContext({ env: { [name]: value }, dotenv: false }),
+      (err: unknown) => err instanceof UsageError && err.message.includes(name),
+    );
+  }
+});

@@ -266,7 +266,16 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   const signal = stop.signal;
   let image: Image;
   try {
-    image = await openImage(source, { ...options.image, env: context.env, reporter, signal });
+    const { timeouts, retries, retryDelayMs } = context.network;
+    image = await openImage(source, {
+      timeouts,
+      ...(retries !== undefined ? { retries } : {}),
+      ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
+      ...options.image,
+      env: context.env,
+      reporter,
+      signal,
+    });
   } catch (err) {
     outerSignal?.removeEventListener("abort", forward);
     throw abortedOr(err, outerSignal);

@@ -223,7 +223,10 @@ async function credentialsFor(
     });
   }
   // Before building or uploading, as gvmkit-build does: a rejected token fails now, not after.
-  const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
+  const client = new GolemRegistryClient({
+    url: options.registryUrl ?? registryUrlFromEnv(context.env),
+    timeouts: context.network.timeouts,
+  });
   try {
     await verifyCredentials(client, found);
   } finally {
@@ -243,7 +246,10 @@ async function upload(
     chunkSize: options.chunkSize,
     reporter: context.reporter,
   });
-  const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
+  const client = new GolemRegistryClient({
+    url: options.registryUrl ?? registryUrlFromEnv(context.env),
+    timeouts: context.network.timeouts,
+  });
   try {
     const result = await pushImage({
       imagePath,
@@ -252,6 +258,8 @@ async function upload(
       target,
       credentials,
       workers: options.workers,
+      ...(context.network.retries !== undefined ? { retries: context.network.retries } : {}),
+      ...(context.network.retryDelayMs !== undefined ? { retryDelayMs: context.network.retryDelayMs } : {}),
       reporter: context.reporter,
       signal: context.signal,
     });

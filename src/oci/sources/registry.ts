@@ -28,6 +28,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     retries: opts.retries,
     retryDelayMs: opts.retryDelayMs,
+    timeouts: opts.timeouts,
     tokenCache: opts.tokenCache,
   });
   try {
@@ -131,6 +132,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
             task: { advance, setTotal() {}, done() {} },
             retries: opts.retries,
             retryDelayMs: opts.retryDelayMs,
+            ...(opts.timeouts.totalMs !== undefined ? { deadlineMs: opts.timeouts.totalMs } : {}),
             ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
           });
         },
