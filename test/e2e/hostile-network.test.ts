@@ -455,7 +455,7 @@ for (const [label, on, mode, code] of REGISTRY_ECHOES) {
         join(out, "img.gvmi"),
         "--cache-dir",
         cache,
-        "--json",
+        "--json-file",
         join(out, "info.json"),
         "--creds",
         `${USER}:${PASSWORD}`,
@@ -502,7 +502,7 @@ for (const [label, at] of [
       const file = join(dir, "app.gvmi");
       await copyFile(sampleGvmi, file);
       const r = await cli(
-        ["-d", file, "--push-to", `${USER}/app:v1`, "--json", join(dir, "info.json"), "--debug"],
+        ["-d", file, "--push-to", `${USER}/app:v1`, "--json-file", join(dir, "info.json"), "--debug"],
         {
           ...hermeticEnv(work),
           ...NETWORK_ENV,
