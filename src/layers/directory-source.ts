@@ -22,6 +22,7 @@ import { resolve } from "node:path";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
 import { silentReporter, type Reporter } from "../reporter.js";
+import { decodeName, hostPath } from "../byte-names.js";
 
 export interface ReadDirectoryOptions {
   reporter?: Reporter;
@@ -120,22 +121,26 @@ class Walker {
     }
   }
 
-  /** The sorted names in directory `dir` (an image path). */
+  /**
+   * The names in directory `dir` (an image path), sorted by their bytes, as string forms
+   * (byte-names.ts): read as bytes, so a name that is not UTF-8 is kept as it is on disk.
+   */
   #list(dir: string): string[] {
     const absDir = this.#abs(dir);
-    let names: string[];
+    let names: Buffer[];
     try {
-      names = readdirSync(absDir);
+      names = readdirSync(hostPath(absDir), { encoding: "buffer" });
     } catch (err) {
       throw new SourceReadError(absDir, `cannot list ${absDir}: ${(err as Error).message}`, { cause: err });
     }
-    return names.sort();
+    return names.sort(Buffer.compare).map(decodeName);
   }
 
   /**
-   * The host path of image path `path`. Names from readdir hold no '/' and are never '.' or
-   * '..', so plain concatenation is exact; path.join normalized every path again (13 MB of
-   * garbage strings for a Debian rootfs).
+   * The host path of image path `path`, as a string form (byte-names.ts; `hostPath` turns it
+   * into what fs calls take). Names from readdir hold no '/' and are never '.' or '..', so plain
+   * concatenation is exact; path.join normalized every path again (13 MB of garbage strings for
+   * a Debian rootfs).
    */
   #abs(path: string): string {
     if (path === "") return this.root;
@@ -160,7 +165,7 @@ class Walker {
     if (st.isSymbolicLink()) {
       let target: string;
       try {
-        target = readlinkSync(abs);
+        target = decodeName(readlinkSync(hostPath(abs), { encoding: "buffer" }));
       } catch (err) {
         throw new SourceReadError(abs, `cannot read link ${abs}: ${(err as Error).message}`, {
           cause: err,
@@ -184,7 +189,7 @@ class Walker {
     const buf = this.#scratch;
     let n = 0;
     try {
-      const fd = openSync(path, "r");
+      const fd = openSync(hostPath(path), "r");
       try {
         // One byte more than expected is asked for, so a file that grew is noticed.
         for (let r = -1; r !== 0 && n <= size; n += r) r = readSync(fd, buf, n, size + 1 - n, null);
@@ -248,7 +253,7 @@ class Walker {
 
 function lstatOrThrow(path: string): BigIntStats {
   try {
-    return lstatSync(path, { bigint: true });
+    return lstatSync(hostPath(path), { bigint: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new SourceReadError(path, `cannot stat ${path}: ${(err as Error).message}`, {
@@ -273,7 +278,7 @@ function fileContent(path: string, size: number): AsyncIterable<Uint8Array> {
   return {
     async *[Symbol.asyncIterator]() {
       let seen = 0;
-      const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+      const stream = createReadStream(hostPath(path), { highWaterMark: 256 * 1024 });
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           seen += chunk.length;
@@ -373,11 +378,14 @@ function warnNoTool(reporter: Reporter): void {
   });
 }
 
-/** getfattr escapes `\`, control characters and non-ASCII bytes as `\ooo`; names are bytes (latin1 here). */
+/**
+ * getfattr escapes `\`, control characters and non-ASCII bytes as `\ooo`; names are bytes (latin1
+ * here), returned as string forms (byte-names.ts), the walk's keys.
+ */
 function unescapeGetfattr(text: string): string {
   const bytes = Buffer.from(
     text.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))),
     "latin1",
   );
-  return bytes.toString("utf8");
+  return decodeName(bytes);
 }

@@ -59,4 +59,5 @@ export {
   SquashfsNotADirectoryError,
   SquashfsIsADirectoryError,
   SquashfsNotAFileError,
+  quotePath,
 } from "./reader/errors.js";

@@ -13,6 +13,9 @@ export class LsCommand extends Command<BaseContext> {
       PATH is an image path (default: the root). Symlinks are listed, never followed.
       -l prints mode, link count, numeric uid and gid, size (major, minor for devices), mtime
       (UTC) and name, with "-> target" for symlinks. -R lists subdirectories too.
+      Names are printed so a terminal shows them safely, as "ls -b" does: bytes that are
+      not UTF-8 and control characters as \\xNN, a backslash as \\\\. PATH may be given
+      the same way ("gvmconv cat" too).
     `,
     examples: [["Long listing of /etc", "$0 ls app.gvmi /etc -l"]],
   });
@@ -28,17 +31,18 @@ export class LsCommand extends Command<BaseContext> {
   async execute(): Promise<number> {
     const { stdout, stderr } = this.context;
     try {
-      const { listImage } = await library();
-      const listing = listImage(this.file, this.imagePath ?? "/", {
+      const { listImage, escapeName, unescapeName } = await library();
+      const listing = listImage(this.file, unescapeName(this.imagePath ?? "/"), {
         recursive: this.recursive,
         stat: this.long,
       });
       let first = true;
       for await (const dir of listing) {
         const out: string[] = [];
-        if (this.recursive && dir.directory) out.push(`${first ? "" : "\n"}/${dir.path}:`);
+        if (this.recursive && dir.directory) out.push(`${first ? "" : "\n"}/${escapeName(dir.path)}:`);
         first = false;
-        for (const e of dir.entries) out.push(this.long ? this.#line(e.name, e.stat!) : e.name);
+        for (const e of dir.entries)
+          out.push(this.long ? this.#line(escapeName(e.name), e.stat!, escapeName) : escapeName(e.name));
         if (out.length > 0) stdout.write(`${out.join("\n")}\n`);
       }
       return 0;
@@ -47,11 +51,11 @@ export class LsCommand extends Command<BaseContext> {
     }
   }
 
-  #line(name: string, st: SquashfsStat): string {
+  #line(name: string, st: SquashfsStat, escape: (name: string) => string): string {
     if (!this.long) return name;
     const size = st.rdev ? `${st.rdev.major}, ${st.rdev.minor}` : String(st.size);
     const when = new Date(st.mtime * 1000).toISOString().slice(0, 16).replace("T", " ");
-    const target = st.target !== undefined ? ` -> ${st.target}` : "";
+    const target = st.target !== undefined ? ` -> ${escape(st.target)}` : "";
     return `${modeString(st.mode)} ${st.nlink} ${st.uid} ${st.gid} ${size} ${when} ${name}${target}`;
   }
 }

@@ -17,6 +17,7 @@ import {
   SquashfsNameTooLongError,
 } from "../errors.js";
 import { MAX_NAME_BYTES } from "../format/directory.js";
+import { nameByteLength } from "../../byte-names.js";
 
 export interface DirNode {
   kind: "dir";
@@ -61,10 +62,10 @@ export function splitPath(path: string): string[] {
     if (p === "" || p === "." || p === "..")
       throw new SquashfsBadPathError(path, "empty, '.' or '..' component");
     if (p.includes("\0")) throw new SquashfsBadPathError(path, "NUL byte in name");
-    // A UTF-16 code unit is at most 3 UTF-8 bytes, so short names need no count (and no
-    // encoding: this runs for every component of every entry).
+    // A UTF-16 code unit is at most 3 bytes, so short names need no count (and no encoding:
+    // this runs for every component of every entry).
     if (p.length * 3 > MAX_NAME_BYTES) {
-      const bytes = Buffer.byteLength(p, "utf8");
+      const bytes = nameByteLength(p);
       if (bytes > MAX_NAME_BYTES) throw new SquashfsNameTooLongError(path, bytes);
     }
   }
@@ -163,13 +164,14 @@ export class FsTree {
       final.set(link, node);
       return node;
     };
-    const walk = (dir: DirNode): void => {
+    // An explicit stack: a tree may be thousands of levels deep.
+    const dirs: DirNode[] = [this.root];
+    for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
       for (const [name, child] of dir.children) {
         if (child.kind === "hardlink") dir.children.set(name, target(child));
-        else if (child.kind === "dir") walk(child);
+        else if (child.kind === "dir") dirs.push(child);
       }
-    };
-    walk(this.root);
+    }
     this.#links = 0;
   }
 }
