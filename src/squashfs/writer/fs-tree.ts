@@ -146,22 +146,37 @@ export class FsTree {
     if (this.#links === 0) return;
     const resolving = new Set<LinkNode>();
     const final = new Map<LinkNode, InodeNode>();
-    const target = (link: LinkNode): InodeNode => {
-      const done = final.get(link);
-      if (done !== undefined) return done;
-      if (resolving.has(link))
-        throw new SquashfsHardlinkTargetMissingError(link.path, link.target, "is a hard link cycle");
-      resolving.add(link);
-      let node: TreeNode | undefined;
-      try {
-        node = this.#lookup(link.target);
-      } catch {
-        node = undefined;
+    // Follows a chain of links to the inode at its end, in a loop (a chain may be long).
+    const target = (first: LinkNode): InodeNode => {
+      const chain: LinkNode[] = [];
+      let link = first;
+      let node: InodeNode;
+      for (;;) {
+        const done = final.get(link);
+        if (done !== undefined) {
+          node = done;
+          break;
+        }
+        if (resolving.has(link))
+          throw new SquashfsHardlinkTargetMissingError(link.path, link.target, "is a hard link cycle");
+        resolving.add(link);
+        chain.push(link);
+        let found: TreeNode | undefined;
+        try {
+          found = this.#lookup(link.target);
+        } catch {
+          found = undefined;
+        }
+        if (found === undefined) throw new SquashfsHardlinkTargetMissingError(link.path, link.target);
+        if (found.kind === "hardlink") {
+          link = found;
+          continue;
+        }
+        if (found.kind === "dir") throw new SquashfsHardlinkToDirectoryError(link.path, link.target);
+        node = found;
+        break;
       }
-      if (node === undefined) throw new SquashfsHardlinkTargetMissingError(link.path, link.target);
-      if (node.kind === "hardlink") node = target(node);
-      if (node.kind === "dir") throw new SquashfsHardlinkToDirectoryError(link.path, link.target);
-      final.set(link, node);
+      for (const l of chain) final.set(l, node);
       return node;
     };
     // An explicit stack: a tree may be thousands of levels deep.
