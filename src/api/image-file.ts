@@ -25,7 +25,9 @@ import {
   SquashfsImageCorruptError,
   SquashfsTruncatedError,
   isDirectory,
+  quotePath as quoteImagePath,
   verifySquashfs,
+  type Inode,
   type DirectoryEntry,
   type SquashfsStat,
   type VerifySummary,
@@ -364,38 +366,59 @@ export async function* listImage(
     // anywhere) would otherwise be followed forever. Each directory inode is listed once; one
     // reached again is a loop, an error as in reader.walk().
     const seen = new Set<number>([inode.inodeNumber]);
-    const queue: { path: string; inode: typeof inode }[] = [{ path: start, inode }];
-    while (queue.length > 0) {
+    // Pending directories, the next one last (a stack: depth first, in listing order, as ls -R).
+    // Each knows its parent and its name, and its path is joined only when it is listed: paths
+    // kept per pending directory would cost the square of the depth in a tree thousands deep.
+    const pending: PendingDir[] = [{ parent: undefined, name: start, inode, depth: 0 }];
+    while (pending.length > 0) {
       options.signal?.throwIfAborted();
-      const dir = queue.shift()!;
+      const dir = pending.pop()!;
+      const dirPath = pendingPath(dir);
       const entries: ListedEntry[] = [];
-      const subdirs: { path: string; inode: typeof inode }[] = [];
+      const subdirs: PendingDir[] = [];
       for (const e of await reader.readdir(dir.inode)) {
-        const path = dir.path === "" ? e.name : `${dir.path}/${e.name}`;
+        const path = dirPath === "" ? e.name : `${dirPath}/${e.name}`;
         const entry: ListedEntry = { name: e.name, path, kind: e.kind };
+        const what =
+          dir.depth < 64 ? quoteImagePath(path) : `entry ${quoteImagePath(e.name)} ${dir.depth} levels deep`;
         const child =
-          options.stat || (options.recursive && e.kind === "dir")
-            ? await reader.entryInode(e, JSON.stringify(path))
-            : null;
+          options.stat || (options.recursive && e.kind === "dir") ? await reader.entryInode(e, what) : null;
         if (options.stat) entry.stat = await reader.stat(child!);
         entries.push(entry);
         if (options.recursive && child !== null && isDirectory(child)) {
           if (seen.has(child.inodeNumber))
             throw new SquashfsImageCorruptError(
-              JSON.stringify(path),
+              what,
               `directory inode ${child.inodeNumber} is reached twice (a loop)`,
             );
           seen.add(child.inodeNumber);
-          subdirs.push({ path, inode: child });
+          subdirs.push({ parent: dir, name: e.name, inode: child, depth: dir.depth + 1 });
         }
       }
-      yield { path: dir.path, directory: true, entries };
-      // Depth first, in listing order, as ls -R.
-      if (options.recursive) queue.unshift(...subdirs);
+      yield { path: dirPath, directory: true, entries };
+      for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);
     }
   } finally {
     await reader.close();
   }
+}
+
+/** A directory `listImage` has still to list. */
+interface PendingDir {
+  /** Undefined for the directory the listing starts at, whose `name` is its whole path. */
+  parent: PendingDir | undefined;
+  name: string;
+  inode: Inode;
+  depth: number;
+}
+
+function pendingPath(dir: PendingDir): string {
+  const parts: string[] = [];
+  for (let d: PendingDir | undefined = dir; d !== undefined; d = d.parent) parts.push(d.name);
+  return parts
+    .reverse()
+    .filter((p) => p !== "")
+    .join("/");
 }
 
 /** The bytes of the regular file at `imagePath` inside an image file (symlinks are not followed). */

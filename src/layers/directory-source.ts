@@ -9,6 +9,8 @@
  */
 import {
   closeSync,
+  constants,
+  existsSync,
   createReadStream,
   lstatSync,
   openSync,
@@ -22,6 +24,7 @@ import { resolve } from "node:path";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
 import { silentReporter, type Reporter } from "../reporter.js";
+import { decodeName, hostPath } from "../byte-names.js";
 
 export interface ReadDirectoryOptions {
   reporter?: Reporter;
@@ -58,7 +61,7 @@ const MAX_MTIME = 2 ** 32 - 1;
 export async function* readDirectory(root: string, opts: ReadDirectoryOptions = {}): AsyncGenerator<Entry> {
   const reporter = opts.reporter ?? silentReporter;
   const absRoot = resolve(root);
-  const rootStat = lstatOrThrow(absRoot);
+  const rootStat = lstatOrThrow(absRoot, absRoot);
   if (!rootStat.isDirectory()) {
     throw new SourceReadError(root, `${root} is not a directory`);
   }
@@ -81,7 +84,32 @@ const SMALL_FILE = 1024 * 1024;
  * need (measured on a Debian rootfs: the async walk with read-ahead spent ~1 s of main-thread
  * time and allocated every small file anew; mksquashfs likewise reads in one thread, in order).
  */
+/** A directory held open so that paths below it can be given relative to it (see `#anchorFor`). */
+interface Anchor {
+  fd: number;
+  /** Its image path. */
+  dir: string;
+}
+
+interface Frame {
+  dir: string;
+  names: string[];
+  next: number;
+  /** The anchor in effect for this directory's entries; `ownsAnchor` when it was opened for it. */
+  anchor: Anchor | undefined;
+  ownsAnchor: boolean;
+}
+
+let procFdsAvailable: boolean | undefined;
+/** Whether /proc/self/fd reaches open directories (Linux with /proc mounted). */
+function procFds(): boolean {
+  procFdsAvailable ??= existsSync("/proc/self/fd");
+  return procFdsAvailable;
+}
+
 class Walker {
+  /** The open directory paths are relative to once they grow long; undefined: the root's path. */
+  #anchor: Anchor | undefined;
   /** "dev:ino" → first image path, for files with more than one link. */
   readonly #links = new Map<string, string>();
   #warnedNamespaces = new Set<string>();
@@ -99,51 +127,94 @@ class Walker {
    * stack: a recursive `yield*` passed every entry up through one generator per level.
    */
   *walk(): Generator<Entry> {
-    const stack: { dir: string; names: string[]; next: number }[] = [
-      { dir: "", names: this.#list(""), next: 0 },
+    const stack: Frame[] = [
+      { dir: "", names: this.#list(""), next: 0, anchor: undefined, ownsAnchor: false },
     ];
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!;
-      if (top.next === top.names.length) {
-        stack.pop();
-        continue;
-      }
-      const name = top.names[top.next++]!;
-      const path = top.dir === "" ? name : `${top.dir}/${name}`;
-      const st = lstatOrThrow(this.#abs(path));
-      if (st.isDirectory()) {
-        yield { type: "directory", path, attrs: this.attrs(path, st) };
-        stack.push({ dir: path, names: this.#list(path), next: 0 });
-      } else {
-        yield this.#leaf(path, st);
-      }
-    }
-  }
-
-  /** The sorted names in directory `dir` (an image path). */
-  #list(dir: string): string[] {
-    const absDir = this.#abs(dir);
-    let names: string[];
     try {
-      names = readdirSync(absDir);
-    } catch (err) {
-      throw new SourceReadError(absDir, `cannot list ${absDir}: ${(err as Error).message}`, { cause: err });
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1]!;
+        if (top.next === top.names.length) {
+          stack.pop();
+          if (top.ownsAnchor) closeSync(top.anchor!.fd);
+          this.#anchor = stack[stack.length - 1]?.anchor;
+          continue;
+        }
+        const name = top.names[top.next++]!;
+        const path = top.dir === "" ? name : `${top.dir}/${name}`;
+        const st = lstatOrThrow(this.#sys(path), this.#abs(path));
+        if (st.isDirectory()) {
+          yield { type: "directory", path, attrs: this.attrs(path, st) };
+          const anchor = this.#anchorFor(path);
+          const frame: Frame = { dir: path, names: [], next: 0, anchor, ownsAnchor: anchor !== this.#anchor };
+          stack.push(frame);
+          this.#anchor = anchor;
+          frame.names = this.#list(path);
+        } else {
+          yield this.#leaf(path, st);
+        }
+      }
+    } finally {
+      for (const frame of stack) if (frame.ownsAnchor) closeSync(frame.anchor!.fd);
     }
-    return names.sort();
   }
 
   /**
-   * The host path of image path `path`. Names from readdir hold no '/' and are never '.' or
-   * '..', so plain concatenation is exact; path.join normalized every path again (13 MB of
-   * garbage strings for a Debian rootfs).
+   * The anchor under which directory `path`'s entries are reached: the current one, or, when the
+   * path below it grows long, a new one at `path` itself. Linux refuses a path of PATH_MAX (4096)
+   * bytes or more, but a tree may be deeper than that (tar and mksquashfs walk it relative to
+   * open directories): `/proc/self/fd/N/rest` reaches `rest` relative to the directory open as
+   * fd N, whose path the kernel never spells out.
+   */
+  #anchorFor(path: string): Anchor | undefined {
+    const rel = this.#anchor === undefined ? path : path.slice(this.#anchor.dir.length + 1);
+    // 1024 UTF-16 units are at most 3072 bytes: room for one more name of 255 and the prefix.
+    if (rel.length <= 1024 || !procFds()) return this.#anchor;
+    let fd: number;
+    try {
+      fd = openSync(this.#sys(path), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    } catch (err) {
+      const abs = this.#abs(path);
+      throw new SourceReadError(abs, `cannot open ${abs}: ${(err as Error).message}`, { cause: err });
+    }
+    return { fd, dir: path };
+  }
+
+  /** The names in directory `dir` (an image path), sorted by their bytes, as string forms
+   * (byte-names.ts): read as bytes, so a name that is not UTF-8 is kept as it is on disk.
+   */
+  #list(dir: string): string[] {
+    const absDir = this.#abs(dir);
+    let names: Buffer[];
+    try {
+      names = readdirSync(this.#sys(dir), { encoding: "buffer" });
+    } catch (err) {
+      throw new SourceReadError(absDir, `cannot list ${absDir}: ${(err as Error).message}`, { cause: err });
+    }
+    return names.sort(Buffer.compare).map(decodeName);
+  }
+
+  /**
+   * The host path of image path `path`, as a string form (byte-names.ts), for messages and the
+   * xattr map. Names from readdir hold no '/' and are never '.' or '..', so plain concatenation
+   * is exact; path.join normalized every path again (13 MB of garbage strings for a Debian rootfs).
    */
   #abs(path: string): string {
     if (path === "") return this.root;
     return this.root === "/" ? `/${path}` : `${this.root}/${path}`;
   }
 
+  /** What fs calls take for image path `path` under the current anchor: a string, or bytes. */
+  #sys(path: string): string | Buffer {
+    const anchor = this.#anchor;
+    if (anchor === undefined || (path !== anchor.dir && !path.startsWith(anchor.dir + "/")))
+      return hostPath(this.#abs(path));
+    const rel = path === anchor.dir ? "" : path.slice(anchor.dir.length + 1);
+    return hostPath(`/proc/self/fd/${anchor.fd}/${rel}`);
+  }
+
   #leaf(path: string, st: BigIntStats): Entry {
     const abs = this.#abs(path);
+    const sys = this.#sys(path);
     if (st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.#links.get(key);
@@ -154,13 +225,13 @@ class Walker {
     if (st.isFile()) {
       const size = Number(st.size);
       if (size <= SMALL_FILE)
-        return { type: "file", path, attrs, size, content: this.#readSmallFile(abs, size) };
-      return { type: "file", path, attrs, size, content: fileContent(abs, size) };
+        return { type: "file", path, attrs, size, content: this.#readSmallFile(sys, abs, size) };
+      return { type: "file", path, attrs, size, content: fileContent(sys, abs, size) };
     }
     if (st.isSymbolicLink()) {
       let target: string;
       try {
-        target = readlinkSync(abs);
+        target = decodeName(readlinkSync(sys, { encoding: "buffer" }));
       } catch (err) {
         throw new SourceReadError(abs, `cannot read link ${abs}: ${(err as Error).message}`, {
           cause: err,
@@ -178,13 +249,13 @@ class Walker {
   }
 
   /** A small file's bytes, read whole; a size change since lstat is an error, as for streams. */
-  #readSmallFile(path: string, size: number): Uint8Array {
+  #readSmallFile(sys: string | Buffer, path: string, size: number): Uint8Array {
     if (this.#scratch.length < size + 1)
       this.#scratch = Buffer.allocUnsafeSlow(Math.max(size + 1, 2 * this.#scratch.length));
     const buf = this.#scratch;
     let n = 0;
     try {
-      const fd = openSync(path, "r");
+      const fd = openSync(sys, "r");
       try {
         // One byte more than expected is asked for, so a file that grew is noticed.
         for (let r = -1; r !== 0 && n <= size; n += r) r = readSync(fd, buf, n, size + 1 - n, null);
@@ -246,9 +317,9 @@ class Walker {
   }
 }
 
-function lstatOrThrow(path: string): BigIntStats {
+function lstatOrThrow(sys: string | Buffer, path: string): BigIntStats {
   try {
-    return lstatSync(path, { bigint: true });
+    return lstatSync(sys, { bigint: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new SourceReadError(path, `cannot stat ${path}: ${(err as Error).message}`, {
@@ -269,11 +340,11 @@ export function splitRdev(rdev: bigint): { major: number; minor: number } {
  * The file's bytes, opened only when iterated. Yields exactly `size` bytes: a file that changed
  * size since it was stat'ed is an error rather than a silently inconsistent image.
  */
-function fileContent(path: string, size: number): AsyncIterable<Uint8Array> {
+function fileContent(sys: string | Buffer, path: string, size: number): AsyncIterable<Uint8Array> {
   return {
     async *[Symbol.asyncIterator]() {
       let seen = 0;
-      const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+      const stream = createReadStream(sys, { highWaterMark: 256 * 1024 });
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           seen += chunk.length;
@@ -373,11 +444,14 @@ function warnNoTool(reporter: Reporter): void {
   });
 }
 
-/** getfattr escapes `\`, control characters and non-ASCII bytes as `\ooo`; names are bytes (latin1 here). */
+/**
+ * getfattr escapes `\`, control characters and non-ASCII bytes as `\ooo`; names are bytes (latin1
+ * here), returned as string forms (byte-names.ts), the walk's keys.
+ */
 function unescapeGetfattr(text: string): string {
   const bytes = Buffer.from(
     text.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))),
     "latin1",
   );
-  return bytes.toString("utf8");
+  return decodeName(bytes);
 }

@@ -52,10 +52,15 @@ export class PathNode {
     return node;
   }
 
-  /** The image path ("" for the root); computed, not stored, to keep nodes small. */
+  /**
+   * The image path ("" for the root); computed, not stored, to keep nodes small. A loop up the
+   * parents, not a recursion: a tree may be thousands of levels deep.
+   */
   get path(): string {
     if (!this.parent) return "";
-    return this.parent.parent ? `${this.parent.path}/${this.name}` : this.name;
+    const names = [this.name];
+    for (let node = this.parent; node.parent; node = node.parent) names.push(node.name);
+    return names.reverse().join("/");
   }
 
   /** An upper layer (`< layer`) removed everything below this path. */

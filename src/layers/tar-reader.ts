@@ -50,6 +50,7 @@ import {
 } from "../tar/index.js";
 import { silentReporter, type Reporter } from "../reporter.js";
 import { openDecompressed } from "../decompress.js";
+import { decodeName } from "../byte-names.js";
 
 export interface ReadTarOptions {
   /** Where coded warnings go (unknown entry types, unusable paths). */
@@ -104,7 +105,10 @@ const MAX_MTIME = 2 ** 32 - 1;
 export async function* readTarRecords(input: Readable, opts: ReadTarOptions = {}): AsyncGenerator<TarRecord> {
   const reporter = opts.reporter ?? silentReporter;
   const decoded = await decompressing(input);
-  const extract = tarExtract({ allowUnknownFormat: true } as never) as Extract;
+  // latin1 maps each byte of a header name (ustar `prefix/name`, GNU `L`/`K` data) to one
+  // character, so `byteNames` can recover the bytes exactly; tar-stream's default, UTF-8, turns
+  // every invalid byte into U+FFFD.
+  const extract = tarExtract({ allowUnknownFormat: true, filenameEncoding: "latin1" } as never) as Extract;
   const rawPax = capturePaxBytes(extract);
   const gnuSparse = captureGnuSparse(extract);
 
@@ -181,6 +185,7 @@ function toRecord(
   reporter: Reporter,
 ): TarRecord | undefined {
   const pax = capture.records;
+  byteNames(header, pax);
   // Sparse records on a directory or link would be nonsense: only file members are expanded.
   const fileLike =
     header.type === null ? gnu !== undefined : header.type === "file" || header.type === "contiguous-file";
@@ -261,6 +266,21 @@ function toRecord(
 
 const PAX_SPARSE_OFFSET = "GNU.sparse.offset";
 
+/**
+ * Replaces the header's name and link name, as tar-stream decoded them (latin1 from the header
+ * and GNU long names, UTF-8 from PAX records), by the string forms of their bytes
+ * (src/byte-names.ts). PAX `path`/`linkpath` are UTF-8 by the standard, or any bytes under
+ * `hdrcharset=BINARY`; both are taken as the bytes they are, so neither case loses a name.
+ */
+function byteNames(header: Header, pax: Map<string, Uint8Array>): void {
+  const path = pax.get("path");
+  header.name =
+    path !== undefined && path.length > 0 ? decodeName(path) : decodeName(Buffer.from(header.name, "latin1"));
+  const linkpath = pax.get("linkpath");
+  if (linkpath !== undefined && linkpath.length > 0) header.linkname = decodeName(linkpath);
+  else if (header.linkname != null) header.linkname = decodeName(Buffer.from(header.linkname, "latin1"));
+}
+
 /** A sparse file's real name and how to expand it, from its headers; undefined if not sparse. */
 function sparseMember(
   header: Header,
@@ -293,7 +313,8 @@ function sparseMember(
     return undefined;
   }
   // GNU tar's 0.1 and 1.0 store the real name here (the header's is `GNUSparseFile.<pid>/<name>`).
-  const name = paxText(pax, "GNU.sparse.name") ?? header.name;
+  const sparseName = pax.get("GNU.sparse.name");
+  const name = sparseName !== undefined ? decodeName(sparseName) : header.name;
   let member: SparseMember;
   if (major !== undefined || minor !== undefined) {
     if (major?.trim() !== "1" || minor?.trim() !== "0") {

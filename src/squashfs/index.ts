@@ -60,4 +60,5 @@ export {
   SquashfsNotADirectoryError,
   SquashfsIsADirectoryError,
   SquashfsNotAFileError,
+  quotePath,
 } from "./reader/errors.js";

@@ -3,6 +3,7 @@
  * by field: an index that only needs names, types and sizes must not refuse an archive over a
  * field it never uses.
  */
+import { decodeName } from "../byte-names.js";
 import { decodeNumber } from "./number.js";
 
 /** Tar files are sequences of 512-byte blocks: a header, then the member's data padded to a block. */
@@ -51,10 +52,10 @@ function fieldBytes(block: Uint8Array, field: HeaderField): Uint8Array {
   return block.subarray(offset, offset + length);
 }
 
-/** A NUL-terminated UTF-8 string. */
+/** A NUL-terminated string of bytes, in its string form (src/byte-names.ts: UTF-8, other bytes kept). */
 export function decodeString(bytes: Uint8Array): string {
   const nul = bytes.indexOf(0);
-  return Buffer.from(bytes.subarray(0, nul < 0 ? bytes.length : nul)).toString("utf8");
+  return decodeName(bytes.subarray(0, nul < 0 ? bytes.length : nul));
 }
 
 /** A text field of the header (name, linkname, magic, uname, ...). */

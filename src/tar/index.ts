@@ -1,7 +1,8 @@
 /**
  * The tar codec shared by every tar consumer: header fields (octal and base-256 numbers), pax
- * records, GNU long names, GNU sparse maps and the one archive-path rule. It imports only src/errors.ts and node
- * built-ins; src/oci and src/layers import it from here.
+ * records, GNU long names, GNU sparse maps and the one archive-path rule. It imports only
+ * src/errors.ts, src/byte-names.ts (names are bytes) and node built-ins; src/oci and src/layers
+ * import it from here.
  */
 export { SparseMapError, TarFormatError, TarTooLargeError } from "./errors.js";
 export { decodeNumber } from "./number.js";

@@ -10,7 +10,9 @@ export class CatCommand extends Command<BaseContext> {
   static override usage = Command.Usage({
     description: "write a file inside a .gvmi or SquashFS image to standard output",
     details: `
-      PATH is an image path to a regular file; symlinks are not followed.
+      PATH is an image path to a regular file; symlinks are not followed. A name that is not
+      UTF-8 is given as "gvmconv ls" prints it, its bytes as \\xNN (a backslash as \\\\):
+      the command line cannot carry such bytes themselves.
 
       cat prints the file's bytes as they are, so it takes no --json: for a file's metadata as
       JSON, use \`gvmconv ls FILE PATH -l --json\`.
@@ -27,8 +29,9 @@ export class CatCommand extends Command<BaseContext> {
   async execute(): Promise<number> {
     const { stdout, stderr } = this.context;
     try {
-      const { readImageFile } = await library();
-      for await (const chunk of readImageFile(this.file, this.imagePath)) await write(stdout, chunk);
+      const { readImageFile, unescapeName } = await library();
+      const path = unescapeName(this.imagePath);
+      for await (const chunk of readImageFile(this.file, path)) await write(stdout, chunk);
       return 0;
     } catch (err) {
       return reportError(err, stderr, this.debug);

@@ -13,6 +13,9 @@ export class LsCommand extends Command<BaseContext> {
       PATH is an image path (default: the root). Symlinks are listed, never followed.
       -l prints mode, link count, numeric uid and gid, size (major, minor for devices), mtime
       (UTC) and name, with "-> target" for symlinks. -R lists subdirectories too.
+      Names are printed so a terminal shows them safely, as "ls -b" does: bytes that are
+      not UTF-8 and control characters as \\xNN, a backslash as \\\\. PATH may be given
+      the same way ("gvmconv cat" too).
     `,
     examples: [["Long listing of /etc", "$0 ls app.gvmi /etc -l"]],
   });
@@ -29,14 +32,33 @@ export class LsCommand extends Command<BaseContext> {
   async execute(): Promise<number> {
     const { stdout, stderr } = this.context;
     try {
-      const { listImage } = await library();
-      const listing = listImage(this.file, this.imagePath ?? "/", {
+      const { listImage, escapeName, unescapeName, decodeName } = await library();
+      const listing = listImage(this.file, unescapeName(this.imagePath ?? "/"), {
         recursive: this.recursive,
         stat: this.long,
       });
       if (this.json) {
+        // Names (and symlink targets) in the printed form, as the README says: a name that is
+        // not UTF-8 would otherwise go out as lone-surrogate escapes no reader can map back.
         const directories = [];
-        for await (const dir of listing) directories.push(dir);
+        for await (const dir of listing) {
+          directories.push({
+            ...dir,
+            path: escapeName(dir.path),
+            entries: dir.entries.map((e) => {
+              const named = { ...e, name: escapeName(e.name), path: escapeName(e.path) };
+              if (e.stat === undefined) return named;
+              const { targetBytes, ...stat } = e.stat;
+              return {
+                ...named,
+                stat:
+                  targetBytes === undefined
+                    ? stat
+                    : { ...stat, target: escapeName(decodeName(targetBytes)) },
+              };
+            }),
+          });
+        }
         stdout.write(
           `${JSON.stringify({ file: this.file, path: this.imagePath ?? "/", directories }, null, 2)}\n`,
         );
@@ -45,9 +67,10 @@ export class LsCommand extends Command<BaseContext> {
       let first = true;
       for await (const dir of listing) {
         const out: string[] = [];
-        if (this.recursive && dir.directory) out.push(`${first ? "" : "\n"}/${dir.path}:`);
+        if (this.recursive && dir.directory) out.push(`${first ? "" : "\n"}/${escapeName(dir.path)}:`);
         first = false;
-        for (const e of dir.entries) out.push(this.long ? this.#line(e.name, e.stat!) : e.name);
+        for (const e of dir.entries)
+          out.push(this.long ? this.#line(escapeName(e.name), e.stat!, escapeName) : escapeName(e.name));
         if (out.length > 0) stdout.write(`${out.join("\n")}\n`);
       }
       return 0;
@@ -56,11 +79,11 @@ export class LsCommand extends Command<BaseContext> {
     }
   }
 
-  #line(name: string, st: SquashfsStat): string {
+  #line(name: string, st: SquashfsStat, escape: (name: string) => string): string {
     if (!this.long) return name;
     const size = st.rdev ? `${st.rdev.major}, ${st.rdev.minor}` : String(st.size);
     const when = new Date(st.mtime * 1000).toISOString().slice(0, 16).replace("T", " ");
-    const target = st.target !== undefined ? ` -> ${st.target}` : "";
+    const target = st.target !== undefined ? ` -> ${escape(st.target)}` : "";
     return `${modeString(st.mode)} ${st.nlink} ${st.uid} ${st.gid} ${size} ${when} ${name}${target}`;
   }
 }

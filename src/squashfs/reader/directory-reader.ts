@@ -19,6 +19,7 @@ import type { DirInode, InodeKind } from "../format/inode.js";
 import type { MetadataCursor } from "./metadata-reader.js";
 import type { MetadataRef } from "../format/metadata.js";
 import { SquashfsImageCorruptError } from "./errors.js";
+import { decodeName, escapeName } from "../../byte-names.js";
 
 /** Directory entry types are basic inode types (1 … 7). */
 export const KIND_OF_TYPE: Readonly<Record<number, InodeKind>> = {
@@ -33,7 +34,7 @@ export const KIND_OF_TYPE: Readonly<Record<number, InodeKind>> = {
 
 /** One child as the listing describes it (before its inode is read). */
 export interface DirectoryEntry {
-  /** The name decoded as UTF-8 (invalid bytes replaced); `nameBytes` has the stored bytes. */
+  /** The name's string form (byte-names.ts: UTF-8, other bytes kept as escapes); `nameBytes` has the stored bytes. */
   name: string;
   nameBytes: Uint8Array;
   inodeNumber: number;
@@ -41,8 +42,6 @@ export interface DirectoryEntry {
   /** Where its inode is, relative to the inode table. */
   inodeRef: MetadataRef;
 }
-
-const names = new TextDecoder("utf-8");
 
 /** The size of `dir`'s listing in bytes: 0 for an empty directory. */
 export function listingSize(dir: DirInode): number {
@@ -94,7 +93,7 @@ export async function* readListing(
       }
       previous = entry.name;
       yield {
-        name: names.decode(entry.name),
+        name: decodeName(entry.name),
         nameBytes: entry.name,
         inodeNumber,
         kind,
@@ -112,6 +111,6 @@ function checkName(name: Uint8Array, what: string): void {
     name.includes(0) ||
     (name[0] === dot && (name.length === 1 || (name.length === 2 && name[1] === dot)))
   ) {
-    throw new SquashfsImageCorruptError(what, `invalid entry name ${JSON.stringify(names.decode(name))}`);
+    throw new SquashfsImageCorruptError(what, `invalid entry name "${escapeName(decodeName(name))}"`);
   }
 }

@@ -4,6 +4,7 @@
  * from a DataView, an endless loop or a giant allocation).
  */
 import { GvmconvError } from "../../errors.js";
+import { escapeName } from "../../byte-names.js";
 
 /** Something in the image contradicts the format or itself (format.adoc; Linux squashfs checks). */
 export class SquashfsImageCorruptError extends GvmconvError {
@@ -76,10 +77,25 @@ export class SquashfsDecompressError extends GvmconvError {
 }
 
 /** A path that is not in the image. */
+/**
+ * An image path quoted for a message: escaped as `gvmconv ls` prints names (byte-names.ts), and
+ * only its end when it is very long (a tree thousands of levels deep).
+ */
+export function quotePath(path: string): string {
+  const MAX = 512;
+  if (path.length <= MAX) return `"${escapeName(path)}"`;
+  return `"…${escapeName(path.slice(-MAX / 2))}" (a path of ${path.length} characters)`;
+}
+
 export class SquashfsPathNotFoundError extends GvmconvError {
   readonly path: string;
   constructor(path: string) {
-    super("E_SQUASHFS_NOT_FOUND", `${JSON.stringify(path)}: no such file or directory in the image`);
+    super("E_SQUASHFS_NOT_FOUND", `${quotePath(path)}: no such file or directory in the image`, {
+      // Node decodes argv as UTF-8 and replaces bytes that are not by U+FFFD.
+      hint: path.includes("\ufffd")
+        ? "a name that is not UTF-8 cannot be typed as its bytes: write them as \\xNN, as gvmconv ls prints it"
+        : undefined,
+    });
     this.path = path;
   }
 }
@@ -90,7 +106,7 @@ export class SquashfsNotADirectoryError extends GvmconvError {
   constructor(path: string, kind: string) {
     super(
       "E_SQUASHFS_NOT_A_DIRECTORY",
-      `${JSON.stringify(path)} is a ${kind}, not a directory (symlinks are not followed)`,
+      `${quotePath(path)} is a ${kind}, not a directory (symlinks are not followed)`,
     );
     this.path = path;
   }
@@ -100,7 +116,7 @@ export class SquashfsNotADirectoryError extends GvmconvError {
 export class SquashfsIsADirectoryError extends GvmconvError {
   readonly path: string;
   constructor(path: string) {
-    super("E_SQUASHFS_IS_A_DIRECTORY", `${JSON.stringify(path)} is a directory`, {
+    super("E_SQUASHFS_IS_A_DIRECTORY", `${quotePath(path)} is a directory`, {
       hint: "use gvmconv ls to list it",
     });
     this.path = path;
@@ -112,7 +128,7 @@ export class SquashfsNotAFileError extends GvmconvError {
   readonly path: string;
   readonly kind: string;
   constructor(path: string, kind: string) {
-    super("E_SQUASHFS_NOT_A_FILE", `${JSON.stringify(path)} is a ${kind}, not a regular file`);
+    super("E_SQUASHFS_NOT_A_FILE", `${quotePath(path)} is a ${kind}, not a regular file`);
     this.path = path;
     this.kind = kind;
   }

@@ -35,13 +35,14 @@ import {
   SquashfsNotADirectoryError,
   SquashfsNotAFileError,
   SquashfsPathNotFoundError,
+  quotePath,
   SquashfsTruncatedError,
   SquashfsUnsupportedCompressionError,
 } from "./errors.js";
 import { decodeSuperblock, SUPERBLOCK_SIZE, type Superblock } from "../format/superblock.js";
 import { decodeXattrTableHeader, XATTR_ID_SIZE, XATTR_TABLE_HEADER_SIZE } from "../format/xattr-table.js";
 import { XattrReader } from "./xattr-reader.js";
-import { utf8 } from "../format/binary.js";
+import { decodeName, encodeName } from "../../byte-names.js";
 
 export type { DirectoryEntry } from "./directory-reader.js";
 
@@ -341,33 +342,40 @@ export class SquashfsReader {
    */
   async lookup(path: string): Promise<Inode> {
     const stack: Inode[] = [await this.root()];
+    // Directory inodes on the way (a Set: the path may be thousands of levels deep).
+    const onPath = new Set<number>([stack[0]!.inodeNumber]);
     const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+    // Prefixes of the path, for messages only: joined when needed, never per level.
+    const upTo = (n: number): string => parts.slice(0, n).join("/");
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i]!;
       const dir = stack[stack.length - 1]!;
-      const sofar = parts.slice(0, i).join("/");
-      if (!isDirectory(dir)) throw new SquashfsNotADirectoryError(sofar, inodeKind(dir));
+      if (!isDirectory(dir)) throw new SquashfsNotADirectoryError(upTo(i), inodeKind(dir));
       if (part === "..") {
-        if (stack.length > 1) stack.pop();
+        if (stack.length > 1) onPath.delete(stack.pop()!.inodeNumber);
         continue;
       }
-      const want = utf8.encode(part);
+      const want = encodeName(part);
       let found: DirectoryEntry | undefined;
-      for await (const e of this.entries(dir, `directory ${JSON.stringify("/" + sofar)}`)) {
+      const where = i < 64 ? `directory ${quotePath("/" + upTo(i))}` : `directory inode ${dir.inodeNumber}`;
+      for await (const e of this.entries(dir, where)) {
         const c = compareBytes(e.nameBytes, want);
         if (c === 0) found = e;
         // Listings are sorted: past the name means it is not there.
         if (c >= 0) break;
       }
-      if (found === undefined) throw new SquashfsPathNotFoundError(parts.slice(0, i + 1).join("/"));
-      const next = await this.entryInode(found, JSON.stringify(parts.slice(0, i + 1).join("/")));
+      if (found === undefined) throw new SquashfsPathNotFoundError(upTo(i + 1));
+      const next = await this.entryInode(found, i < 64 ? quotePath(upTo(i + 1)) : `entry ${quotePath(part)}`);
       // Going down to a directory already on the way here is a loop (SquashFS has no directory
       // hard links), as walk() reports it.
-      if (isDirectory(next) && stack.some((d) => d.inodeNumber === next.inodeNumber))
-        throw new SquashfsImageCorruptError(
-          JSON.stringify(parts.slice(0, i + 1).join("/")),
-          `directory inode ${next.inodeNumber} is reached twice (a loop)`,
-        );
+      if (isDirectory(next)) {
+        if (onPath.has(next.inodeNumber))
+          throw new SquashfsImageCorruptError(
+            quotePath(upTo(i + 1)),
+            `directory inode ${next.inodeNumber} is reached twice (a loop)`,
+          );
+        onPath.add(next.inodeNumber);
+      }
       stack.push(next);
     }
     return stack[stack.length - 1]!;
@@ -431,7 +439,7 @@ export class SquashfsReader {
     if (isDirectory(inode) || isFile(inode)) out.size = inode.fileSize;
     if (inode.type === 3 || inode.type === 10) {
       out.targetBytes = inode.target;
-      out.target = new TextDecoder("utf-8").decode(inode.target);
+      out.target = decodeName(inode.target);
       out.size = inode.target.length;
     }
     if (inode.type === 4 || inode.type === 5 || inode.type === 11 || inode.type === 12)
@@ -462,12 +470,17 @@ export class SquashfsReader {
         continue;
       }
       const path = top.path === "" ? entry.name : `${top.path}/${entry.name}`;
-      const inode = await this.entryInode(entry, JSON.stringify(path));
+      // The path is a rope of its parent's and the name; quoting it whole for every entry would
+      // copy it, the square of the depth in all.
+      const inode = await this.entryInode(
+        entry,
+        stack.length < 64 ? quotePath(path) : `entry ${quotePath(entry.name)} ${stack.length} levels deep`,
+      );
       yield { path, inode };
       if (isDirectory(inode)) {
         if (seenDirs.has(inode.inodeNumber))
           throw new SquashfsImageCorruptError(
-            JSON.stringify(path),
+            quotePath(path),
             `directory inode ${inode.inodeNumber} is reached twice (a loop)`,
           );
         seenDirs.add(inode.inodeNumber);

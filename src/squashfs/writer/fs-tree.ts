@@ -17,6 +17,7 @@ import {
   SquashfsNameTooLongError,
 } from "../errors.js";
 import { MAX_NAME_BYTES } from "../format/directory.js";
+import { nameByteLength } from "../../byte-names.js";
 
 export interface DirNode {
   kind: "dir";
@@ -61,10 +62,10 @@ export function splitPath(path: string): string[] {
     if (p === "" || p === "." || p === "..")
       throw new SquashfsBadPathError(path, "empty, '.' or '..' component");
     if (p.includes("\0")) throw new SquashfsBadPathError(path, "NUL byte in name");
-    // A UTF-16 code unit is at most 3 UTF-8 bytes, so short names need no count (and no
-    // encoding: this runs for every component of every entry).
+    // A UTF-16 code unit is at most 3 bytes, so short names need no count (and no encoding:
+    // this runs for every component of every entry).
     if (p.length * 3 > MAX_NAME_BYTES) {
-      const bytes = Buffer.byteLength(p, "utf8");
+      const bytes = nameByteLength(p);
       if (bytes > MAX_NAME_BYTES) throw new SquashfsNameTooLongError(path, bytes);
     }
   }
@@ -145,31 +146,47 @@ export class FsTree {
     if (this.#links === 0) return;
     const resolving = new Set<LinkNode>();
     const final = new Map<LinkNode, InodeNode>();
-    const target = (link: LinkNode): InodeNode => {
-      const done = final.get(link);
-      if (done !== undefined) return done;
-      if (resolving.has(link))
-        throw new SquashfsHardlinkTargetMissingError(link.path, link.target, "is a hard link cycle");
-      resolving.add(link);
-      let node: TreeNode | undefined;
-      try {
-        node = this.#lookup(link.target);
-      } catch {
-        node = undefined;
+    // Follows a chain of links to the inode at its end, in a loop (a chain may be long).
+    const target = (first: LinkNode): InodeNode => {
+      const chain: LinkNode[] = [];
+      let link = first;
+      let node: InodeNode;
+      for (;;) {
+        const done = final.get(link);
+        if (done !== undefined) {
+          node = done;
+          break;
+        }
+        if (resolving.has(link))
+          throw new SquashfsHardlinkTargetMissingError(link.path, link.target, "is a hard link cycle");
+        resolving.add(link);
+        chain.push(link);
+        let found: TreeNode | undefined;
+        try {
+          found = this.#lookup(link.target);
+        } catch {
+          found = undefined;
+        }
+        if (found === undefined) throw new SquashfsHardlinkTargetMissingError(link.path, link.target);
+        if (found.kind === "hardlink") {
+          link = found;
+          continue;
+        }
+        if (found.kind === "dir") throw new SquashfsHardlinkToDirectoryError(link.path, link.target);
+        node = found;
+        break;
       }
-      if (node === undefined) throw new SquashfsHardlinkTargetMissingError(link.path, link.target);
-      if (node.kind === "hardlink") node = target(node);
-      if (node.kind === "dir") throw new SquashfsHardlinkToDirectoryError(link.path, link.target);
-      final.set(link, node);
+      for (const l of chain) final.set(l, node);
       return node;
     };
-    const walk = (dir: DirNode): void => {
+    // An explicit stack: a tree may be thousands of levels deep.
+    const dirs: DirNode[] = [this.root];
+    for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
       for (const [name, child] of dir.children) {
         if (child.kind === "hardlink") dir.children.set(name, target(child));
-        else if (child.kind === "dir") walk(child);
+        else if (child.kind === "dir") dirs.push(child);
       }
-    };
-    walk(this.root);
+    }
     this.#links = 0;
   }
 }

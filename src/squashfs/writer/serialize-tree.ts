@@ -11,7 +11,7 @@
  */
 import type { Compressor } from "../compressor/compressor.js";
 import { SquashfsInternalError } from "../errors.js";
-import { utf8 } from "../format/binary.js";
+import { decodeName, encodeName } from "../../byte-names.js";
 import type { FileLayout } from "../format/data-layout.js";
 import { compareNames } from "../format/directory.js";
 import {
@@ -54,7 +54,7 @@ export interface SerializedTree {
   deduplicatedFiles: number;
 }
 
-/** A directory's children as written: UTF-8 name, node, in listing (strcmp) order. */
+/** A directory's children as written: the name's bytes (byte-names.ts), node, in listing (strcmp) order. */
 type Child = [name: Uint8Array, node: InodeNode];
 
 /** Pass 1's result. */
@@ -73,44 +73,78 @@ export function serializeTree(root: DirNode, compressor: Compressor): Serialized
   const numbering = numberInodes(root);
   const serializer = new TreeSerializer(compressor, numbering);
   // The root's parent is inode_count + 1, as mksquashfs writes it.
-  serializer.writeDir(root, "", numbering.inodeCount + 1);
+  serializer.writeTree(root, numbering.inodeCount + 1);
   return serializer.finish(root);
 }
 
 /**
  * Pass 1: numbers every inode, counts the links to each non-directory (paths that hold it) and
  * gives each directory nlink = 2 + its subdirectories (what mksquashfs writes; `find` relies on it).
+ * A directory is numbered after everything under it: a post-order walk with an explicit stack, so
+ * a tree thousands of levels deep costs heap, not call stack.
  */
 function numberInodes(root: DirNode): Numbering {
   const numbers = new Map<InodeNode, number>();
   const nlinks = new Map<InodeNode, number>();
   const children = new Map<DirNode, Child[]>();
   let next = 1;
-  const number = (dir: DirNode): void => {
+  const frames: { dir: DirNode; kids: Child[]; next: number; subdirs: number }[] = [];
+  const enter = (dir: DirNode): void => {
     const kids: Child[] = [];
     for (const [name, node] of dir.children) {
       if (node.kind === "hardlink") throw new SquashfsInternalError("unresolved hard link");
-      kids.push([utf8.encode(name), node]);
+      kids.push([encodeName(name), node]);
     }
     kids.sort((a, b) => compareNames(a[0], b[0]));
+    for (let i = 1; i < kids.length; i++) {
+      // Two strings with one byte form (only a hand-made string can differ from the decoded form
+      // of its bytes, see byte-names.ts) would be two entries of one name.
+      if (compareNames(kids[i - 1]![0], kids[i]![0]) === 0)
+        throw new SquashfsInternalError(`two entries named ${JSON.stringify(decodeName(kids[i]![0]))}`);
+    }
     children.set(dir, kids);
-    let subdirs = 0;
-    for (const [, node] of kids) {
-      if (node.kind === "dir") {
-        subdirs++;
-        number(node);
-      }
+    frames.push({ dir, kids, next: 0, subdirs: 0 });
+  };
+  enter(root);
+  while (frames.length > 0) {
+    const frame = frames[frames.length - 1]!;
+    const { kids } = frame;
+    while (frame.next < kids.length && kids[frame.next]![1].kind !== "dir") frame.next++;
+    if (frame.next < kids.length) {
+      frame.subdirs++;
+      enter(kids[frame.next++]![1] as DirNode);
+      continue;
     }
     for (const [, node] of kids) {
       if (node.kind === "dir") continue;
       nlinks.set(node, (nlinks.get(node) ?? 0) + 1);
       if (!numbers.has(node)) numbers.set(node, next++);
     }
-    nlinks.set(dir, 2 + subdirs);
-    numbers.set(dir, next++);
-  };
-  number(root);
+    nlinks.set(frame.dir, 2 + frame.subdirs);
+    numbers.set(frame.dir, next++);
+    frames.pop();
+  }
   return { numbers, nlinks, children, inodeCount: next - 1 };
+}
+
+/**
+ * A directory being written, and how to name it: paths are needed only for error messages, so
+ * they are built on demand from the chain of parents (a path per directory, kept while its
+ * subtree is written, would cost the square of the depth).
+ */
+interface DirFrame {
+  dir: DirNode;
+  parent: DirFrame | undefined;
+  name: string;
+  parentInode: number;
+  /** The next child to look at for subdirectories. */
+  next: number;
+}
+
+function framePath(frame: DirFrame | undefined, name?: string): string {
+  const parts: string[] = name === undefined ? [] : [name];
+  for (let f = frame; f?.parent !== undefined; f = f.parent) parts.push(f.name);
+  return parts.reverse().join("/");
 }
 
 /** Pass 2: the inode and directory tables, filled bottom-up. */
@@ -150,23 +184,51 @@ class TreeSerializer {
     };
   }
 
-  /** Writes `dir`'s subdirectories, then its other children's inodes, its listing and its inode. */
-  writeDir(dir: DirNode, path: string, parentInode: number): void {
-    const { numbers, nlinks, children } = this.#numbering;
-    const kids = children.get(dir)!;
-    const myNumber = numbers.get(dir)!;
-    const childPath = (name: Uint8Array): string =>
-      (path === "" ? "" : path + "/") + Buffer.from(name).toString("utf8");
-    for (const [name, node] of kids) if (node.kind === "dir") this.writeDir(node, childPath(name), myNumber);
+  /**
+   * Writes each directory's subdirectories, then its other children's inodes, its listing and its
+   * inode: bottom-up, with an explicit stack (see numberInodes).
+   */
+  writeTree(root: DirNode, rootParentInode: number): void {
+    const { children, numbers } = this.#numbering;
+    const frames: DirFrame[] = [
+      { dir: root, parent: undefined, name: "", parentInode: rootParentInode, next: 0 },
+    ];
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1]!;
+      const kids = children.get(frame.dir)!;
+      while (frame.next < kids.length && kids[frame.next]![1].kind !== "dir") frame.next++;
+      if (frame.next < kids.length) {
+        const [name, node] = kids[frame.next++]!;
+        frames.push({
+          dir: node as DirNode,
+          parent: frame,
+          name: decodeName(name),
+          parentInode: numbers.get(frame.dir)!,
+          next: 0,
+        });
+        continue;
+      }
+      this.#finishDir(frame, kids);
+      frames.pop();
+    }
+  }
+
+  /** Writes the leaves of a directory whose subdirectories are written, then its listing and inode. */
+  #finishDir(frame: DirFrame, kids: Child[]): void {
+    const { numbers, nlinks } = this.#numbering;
+    const dir = frame.dir;
     for (const [name, node] of kids) {
-      if (node.kind !== "dir" && !this.#refs.has(node)) this.#writeLeaf(node, childPath(name));
+      if (node.kind !== "dir" && !this.#refs.has(node))
+        this.#writeLeaf(node, () => framePath(frame, decodeName(name)));
     }
     const listing: DirChild[] = kids.map(([name, node]) => {
       const r = this.#refs.get(node)!;
       return { name, inodeRef: r.ref, inodeNumber: numbers.get(node)!, type: r.type };
     });
     const written = writeDirectory(this.#dirTable, listing);
-    const { permissions, uidIndex, gidIndex, mtime, inodeNumber, xattrIndex } = this.#common(dir, path);
+    const { permissions, uidIndex, gidIndex, mtime, inodeNumber, xattrIndex } = this.#common(dir, () =>
+      framePath(frame),
+    );
     this.#dirs++;
     const nlink = nlinks.get(dir)!;
     const type = pickInodeType("dir", {
@@ -187,7 +249,7 @@ class TreeSerializer {
       nlink,
       fileSize: written.fileSize,
       blockOffset: written.ref.offset,
-      parentInode,
+      parentInode: frame.parentInode,
       index: written.index,
     });
   }
@@ -195,7 +257,7 @@ class TreeSerializer {
   // NOTE: inode objects are built field by field, not as `{ ...common, ... }`: a spread followed
   // by more fields left V8 with dictionary-mode objects, and the finish of a 21,000-file image
   // allocated 75 MB in this function alone, the process's peak RSS.
-  #writeLeaf(node: Exclude<InodeNode, DirNode>, path: string): void {
+  #writeLeaf(node: Exclude<InodeNode, DirNode>, path: () => string): void {
     const c = this.#common(node, path);
     const nlink = this.#numbering.nlinks.get(node)!;
     const xattr = c.xattrIndex !== NO_XATTR;
@@ -243,7 +305,7 @@ class TreeSerializer {
           inodeNumber,
           xattrIndex,
           nlink,
-          target: utf8.encode(node.target),
+          target: encodeName(node.target),
         });
         return;
       }
@@ -274,7 +336,7 @@ class TreeSerializer {
   }
 
   /** The fields every inode has; registers its uid, gid and xattr set (first use fixes the index). */
-  #common(node: InodeNode, path: string) {
+  #common(node: InodeNode, path: () => string) {
     const a = node.attrs;
     return {
       permissions: a.mode & 0o7777,

@@ -13,13 +13,14 @@ import { DEFAULT_BLOCK_SIZE, DEFAULT_LEVEL } from "../options.js";
 import type { Compressor, CompressorSpec } from "../compressor/compressor.js";
 import { createCompressor } from "../compressor/index.js";
 import { SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors.js";
-import { checkRange, concat, U32_MAX, utf8 } from "../format/binary.js";
+import { checkRange, concat, U32_MAX } from "../format/binary.js";
 import type { FileLayout } from "../format/data-layout.js";
 import { encodeFragmentEntry } from "../format/fragment-table.js";
 import { encodeDevice, MAX_SYMLINK_TARGET } from "../format/inode.js";
 import { encodeExportEntry } from "../format/lookup-table.js";
 import { encodeMetadataHeader, packRef } from "../format/metadata.js";
 import { encodeSuperblock, SUPERBLOCK_SIZE, SuperblockFlags } from "../format/superblock.js";
+import { nameByteLength } from "../../byte-names.js";
 import { DataWriter } from "./data-writer.js";
 import { FsTree } from "./fs-tree.js";
 import { writeLookupTable } from "./lookup-table-writer.js";
@@ -171,7 +172,7 @@ export class SquashfsWriter {
       }
       case "symlink": {
         checkAttrs(entry.attrs);
-        const bytes = utf8.encode(entry.target).length;
+        const bytes = nameByteLength(entry.target);
         if (bytes > MAX_SYMLINK_TARGET) throw new SquashfsSymlinkTooLongError(entry.path, bytes);
         tree.setNode(entry.path, { kind: "symlink", attrs: entry.attrs, target: entry.target });
         return;

@@ -32,11 +32,11 @@ export class XattrTable {
   }
 
   /** The xattr id of `xattrs` (a new one for a set not seen before); null for an empty map. */
-  add(path: string, xattrs: ReadonlyMap<string, Uint8Array> | undefined): number | null {
+  add(path: string | (() => string), xattrs: ReadonlyMap<string, Uint8Array> | undefined): number | null {
     if (xattrs === undefined || xattrs.size === 0) return null;
     const keyed = [...xattrs].map(([full, value]) => {
       const key = splitXattrName(full);
-      if (key === null) throw new SquashfsXattrNamespaceError(path, full);
+      if (key === null) throw new SquashfsXattrNamespaceError(typeof path === "string" ? path : path(), full);
       return { full: utf8.encode(full), key, value };
     });
     // A stable order makes equal sets encode equally.
