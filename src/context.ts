@@ -19,7 +19,14 @@
  *   `warn()`, which records it and, under `strict`, throws it as a `StrictWarningError` instead.
  */
 import { GvmconvError, UsageError, strictErrorCode } from "./errors.js";
-import { silentReporter, type ProgressTask, type Reporter, type Warning } from "./reporter.js";
+import {
+  silentReporter,
+  type ProgressTask,
+  type Reporter,
+  type RetryNotice,
+  type TaskOptions,
+  type Warning,
+} from "./reporter.js";
 import { withDotenv, type DotenvApplied } from "./dotenv.js";
 
 /** An environment: variable names to values, as `process.env`. */
@@ -137,7 +144,8 @@ export function createContext(options: ContextOptions = {}): RunContext {
       outer.warn(warning);
     },
     info: (message: string): void => outer.info(message),
-    task: (label: string, total?: number): ProgressTask => outer.task(label, total),
+    task: (label: string, total?: number, opts?: TaskOptions): ProgressTask => outer.task(label, total, opts),
+    retry: (event: RetryNotice): void => outer.retry?.(event),
   };
   return { env, cwd, dotenv, reporter, strict, signal: options.signal, mkfsTime, warnings, xzBackend };
 }

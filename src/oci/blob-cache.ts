@@ -14,8 +14,8 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Env } from "../context.js";
-import { backoffDelay, isRetryableNetworkError } from "../http/index.js";
-import type { ProgressTask } from "../reporter.js";
+import { backoffDelay, HttpNetworkError, isRetryableNetworkError } from "../http/index.js";
+import type { ProgressTask, RetryNotice } from "../reporter.js";
 import { DigestingStream, parseDigest, verifyBytes } from "./digest.js";
 import { DigestMismatchError, NetworkError } from "./errors.js";
 import type { BlobResponse } from "./registry-client.js";
@@ -106,6 +106,8 @@ export interface IngestOptions {
   /** First backoff step in ms after a failure without progress (default 500). */
   retryDelayMs?: number;
   signal?: AbortSignal;
+  /** Told before each wait of a download that broke off and is tried again. */
+  onRetry?: (notice: RetryNotice) => void;
 }
 
 /** Opens the blob from a byte offset; offset > 0 asks for a Range, which the server may ignore. */
@@ -309,11 +311,15 @@ export class BlobCache {
           else failures = 0;
           if (failures > retries)
             throw new NetworkError(digest, `download of blob ${digest} kept failing`, { cause: lastError });
-          await sleep(
-            offset === before ? backoffDelay(failures - 1, { retryDelayMs: opts.retryDelayMs ?? 500 }) : 0,
-            undefined,
-            { signal: opts.signal },
-          );
+          const delayMs =
+            offset === before ? backoffDelay(failures - 1, { retryDelayMs: opts.retryDelayMs ?? 500 }) : 0;
+          opts.onRetry?.({
+            retry: Math.max(failures, 1),
+            retries,
+            delayMs,
+            reason: `blob ${digest.slice(7, 19)} broke off at ${offset} bytes (${brokeOffReason(err)}); resuming`,
+          });
+          await sleep(delayMs, undefined, { signal: opts.signal });
         }
       }
       const actual = `${algorithm}:${hash.digest("hex")}`;
@@ -481,4 +487,12 @@ export class BlobCache {
     await mkdir(join(final, ".."), { recursive: true });
     await rename(tmp, final);
   }
+}
+
+/** The transport's words for a failure, else the error's message. */
+function brokeOffReason(err: unknown): string {
+  if (err instanceof HttpNetworkError) return err.detail;
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof HttpNetworkError) return cause.detail;
+  return err instanceof Error ? err.message : String(err);
 }

@@ -28,6 +28,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     retries: opts.retries,
     retryDelayMs: opts.retryDelayMs,
     tokenCache: opts.tokenCache,
+    onRetry: (notice) => opts.reporter.retry?.(notice),
   });
   try {
     const { cache } = opts;
@@ -130,6 +131,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
             retries: opts.retries,
             retryDelayMs: opts.retryDelayMs,
             ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+            onRetry: (notice) => opts.reporter.retry?.(notice),
           });
         },
         async isLocal(layer) {
