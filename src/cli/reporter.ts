@@ -78,7 +78,9 @@ export class CliReporter implements Reporter {
     quiet: boolean,
     options: Pick<CliReporterOptions, "intervalMs" | "redrawMs"> = {},
   ): CliReporter {
-    const tty = (stderr as Writable & { isTTY?: boolean }).isTTY === true;
+    // A terminal that cannot move its cursor (TERM=dumb: Emacs shells, some CI consoles) gets
+    // the plain lines.
+    const tty = (stderr as Writable & { isTTY?: boolean }).isTTY === true && env.TERM !== "dumb";
     const color = tty && (env.NO_COLOR === undefined || env.NO_COLOR === "");
     return new CliReporter({ stderr, tty, color, quiet, ...options });
   }
@@ -173,9 +175,8 @@ export class CliReporter implements Reporter {
   #render(): void {
     if (this.#tasks.size === 0) return;
     const now = Date.now();
-    const columns = (this.#out as Writable & { columns?: number }).columns ?? 80;
     // One column spare: a line that fills the last column leaves some terminals about to wrap.
-    const width = Math.max(10, columns - 1);
+    const width = Math.max(10, size(this.#out).columns - 1);
     const tasks = sorted(this.#tasks);
     // Bars start in one column: labels padded to the longest, bars as wide as the widest line allows.
     const labels = tasks.map(labelOf);
@@ -192,7 +193,7 @@ export class CliReporter implements Reporter {
     );
     // log-update hides the cursor through cli-cursor, which writes to process.stderr; it does
     // so only when that is where the frame goes.
-    this.#log ??= createLogUpdate(this.#out, { showCursor: this.#out !== process.stderr });
+    this.#log ??= createLogUpdate(sized(this.#out), { showCursor: this.#out !== process.stderr });
     this.#log(lines.join("\n"));
     if (!this.#drawn) process.once("exit", this.#onExit);
     this.#drawn = true;
@@ -238,6 +239,33 @@ export class CliReporter implements Reporter {
     this.#out.write(text + "\n");
     if (this.#tty && this.#tasks.size > 0) this.#render();
   }
+}
+
+/**
+ * The terminal's size; 0 (a pty nobody sized, as under \`script\` without \`stty\`) or none counts
+ * as 80×24 - log-update would draw nothing at all in 0 rows.
+ */
+function size(out: Writable): { columns: number; rows: number } {
+  const { columns, rows } = out as Writable & { columns?: number; rows?: number };
+  return {
+    columns: columns !== undefined && columns > 0 ? columns : 80,
+    rows: rows !== undefined && rows > 0 ? rows : 24,
+  };
+}
+
+/** `out` as log-update sees it: its writes, its size as \`size()\` reads it, a terminal. */
+function sized(out: Writable): NodeJS.WritableStream {
+  const view = {
+    isTTY: true,
+    write: (chunk: string): boolean => out.write(chunk),
+    get columns(): number {
+      return size(out).columns;
+    },
+    get rows(): number {
+      return size(out).rows;
+    },
+  };
+  return view as unknown as NodeJS.WritableStream;
 }
 
 function sorted(tasks: Iterable<Live>): Live[] {

@@ -153,3 +153,21 @@ test("quiet mode prints warnings but no progress or info", () => {
   reporter.warn({ code: "W_TAR_UNKNOWN_TYPE", message: "odd" });
   assert.match(text(), /^gvmconv: .*warning.* \[W_TAR_UNKNOWN_TYPE\]: odd\n$/);
 });
+
+test("TERM=dumb gets the plain lines; a terminal of unknown size (0×0) is drawn at 80×24", async () => {
+  const dumb = capture(true);
+  const plain = CliReporter.forStream(dumb.stream, { TERM: "dumb" }, false, { redrawMs: 10 });
+  const task = plain.task("writing", 100, { kind: "write" });
+  await new Promise((r) => setTimeout(r, 30));
+  task.done();
+  assert.equal(dumb.text(), "gvmconv: writing…\ngvmconv: writing: done in 0s\n");
+
+  const unsized = capture(true);
+  Object.assign(unsized.stream, { columns: 0, rows: 0 });
+  const drawn = CliReporter.forStream(unsized.stream, {}, false, { redrawMs: 10 });
+  drawn.task("writing", 100, { kind: "write" }).advance(50);
+  await new Promise((r) => setTimeout(r, 30));
+  const screen = (await replay(unsized.text(), 80)).final;
+  assert.match(screen.lines.join("\n"), /^writing \[#{12}\.{12}\] 50% 50 B\/100 B/);
+  drawn.close();
+});

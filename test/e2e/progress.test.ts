@@ -161,11 +161,16 @@ for (const cols of [80, 50]) {
         output.lastIndexOf("\x1b[?25h") > output.lastIndexOf("\x1b[?25l"),
         "the cursor is shown again",
       );
-      // For the record: the busiest frame, as the terminal showed it.
+      // For the record: frames as the terminal showed them - the download at its busiest,
+      // writing under way, the hash pass.
       const most = Math.max(...frames.map((f) => progressLines(f).length));
       const busy = frames.filter((f) => progressLines(f).length === most && /ETA/.test(f.lines.join("\n")));
-      const busiest = busy[busy.length >> 1] ?? frames[frames.length >> 1]!;
-      t.diagnostic(`\n${"-".repeat(cols)}\n${busiest.lines.slice(-8).join("\n")}\n${"-".repeat(cols)}`);
+      const writing = frames.filter((f) => progressLines(f).some((l) => /^writing +.* [1-9]\d?% /.test(l)));
+      const hashing = frames.filter((f) => progressLines(f).some((l) => l.startsWith("hashing (SHA3-224)")));
+      const rule = "-".repeat(cols);
+      for (const f of [busy[busy.length >> 1], writing[writing.length >> 1], hashing[0]]) {
+        if (f !== undefined) t.diagnostic(`\n${rule}\n${f.lines.slice(-8).join("\n")}\n${rule}`);
+      }
     },
   );
 }
