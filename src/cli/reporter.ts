@@ -43,6 +43,8 @@ interface Live {
   announced: boolean;
 }
 
+/** Off a terminal, how long resolving may take before it gets a line. */
+const RESOLVE_ANNOUNCE_MS = 1000;
 /** Kinds drawn as soon as they start rather than at the next redraw. */
 const STEP_KINDS: ReadonlySet<TaskKind> = new Set(["resolve", "write", "hash"]);
 
@@ -116,7 +118,13 @@ export class CliReporter implements Reporter {
       announced: false,
     };
     this.#tasks.add(live);
-    if (!this.#tty && live.kind !== "layer" && live.kind !== "download") this.#announce(live);
+    // Off a terminal, resolving is announced only when it takes a while: a reference that does
+    // not resolve stays one error line.
+    let slow: NodeJS.Timeout | undefined;
+    if (!this.#tty && live.kind === "resolve") {
+      slow = setTimeout(() => this.#announce(live), RESOLVE_ANNOUNCE_MS);
+      slow.unref();
+    } else if (!this.#tty && live.kind !== "layer" && live.kind !== "download") this.#announce(live);
     this.#startTimer();
     // The labelled steps show at once, however short: the screen is never blank at the start
     // (resolving), nor unlabelled at the end (hashing).
@@ -133,6 +141,7 @@ export class CliReporter implements Reporter {
       done: () => {
         if (finished) return;
         finished = true;
+        clearTimeout(slow);
         this.#tasks.delete(live);
         if (!this.#tty && (live.announced || live.kind === "layer")) this.#plain(endLine(live, Date.now()));
         if (this.#tasks.size === 0) this.#settle();

@@ -171,3 +171,16 @@ test("TERM=dumb gets the plain lines; a terminal of unknown size (0×0) is drawn
   assert.match(screen.lines.join("\n"), /^writing \[#{12}\.{12}\] 50% 50 B\/100 B/);
   drawn.close();
 });
+
+test("off a terminal, resolving gets a line only when it takes a while", async () => {
+  const quick = capture(false);
+  const fast = CliReporter.forStream(quick.stream, {}, false);
+  fast.task("resolving x:1", undefined, { kind: "resolve" }).done();
+  assert.equal(quick.text(), "", "a quick resolve (or one that fails at once) prints nothing");
+  const long = capture(false);
+  const slow = CliReporter.forStream(long.stream, {}, false);
+  const task = slow.task("resolving y:1", undefined, { kind: "resolve" });
+  await new Promise((r) => setTimeout(r, 1100));
+  task.done();
+  assert.match(long.text(), /^gvmconv: resolving y:1…\ngvmconv: resolving y:1: done in 1s\n$/);
+});
