@@ -277,9 +277,13 @@ function sized(out: Writable): NodeJS.WritableStream {
   return view as unknown as NodeJS.WritableStream;
 }
 
+/** Frame order: by kind, layers by their number (`layer 2/3` before `layer 10/12`), else by start. */
 function sorted(tasks: Iterable<Live>): Live[] {
   return [...tasks].sort(
-    (a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || a.started - b.started,
+    (a, b) =>
+      KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
+      (a.kind === "layer" ? a.label.localeCompare(b.label, "en", { numeric: true }) : 0) ||
+      a.started - b.started,
   );
 }
 
