@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# Installs what the tests and the sample need when it is missing: Debian packages listed in
+# Installs what the tests need when it is missing: Debian packages listed in
 # scripts/test-deps.txt (via apt-get; CI and developers run as root) and the npm dependencies.
+# `--npm-only`: the npm dependencies alone, which is all the sample needs (`npm run sample`
+# converts a 4.5 KiB image; the test packages - qemu, a kernel, a registry, debootstrap - are
+# ~500 MB it has no use for).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+npm_only=false
+[ "${1:-}" = "--npm-only" ] && npm_only=true
+
 missing=()
-while read -r cmd pkg; do
-  case "$cmd" in ''|'#'*) continue ;; esac
-  if [[ "$cmd" == /* ]]; then
-    # A path (for packages that ship files rather than commands on PATH).
-    compgen -G "$cmd" >/dev/null || missing+=("$pkg")
-  else
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
-  fi
-done < scripts/test-deps.txt
+if ! $npm_only; then
+  while read -r cmd pkg; do
+    case "$cmd" in ''|'#'*) continue ;; esac
+    if [[ "$cmd" == /* ]]; then
+      # A path (for packages that ship files rather than commands on PATH).
+      compgen -G "$cmd" >/dev/null || missing+=("$pkg")
+    else
+      command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    fi
+  done < scripts/test-deps.txt
+fi
 
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -25,7 +25,14 @@
  *   `warn()`, which records it and, under `strict`, throws it as a `StrictWarningError` instead.
  */
 import { GvmconvError, UsageError, strictErrorCode } from "./errors.js";
-import { silentReporter, type ProgressTask, type Reporter, type Warning } from "./reporter.js";
+import {
+  silentReporter,
+  type ProgressTask,
+  type Reporter,
+  type RetryNotice,
+  type TaskOptions,
+  type Warning,
+} from "./reporter.js";
 import { withDotenv, type DotenvApplied } from "./dotenv.js";
 import type { Timeouts } from "./http/index.js";
 
@@ -196,7 +203,8 @@ export function createContext(options: ContextOptions = {}): RunContext {
       outer.warn(warning);
     },
     info: (message: string): void => outer.info(message),
-    task: (label: string, total?: number): ProgressTask => outer.task(label, total),
+    task: (label: string, total?: number, opts?: TaskOptions): ProgressTask => outer.task(label, total, opts),
+    retry: (event: RetryNotice): void => outer.retry?.(event),
   };
   const network = networkSettings(env, options.network);
   return {

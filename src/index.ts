@@ -21,7 +21,7 @@ export {
   type GvmconvWarningCode,
   type StrictErrorCode,
 } from "./errors.js";
-export type { Reporter, ProgressTask, Warning } from "./reporter.js";
+export type { Reporter, ProgressTask, RetryNotice, TaskKind, TaskOptions, Warning } from "./reporter.js";
 export { silentReporter, CollectingReporter } from "./reporter.js";
 export {
   createContext,

@@ -42,6 +42,7 @@ import {
   type OutputDecision,
   type OutputExpectation,
 } from "./output-policy.js";
+import { WriteProgress } from "./write-progress.js";
 import {
   checkWriterOptions,
   SquashfsWriter,
@@ -265,6 +266,8 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   outerSignal?.addEventListener("abort", forward, { once: true });
   const signal = stop.signal;
   let image: Image;
+  // The seconds before the first byte (token, manifest, config) are labelled, not blank.
+  const resolving = reporter.task(`resolving ${source}`, undefined, { kind: "resolve" });
   try {
     const { timeouts, retries, retryDelayMs } = context.network;
     image = await openImage(source, {
@@ -279,6 +282,8 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   } catch (err) {
     outerSignal?.removeEventListener("abort", forward);
     throw abortedOr(err, outerSignal);
+  } finally {
+    resolving.done();
   }
   let fetching: Promise<void> | undefined;
   try {
@@ -296,7 +301,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
         `${outputPath} was already built from ${imageId} with these options; kept (pass --force to rebuild)`,
       );
       const { size } = await stat(outputPath);
-      const { sha3 } = await sha3File(outputPath);
+      const { sha3 } = await hashWithProgress(reporter, size, (onBytes) => sha3File(outputPath, onBytes));
       signal.throwIfAborted();
       return {
         ...base,
@@ -320,7 +325,8 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
       const built = await buildFilesystem(image, temp, format, options, context, signal);
       await fetching;
       if (format === "squashfs") {
-        const { sha3 } = await sha3File(temp);
+        const size = built.squashfs.imageSize;
+        const { sha3 } = await hashWithProgress(reporter, size, (onBytes) => sha3File(temp, onBytes));
         signal.throwIfAborted();
         return {
           ...base,
@@ -344,7 +350,9 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
               reporter: silentReporter,
             })
           : prepared.containerConfig!;
-      const { size, sha3 } = await appendTrailer(temp, containerConfig);
+      const { size, sha3 } = await hashWithProgress(reporter, built.squashfs.imageSize, (onBytes) =>
+        appendTrailer(temp, containerConfig, onBytes),
+      );
       signal.throwIfAborted();
       return {
         ...base,
@@ -495,14 +503,14 @@ async function buildFilesystem(
 ): Promise<BuiltFilesystem> {
   const reporter = context.reporter;
   const writer = await SquashfsWriter.create(path, writerOptions(options.writer, context));
+  const progress = new WriteProgress(reporter, image.layers);
   try {
     // Topmost first; each layer is a function so the merge may read one again when a hard link
     // needs a file it already passed over (see mergeLayers).
-    const layers = image.layers.map((_, i) => () => layerEntries(image, i, reporter)).reverse();
+    const layers = image.layers.map((_, i) => () => layerEntries(image, i, reporter, progress)).reverse();
     const mountPoints = new MountPointScan();
     const userFiles: BuiltFilesystem["userFiles"] = {};
     const wantUserFiles = format === "gvmi" && options.overrides?.keepUser === true;
-    const progress = reporter.task("writing", undefined);
     for await (const entry of mergeLayers(layers, { reporter })) {
       signal.throwIfAborted();
       mountPoints.note(entry.path, entry.type);
@@ -518,7 +526,6 @@ async function buildFilesystem(
       } else {
         await writer.add(entry);
       }
-      if (entry.type === "file") progress.advance(entry.size);
     }
     let addedMountPoints: string[] = [];
     if (format === "gvmi" && options.addMountPoints !== false) {
@@ -529,17 +536,39 @@ async function buildFilesystem(
         reporter.info(`added mount points the VM's init needs: ${addedMountPoints.join(", ")}`);
       }
     }
+    progress.finish();
     const squashfs = await writer.finish();
-    progress.done();
     return { squashfs, addedMountPoints, userFiles };
   } catch (err) {
     await writer.abort();
     throw err;
+  } finally {
+    progress.done();
   }
 }
 
-async function* layerEntries(image: Image, index: number, reporter: Reporter): AsyncGenerator<Entry> {
-  yield* readTar(await image.openLayer(index), { reporter });
+async function* layerEntries(
+  image: Image,
+  index: number,
+  reporter: Reporter,
+  progress: WriteProgress,
+): AsyncGenerator<Entry> {
+  const onProgress = progress.layer(index);
+  yield* readTar(await image.openLayer(index, onProgress !== undefined ? { onProgress } : {}), { reporter });
+}
+
+/** The SHA3-224 pass over the written file, as its own labelled step (it takes seconds on large images). */
+async function hashWithProgress<T>(
+  reporter: Reporter,
+  size: number,
+  hash: (onBytes: (bytes: number) => void) => Promise<T>,
+): Promise<T> {
+  const task = reporter.task("hashing (SHA3-224)", size, { kind: "hash" });
+  try {
+    return await hash((bytes) => task.advance(bytes));
+  } finally {
+    task.done();
+  }
 }
 
 async function readAll(content: Uint8Array | AsyncIterable<Uint8Array>): Promise<Uint8Array> {

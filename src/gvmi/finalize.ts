@@ -33,7 +33,11 @@ function padding(size: number): Uint8Array {
  * size and SHA3-224 of the result. The existing bytes are read once (to hash them); nothing else is
  * rewritten. On failure the file is truncated back to its original size.
  */
-export async function appendTrailer(squashfsPath: string, config: ContainerConfig): Promise<GvmiResult> {
+export async function appendTrailer(
+  squashfsPath: string,
+  config: ContainerConfig,
+  onHashed?: (bytes: number) => void,
+): Promise<GvmiResult> {
   const trailer = encodeTrailer(serializeContainerConfig(config));
   const hasher = new Sha3Hasher();
   const handle = await open(squashfsPath, "r+");
@@ -41,7 +45,7 @@ export async function appendTrailer(squashfsPath: string, config: ContainerConfi
   try {
     original = (await handle.stat()).size;
     // Hash exactly the bytes we saw in stat(): a concurrent writer would be a bug, not our input.
-    await hashFileRange(handle, original, hasher);
+    await hashFileRange(handle, original, hasher, onHashed);
     const pad = padding(original);
     await writeAllAt(handle, pad, original);
     await writeAllAt(handle, trailer, original + pad.length);

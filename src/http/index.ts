@@ -21,4 +21,10 @@ export {
   type ResolvedTimeouts,
   type Timeouts,
 } from "./timeouts.js";
-export { HttpTransport, type Response, type TransportOptions, type TransportRequest } from "./transport.js";
+export {
+  HttpTransport,
+  type Response,
+  type TransportOptions,
+  type TransportRequest,
+  type TransportRetryEvent,
+} from "./transport.js";

@@ -11,7 +11,7 @@
 import { Agent, request, type Dispatcher } from "undici";
 import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } from "./backoff.js";
 import { HttpNetworkError } from "./errors.js";
-import { retry, type RetryHooks } from "./retry.js";
+import { retry, type RetryEvent, type RetryHooks } from "./retry.js";
 import { isRetryableStatus } from "./retryable.js";
 import {
   minimumRateInterceptor,
@@ -32,6 +32,14 @@ export interface TransportOptions extends RetryOptions {
   dispatcher?: Dispatcher;
   /** Aborts every request and every wait between retries. */
   signal?: AbortSignal;
+  /** Told before each wait of every retry this transport runs (beside a call's own `onRetry`). */
+  onRetry?: (event: TransportRetryEvent) => void;
+}
+
+/** A retry as the transport reports it: the loop's event and what failed, in words. */
+export interface TransportRetryEvent extends RetryEvent {
+  /** What failed, without the URL: `connection refused`, `HTTP 503`. */
+  reason: string;
 }
 
 export interface TransportRequest {
@@ -52,9 +60,11 @@ export class HttpTransport {
   readonly signal: AbortSignal | undefined;
   readonly #pool: Dispatcher;
   readonly #ownsPool: boolean;
+  readonly #onRetry: ((event: TransportRetryEvent) => void) | undefined;
 
   constructor(options: TransportOptions = {}) {
     this.retryOptions = resolveRetryOptions(options);
+    this.#onRetry = options.onRetry;
     this.timeouts = resolveTimeouts(options.timeouts);
     this.signal = options.signal;
     this.#ownsPool = options.dispatcher === undefined;
@@ -105,10 +115,29 @@ export class HttpTransport {
   /** `attempt` under this transport's retry policy, its total deadline (`timeouts.totalMs`) and signal. */
   async retry<T>(attempt: (n: number) => Promise<T>, hooks: RetryHooks<T> = {}): Promise<T> {
     const signal = hooks.signal ?? this.signal;
+    // The last result judged retryable, to name its status when the retry is reported.
+    let retried: T | undefined;
+    const retryResult = hooks.retryResult;
     return await retry(
       attempt,
       { ...this.retryOptions, deadlineMs: this.timeouts.totalMs },
-      { ...hooks, ...(signal !== undefined ? { signal } : {}) },
+      {
+        ...hooks,
+        ...(signal !== undefined ? { signal } : {}),
+        ...(retryResult !== undefined
+          ? {
+              retryResult: (value: T) => {
+                const verdict = retryResult(value);
+                if (verdict !== undefined) retried = value;
+                return verdict;
+              },
+            }
+          : {}),
+        onRetry: (event) => {
+          hooks.onRetry?.(event);
+          this.#onRetry?.({ ...event, reason: retryReason(event.error, retried) });
+        },
+      },
     );
   }
 
@@ -128,4 +157,12 @@ export class HttpTransport {
       discard: async (res) => await res.body.dump(),
     });
   }
+}
+
+/** One phrase for a retried failure: the network error's detail, or the status of a retried answer. */
+function retryReason(error: unknown, retried: unknown): string {
+  if (error instanceof HttpNetworkError) return error.detail;
+  if (error !== undefined) return error instanceof Error ? error.message : String(error);
+  const status = (retried as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof status === "number" ? `HTTP ${status}` : "a retryable answer";
 }

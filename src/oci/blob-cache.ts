@@ -17,12 +17,13 @@ import { isNoSpace, NoSpaceError, trackTemporary } from "../atomic-output.js";
 import type { Env } from "../context.js";
 import {
   backoffDelay,
+  HttpNetworkError,
   isRetryableNetworkError,
   networkErrorCode,
   SLOW_BODY_CODE,
   TIMEOUT_DEFAULTS,
 } from "../http/index.js";
-import type { ProgressTask } from "../reporter.js";
+import type { ProgressTask, RetryNotice } from "../reporter.js";
 import { DigestingStream, parseDigest, verifyBytes } from "./digest.js";
 import { DigestMismatchError, NetworkError } from "./errors.js";
 import type { BlobResponse } from "./registry-client.js";
@@ -119,6 +120,8 @@ export interface IngestOptions {
   /** No retry starts later than this many ms after the last real progress (default 300 000, the transport's `totalMs`). */
   deadlineMs?: number;
   signal?: AbortSignal;
+  /** Told before each wait of a download that broke off and is tried again. */
+  onRetry?: (notice: RetryNotice) => void;
 }
 
 /** Opens the blob from a byte offset; offset > 0 asks for a Range, which the server may ignore. */
@@ -364,11 +367,15 @@ export class BlobCache {
               `download of blob ${digest} kept failing: ${(lastError as Error).message}`,
               { cause: lastError },
             );
-          await sleep(
-            offset === before ? backoffDelay(failures - 1, { retryDelayMs: opts.retryDelayMs ?? 500 }) : 0,
-            undefined,
-            { signal: opts.signal },
-          );
+          const delayMs =
+            offset === before ? backoffDelay(failures - 1, { retryDelayMs: opts.retryDelayMs ?? 500 }) : 0;
+          opts.onRetry?.({
+            retry: Math.max(failures, 1),
+            retries,
+            delayMs,
+            reason: `blob ${digest.slice(7, 19)} broke off at ${offset} bytes (${brokeOffReason(err)}); resuming`,
+          });
+          await sleep(delayMs, undefined, { signal: opts.signal });
         }
       }
       const actual = `${algorithm}:${hash.digest("hex")}`;
@@ -538,4 +545,12 @@ export class BlobCache {
     await mkdir(join(final, ".."), { recursive: true });
     await rename(tmp, final);
   }
+}
+
+/** The transport's words for a failure, else the error's message. */
+function brokeOffReason(err: unknown): string {
+  if (err instanceof HttpNetworkError) return err.detail;
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof HttpNetworkError) return cause.detail;
+  return err instanceof Error ? err.message : String(err);
 }

@@ -53,9 +53,17 @@ export interface Image {
    * entered the cache) or is verified as it streams (local files); the uncompressed stream is
    * checked against `diffId` and errors at its end if it differs. Read it to the end.
    */
-  openLayer(i: number): Promise<Readable>;
+  openLayer(i: number, options?: OpenLayerOptions): Promise<Readable>;
   /** Release connections and temporary files. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface OpenLayerOptions {
+  /**
+   * Told, as the layer is read, how many bytes of the blob and of its uncompressed tar have gone
+   * by (running totals; equal for an uncompressed layer): what a writing bar measures.
+   */
+  onProgress?: (compressed: number, uncompressed: number) => void;
 }
 
 /** How a source reaches a layer's raw (possibly compressed) blob. */
@@ -141,19 +149,30 @@ export function makeImage(parts: ImageParts): Image {
       fetched ??= (async () => {
         const queue = new PQueue({ concurrency: parts.concurrency ?? 4 });
         const jobs: Promise<void>[] = [];
+        // One total over the layers this call downloads; each layer in flight has its own line.
+        let toFetch = layers.reduce((n, l) => (downloads.has(l.digest) ? n : n + l.size), 0);
+        const total = reporter.task("download", toFetch, { kind: "download" });
         // Topmost first: the merge reads the layers top-down, so it can start on the top ones
         // while the (usually larger) base is still downloading.
         for (const layer of [...layers].reverse()) {
           if (downloads.has(layer.digest)) continue;
           // Registered before any await, so an openLayer called right after this sees it.
           const job = queue.add(async () => {
-            if (await parts.store.isLocal(layer)) return;
+            if (await parts.store.isLocal(layer)) {
+              toFetch -= layer.size;
+              total.setTotal(toFetch);
+              return;
+            }
             const task = reporter.task(
               `layer ${layer.index + 1}/${layers.length} ${layer.digest.slice(7, 19)}`,
               layer.size,
+              { kind: "layer" },
             );
             try {
-              await parts.store.fetch(layer, (n) => task.advance(n));
+              await parts.store.fetch(layer, (n) => {
+                task.advance(n);
+                total.advance(n);
+              });
             } finally {
               task.done();
             }
@@ -165,6 +184,7 @@ export function makeImage(parts: ImageParts): Image {
         }
         // Settle everything before failing so no download is left writing in the background.
         const results = await Promise.allSettled(jobs);
+        total.done();
         const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
         if (failed !== undefined) throw failed.reason;
       })();
@@ -177,7 +197,7 @@ export function makeImage(parts: ImageParts): Image {
       });
       return p;
     },
-    async openLayer(i) {
+    async openLayer(i, options = {}) {
       const layer = layers[i];
       if (layer === undefined)
         throw new RangeError(`layer index ${i} out of range (0..${layers.length - 1})`);
@@ -190,6 +210,7 @@ export function makeImage(parts: ImageParts): Image {
         diffId: layer.diffId,
         layerIndex: i,
         ...(parts.maxRatio !== undefined ? { maxRatio: parts.maxRatio } : {}),
+        ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
       });
     },
     async close() {

@@ -14,7 +14,7 @@ import { resolveOptions, type OpenImageOptions } from "./options.js";
 import { parseSource, type ImageSource } from "./source.js";
 import type { Image } from "./image.js";
 
-export type { Image, LayerDescriptor } from "./image.js";
+export type { Image, LayerDescriptor, OpenLayerOptions } from "./image.js";
 export type { OpenImageOptions } from "./options.js";
 export { parseSource, type ImageSource } from "./source.js";
 export {

@@ -20,11 +20,18 @@ class RatioGuard extends Transform {
   readonly #maxRatio: number;
   readonly #allowance: number;
   readonly #what: string;
-  constructor(maxRatio: number, allowance: number, what: string) {
+  readonly #onProgress: ((compressed: number, uncompressed: number) => void) | undefined;
+  constructor(
+    maxRatio: number,
+    allowance: number,
+    what: string,
+    onProgress?: (compressed: number, uncompressed: number) => void,
+  ) {
     super();
     this.#maxRatio = maxRatio;
     this.#allowance = allowance;
     this.#what = what;
+    this.#onProgress = onProgress;
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.#out += chunk.length;
@@ -41,6 +48,7 @@ class RatioGuard extends Transform {
       );
       return;
     }
+    this.#onProgress?.(this.compressedIn, this.#out);
     cb(null, chunk);
   }
 }
@@ -51,6 +59,8 @@ export interface DecompressOptions {
   layerIndex?: number;
   maxRatio?: number;
   ratioAllowance?: number;
+  /** Running totals of blob bytes read and uncompressed bytes given out (see `OpenLayerOptions`). */
+  onProgress?: (compressed: number, uncompressed: number) => void;
 }
 
 /**
@@ -63,6 +73,7 @@ export async function decompressLayer(blob: Readable, opts: DecompressOptions = 
     opts.maxRatio ?? DEFAULT_MAX_RATIO,
     opts.ratioAllowance ?? DEFAULT_RATIO_ALLOWANCE,
     what,
+    opts.onProgress,
   );
   const {
     compression: kind,
@@ -88,6 +99,11 @@ export async function decompressLayer(blob: Readable, opts: DecompressOptions = 
   if (kind === "none") {
     raw.on("error", forward);
     raw.pipe(out);
+    const onProgress = opts.onProgress;
+    if (onProgress !== undefined) {
+      let n = 0;
+      raw.on("data", (c: Buffer) => onProgress((n += c.length), n));
+    }
     return out;
   }
   raw.on("error", forward);

@@ -29,6 +29,7 @@ import { isLoopbackRegistry } from "./reference.js";
 import { rememberBasicCredentials, rememberSecret } from "../redact.js";
 import { GvmconvError } from "../errors.js";
 import { TokenCache } from "./token-cache.js";
+import type { RetryNotice } from "../reporter.js";
 
 /**
  * Retries: `retries` (default 5), `retryDelayMs` (default 500), `maxRetryDelayMs` (default 30 s),
@@ -44,6 +45,8 @@ export interface RegistryClientOptions extends RetryOptions {
   userAgent?: string;
   /** Shared token cache (one per process is fine). */
   tokenCache?: TokenCache;
+  /** Told of each retry of a request (the run's reporter shows it). */
+  onRetry?: (notice: RetryNotice) => void;
 }
 
 export interface BlobResponse {
@@ -116,9 +119,15 @@ export class RegistryClient {
     this.#opts = opts;
     this.#tokens = opts.tokenCache ?? new TokenCache();
     // The retry fields, `insecure` and `signal` are the transport's; it ignores the rest.
+    const onRetry = opts.onRetry;
     this.#transport = new HttpTransport({
       ...opts,
       timeouts: { headersMs: HEADERS_TIMEOUT_MS, ...opts.timeouts },
+      onRetry:
+        onRetry === undefined
+          ? undefined
+          : ({ retry, retries, delayMs, reason }) =>
+              onRetry({ retry, retries, delayMs, reason, host: endpoint }),
     });
   }
 

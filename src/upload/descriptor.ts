@@ -180,7 +180,7 @@ export async function createDescriptor(
       message: `${chunkCount(size, chunkSize)} chunks of ${chunkSize} bytes exceed the registry's limit of ${MAX_CHUNKS}; use a larger chunk size`,
     });
   }
-  const task = reporter.task("hashing", size);
+  const task = reporter.task("hashing chunks for the descriptor", size, { kind: "hash" });
   try {
     const sha3 = createHash("sha3-224");
     const hashes: string[] = [];

@@ -164,7 +164,7 @@ export async function uploadChunks(
   const skipped = descriptor.chunks.length - missing.length;
   if (skipped > 0) reporter.info(`${skipped} of ${descriptor.chunks.length} chunks already on the registry`);
   const total = missing.reduce((n, c) => n + c.len, 0);
-  const task = reporter.task("upload", total);
+  const task = reporter.task("upload", total, { kind: "upload" });
   const file = await openFileBlob(options.imagePath);
   if (file.size !== descriptor.size) {
     task.done();

@@ -322,6 +322,8 @@ export class ConvertCommand extends Command<BaseContext> {
       }
       return 0;
     } catch (err) {
+      // The progress frame comes off the screen before the error line (and shows the cursor).
+      reporter.close();
       return reportError(err, stderr, this.debug);
     }
   }

@@ -95,6 +95,8 @@ export class SquashfsCommand extends Command<BaseContext> {
       reporter.info(`${result.kept ? "kept" : "wrote"} ${this.output} (${formatBytes(result.size)})`);
       return 0;
     } catch (err) {
+      // The progress frame comes off the screen before the error line (and shows the cursor).
+      reporter.close();
       return reportError(err, stderr, this.debug);
     }
   }

@@ -30,6 +30,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     retryDelayMs: opts.retryDelayMs,
     timeouts: opts.timeouts,
     tokenCache: opts.tokenCache,
+    onRetry: (notice) => opts.reporter.retry?.(notice),
   });
   try {
     const { cache } = opts;
@@ -134,6 +135,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
             retryDelayMs: opts.retryDelayMs,
             ...(opts.timeouts.totalMs !== undefined ? { deadlineMs: opts.timeouts.totalMs } : {}),
             ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+            onRetry: (notice) => opts.reporter.retry?.(notice),
           });
         },
         async isLocal(layer) {
