@@ -29,7 +29,7 @@ import {
   type ContainerConfig,
   type ContainerConfigOverrides,
 } from "../gvmi/index.js";
-import { mergeLayers, readTar } from "../layers/index.js";
+import { mergeLayers, readTar, type LayerSource } from "../layers/index.js";
 import { openImage, parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
 import type { Reporter, Warning } from "../reporter.js";
 import {
@@ -121,8 +121,28 @@ function archiveInputs(source: string): string[] {
   }
 }
 
+/**
+ * What a build (src/build) adds to one conversion; `convert` itself passes none. Internal: not
+ * exported from src/index.ts.
+ */
+export interface ConvertRecipe {
+  /** Layers placed above the image's, TOPMOST FIRST, merged with the same whiteout rules. */
+  extraLayers?: readonly LayerSource[];
+  /** Called once the image is open, before any layer is read: may check it (a pinned digest) and throw. */
+  onImage?: (image: Image) => void;
+}
+
 /** Convert an image to a .gvmi (or a plain SquashFS image). */
 export async function convert(source: string, options: ConvertOptions = {}): Promise<ConvertResult> {
+  return await convertImage(source, options, {});
+}
+
+/** `convert`, with the additions of a build step (see ConvertRecipe). */
+export async function convertImage(
+  source: string,
+  options: ConvertOptions,
+  recipe: ConvertRecipe,
+): Promise<ConvertResult> {
   const context = contextOf(options);
   // A bad level or a missing compressor library fails here, before any download.
   checkWriterOptions(writerOptions(options.writer, context));
@@ -150,6 +170,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   }
   let fetching: Promise<void> | undefined;
   try {
+    recipe.onImage?.(image);
     const imageId = image.configDigest;
     const outputPath = resolve(options.output ?? join(options.outputDir ?? ".", defaultName(image, source)));
     if (options.output === undefined && options.outputDir !== undefined)
@@ -188,7 +209,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
     fetching = image.fetchLayers();
     fetching.catch((err: unknown) => stop.abort(err));
     return await writeAtomically(outputPath, { force: replace, inputs }, async (temp) => {
-      const built = await buildFilesystem(image, temp, format, options, context, signal);
+      const built = await buildFilesystem(image, temp, format, options, recipe, context, signal);
       await fetching;
       if (format === "squashfs") {
         const { sha3 } = await sha3File(temp);
@@ -246,6 +267,7 @@ async function buildFilesystem(
   path: string,
   format: OutputFormat,
   options: ConvertOptions,
+  recipe: ConvertRecipe,
   context: RunContext,
   signal: AbortSignal,
 ): Promise<BuiltFilesystem> {
@@ -254,10 +276,14 @@ async function buildFilesystem(
   try {
     // Topmost first; each layer is a function so the merge may read one again when a hard link
     // needs a file it already passed over (see mergeLayers).
-    const layers = image.layers.map((_, i) => () => layerEntries(image, i, reporter)).reverse();
+    const layers = [
+      ...(recipe.extraLayers ?? []),
+      ...image.layers.map((_, i) => () => layerEntries(image, i, reporter)).reverse(),
+    ];
     const mountPoints = new MountPointScan();
     const userFiles: BuiltFilesystem["userFiles"] = {};
-    const wantUserFiles = format === "gvmi" && options.overrides?.keepUser === true;
+    const wantUserFiles =
+      format === "gvmi" && (options.overrides?.keepUser === true || options.overrides?.user !== undefined);
     const progress = reporter.task("writing", undefined);
     for await (const entry of mergeLayers(layers, { reporter })) {
       signal.throwIfAborted();

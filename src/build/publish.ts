@@ -1,0 +1,42 @@
+/**
+ * Publishing a built output: to a local directory (copied in atomically) or to the Golem registry
+ * (the very upload `--push-to` does).
+ */
+import { copyFile, mkdir } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { writeAtomically } from "../atomic-output.js";
+import type { RunContext } from "../context.js";
+import { push } from "../api/push.js";
+import type { PublishSpec } from "./build-file.js";
+
+export interface Published {
+  kind: "dir" | "golem" | "oci" | "s3";
+  /** `kind:where`, as the lock records it. */
+  target: string;
+  /** Where the file now is: a path, or a URL. */
+  location: string;
+}
+
+/** The lock's name for a target. */
+export function targetKey(spec: PublishSpec, baseDir: string): string {
+  if (spec.dir !== undefined) return `dir:${resolve(baseDir, spec.dir)}`;
+  if (spec.golem !== undefined) return `golem:${spec.golem}`;
+  if (spec.oci !== undefined) return `oci:${spec.oci}`;
+  return `s3:${spec.s3?.endpoint ?? ""}/${spec.s3?.bucket ?? ""}/${spec.s3?.prefix ?? ""}`;
+}
+
+export async function publish(file: string, spec: PublishSpec, baseDir: string, context: RunContext): Promise<Published> {
+  const target = targetKey(spec, baseDir);
+  if (spec.dir !== undefined) {
+    const dir = resolve(baseDir, spec.dir);
+    await mkdir(dir, { recursive: true });
+    const dest = join(dir, basename(file));
+    await writeAtomically(dest, { force: true }, (temp) => copyFile(file, temp));
+    return { kind: "dir", target, location: dest };
+  }
+  if (spec.golem !== undefined) {
+    const pushed = await push(file, { target: spec.golem, registryUrl: spec.registryUrl, context });
+    return { kind: "golem", target, location: pushed.downloadUrl };
+  }
+  throw new Error(`publish target ${target} is not supported`);
+}
