@@ -61,7 +61,8 @@ export function addLayerSource(add: AddLayer, mtime: number, reporter: Reporter)
 }
 
 async function* addEntries(add: AddLayer, mtime: number, reporter: Reporter): AsyncGenerator<Entry> {
-  const place = (path: string): string => (path === "" ? add.dest : add.dest === "" ? path : `${add.dest}/${path}`);
+  const place = (path: string): string =>
+    path === "" ? add.dest : add.dest === "" ? path : `${add.dest}/${path}`;
   const attrs = (a: EntryAttrs, isDir: boolean): EntryAttrs => ({
     mode: (isDir ? add.dirMode : add.mode) ?? a.mode,
     uid: add.owner ?? a.uid,
@@ -77,7 +78,9 @@ async function* addEntries(add: AddLayer, mtime: number, reporter: Reporter): As
     return;
   }
   const source =
-    add.kind === "directory" ? readDirectory(add.src, { reporter, xattrs: false }) : await openEntrySource(add.src, { reporter });
+    add.kind === "directory"
+      ? readDirectory(add.src, { reporter, xattrs: false })
+      : await openEntrySource(add.src, { reporter });
   for await (const entry of source) {
     // The directory's own root is `dest` itself; at the image root its attributes stay the image's.
     if (entry.path === "" && add.dest === "") continue;

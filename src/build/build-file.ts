@@ -145,7 +145,11 @@ function checkBuildFile(value: unknown, locate: Locate): BuildFileSpec {
   for (const [name, image] of Object.entries(spec.images)) {
     const at = ["images", name];
     if (image.source === undefined && image.parent === undefined) {
-      throw new BuildFileError(locate(at), `image ${name} has neither a source nor a parent`, "add `source: REF` or `parent: NAME`");
+      throw new BuildFileError(
+        locate(at),
+        `image ${name} has neither a source nor a parent`,
+        "add `source: REF` or `parent: NAME`",
+      );
     }
     if (image.source !== undefined && image.parent !== undefined) {
       throw new BuildFileError(
@@ -170,14 +174,20 @@ function checkBuildFile(value: unknown, locate: Locate): BuildFileSpec {
     }
     const formats = (image.outputs ?? []).map((o) => o.format ?? "gvmi");
     if (new Set(formats).size !== formats.length) {
-      throw new BuildFileError(locate([...at, "outputs"]), `image ${name} lists the same output format twice`, "keep one gvmi and/or one squashfs output");
+      throw new BuildFileError(
+        locate([...at, "outputs"]),
+        `image ${name} lists the same output format twice`,
+        "keep one gvmi and/or one squashfs output",
+      );
     }
     for (const [i, target] of (image.publish ?? []).entries()) {
       const kinds = (["dir", "golem", "oci", "s3"] as const).filter((k) => target[k] !== undefined);
       if (kinds.length !== 1) {
         throw new BuildFileError(
           locate([...at, "publish", i]),
-          kinds.length === 0 ? "a publish target names no kind" : `a publish target names ${kinds.join(" and ")}`,
+          kinds.length === 0
+            ? "a publish target names no kind"
+            : `a publish target names ${kinds.join(" and ")}`,
           "give exactly one of dir, golem, oci, s3 per list item",
         );
       }
@@ -209,7 +219,9 @@ function pointer(instancePath: string): string[] {
 }
 
 function dotted(path: readonly (string | number)[]): string {
-  return path.map((p, i) => (typeof p === "number" || /^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
+  return path
+    .map((p, i) => (typeof p === "number" || /^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`))
+    .join("");
 }
 
 /** One ajv error as a sentence, the fix, and the path to point at. */
@@ -281,7 +293,9 @@ function nodeAt(doc: Document, path: readonly (string | number)[], key: boolean)
     if (prefix.length > 0) {
       const parent = prefix.length === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true);
       const items = (parent as { items?: { key?: unknown }[] } | null)?.items;
-      const pair = items?.find((it) => isNode(it.key) && (it.key as { value?: unknown }).value === prefix.at(-1));
+      const pair = items?.find(
+        (it) => isNode(it.key) && (it.key as { value?: unknown }).value === prefix.at(-1),
+      );
       if (pair && isNode(pair.key) && pair.key.range) return pair.key.range[0];
     }
   }

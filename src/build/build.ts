@@ -70,6 +70,8 @@ export interface BuildImageResult {
   source: string;
   /** The manifest digest the source resolved to; undefined when it failed before. */
   digest: string | undefined;
+  /** The image id (config digest); undefined when it failed before. */
+  imageId: string | undefined;
   outputs: BuildOutput[];
   published: Published[];
   /** Why it failed. */
@@ -128,7 +130,8 @@ export async function build(file: string | BuildFileSpec, options: BuildOptions 
   const outputDir = resolve(options.outputDir ?? baseDir);
   const lockFile = resolve(options.lockFile ?? join(isPath ? baseDir : outputDir, "gvmconv.lock"));
   const jobs = options.jobs ?? Math.min(4, availableParallelism());
-  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`jobs must be a whole number from 1, got ${jobs}`);
+  if (!Number.isInteger(jobs) || jobs < 1)
+    throw new UsageError(`jobs must be a whole number from 1, got ${jobs}`);
 
   const names = Object.keys(spec.images).sort();
   const selected = selectImages(names, options);
@@ -152,7 +155,15 @@ export async function build(file: string | BuildFileSpec, options: BuildOptions 
         if (parent.status === "failed") return failed(plan, new ParentFailedError(name, plan.parent), 0);
       }
       return (await queue.add(async () => {
-        if (stopped) return failed(plan, new GvmconvError("E_BUILD_FAILED", `image ${name} was not started: --fail-fast after an earlier failure`), 0);
+        if (stopped)
+          return failed(
+            plan,
+            new GvmconvError(
+              "E_BUILD_FAILED",
+              `image ${name} was not started: --fail-fast after an earlier failure`,
+            ),
+            0,
+          );
         const result = await buildOne(plan, {
           context,
           lockEntry: update.has(name) ? undefined : lock.images[name],
@@ -177,7 +188,7 @@ export async function build(file: string | BuildFileSpec, options: BuildOptions 
     lock.images[result.name] = {
       source: plan.root.source,
       digest: result.digest,
-      imageId: (result as { imageId?: string }).imageId ?? lock.images[result.name]?.imageId ?? "",
+      imageId: result.imageId ?? "",
       added: await chainAddDigest(plan, context),
       settings: settingsDigest(plan, context),
       outputs: result.outputs.map(({ format, file, size, sha3 }) => ({ format, file, size, sha3 })),
@@ -195,6 +206,7 @@ function failed(plan: Plan, error: Error, ms: number): BuildImageResult {
     status: "failed",
     source: plan.root.source,
     digest: undefined,
+    imageId: undefined,
     outputs: [],
     published: [],
     error,
@@ -209,13 +221,21 @@ function selectImages(names: string[], options: BuildOptions): Set<string> {
   if (options.only !== undefined && options.only.length > 0) {
     for (const name of options.only) {
       if (!names.includes(name))
-        throw new UsageError(`--only ${name}: the build file has no such image`, { hint: `images: ${names.join(", ")}` });
+        throw new UsageError(`--only ${name}: the build file has no such image`, {
+          hint: `images: ${names.join(", ")}`,
+        });
     }
     chosen = chosen.filter((n) => options.only!.includes(n));
   }
   const shard = options.shard;
   if (shard !== undefined) {
-    if (!Number.isInteger(shard.count) || shard.count < 1 || !Number.isInteger(shard.index) || shard.index < 1 || shard.index > shard.count) {
+    if (
+      !Number.isInteger(shard.count) ||
+      shard.count < 1 ||
+      !Number.isInteger(shard.index) ||
+      shard.index < 1 ||
+      shard.index > shard.count
+    ) {
       throw new UsageError(`--shard ${shard.index}/${shard.count}: expected i/n with 1 ≤ i ≤ n`);
     }
     // By position in the sorted names: every image is in exactly one shard, whatever n is.
@@ -231,7 +251,9 @@ function updateSet(update: BuildOptions["update"], names: string[], spec: BuildF
   const out = new Set<string>();
   for (const name of update) {
     if (!names.includes(name))
-      throw new UsageError(`--update ${name}: the build file has no such image`, { hint: `images: ${names.join(", ")}` });
+      throw new UsageError(`--update ${name}: the build file has no such image`, {
+        hint: `images: ${names.join(", ")}`,
+      });
   }
   for (const name of names) {
     for (let n: string | undefined = name; n !== undefined; n = spec.images[n]?.parent) {
@@ -243,7 +265,8 @@ function updateSet(update: BuildOptions["update"], names: string[], spec: BuildF
 
 async function planOf(name: string, spec: BuildFileSpec, baseDir: string): Promise<Plan> {
   const chain: ImageSpec[] = [];
-  for (let n: string | undefined = name; n !== undefined; n = spec.images[n]?.parent) chain.unshift(spec.images[n]!);
+  for (let n: string | undefined = name; n !== undefined; n = spec.images[n]?.parent)
+    chain.unshift(spec.images[n]!);
   const image = spec.images[name]!;
   const root = chain[0] as ImageSpec & { source: string };
   const defaults = spec.defaults ?? {};
@@ -271,8 +294,10 @@ function envList(env: ConfigSpec["env"]): string[] {
 /** `over`'s keys win; env, volumes and labels add up. */
 function mergeConfig(base: ConfigSpec, over: ConfigSpec): ConfigSpec {
   const out: ConfigSpec = { ...base, ...over };
-  if (base.env !== undefined || over.env !== undefined) out.env = [...envList(base.env), ...envList(over.env)];
-  if (base.volumes !== undefined || over.volumes !== undefined) out.volumes = [...(base.volumes ?? []), ...(over.volumes ?? [])];
+  if (base.env !== undefined || over.env !== undefined)
+    out.env = [...envList(base.env), ...envList(over.env)];
+  if (base.volumes !== undefined || over.volumes !== undefined)
+    out.volumes = [...(base.volumes ?? []), ...(over.volumes ?? [])];
   if (base.labels !== undefined || over.labels !== undefined) out.labels = { ...base.labels, ...over.labels };
   return out;
 }
@@ -293,7 +318,9 @@ const SIZE_UNIT: Record<string, number> = { "": 1, k: 1024, m: 1024 * 1024 };
 function writerOf(output: OutputSpec, workers: number | undefined): ConvertWriterOptions {
   const size = output.blockSize;
   const blockSize =
-    typeof size === "string" ? Number(/^\d+/.exec(size)![0]) * SIZE_UNIT[size.replace(/^\d+/, "").toLowerCase()]! : size;
+    typeof size === "string"
+      ? Number(/^\d+/.exec(size)![0]) * SIZE_UNIT[size.replace(/^\d+/, "").toLowerCase()]!
+      : size;
   return {
     ...(output.compression !== undefined ? { compression: output.compression } : {}),
     ...(output.level !== undefined ? { level: output.level } : {}),
@@ -358,7 +385,7 @@ interface BuildOneOptions {
   options: BuildOptions;
 }
 
-async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResult & { imageId?: string }> {
+async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResult> {
   const started = Date.now();
   const context = imageContext(plan.name, o.context);
   const reporter = context.reporter;
@@ -369,12 +396,25 @@ async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResul
     const files = plan.outputs.map((output) => ({ output, file: fileName(plan, output) }));
 
     if (!o.force && locked !== undefined && locked.added === added && locked.settings === settings) {
-      const unchanged = await outputsMatch(locked, files.map((f) => f.file), o.outputDir);
+      const unchanged = await outputsMatch(
+        locked,
+        files.map((f) => f.file),
+        o.outputDir,
+      );
       if (unchanged) {
-        reporter.info(`unchanged since the lock (source ${locked.digest.slice(0, 19)}…, outputs verified); skipped`);
+        reporter.info(
+          `unchanged since the lock (source ${locked.digest.slice(0, 19)}…, outputs verified); skipped`,
+        );
         const outputs = locked.outputs.map((l) => ({ ...l, path: join(o.outputDir, l.file) }));
         // Targets added since the lock are published now; the others were, with these bytes.
-        const published = await publishAll(plan, outputs, o, context, new Set(locked.published));
+        const published = await publishAll(
+          plan,
+          outputs,
+          o,
+          context,
+          new Set(locked.published),
+          locked.digest,
+        );
         return {
           name: plan.name,
           status: "skipped",
@@ -396,7 +436,8 @@ async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResul
     const onImage = (image: Image): void => {
       const actual = image.manifestDigest ?? image.configDigest;
       const pin = plan.root.digest ?? /@(sha256:[0-9a-f]{64})$/.exec(plan.root.source)?.[1];
-      if (pin !== undefined && actual !== pin) throw new DigestMismatchError(plan.name, plan.root.source, pin, image.manifestDigest);
+      if (pin !== undefined && actual !== pin)
+        throw new DigestMismatchError(plan.name, plan.root.source, pin, image.manifestDigest);
       if (locked !== undefined && actual !== locked.digest) {
         throw new GvmconvError(
           "E_BUILD_LOCK",
@@ -407,7 +448,9 @@ async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResul
       digest = actual;
       imageId = image.configDigest;
     };
-    const extraLayers = [...plan.adds].reverse().map((add) => addLayerSource(add, context.mkfsTime, reporter));
+    const extraLayers = [...plan.adds]
+      .reverse()
+      .map((add) => addLayerSource(add, context.mkfsTime, reporter));
     const outputs: BuildOutput[] = [];
     for (const { output, file } of files) {
       const path = join(o.outputDir, file);
@@ -431,7 +474,7 @@ async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResul
       );
       outputs.push({ format: result.format, file, path, size: result.size, sha3: result.sha3 });
     }
-    const published = await publishAll(plan, outputs, o, context, new Set());
+    const published = await publishAll(plan, outputs, o, context, new Set(), digest);
     return {
       name: plan.name,
       status: "built",
@@ -445,7 +488,10 @@ async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResul
       ms: Date.now() - started,
     };
   } catch (err) {
-    return { ...failed(plan, err instanceof Error ? err : new Error(String(err)), Date.now() - started), warnings: [...context.warnings] };
+    return {
+      ...failed(plan, err instanceof Error ? err : new Error(String(err)), Date.now() - started),
+      warnings: [...context.warnings],
+    };
   }
 }
 
@@ -455,21 +501,32 @@ async function publishAll(
   o: BuildOneOptions,
   context: RunContext,
   done: Set<string>,
+  digest: string | undefined,
 ): Promise<Published[]> {
   const published: Published[] = [];
   for (const target of plan.publish) {
     const key = targetKey(target, o.baseDir);
     const output = target.output === undefined ? outputs[0] : outputs.find((x) => x.format === target.output);
     if (output === undefined) {
-      throw new UsageError(`image ${plan.name}: publish ${key} wants a ${target.output} output the image does not have`, {
-        hint: "add it to outputs or change publish.output",
-      });
+      throw new UsageError(
+        `image ${plan.name}: publish ${key} wants a ${target.output} output the image does not have`,
+        {
+          hint: "add it to outputs or change publish.output",
+        },
+      );
     }
     if (done.has(key)) {
-      published.push({ kind: key.slice(0, key.indexOf(":")) as Published["kind"], target: key, location: "(as locked)" });
+      published.push({
+        kind: key.slice(0, key.indexOf(":")) as Published["kind"],
+        target: key,
+        location: "(as locked)",
+      });
       continue;
     }
-    published.push(await publish(output.path, target, o.baseDir, context));
+    const sourceName = registryName(plan.root.source);
+    published.push(
+      await publish({ ...output, sourceDigest: digest, sourceName }, target, o.baseDir, context),
+    );
   }
   return published;
 }
@@ -485,6 +542,16 @@ async function outputsMatch(locked: LockedImage, files: string[], outputDir: str
     if ((await sha3File(path)).sha3 !== out.sha3) return false;
   }
   return true;
+}
+
+/** The canonical name of a registry source (for the artifact's base.name); undefined for local ones. */
+function registryName(source: string): string | undefined {
+  try {
+    const parsed = parseSource(source);
+    return parsed.transport === "docker" ? parsed.reference.canonical : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -524,4 +591,3 @@ function imageContext(name: string, outer: RunContext): RunContext {
     mkfsTime: outer.mkfsTime,
   });
 }
-

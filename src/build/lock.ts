@@ -64,7 +64,10 @@ export async function readLock(path: string): Promise<Lock> {
   }
   const lock = value as Partial<Lock>;
   if (lock.version !== LOCK_VERSION || typeof lock.images !== "object" || lock.images === null) {
-    throw new LockFileError(`${path} is not a version ${LOCK_VERSION} gvmconv lock`, "delete it (the next build writes a new one)");
+    throw new LockFileError(
+      `${path} is not a version ${LOCK_VERSION} gvmconv lock`,
+      "delete it (the next build writes a new one)",
+    );
   }
   for (const [name, image] of Object.entries(lock.images)) {
     const ok =
@@ -75,7 +78,11 @@ export async function readLock(path: string): Promise<Lock> {
       Array.isArray(image.outputs) &&
       image.outputs.every((o) => typeof o.file === "string" && typeof o.sha3 === "string") &&
       Array.isArray(image.published);
-    if (!ok) throw new LockFileError(`${path}: the entry of image ${name} is malformed`, "delete the entry or run build --update");
+    if (!ok)
+      throw new LockFileError(
+        `${path}: the entry of image ${name} is malformed`,
+        "delete the entry or run build --update",
+      );
   }
   return lock as Lock;
 }

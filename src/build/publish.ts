@@ -1,6 +1,6 @@
 /**
- * Publishing a built output: to a local directory (copied in atomically) or to the Golem registry
- * (the very upload `--push-to` does).
+ * Publishing a built output: to a local directory (copied in atomically), to the Golem registry
+ * (the very upload `--push-to` does), or to an OCI registry as an artifact (oci-artifact.ts).
  */
 import { copyFile, mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
@@ -8,6 +8,17 @@ import { writeAtomically } from "../atomic-output.js";
 import type { RunContext } from "../context.js";
 import { push } from "../api/push.js";
 import type { PublishSpec } from "./build-file.js";
+import { pushArtifact } from "./oci-artifact.js";
+
+/** What is published: one output of an image, and what it was built from. */
+export interface PublishInput {
+  path: string;
+  format: "gvmi" | "squashfs";
+  size: number;
+  sha3: string;
+  sourceDigest: string | undefined;
+  sourceName: string | undefined;
+}
 
 export interface Published {
   kind: "dir" | "golem" | "oci" | "s3";
@@ -25,8 +36,14 @@ export function targetKey(spec: PublishSpec, baseDir: string): string {
   return `s3:${spec.s3?.endpoint ?? ""}/${spec.s3?.bucket ?? ""}/${spec.s3?.prefix ?? ""}`;
 }
 
-export async function publish(file: string, spec: PublishSpec, baseDir: string, context: RunContext): Promise<Published> {
+export async function publish(
+  input: PublishInput,
+  spec: PublishSpec,
+  baseDir: string,
+  context: RunContext,
+): Promise<Published> {
   const target = targetKey(spec, baseDir);
+  const file = input.path;
   if (spec.dir !== undefined) {
     const dir = resolve(baseDir, spec.dir);
     await mkdir(dir, { recursive: true });
@@ -37,6 +54,21 @@ export async function publish(file: string, spec: PublishSpec, baseDir: string, 
   if (spec.golem !== undefined) {
     const pushed = await push(file, { target: spec.golem, registryUrl: spec.registryUrl, context });
     return { kind: "golem", target, location: pushed.downloadUrl };
+  }
+  if (spec.oci !== undefined) {
+    const pushed = await pushArtifact(
+      spec.oci,
+      {
+        file,
+        format: input.format,
+        size: input.size,
+        sha3: input.sha3,
+        sourceDigest: input.sourceDigest,
+        sourceName: input.sourceName,
+      },
+      { insecure: spec.insecure ?? false, context },
+    );
+    return { kind: "oci", target, location: pushed.reference };
   }
   throw new Error(`publish target ${target} is not supported`);
 }

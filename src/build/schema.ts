@@ -5,7 +5,12 @@
  * published schema and the checks cannot drift apart.
  */
 
-const SIZE = { anyOf: [{ type: "integer", minimum: 4096 }, { type: "string", pattern: "^[0-9]+[KkMm]?$" }] };
+const SIZE = {
+  anyOf: [
+    { type: "integer", minimum: 4096 },
+    { type: "string", pattern: "^[0-9]+[KkMm]?$" },
+  ],
+};
 const MODE = { type: "string", pattern: "^0?[0-7]{3,4}$", description: "octal permission bits, e.g. '0644'" };
 const ID = { type: "integer", minimum: 0, maximum: 4294967295 };
 const STRINGS = { type: "array", items: { type: "string" }, maxItems: 4096 };
@@ -57,7 +62,8 @@ const output = {
     name: {
       type: "string",
       minLength: 1,
-      description: "file name template: {name} (the image's key), {tag} (the source's tag), {ext} (gvmi or squashfs)",
+      description:
+        "file name template: {name} (the image's key), {tag} (the source's tag), {ext} (gvmi or squashfs)",
     },
   },
 };

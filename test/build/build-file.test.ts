@@ -8,7 +8,9 @@ import { checkBuildObject, parseBuildFile } from "../../src/build/index.js";
 const repo = new URL("../../../", import.meta.url);
 
 test("schema/gvmconv-build.schema.json is the schema the build file is validated against", async () => {
-  const published = JSON.parse(await readFile(new URL("schema/gvmconv-build.schema.json", repo), "utf8")) as unknown;
+  const published = JSON.parse(
+    await readFile(new URL("schema/gvmconv-build.schema.json", repo), "utf8"),
+  ) as unknown;
   assert.deepEqual(published, JSON.parse(JSON.stringify(BUILD_FILE_SCHEMA)));
   const readme = await readFile(new URL("README.md", repo), "utf8");
   assert.match(readme, /schema\/gvmconv-build\.schema\.json/, "the README points at the schema");
@@ -39,9 +41,21 @@ test("an unknown key is named at its own line and column, with the keys allowed"
 });
 
 test("a wrong value points at the value", () => {
-  fails("images:\n  web:\n    source: a\n    outputs:\n      - format: qcow2\n", /^gvmconv\.yaml:5:17$/, /format must be one of gvmi, squashfs/);
-  fails("images:\n  web:\n    source: a\n    digest: sha256:abc\n", /^gvmconv\.yaml:4:13$/, /digest must match pattern/);
-  fails("images:\n  web:\n    source: a\n    add:\n      - src: x\n        dest: relative\n", /:6:15$/, /dest/);
+  fails(
+    "images:\n  web:\n    source: a\n    outputs:\n      - format: qcow2\n",
+    /^gvmconv\.yaml:5:17$/,
+    /format must be one of gvmi, squashfs/,
+  );
+  fails(
+    "images:\n  web:\n    source: a\n    digest: sha256:abc\n",
+    /^gvmconv\.yaml:4:13$/,
+    /digest must match pattern/,
+  );
+  fails(
+    "images:\n  web:\n    source: a\n    add:\n      - src: x\n        dest: relative\n",
+    /:6:15$/,
+    /dest/,
+  );
 });
 
 test("YAML syntax errors and JSON files", () => {
@@ -54,16 +68,25 @@ test("YAML syntax errors and JSON files", () => {
 
 test("what the schema cannot say: source xor parent, known parents, no cycles, one kind per target", () => {
   fails("images:\n  web: {}\n", /:2:8$/, /neither a source nor a parent/);
-  fails("images:\n  web:\n    source: a\n    parent: b\n  b:\n    source: a\n", /:4:13$/, /both a source and a parent/);
+  fails(
+    "images:\n  web:\n    source: a\n    parent: b\n  b:\n    source: a\n",
+    /:4:13$/,
+    /both a source and a parent/,
+  );
   fails("images:\n  web:\n    parent: nope\n", /:3:13$/, /names a parent "nope"/);
   fails("images:\n  a:\n    parent: b\n  b:\n    parent: a\n", /:3:13$/, /form a cycle: a → b → a/);
-  fails("images:\n  a:\n    source: x\n    publish:\n      - dir: d\n        golem: u/r:t\n", /:5:9$/, /names dir and golem/);
+  fails(
+    "images:\n  a:\n    source: x\n    publish:\n      - dir: d\n        golem: u/r:t\n",
+    /:5:9$/,
+    /names dir and golem/,
+  );
   fails("images:\n  Web:\n    source: x\n", /:2:3$/, /image name "Web" is not allowed/);
 });
 
 test("a build object is checked the same way, with key paths for positions", () => {
   assert.throws(
     () => checkBuildObject({ images: { web: { source: "a", outputs: [{ format: "iso" }] } } }),
-    (err: unknown) => err instanceof BuildFileError && err.where === "build object at images.web.outputs[0].format",
+    (err: unknown) =>
+      err instanceof BuildFileError && err.where === "build object at images.web.outputs[0].format",
   );
 });

@@ -26,10 +26,22 @@ let baseDigest = "";
 before(async () => {
   work = await tmp("gvmconv-build-");
   registry = await new FakeGolemRegistry({ users: { alice: TOKEN } }).start();
-  env = { ...hermeticEnv(work), REGISTRY_URL: registry.url, REGISTRY_USER: "alice", REGISTRY_TOKEN: TOKEN, XDG_CACHE_HOME: join(work, "cache") };
+  env = {
+    ...hermeticEnv(work),
+    REGISTRY_URL: registry.url,
+    REGISTRY_USER: "alice",
+    REGISTRY_TOKEN: TOKEN,
+    XDG_CACHE_HOME: join(work, "cache"),
+  };
   const base = await buildImage({
     layers: [
-      { files: { "bin/sh": "#!shell\n", "etc/passwd": "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n" }, compression: "gzip" },
+      {
+        files: {
+          "bin/sh": "#!shell\n",
+          "etc/passwd": "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        },
+        compression: "gzip",
+      },
       { files: { "etc/os-release": "ID=test\n" }, compression: "none" },
     ],
   });
@@ -104,9 +116,18 @@ after(async () => {
 
 const project = (): string => join(work, "project");
 const run = async (): Promise<BuildResult> =>
-  build(join(project(), "gvmconv.yaml"), { env, mkfsTime: 1_700_000_000, outputDir: join(project(), "out"), jobs: 2 });
-const statuses = (r: BuildResult): Record<string, string> => Object.fromEntries(r.images.map((i) => [i.name, i.status]));
-const sha3 = async (path: string): Promise<string> => createHash("sha3-224").update(await readFile(path)).digest("hex");
+  build(join(project(), "gvmconv.yaml"), {
+    env,
+    mkfsTime: 1_700_000_000,
+    outputDir: join(project(), "out"),
+    jobs: 2,
+  });
+const statuses = (r: BuildResult): Record<string, string> =>
+  Object.fromEntries(r.images.map((i) => [i.name, i.status]));
+const sha3 = async (path: string): Promise<string> =>
+  createHash("sha3-224")
+    .update(await readFile(path))
+    .digest("hex");
 
 /** `unsquashfs -lln` of a SquashFS (or of the SquashFS part of a .gvmi, which unsquashfs reads too): path → "mode uid/gid". */
 function listing(path: string): Map<string, string> {
@@ -124,7 +145,13 @@ let first: BuildResult;
 
 test("a first build builds every image, refuses the wrong pin, and publishes", async () => {
   first = await run();
-  assert.deepEqual(statuses(first), { badpin: "failed", base: "built", other: "built", web: "built", worker: "built" });
+  assert.deepEqual(statuses(first), {
+    badpin: "failed",
+    base: "built",
+    other: "built",
+    web: "built",
+    worker: "built",
+  });
   assert.equal(first.ok, false, "one image failed, so the build did not succeed");
   const bad = first.images.find((i) => i.name === "badpin")!;
   assert.equal((bad.error as { code?: string }).code, "E_BUILD_DIGEST_MISMATCH");
@@ -132,7 +159,10 @@ test("a first build builds every image, refuses the wrong pin, and publishes", a
 
   const base = first.images.find((i) => i.name === "base")!;
   assert.equal(base.digest, baseDigest);
-  assert.deepEqual(base.outputs.map((o) => o.file), ["base-v1.gvmi", "base-v1.squashfs"]);
+  assert.deepEqual(
+    base.outputs.map((o) => o.file),
+    ["base-v1.gvmi", "base-v1.squashfs"],
+  );
   for (const o of base.outputs) assert.equal(o.sha3, await sha3(o.path));
   // Published: byte-identical copy in the directory, and the Golem registry holds the file.
   assert.equal(await sha3(join(project(), "published", "base-v1.gvmi")), base.outputs[0]!.sha3);
@@ -160,7 +190,10 @@ test("added directories carry the owners and modes asked for; children hold thei
 });
 
 test("config is merged over the image's, defaults under the image's own, child over parent", async () => {
-  const web = decodeGvmi(await readFile(join(project(), "out", "web-v1.gvmi"))).config as Record<string, unknown>;
+  const web = decodeGvmi(await readFile(join(project(), "out", "web-v1.gvmi"))).config as Record<
+    string,
+    unknown
+  >;
   assert.deepEqual(web["Entrypoint"], ["/opt/app/run.sh"]);
   assert.ok((web["Env"] as string[]).includes("APP=base"));
   assert.deepEqual(web["Labels"], { tier: "web" });
@@ -170,46 +203,114 @@ test("config is merged over the image's, defaults under the image's own, child o
 test("a second run skips every unchanged image and says so; outputs are untouched", async () => {
   const reporter = new CollectingReporter();
   const lines = reporter.infos;
-  const again = await build(join(project(), "gvmconv.yaml"), { env, mkfsTime: 1_700_000_000, outputDir: join(project(), "out"), reporter });
-  assert.deepEqual(statuses(again), { badpin: "failed", base: "skipped", other: "skipped", web: "skipped", worker: "skipped" });
-  assert.ok(lines.some((l) => /^web: unchanged since the lock .*skipped$/.test(l)), lines.join("\n"));
+  const again = await build(join(project(), "gvmconv.yaml"), {
+    env,
+    mkfsTime: 1_700_000_000,
+    outputDir: join(project(), "out"),
+    reporter,
+  });
+  assert.deepEqual(statuses(again), {
+    badpin: "failed",
+    base: "skipped",
+    other: "skipped",
+    web: "skipped",
+    worker: "skipped",
+  });
+  assert.ok(
+    lines.some((l) => /^web: unchanged since the lock .*skipped$/.test(l)),
+    lines.join("\n"),
+  );
   for (const i of again.images.filter((x) => x.status === "skipped")) {
     const before = first.images.find((x) => x.name === i.name)!;
-    assert.deepEqual(i.outputs.map((o) => o.sha3), before.outputs.map((o) => o.sha3));
+    assert.deepEqual(
+      i.outputs.map((o) => o.sha3),
+      before.outputs.map((o) => o.sha3),
+    );
   }
 });
 
 test("changing one added file rebuilds exactly that image and its children", async () => {
   await writeFile(join(project(), "worker.conf"), "threads=4\n");
   const leaf = await run();
-  assert.deepEqual(statuses(leaf), { badpin: "failed", base: "skipped", other: "skipped", web: "skipped", worker: "built" });
+  assert.deepEqual(statuses(leaf), {
+    badpin: "failed",
+    base: "skipped",
+    other: "skipped",
+    web: "skipped",
+    worker: "built",
+  });
 
   await writeFile(join(project(), "app", "lib", "data.txt"), "data v2\n");
   const parent = await run();
-  assert.deepEqual(statuses(parent), { badpin: "failed", base: "built", other: "skipped", web: "built", worker: "built" });
+  assert.deepEqual(statuses(parent), {
+    badpin: "failed",
+    base: "built",
+    other: "skipped",
+    web: "built",
+    worker: "built",
+  });
   const web = parent.images.find((i) => i.name === "web")!;
   assert.notEqual(web.outputs[0]!.sha3, first.images.find((i) => i.name === "web")!.outputs[0]!.sha3);
 });
 
 test("--force rebuilds the same bytes (the outputs are reproducible)", async () => {
-  const before = JSON.parse(await readFile(join(project(), "gvmconv.lock"), "utf8")) as { images: Record<string, { outputs: { sha3: string }[] }> };
-  const forced = await build(join(project(), "gvmconv.yaml"), { env, mkfsTime: 1_700_000_000, outputDir: join(project(), "out"), force: true, only: ["web", "other"] });
+  const before = JSON.parse(await readFile(join(project(), "gvmconv.lock"), "utf8")) as {
+    images: Record<string, { outputs: { sha3: string }[] }>;
+  };
+  const forced = await build(join(project(), "gvmconv.yaml"), {
+    env,
+    mkfsTime: 1_700_000_000,
+    outputDir: join(project(), "out"),
+    force: true,
+    only: ["web", "other"],
+  });
   assert.deepEqual(statuses(forced), { other: "built", web: "built" });
   for (const i of forced.images) assert.equal(i.outputs[0]!.sha3, before.images[i.name]!.outputs[0]!.sha3);
 });
 
 test("the CLI prints the summary table, --json the same per image, and exits 1 when one failed", async () => {
-  const table = await runCli(["build", join(project(), "gvmconv.yaml"), "-o", join(project(), "out"), "--mkfs-time", "1700000000"], { env });
+  const table = await runCli(
+    ["build", join(project(), "gvmconv.yaml"), "-o", join(project(), "out"), "--mkfs-time", "1700000000"],
+    { env },
+  );
   assert.equal(table.code, 1);
   assert.match(table.stdout, /^IMAGE +STATUS +SOURCE DIGEST +OUTPUT +SIZE +SHA3-224 +PUBLISHED$/m);
   assert.match(table.stdout, /^web +skipped +[0-9a-f]{12} +web-v1\.gvmi /m);
   assert.match(table.stdout, /^0 built, 4 skipped, 1 failed$/m);
   assert.match(table.stderr, /error \[E_BUILD_DIGEST_MISMATCH\]: image badpin/);
 
-  const json = await runCli(["build", join(project(), "gvmconv.yaml"), "-o", join(project(), "out"), "--mkfs-time", "1700000000", "--json", "--only", "base"], { env });
+  const json = await runCli(
+    [
+      "build",
+      join(project(), "gvmconv.yaml"),
+      "-o",
+      join(project(), "out"),
+      "--mkfs-time",
+      "1700000000",
+      "--json",
+      "--only",
+      "base",
+    ],
+    { env },
+  );
   assert.equal(json.code, 0, json.stderr);
-  const doc = JSON.parse(json.stdout) as { ok: boolean; images: { name: string; status: string; digest: string; outputs: { sha3: string }[]; published: { kind: string }[] }[] };
+  const doc = JSON.parse(json.stdout) as {
+    ok: boolean;
+    images: {
+      name: string;
+      status: string;
+      digest: string;
+      outputs: { sha3: string }[];
+      published: { kind: string }[];
+    }[];
+  };
   assert.equal(doc.ok, true);
-  assert.deepEqual(doc.images.map((i) => [i.name, i.status, i.digest]), [["base", "skipped", baseDigest]]);
-  assert.deepEqual(doc.images[0]!.published.map((p) => p.kind), ["dir", "golem"]);
+  assert.deepEqual(
+    doc.images.map((i) => [i.name, i.status, i.digest]),
+    [["base", "skipped", baseDigest]],
+  );
+  assert.deepEqual(
+    doc.images[0]!.published.map((p) => p.kind),
+    ["dir", "golem"],
+  );
 });
