@@ -1,6 +1,7 @@
 /**
  * Publishing a built output: to a local directory (copied in atomically), to the Golem registry
- * (the very upload `--push-to` does), or to an OCI registry as an artifact (oci-artifact.ts).
+ * (the very upload `--push-to` does), to an OCI registry as an artifact (oci-artifact.ts), or to
+ * an S3-compatible bucket (s3.ts).
  */
 import { copyFile, mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
@@ -9,6 +10,7 @@ import type { RunContext } from "../context.js";
 import { push } from "../api/push.js";
 import type { PublishSpec } from "./build-file.js";
 import { pushArtifact } from "./oci-artifact.js";
+import { uploadToS3 } from "./s3.js";
 
 /** What is published: one output of an image, and what it was built from. */
 export interface PublishInput {
@@ -70,5 +72,12 @@ export async function publish(
     );
     return { kind: "oci", target, location: pushed.reference };
   }
-  throw new Error(`publish target ${target} is not supported`);
+  if (spec.s3 !== undefined) {
+    const uploaded = await uploadToS3(file, spec.s3, {
+      env: context.env,
+      ...(context.signal !== undefined ? { signal: context.signal } : {}),
+    });
+    return { kind: "s3", target, location: uploaded.url };
+  }
+  throw new Error(`publish target ${target} names no kind (the build file check lets none through)`);
 }

@@ -11,27 +11,37 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { request } from "undici";
 import { build, CollectingReporter, type BuildResult } from "../../src/index.js";
 import { buildImage, hermeticEnv, tmp, writeLayout } from "../oci/helpers.js";
 import { FakeGolemRegistry } from "../upload/fake-golem-registry.js";
+import { startRegistry, type RunningRegistry } from "../oci/helpers.js";
+import { startS3, type RunningS3 } from "./s3-server.js";
 import { decodeGvmi } from "../e2e/support.js";
 import { runCli } from "../support/cli-run.js";
 
 const TOKEN = "tok-build-51f0";
 let work = "";
 let registry: FakeGolemRegistry;
+let oci: RunningRegistry;
+let s3: RunningS3;
 let env: NodeJS.ProcessEnv;
 let baseDigest = "";
 
 before(async () => {
   work = await tmp("gvmconv-build-");
   registry = await new FakeGolemRegistry({ users: { alice: TOKEN } }).start();
+  oci = await startRegistry(join(work, "oci-storage"));
+  s3 = await startS3();
+  assert.equal((await s3.signed("PUT", "/images")).status, 200);
   env = {
     ...hermeticEnv(work),
     REGISTRY_URL: registry.url,
     REGISTRY_USER: "alice",
     REGISTRY_TOKEN: TOKEN,
     XDG_CACHE_HOME: join(work, "cache"),
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
   };
   const base = await buildImage({
     layers: [
@@ -85,6 +95,9 @@ images:
     publish:
       - dir: published
       - golem: alice/base:v1
+      - oci: ${oci.host}/golem/base:v1
+      - s3: { endpoint: "${s3.endpoint}", bucket: images, prefix: golem }
+        output: squashfs
   web:
     parent: base
     add:
@@ -111,6 +124,8 @@ images:
 });
 after(async () => {
   await registry.stop();
+  await oci.stop();
+  await s3.stop();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -123,7 +138,12 @@ const run = async (): Promise<BuildResult> =>
     jobs: 2,
   });
 const statuses = (r: BuildResult): Record<string, string> =>
-  Object.fromEntries(r.images.map((i) => [i.name, i.status]));
+  Object.fromEntries(
+    r.images.map((i) => [
+      i.name,
+      i.name !== "badpin" && i.error ? `${i.status}: ${i.error.message}` : i.status,
+    ]),
+  );
 const sha3 = async (path: string): Promise<string> =>
   createHash("sha3-224")
     .update(await readFile(path))
@@ -171,6 +191,21 @@ test("a first build builds every image, refuses the wrong pin, and publishes", a
   assert.ok(descr !== undefined, "the tag was attached");
   assert.ok(registry.assembled(descr)?.equals(await readFile(base.outputs[0]!.path)));
   assert.match(golem.location, /^http:\/\/127\.0\.0\.1/);
+  // The OCI artifact's layer and the S3 object are the files themselves.
+  const artifact = base.published.find((p) => p.kind === "oci")!;
+  const manifest = JSON.parse(
+    await (
+      await request(`http://${oci.host}/v2/golem/base/manifests/${artifact.location.split("@")[1]}`, {
+        headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+      })
+    ).body.text(),
+  ) as { layers: { digest: string }[] };
+  const blob = await request(`http://${oci.host}/v2/golem/base/blobs/${manifest.layers[0]!.digest}`);
+  assert.ok(Buffer.from(await blob.body.arrayBuffer()).equals(await readFile(base.outputs[0]!.path)));
+  const object = base.published.find((p) => p.kind === "s3")!;
+  assert.equal(object.location, `${s3.endpoint}/images/golem/base-v1.squashfs`);
+  const back = await s3.signed("GET", "/images/golem/base-v1.squashfs");
+  assert.ok(back.body.equals(await readFile(base.outputs[1]!.path)), "the squashfs output went to S3");
 });
 
 test("added directories carry the owners and modes asked for; children hold their parent's layers", () => {
@@ -311,6 +346,6 @@ test("the CLI prints the summary table, --json the same per image, and exits 1 w
   );
   assert.deepEqual(
     doc.images[0]!.published.map((p) => p.kind),
-    ["dir", "golem"],
+    ["dir", "golem", "oci", "s3"],
   );
 });
