@@ -436,7 +436,8 @@ async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResul
     const onImage = (image: Image): void => {
       const actual = image.manifestDigest ?? image.configDigest;
       const pin = plan.root.digest ?? /@(sha256:[0-9a-f]{64})$/.exec(plan.root.source)?.[1];
-      if (pin !== undefined && actual !== pin)
+      // A pin may name the platform's manifest or the index it was chosen from.
+      if (pin !== undefined && actual !== pin && image.topDigest !== pin)
         throw new DigestMismatchError(plan.name, plan.root.source, pin, image.manifestDigest);
       if (locked !== undefined && actual !== locked.digest) {
         throw new GvmconvError(

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build, CollectingReporter, type BuildFileSpec } from "../../src/index.js";
 import { buildImage, hermeticEnv, tmp, writeLayout } from "../oci/helpers.js";
@@ -151,4 +151,40 @@ test("a local source that changed under its lock is refused until --update", asy
   const updated = await build(s, { env, baseDir: work, outputDir: out, update: ["a"] });
   assert.equal(updated.images[0]!.status, "built");
   assert.equal(updated.images[0]!.digest, other.manifestDigest);
+});
+
+test("a pin may name the index of a multi-platform image as well as the platform's manifest", async () => {
+  const amd = await buildImage({ layers: [{ files: { "etc/arch": "amd64\n" }, compression: "gzip" }] });
+  const arm = await buildImage({
+    architecture: "arm64",
+    layers: [{ files: { "etc/arch": "arm64\n" }, compression: "gzip" }],
+  });
+  const multi = join(work, "multi");
+  await writeLayout(multi, [
+    {
+      kind: "multi",
+      ref: "m",
+      images: [
+        { image: amd, architecture: "amd64" },
+        { image: arm, architecture: "arm64" },
+      ],
+    },
+  ]);
+  const index = JSON.parse(await readFile(join(multi, "index.json"), "utf8")) as {
+    manifests: { digest: string }[];
+  };
+  const indexDigest = index.manifests[0]!.digest;
+  const r = await build(
+    {
+      images: {
+        byindex: { source: `oci:${multi}:m`, digest: indexDigest, platform: "linux/arm64" },
+        bymanifest: { source: `oci:${multi}:m`, digest: arm.manifestDigest, platform: "linux/arm64" },
+        wrong: { source: `oci:${multi}:m`, digest: amd.manifestDigest, platform: "linux/arm64" },
+      },
+    },
+    { env, baseDir: work, outputDir: join(work, "multi-out") },
+  );
+  const status = Object.fromEntries(r.images.map((x) => [x.name, x.status]));
+  assert.deepEqual(status, { byindex: "built", bymanifest: "built", wrong: "failed" });
+  assert.equal(r.images[0]!.digest, arm.manifestDigest, "the lock records the platform's manifest");
 });
