@@ -136,7 +136,8 @@ export async function build(file: string | BuildFileSpec, options: BuildOptions 
   const names = Object.keys(spec.images).sort();
   const selected = selectImages(names, options);
   const plans = new Map<string, Plan>();
-  for (const name of names) plans.set(name, await planOf(name, spec, baseDir));
+  // Only what is built is planned: a broken `add` of an image not selected does not stop a shard.
+  for (const name of selected) plans.set(name, await planOf(name, spec, baseDir));
   const update = updateSet(options.update, names, spec);
   const lock = await readLock(lockFile);
   await mkdir(outputDir, { recursive: true });

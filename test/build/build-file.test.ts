@@ -1,9 +1,12 @@
 /** Build files: the published schema is the one checked against, and a wrong file names file:line:column and the fix. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { BUILD_FILE_SCHEMA, BuildFileError } from "../../src/index.js";
 import { checkBuildObject, parseBuildFile } from "../../src/build/index.js";
+import { runCli } from "../support/cli-run.js";
 
 const repo = new URL("../../../", import.meta.url);
 
@@ -89,4 +92,30 @@ test("a build object is checked the same way, with key paths for positions", () 
     (err: unknown) =>
       err instanceof BuildFileError && err.where === "build object at images.web.outputs[0].format",
   );
+});
+
+test("the CLI: a missing or wrong build file is one coded line; a bad --shard is a usage error (exit 2)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "gvmconv-build-cli-"));
+  try {
+    const missing = await runCli(["build", join(dir, "gvmconv.yaml")], { env: {} });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^gvmconv: error \[E_BUILD_FILE\]: .*gvmconv\.yaml: no such build file — /);
+    assert.equal(missing.stderr.trim().split("\n").length, 1);
+    await writeFile(
+      join(dir, "gvmconv.yaml"),
+      "images:\n  web:\n    source: a\n    outputs: [{ format: iso }]\n",
+    );
+    const wrong = await runCli(["build", join(dir, "gvmconv.yaml")], { env: {} });
+    assert.equal(wrong.code, 1);
+    assert.match(
+      wrong.stderr,
+      /gvmconv\.yaml:4:25: images\.web\.outputs\[0\]\.format must be one of gvmi, squashfs/,
+    );
+    const shard = await runCli(["build", join(dir, "gvmconv.yaml"), "--shard", "5/4"], { env: {} });
+    assert.equal(shard.code, 2);
+    assert.match(shard.stderr, /\[E_USAGE\]: --shard expects I\/N/);
+    assert.deepEqual(await readdir(dir), ["gvmconv.yaml"], "nothing was written");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
