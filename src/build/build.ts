@@ -10,12 +10,12 @@
  */
 import { availableParallelism } from "node:os";
 import { createHash } from "node:crypto";
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import PQueue from "p-queue";
 import { contextOf, createContext, type RunContext, type RunOptions } from "../context.js";
 import { GvmconvError, UsageError } from "../errors.js";
-import { sha3File, type ContainerConfigOverrides } from "../gvmi/index.js";
+import type { ContainerConfigOverrides } from "../gvmi/index.js";
 import { parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
 import type { ProgressTask, Reporter, Warning } from "../reporter.js";
 import { convertImage, type ConvertWriterOptions } from "../api/convert.js";
@@ -29,6 +29,7 @@ import {
   type OutputSpec,
   type PublishSpec,
 } from "./build-file.js";
+import { HashMemo } from "./hash-memo.js";
 import { readLock, writeLock, type LockedImage, type LockedOutput } from "./lock.js";
 import { publish, targetKey, type Published } from "./publish.js";
 
@@ -141,6 +142,7 @@ export async function build(file: string | BuildFileSpec, options: BuildOptions 
   const update = updateSet(options.update, names, spec);
   const lock = await readLock(lockFile);
   await mkdir(outputDir, { recursive: true });
+  const memo = await HashMemo.load(outputDir);
 
   const queue = new PQueue({ concurrency: jobs });
   const results = new Map<string, Promise<BuildImageResult>>();
@@ -167,6 +169,7 @@ export async function build(file: string | BuildFileSpec, options: BuildOptions 
           );
         const result = await buildOne(plan, {
           context,
+          memo,
           lockEntry: update.has(name) ? undefined : lock.images[name],
           force: options.force ?? false,
           outputDir,
@@ -198,6 +201,7 @@ export async function build(file: string | BuildFileSpec, options: BuildOptions 
   }
   for (const name of Object.keys(lock.images)) if (!(name in spec.images)) delete lock.images[name];
   await writeLock(lockFile, lock);
+  await memo.save();
   return { ok: images.every((i) => i.status !== "failed"), images, lockFile, outputDir };
 }
 
@@ -379,6 +383,7 @@ async function chainAddDigest(plan: Plan, context: RunContext): Promise<string> 
 
 interface BuildOneOptions {
   context: RunContext;
+  memo: HashMemo;
   lockEntry: LockedImage | undefined;
   force: boolean;
   outputDir: string;
@@ -401,6 +406,7 @@ async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResul
         locked,
         files.map((f) => f.file),
         o.outputDir,
+        o.memo,
       );
       if (unchanged) {
         reporter.info(
@@ -475,6 +481,7 @@ async function buildOne(plan: Plan, o: BuildOneOptions): Promise<BuildImageResul
         { extraLayers, onImage },
       );
       outputs.push({ format: result.format, file, path, size: result.size, sha3: result.sha3 });
+      await o.memo.note(o.outputDir, file, result.sha3);
     }
     const published = await publishAll(plan, outputs, o, context, new Set(), digest);
     return {
@@ -534,14 +541,16 @@ async function publishAll(
 }
 
 /** True when every output exists with the size and SHA3-224 the lock records. */
-async function outputsMatch(locked: LockedImage, files: string[], outputDir: string): Promise<boolean> {
+async function outputsMatch(
+  locked: LockedImage,
+  files: string[],
+  outputDir: string,
+  memo: HashMemo,
+): Promise<boolean> {
   if (locked.outputs.length !== files.length) return false;
   for (const [i, out] of locked.outputs.entries()) {
     if (out.file !== files[i]) return false;
-    const path = join(outputDir, out.file);
-    const st = await stat(path).catch(() => undefined);
-    if (st === undefined || st.size !== out.size) return false;
-    if ((await sha3File(path)).sha3 !== out.sha3) return false;
+    if ((await memo.sha3(outputDir, out.file)) !== out.sha3) return false;
   }
   return true;
 }

@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { request } from "undici";
 import { build, CollectingReporter, type BuildResult } from "../../src/index.js";
@@ -262,6 +262,17 @@ test("a second run skips every unchanged image and says so; outputs are untouche
       before.outputs.map((o) => o.sha3),
     );
   }
+});
+
+test("an output changed in place (same size) is noticed and rebuilt, however warm the hash memo", async () => {
+  const path = join(project(), "out", "other-v2.gvmi");
+  const handle = await open(path, "r+");
+  await handle.write(Buffer.from([0x5a]), 0, 1, 100);
+  await handle.close();
+  const r = await run();
+  assert.equal(statuses(r)["other"], "built");
+  assert.equal(r.images.filter((i) => i.status === "skipped").length, 3);
+  assert.equal(await sha3(path), first.images.find((i) => i.name === "other")!.outputs[0]!.sha3);
 });
 
 test("changing one added file rebuilds exactly that image and its children", async () => {
