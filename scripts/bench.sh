@@ -7,7 +7,7 @@
 set -euo pipefail
 what="${1:-all}"
 if [ $# -gt 0 ]; then shift; fi
-case "$what" in all | squashfs | pipeline) ;; *) echo "usage: bench.sh [all|squashfs|pipeline [ARGS…]]" >&2; exit 2 ;; esac
+case "$what" in all | squashfs | pipeline | build) ;; *) echo "usage: bench.sh [all|squashfs|pipeline [ARGS…]|build [ARGS…]]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 npx tsc -p tsconfig.json
@@ -56,4 +56,8 @@ fi
 
 if [ "$what" = all ] || [ "$what" = pipeline ]; then
   node build/bench/pipeline.js "$@"
+fi
+
+if [ "$what" = all ] || [ "$what" = build ]; then
+  node build/bench/build.js "$@"
 fi

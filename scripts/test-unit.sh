@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund >&2
 rm -rf build
 npx tsc -p tsconfig.test.json
-outside='startRegistry|dbus-run-session|gnome-keyring|secret-tool|bsdtar|"script"|"zsh"|"fish"|missingTools|unsquashfs|mksquashfs|sqfsdiff|tar2sqfs|umoci|skopeo|qemu|docker-registry|podman|sha3sum|getfattr|setfattr|tree-walk|python3|getuid|execFileSync\("(tar|zstd|xz)"|spawnSync\("(tar|zstd|xz)"'
+outside='startRegistry|startS3|moto_server|dbus-run-session|gnome-keyring|secret-tool|bsdtar|"script"|"zsh"|"fish"|missingTools|unsquashfs|mksquashfs|sqfsdiff|tar2sqfs|umoci|skopeo|qemu|docker-registry|podman|sha3sum|getfattr|setfattr|tree-walk|python3|getuid|execFileSync\("(tar|zstd|xz)"|spawnSync\("(tar|zstd|xz)"'
 files=()
 while IFS= read -r src; do
   grep -qE "$outside" "$src" || files+=("build/${src%.ts}.js")

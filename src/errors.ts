@@ -20,6 +20,7 @@
  *   SQUASHFS  the SquashFS writer and reader
  *   GVMI      the .gvmi trailer, the runtime config, hashes
  *   GOLEM     the Golem image registry: login and upload
+ *   BUILD     `gvmconv build`: the build file, its lock, pinned digests, publishing
  * Under `--strict`, a warning `W_X` is raised as the error `E_X` (context.ts). A code, once
  * released, is never reworded; the README lists them all (a test keeps the two in step).
  */
@@ -127,6 +128,13 @@ export const ERROR_CODES = {
   E_GOLEM_DESCRIPTOR_INVALID: "a chunk descriptor (.descr.bin) is malformed",
   E_GOLEM_IMAGE_CHANGED: "the image changed since its descriptor was made",
   E_GOLEM_NOT_VALIDATED: "the registry did not confirm the complete upload",
+
+  E_BUILD_FILE: "the build file is missing, is not YAML or JSON, or does not follow the schema",
+  E_BUILD_DIGEST_MISMATCH: "an image's source does not resolve to the digest the build file pins",
+  E_BUILD_LOCK: "the lock file is malformed, or a local source changed since it was locked",
+  E_BUILD_PARENT_FAILED: "an image was not built because its parent failed",
+  E_BUILD_FAILED: "some images of the build failed (each is reported above the summary)",
+  E_BUILD_PUBLISH: "a publish target (directory, OCI registry, S3 bucket) refused or failed the upload",
 } as const;
 
 /** Every warning code, with what it means. Under `--strict` each is an error `E_…`. */

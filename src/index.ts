@@ -111,3 +111,18 @@ export {
   type PruneOptions,
   type PruneResult,
 } from "./api/cache.js";
+export {
+  build,
+  BUILD_FILE_SCHEMA,
+  BuildFileError,
+  DigestMismatchError,
+  LockFileError,
+  ParentFailedError,
+  type BuildFileSpec,
+  type BuildImageResult,
+  type BuildOptions,
+  type BuildOutput,
+  type BuildResult,
+  type ImageStatus,
+  type Published,
+} from "./build/index.js";

@@ -30,7 +30,7 @@ import {
   type ContainerConfig,
   type ContainerConfigOverrides,
 } from "../gvmi/index.js";
-import { mergeLayers, readTar } from "../layers/index.js";
+import { mergeLayers, readTar, type LayerSource } from "../layers/index.js";
 import { formatPlatform, openImage, parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
 import { silentReporter, type Reporter, type Warning } from "../reporter.js";
 import {
@@ -193,15 +193,19 @@ async function prepare(
     });
   }
   // With --keep-user the User comes from the layers' /etc/passwd; the rest is known now.
-  const keepUser = options.overrides?.keepUser === true;
+  // So does a build file's `config.user`, resolved through the same files.
+  const { user: userOverride, ...overrides } = options.overrides ?? {};
+  const keepUser = overrides.keepUser === true;
+  const laterUser = keepUser || userOverride !== undefined;
   const containerConfig = buildContainerConfig({
     imageId: image.configDigest,
     config: image.config.config ?? null,
-    overrides: { ...options.overrides, keepUser: false },
-    reporter: keepUser ? withoutUserDropped(reporter) : reporter,
+    overrides: { ...overrides, keepUser: false },
+    reporter: laterUser ? withoutUserDropped(reporter) : reporter,
   });
   const imageUser = image.config.config?.User;
-  const userFromLayers = keepUser && typeof imageUser === "string" && imageUser.trim() !== "";
+  const userFromLayers =
+    userOverride !== undefined || (keepUser && typeof imageUser === "string" && imageUser.trim() !== "");
   if (userFromLayers) delete containerConfig.User;
   return {
     format,
@@ -245,8 +249,28 @@ function abortedOr(err: unknown, signal: AbortSignal | undefined): unknown {
   return new AbortedError(err);
 }
 
+/**
+ * What a build (src/build) adds to one conversion; `convert` itself passes none. Internal: not
+ * exported from src/index.ts.
+ */
+export interface ConvertRecipe {
+  /** Layers placed above the image's, TOPMOST FIRST, merged with the same whiteout rules. */
+  extraLayers?: readonly LayerSource[];
+  /** Called once the image is open, before any layer is read: may check it (a pinned digest) and throw. */
+  onImage?: (image: Image) => void;
+}
+
 /** Convert an image to a .gvmi (or a plain SquashFS image). */
 export async function convert(source: string, options: ConvertOptions = {}): Promise<ConvertResult> {
+  return await convertImage(source, options, {});
+}
+
+/** `convert`, with the additions of a build step (see ConvertRecipe). */
+export async function convertImage(
+  source: string,
+  options: ConvertOptions,
+  recipe: ConvertRecipe,
+): Promise<ConvertResult> {
   const context = contextOf(options);
   // A bad level or a missing compressor library fails here, before any download.
   checkWriterOptions(writerOptions(options.writer, context));
@@ -287,6 +311,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   }
   let fetching: Promise<void> | undefined;
   try {
+    recipe.onImage?.(image);
     const imageId = image.configDigest;
     // Everything known without a layer — the trailer, the warnings, the output decision — before
     // the first layer is requested.
@@ -322,7 +347,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
     fetching = image.fetchLayers();
     fetching.catch((err: unknown) => stop.abort(err));
     const result = await writeAtomically(outputPath, { force: replaces(decision), inputs }, async (temp) => {
-      const built = await buildFilesystem(image, temp, format, options, context, signal);
+      const built = await buildFilesystem(image, temp, format, options, recipe, context, signal);
       await fetching;
       if (format === "squashfs") {
         const size = built.squashfs.imageSize;
@@ -341,7 +366,7 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
       }
       // Built before the layers were read; again only with --keep-user, whose User needed them.
       const containerConfig =
-        options.overrides?.keepUser === true
+        options.overrides?.keepUser === true || options.overrides?.user !== undefined
           ? buildContainerConfig({
               imageId,
               config: image.config.config ?? null,
@@ -498,6 +523,7 @@ async function buildFilesystem(
   path: string,
   format: OutputFormat,
   options: ConvertOptions,
+  recipe: ConvertRecipe,
   context: RunContext,
   signal: AbortSignal,
 ): Promise<BuiltFilesystem> {
@@ -507,10 +533,14 @@ async function buildFilesystem(
   try {
     // Topmost first; each layer is a function so the merge may read one again when a hard link
     // needs a file it already passed over (see mergeLayers).
-    const layers = image.layers.map((_, i) => () => layerEntries(image, i, reporter, progress)).reverse();
+    const layers = [
+      ...(recipe.extraLayers ?? []),
+      ...image.layers.map((_, i) => () => layerEntries(image, i, reporter, progress)).reverse(),
+    ];
     const mountPoints = new MountPointScan();
     const userFiles: BuiltFilesystem["userFiles"] = {};
-    const wantUserFiles = format === "gvmi" && options.overrides?.keepUser === true;
+    const wantUserFiles =
+      format === "gvmi" && (options.overrides?.keepUser === true || options.overrides?.user !== undefined);
     for await (const entry of mergeLayers(layers, { reporter })) {
       signal.throwIfAborted();
       mountPoints.note(entry.path, entry.type);

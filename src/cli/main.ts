@@ -16,6 +16,7 @@ import { CatCommand } from "./commands/cat.js";
 import { VerifyCommand } from "./commands/verify.js";
 import { CacheCommand } from "./commands/cache.js";
 import { ConvertCommand } from "./commands/convert.js";
+import { BuildCommand } from "./commands/build.js";
 import { LoginCommand, LogoutCommand } from "./commands/login.js";
 import { HelpCommand } from "./commands/help.js";
 import { VersionCommand } from "./commands/version.js";
@@ -24,6 +25,7 @@ import { CompletionCommand } from "./commands/completion.js";
 /** Every command, in the order help lists them. */
 const COMMANDS: CommandClass<BaseContext>[] = [
   ConvertCommand,
+  BuildCommand,
   SquashfsCommand,
   InspectCommand,
   LsCommand,

@@ -93,6 +93,13 @@ export interface ContainerConfigOverrides {
    * Off by default, as gvmkit-build: it always drops USER, so images run as root.
    */
   keepUser?: boolean;
+  /**
+   * The user to run as, resolved like the image's USER (through the image's /etc/passwd and
+   * /etc/group); wins over `keepUser` (a build file's `config.user`).
+   */
+  user?: string;
+  /** Labels set over the image's (same key: replaced). */
+  labels?: Readonly<Record<string, string>>;
 }
 
 export interface BuildContainerConfigInput {
@@ -151,7 +158,9 @@ export function buildContainerConfig(input: BuildContainerConfigInput): Containe
 
   const imageUser = optionalString(image.User, "User") ?? "";
   let user: string | undefined;
-  if (overrides.keepUser) {
+  if (overrides.user !== undefined) {
+    user = resolveUser(overrides.user, input.userFiles ?? {});
+  } else if (overrides.keepUser) {
     user = resolveUser(imageUser, input.userFiles ?? {});
   } else if (imageUser.trim() !== "" && !isRoot(imageUser)) {
     reporter.warn({
@@ -184,7 +193,7 @@ export function buildContainerConfig(input: BuildContainerConfigInput): Containe
   if (entrypoint !== undefined) out.Entrypoint = entrypoint;
   const onBuild = stringArray(image.OnBuild, "OnBuild");
   if (onBuild !== undefined) out.OnBuild = onBuild;
-  out.Labels = stringRecord(image.Labels, "Labels");
+  out.Labels = { ...stringRecord(image.Labels, "Labels"), ...overrides.labels };
   const stopSignal = optionalString(image.StopSignal, "StopSignal");
   if (stopSignal !== undefined && stopSignal !== "") out.StopSignal = stopSignal;
   if (Number.isSafeInteger(image.StopTimeout)) out.StopTimeout = image.StopTimeout;

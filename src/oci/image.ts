@@ -30,6 +30,11 @@ export interface Image {
   readonly reference: Reference | undefined;
   /** Digest of the image manifest, when there is one (not for legacy `docker save` archives). */
   readonly manifestDigest: string | undefined;
+  /**
+   * Digest of what the reference named, when that was an index the manifest was chosen from
+   * (a multi-platform image); else the manifest's. A pinned `name@sha256:…` is usually this one.
+   */
+  readonly topDigest?: string | undefined;
   /** Digest of the config blob: the image id. */
   readonly configDigest: string;
   /** The parsed image config. */
@@ -81,6 +86,8 @@ export interface ImageParts {
   transport: string;
   reference: Reference | undefined;
   manifestDigest: string | undefined;
+  /** See Image.topDigest; default `manifestDigest`. */
+  topDigest?: string | undefined;
   configDigest: string;
   configBytes: Buffer;
   config: ImageConfig;
@@ -139,6 +146,7 @@ export function makeImage(parts: ImageParts): Image {
     transport: parts.transport,
     reference: parts.reference,
     manifestDigest: parts.manifestDigest,
+    topDigest: parts.topDigest ?? parts.manifestDigest,
     configDigest: parts.configDigest,
     configBytes: parts.configBytes,
     config: parts.config,

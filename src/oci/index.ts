@@ -48,6 +48,7 @@ export {
   type CredentialOptions,
 } from "./credentials.js";
 export { BlobCache, defaultCacheDir } from "./blob-cache.js";
+export { RegistryClient } from "./registry-client.js";
 export * from "./errors.js";
 
 /** Open an image from a source string or a parsed source. Call `close()` when done. */

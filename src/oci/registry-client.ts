@@ -1,5 +1,6 @@
 /**
- * A distribution-spec v2 client for pulling: manifests and blobs, token/Basic auth, redirects
+ * A distribution-spec v2 client for pulling (and, for `build`'s OCI artifacts, pushing: blob
+ * uploads and manifest PUTs): manifests and blobs, token/Basic auth, redirects
  * that never carry `Authorization` to another host, retries with backoff on 408/429/5xx and
  * dropped connections (the shared policy of src/http). One client per registry endpoint; it owns
  * its connection pool.
@@ -98,6 +99,7 @@ export function parseErrorEnvelope(body: Buffer): { code: string; message: strin
 
 type Headers = Record<string, string>;
 type Resp = Response;
+type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH";
 
 export class RegistryClient {
   /** Normalized registry name (`docker.io`), used for credentials and messages. */
@@ -109,6 +111,8 @@ export class RegistryClient {
   readonly #tokens: TokenCache;
   readonly #inflightTokens = new Map<string, Promise<string>>();
   #base: Promise<string> | undefined;
+  /** The base URL once known (upload `Location`s may be relative to it). */
+  #resolvedBase: string | undefined;
   /** The last challenge this registry sent; requests after the first carry credentials up front. */
   #challenge: AuthChallenge | undefined;
   #credentials: Promise<Credentials | undefined> | undefined;
@@ -186,25 +190,135 @@ export class RegistryClient {
     return blobResponse(res, offset);
   }
 
+  /** True when the registry has the blob (HEAD), so an upload can be skipped. */
+  async hasBlob(repository: string, digest: string): Promise<boolean> {
+    try {
+      const res = await this.#request(repository, `/v2/${repository}/blobs/${digest}`, {}, "blob", {
+        method: "HEAD",
+        push: true,
+      });
+      await res.body.dump();
+      return true;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Uploads a blob (distribution spec, "Pushing blobs"): POST opens an upload session; a blob
+   * up to one chunk goes in one PUT (monolithic), a larger one as PATCH chunks of `chunkSize`
+   * read in turn from `read(offset, length)` (memory stays one chunk), closed by a PUT with the
+   * digest, which the registry checks against what it received.
+   */
+  async pushBlob(
+    repository: string,
+    digest: string,
+    size: number,
+    read: (offset: number, length: number) => Promise<Buffer>,
+    chunkSize = 8 * 1024 * 1024,
+  ): Promise<void> {
+    const started = await this.#request(
+      repository,
+      `/v2/${repository}/blobs/uploads/`,
+      { "content-length": "0" },
+      "blob upload",
+      {
+        method: "POST",
+        push: true,
+      },
+    );
+    await started.body.dump();
+    let location = this.#uploadLocation(started, `/v2/${repository}/blobs/uploads/`);
+    let offset = 0;
+    if (size > chunkSize) {
+      for (; offset < size;) {
+        const bytes = await read(offset, Math.min(chunkSize, size - offset));
+        const res = await this.#request(
+          repository,
+          location,
+          {
+            "content-type": "application/octet-stream",
+            "content-range": `${offset}-${offset + bytes.length - 1}`,
+            "content-length": String(bytes.length),
+          },
+          "blob upload",
+          { method: "PATCH", push: true, body: bytes },
+        );
+        await res.body.dump();
+        location = this.#uploadLocation(res, location);
+        offset += bytes.length;
+      }
+    }
+    const last = offset < size ? await read(0, size) : Buffer.alloc(0);
+    const url = new URL(location);
+    url.searchParams.set("digest", digest);
+    const done = await this.#request(
+      repository,
+      url.toString(),
+      { "content-type": "application/octet-stream", "content-length": String(last.length) },
+      "blob upload",
+      { method: "PUT", push: true, body: last },
+    );
+    await done.body.dump();
+    if (done.statusCode !== 201) {
+      throw new RegistryError(
+        "E_OCI_HTTP",
+        `${this.registry} answered HTTP ${done.statusCode} closing the upload of ${digest}`,
+        {
+          statusCode: done.statusCode,
+          url: url.toString(),
+        },
+      );
+    }
+  }
+
+  /** PUTs a manifest under `ref` (a tag or its digest); returns the digest the registry reports. */
+  async putManifest(repository: string, ref: string, mediaType: string, bytes: Buffer): Promise<string> {
+    const res = await this.#request(
+      repository,
+      `/v2/${repository}/manifests/${ref}`,
+      { "content-type": mediaType, "content-length": String(bytes.length) },
+      "manifest",
+      { method: "PUT", push: true, body: bytes },
+    );
+    await res.body.dump();
+    const given = res.headers["docker-content-digest"];
+    return typeof given === "string" ? given : digestOf(bytes);
+  }
+
+  /** An upload session's next URL: the `Location` of the answer, absolute. */
+  #uploadLocation(res: Resp, current: string): string {
+    const location = res.headers.location;
+    if (typeof location !== "string")
+      throw new NetworkError(current, `HTTP ${res.statusCode} for a blob upload without Location`);
+    return new URL(location, this.#resolvedBase ?? current).toString();
+  }
+
   // ---- internals ---------------------------------------------------------------------------
 
   async #baseUrl(): Promise<string> {
     this.#base ??= (async () => {
-      if (this.#opts.insecure !== true && !isLoopbackRegistry(this.endpoint))
-        return `https://${this.endpoint}`;
-      // Like Docker for insecure and loopback registries: HTTPS first, plain HTTP if TLS fails.
-      try {
-        const res = await this.#transport.request(`https://${this.endpoint}/v2/`, {
-          headers: this.#userAgent(),
-        });
-        await res.body.dump();
-        return `https://${this.endpoint}`;
-      } catch (err) {
-        if (this.#opts.signal?.aborted === true) throw err;
-        return `http://${this.endpoint}`;
-      }
+      const base = await this.#probeBase();
+      this.#resolvedBase = base;
+      return base;
     })();
     return await this.#base;
+  }
+
+  async #probeBase(): Promise<string> {
+    if (this.#opts.insecure !== true && !isLoopbackRegistry(this.endpoint)) return `https://${this.endpoint}`;
+    // Like Docker for insecure and loopback registries: HTTPS first, plain HTTP if TLS fails.
+    try {
+      const res = await this.#transport.request(`https://${this.endpoint}/v2/`, {
+        headers: this.#userAgent(),
+      });
+      await res.body.dump();
+      return `https://${this.endpoint}`;
+    } catch (err) {
+      if (this.#opts.signal?.aborted === true) throw err;
+      return `http://${this.endpoint}`;
+    }
   }
 
   #userAgent(): Headers {
@@ -257,13 +371,22 @@ export class RegistryClient {
   }
 
   /** An authenticated request to the registry, with the token dance and retries. */
-  async #request(repository: string, path: string, headers: Headers, what: string): Promise<Resp> {
-    const url = `${await this.#baseUrl()}${path}`;
-    const scope = `repository:${repository}:pull`;
+  async #request(
+    repository: string,
+    path: string,
+    headers: Headers,
+    what: string,
+    init: { method?: Method; push?: boolean; body?: Buffer } = {},
+  ): Promise<Resp> {
+    const base = await this.#baseUrl();
+    const url = /^https?:\/\//.test(path) ? path : `${base}${path}`;
+    const scope = `repository:${repository}:${init.push === true ? "pull,push" : "pull"}`;
     let freshAuth = false;
     for (let round = 0; round < 3; round++) {
       const auth = await this.#authorization(repository, scope, false);
-      const res = await this.#withRetry(url, () => this.#follow("GET", url, headers, auth));
+      const res = await this.#withRetry(url, () =>
+        this.#follow(init.method ?? "GET", url, headers, auth, init.body),
+      );
       if (res.statusCode === 401) {
         const challenges = parseAuthChallenges(res.headers["www-authenticate"]);
         const body = await readCapped(res.body, MAX_ERROR_BODY, "error body").catch(() => Buffer.alloc(0));
@@ -422,11 +545,11 @@ export class RegistryClient {
    * origin it was meant for (blob storage behind a redirect gets signed URLs, not our token).
    */
   async #follow(
-    method: "GET" | "POST",
+    method: Method,
     url: string,
     headers: Headers,
     auth: string | undefined,
-    body?: string,
+    body?: string | Buffer,
     authAnyOrigin = false,
   ): Promise<Resp> {
     let current = url;

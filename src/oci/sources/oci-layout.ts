@@ -111,6 +111,7 @@ export async function openLayoutImage(
     transport,
     reference: undefined,
     manifestDigest,
+    topDigest: "kind" in chosen ? manifestDigest : chosen.digest,
     configDigest: digestOf(configBytes),
     configBytes,
     config,

@@ -117,6 +117,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
       transport: "docker",
       reference: withDigest(ref, top.digest),
       manifestDigest,
+      topDigest: top.digest,
       configDigest: digestOf(configBytes),
       configBytes,
       config,
