@@ -31,6 +31,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+# moto's S3 server (build's S3 publish tests): Debian packages no S3 server, so it comes from PyPI,
+# pinned. `--break-system-packages` only where the Python is Debian's own (PEP 668).
+if ! $npm_only && ! command -v moto_server >/dev/null 2>&1; then
+  echo "installing moto[server] 5.2.1 (pip)" >&2
+  python3 -m pip --version >/dev/null 2>&1 || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >&2
+  }
+  python3 -m pip install -q 'moto[server]==5.2.1' >&2 ||
+    python3 -m pip install -q --break-system-packages 'moto[server]==5.2.1' >&2
+fi
+
 # npm dependencies: install from the lock file when node_modules is absent or out of date.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund >&2
