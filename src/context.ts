@@ -14,6 +14,9 @@
  *   the clock, so the same input keeps the same bytes and the same hash.
  * - `xzBackend`: `GVMCONV_XZ_BACKEND=lzma-native` forces the liblzma bundled with lzma-native
  *   over the system's (README, "Dependencies"); the two give identical bytes.
+ * - `gzipBackend`: `GVMCONV_GZIP_BACKEND=libdeflate` or `zlib` picks the gzip encoder; unset or
+ *   `auto`, libdeflate when it loads, else Node's zlib with a warning (the bytes differ). CI that
+ *   pins image hashes sets it, so that a machine without libdeflate fails instead of differing.
  * - `reporter`: the caller's reporter behind the warning policy. Every coded warning from any
  *   part (tar reader, layer merge, directory walk, image config, credentials) goes through its
  *   `warn()`, which records it and, under `strict`, throws it as a `StrictWarningError` instead.
@@ -62,6 +65,8 @@ export interface RunContext {
   readonly warnings: readonly Warning[];
   /** Which liblzma encodes xz blocks; undefined: the system's when it loads, else the bundled one. */
   readonly xzBackend: "liblzma" | "lzma-native" | undefined;
+  /** Which encoder writes gzip blocks; undefined: libdeflate when it loads, else Node's zlib. */
+  readonly gzipBackend: "libdeflate" | "zlib" | undefined;
 }
 
 /** Options of a use case that runs in a context: the caller's own, or one made from these. */
@@ -127,6 +132,11 @@ export function createContext(options: ContextOptions = {}): RunContext {
     throw new UsageError(`GVMCONV_XZ_BACKEND must be liblzma or lzma-native, got '${backend}'`);
   }
   const xzBackend = backend === "liblzma" || backend === "lzma-native" ? backend : undefined;
+  const gzip = env["GVMCONV_GZIP_BACKEND"];
+  if (gzip !== undefined && gzip !== "" && gzip !== "auto" && gzip !== "libdeflate" && gzip !== "zlib") {
+    throw new UsageError(`GVMCONV_GZIP_BACKEND must be libdeflate, zlib or auto, got '${gzip}'`);
+  }
+  const gzipBackend = gzip === "libdeflate" || gzip === "zlib" ? gzip : undefined;
   const strict = options.strict ?? false;
   const outer = options.reporter ?? silentReporter;
   const warnings: Warning[] = [];
@@ -139,7 +149,18 @@ export function createContext(options: ContextOptions = {}): RunContext {
     info: (message: string): void => outer.info(message),
     task: (label: string, total?: number): ProgressTask => outer.task(label, total),
   };
-  return { env, cwd, dotenv, reporter, strict, signal: options.signal, mkfsTime, warnings, xzBackend };
+  return {
+    env,
+    cwd,
+    dotenv,
+    reporter,
+    strict,
+    signal: options.signal,
+    mkfsTime,
+    warnings,
+    xzBackend,
+    gzipBackend,
+  };
 }
 
 /** The caller's context, or one made from its options. */

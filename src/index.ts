@@ -87,7 +87,13 @@ export {
   type LoginResult,
 } from "./api/login.js";
 
-export type { WriterOptions, CompressionName, SquashfsStat } from "./squashfs/index.js";
+export type {
+  WriterOptions,
+  CompressionName,
+  GzipBackend,
+  CompressorInfo,
+  SquashfsStat,
+} from "./squashfs/index.js";
 export { DEFAULT_BLOCK_SIZE, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE } from "./squashfs/index.js";
 export {
   listCache,

@@ -34,6 +34,7 @@ import { openImage, parseSource, type Image, type OpenImageOptions } from "../oc
 import type { Reporter, Warning } from "../reporter.js";
 import {
   checkWriterOptions,
+  type CompressorInfo,
   SquashfsWriter,
   type Entry,
   type WriteResult,
@@ -125,10 +126,11 @@ function archiveInputs(source: string): string[] {
 export async function convert(source: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const context = contextOf(options);
   // A bad level or a missing compressor library fails here, before any download.
-  checkWriterOptions(writerOptions(options.writer, context));
+  const compressor = checkWriterOptions(writerOptions(options.writer, context));
   const reporter = context.reporter;
   // This call's warnings only: a context may serve several use cases (convert, then push).
   const firstWarning = context.warnings.length;
+  warnGzipFallback(compressor, context);
   const warnings = (): Warning[] => context.warnings.slice(firstWarning);
   const format = options.format ?? "gvmi";
   if (format === "squashfs" && options.output === undefined) throw new OutputRequiredError();
@@ -305,9 +307,28 @@ async function readAll(content: Uint8Array | AsyncIterable<Uint8Array>): Promise
   return Buffer.concat(chunks);
 }
 
-/** The writer's options for a run: the caller's settings, the context's time and xz backend. */
+/** The writer's options for a run: the caller's settings, the context's time and backends. */
 export function writerOptions(writer: ConvertWriterOptions | undefined, context: RunContext): WriterOptions {
-  return { xzBackend: context.xzBackend, ...writer, mkfsTime: context.mkfsTime };
+  return {
+    xzBackend: context.xzBackend,
+    gzipBackend: context.gzipBackend,
+    ...writer,
+    mkfsTime: context.mkfsTime,
+  };
+}
+
+/**
+ * Without libdeflate, gzip falls back to Node's zlib: a valid image, but larger and not the bytes
+ * the same command writes on a machine with libdeflate, so it is said (and fatal under --strict).
+ */
+export function warnGzipFallback(compressor: CompressorInfo, context: RunContext): void {
+  if (!compressor.gzipFallback) return;
+  context.reporter.warn({
+    code: "W_SQUASHFS_LIBDEFLATE_MISSING",
+    message:
+      "libdeflate cannot be loaded, so Node's zlib writes the gzip blocks: a valid image, but other (larger) bytes " +
+      "than where libdeflate is installed (install libdeflate0 / brew install libdeflate, or set GVMCONV_GZIP_BACKEND=zlib)",
+  });
 }
 
 /**

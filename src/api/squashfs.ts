@@ -5,7 +5,7 @@ import { checkOutputPath, writeAtomically } from "../atomic-output.js";
 import { contextOf, type RunOptions } from "../context.js";
 import { openEntrySource } from "../layers/index.js";
 import { checkWriterOptions, writeSquashfs, type WriteResult } from "../squashfs/index.js";
-import { writerOptions, type ConvertWriterOptions } from "./convert.js";
+import { warnGzipFallback, writerOptions, type ConvertWriterOptions } from "./convert.js";
 
 export interface BuildSquashfsOptions extends RunOptions {
   /** SquashFS settings; the filesystem time is the run context's (`mkfsTime`). */
@@ -33,7 +33,7 @@ export async function buildSquashfs(
   options: BuildSquashfsOptions = {},
 ): Promise<BuildSquashfsResult> {
   const context = contextOf(options);
-  checkWriterOptions(writerOptions(options.writer, context));
+  warnGzipFallback(checkWriterOptions(writerOptions(options.writer, context)), context);
   // Before the input is opened: nothing is touched when the output would damage it.
   await checkOutputPath(output, [input]);
   const entries = await openEntrySource(input, { reporter: context.reporter, stdin: options.stdin });

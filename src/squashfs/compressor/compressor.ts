@@ -1,4 +1,4 @@
-import type { CompressionName, XzBackend } from "../options.js";
+import type { CompressionName, GzipBackend, XzBackend } from "../options.js";
 
 /**
  * One SquashFS compressor. Implementations are plain data-in/data-out so that the same code runs
@@ -9,6 +9,11 @@ export interface Compressor {
   readonly id: number;
   readonly name: CompressionName;
   readonly level: number;
+  /**
+   * The encoder this instance drives, precise enough that the same string means the same bytes
+   * for the same block (e.g. "liblz4 1.9.4 (system)"); the block cache keys on it.
+   */
+  readonly backend: string;
   /**
    * Compressor options stored right after the superblock (superblock flag COMPRESSOR_OPTIONS),
    * or null when the defaults apply and nothing is stored.
@@ -34,4 +39,9 @@ export interface CompressorSpec {
   skipIncompressible?: boolean;
   /** xz only: which liblzma (options.ts). Travels with the spec so worker threads use the same one. */
   xzBackend?: XzBackend;
+  /**
+   * gzip only: which encoder (options.ts). Resolved by the writer before workers start, so every
+   * thread uses the same one; undefined here means libdeflate when it loads, else zlib.
+   */
+  gzipBackend?: GzipBackend;
 }
