@@ -51,6 +51,7 @@ export {
 } from "./reader/reader.js";
 export type { Inode, InodeKind } from "./format/inode.js";
 export { verifySquashfs, type VerifySummary } from "./reader/verify.js";
+export { identifyGzipImage } from "./reader/gzip-encoder.js";
 export {
   SquashfsImageCorruptError,
   SquashfsBadSuperblockError,

@@ -125,14 +125,19 @@ export function encodeGzipOptions(level: number): Uint8Array {
 /** What wrote a gzip block, as far as this machine's encoders can tell. */
 export interface GzipEncoderMatch {
   backend: GzipBackend;
-  level: number;
+  /**
+   * Every level of that encoder that gives these bytes, ascending: a small block often comes out
+   * the same at neighbouring levels (11 and 12, say), and then the image does not tell them apart.
+   */
+  levels: number[];
 }
 
 /**
- * Which of this machine's encoders, at which level, writes exactly `compressed` from `raw`
+ * Which of this machine's encoders, at which levels, writes exactly `compressed` from `raw`
  * (the first compressed metadata block of an image, for `inspect`). `recordedLevel` is the level
- * of the options block, or null when there is none (levels 9–12). Null when none reproduces it:
- * another encoder (mksquashfs's system zlib, another libdeflate release).
+ * of the options block, or null when there is none (levels 9–12). libdeflate is tried first; null
+ * when neither reproduces it: another encoder (mksquashfs's system zlib, another libdeflate
+ * release).
  */
 export function identifyGzipEncoder(
   raw: Uint8Array,
@@ -142,12 +147,12 @@ export function identifyGzipEncoder(
   const levels = recordedLevel === null ? [9, 10, 11, 12] : [recordedLevel];
   const lib = systemLibdeflate();
   const same = (a: Uint8Array): boolean => Buffer.from(a).equals(compressed);
-  for (const level of levels) {
-    if (lib !== null && same(lib.compress(raw, level))) return { backend: "libdeflate", level };
-    if (level <= GZIP_ZLIB_MAX_LEVEL) {
-      const z = deflateSync(raw, { level, windowBits: GZIP_WINDOW_BITS, memLevel: GZIP_MEM_LEVEL });
-      if (same(z)) return { backend: "zlib", level };
-    }
-  }
-  return null;
+  const byLibdeflate = lib === null ? [] : levels.filter((level) => same(lib.compress(raw, level)));
+  if (byLibdeflate.length > 0) return { backend: "libdeflate", levels: byLibdeflate };
+  const byZlib = levels.filter(
+    (level) =>
+      level <= GZIP_ZLIB_MAX_LEVEL &&
+      same(deflateSync(raw, { level, windowBits: GZIP_WINDOW_BITS, memLevel: GZIP_MEM_LEVEL })),
+  );
+  return byZlib.length > 0 ? { backend: "zlib", levels: byZlib } : null;
 }
