@@ -111,7 +111,11 @@ export function createCompressor(spec: CompressorSpec): Compressor {
   }
 }
 
-/** Which gzip encoder `spec` gets on this machine: its own choice, else libdeflate when it loads. */
+/**
+ * Which gzip encoder `spec` gets on this machine: its own choice, else libdeflate when it loads or
+ * when only libdeflate has the level (10–12: then createCompressor says the library is missing).
+ */
 export function resolveGzipBackend(spec: CompressorSpec): GzipBackend {
-  return spec.gzipBackend ?? (systemLibdeflate() === null ? "zlib" : "libdeflate");
+  if (spec.gzipBackend !== undefined) return spec.gzipBackend;
+  return spec.level > GZIP_ZLIB_MAX_LEVEL || systemLibdeflate() !== null ? "libdeflate" : "zlib";
 }
