@@ -30,7 +30,7 @@ import {
   type ContainerConfigOverrides,
 } from "../gvmi/index.js";
 import { mergeLayers, readTar } from "../layers/index.js";
-import { openImage, parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
+import { defaultCacheDir, openImage, parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
 import type { Reporter, Warning } from "../reporter.js";
 import {
   checkWriterOptions,
@@ -309,9 +309,18 @@ async function readAll(content: Uint8Array | AsyncIterable<Uint8Array>): Promise
 
 /** The writer's options for a run: the caller's settings, the context's time and backends. */
 export function writerOptions(writer: ConvertWriterOptions | undefined, context: RunContext): WriterOptions {
+  const cache = context.blockCache;
   return {
     xzBackend: context.xzBackend,
     gzipBackend: context.gzipBackend,
+    ...(cache === undefined
+      ? {}
+      : {
+          blockCache: {
+            dir: cache.dir ?? join(defaultCacheDir(context.env), "blocks"),
+            maxBytes: cache.maxBytes,
+          },
+        }),
     ...writer,
     mkfsTime: context.mkfsTime,
   };

@@ -25,6 +25,9 @@ export const rawCompressor: Compressor = {
   async decompress(data) {
     return data;
   },
+  decompressSync(data) {
+    return data;
+  },
 };
 
 /** A compressor that halves every block (fake bytes), so refs must follow compressed sizes. */

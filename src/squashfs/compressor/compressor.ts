@@ -28,6 +28,8 @@ export interface Compressor {
   compressSync(data: Uint8Array): Uint8Array;
   /** Decompress one block whose uncompressed size is at most `maxSize` (the reader uses this). */
   decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array>;
+  /** The same as `decompress`, on the calling thread (the block cache verifies entries with it). */
+  decompressSync(data: Uint8Array, maxSize: number): Uint8Array;
 }
 
 /** What a worker needs to build the same compressor (plain, structured-cloneable). */
@@ -44,4 +46,6 @@ export interface CompressorSpec {
    * thread uses the same one; undefined here means libdeflate when it loads, else zlib.
    */
   gzipBackend?: GzipBackend;
+  /** Data blocks are looked up in and stored to this block cache (writer/block-cache.ts). */
+  blockCache?: { dir: string; maxBytes: number };
 }

@@ -97,13 +97,17 @@ export class GzipCompressor implements Compressor {
 
   decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array> {
     try {
-      if (this.#lib !== null) return Promise.resolve(this.#lib.decompress(data, Math.max(maxSize, 1)));
-      // maxOutputLength makes a block that inflates past the block size fail instead of
-      // allocating without bound (untrusted images).
-      return Promise.resolve(inflateSync(data, { maxOutputLength: Math.max(maxSize, 1) }));
+      return Promise.resolve(this.decompressSync(data, maxSize));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  decompressSync(data: Uint8Array, maxSize: number): Uint8Array {
+    if (this.#lib !== null) return this.#lib.decompress(data, Math.max(maxSize, 1));
+    // maxOutputLength makes a block that inflates past the block size fail instead of
+    // allocating without bound (untrusted images).
+    return inflateSync(data, { maxOutputLength: Math.max(maxSize, 1) });
   }
 }
 

@@ -107,6 +107,7 @@ function resolveOptions(o: WriterOptions): ResolvedOptions {
     blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
     skipIncompressible: o.skipIncompressible ?? true,
     xzBackend: o.xzBackend ?? "liblzma",
+    ...(o.blockCache !== undefined ? { blockCache: o.blockCache } : {}),
   };
   // Decided once, here, so that every worker thread runs the same encoder.
   if (name === "gzip") spec.gzipBackend = resolveGzipBackend({ ...spec, gzipBackend: o.gzipBackend });
