@@ -60,6 +60,37 @@ export class OutputNotAFileError extends GvmconvError {
   }
 }
 
+/**
+ * The filesystem of the output or of the blob cache is full (ENOSPC, or EDQUOT: over quota).
+ * `path` is what was being written; `where` says which of the two, for the hint.
+ */
+export class NoSpaceError extends GvmconvError {
+  readonly path: string;
+  readonly where: "output" | "cache";
+  constructor(path: string, where: "output" | "cache", cause: unknown) {
+    const quota = (cause as NodeJS.ErrnoException | undefined)?.code === "EDQUOT";
+    super(
+      "E_OUTPUT_NO_SPACE",
+      `no space left on the device holding ${path}${quota ? " (disk quota exceeded)" : ""}${where === "cache" ? " (the blob cache)" : ""}`,
+      {
+        hint:
+          where === "cache"
+            ? "free space there (gvmconv cache prune --older-than 7d), or put the cache on a filesystem with room: --cache-dir DIR or XDG_CACHE_HOME"
+            : "free space there, or write the image to a filesystem with room with -o",
+        cause,
+      },
+    );
+    this.path = path;
+    this.where = where;
+  }
+}
+
+/** True for the errors of a full filesystem (or an exceeded quota). */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
 function kindOf(st: Stats): string {
   if (st.isBlockDevice()) return "block device";
   if (st.isCharacterDevice()) return "character device";
@@ -107,7 +138,19 @@ export async function checkOutputPath(path: string, inputs: readonly string[] = 
 /** Temporary files being written, so a signal handler can remove them before the process exits. */
 const pending = new Set<string>();
 
-/** Removes the temporary files of writes still in progress (for SIGINT/SIGTERM handlers). */
+/**
+ * Registers a temporary file of this process (the blob cache's temps and lock files) for
+ * `removePendingOutputsSync`; call the returned function once it is renamed or removed.
+ */
+export function trackTemporary(path: string): () => void {
+  pending.add(path);
+  return () => pending.delete(path);
+}
+
+/**
+ * Removes the temporary files of writes still in progress (for SIGINT/SIGTERM handlers): output
+ * temps, and the blob cache's temps and lock files. Resumable partial downloads are kept.
+ */
 export function removePendingOutputsSync(): void {
   for (const path of pending) rmSync(path, { force: true });
   pending.clear();
@@ -147,6 +190,7 @@ export async function writeAtomically<T>(
     return result;
   } catch (err) {
     if (err instanceof GvmconvError) throw err;
+    if (isNoSpace(err)) throw new NoSpaceError(path, "output", err);
     const code = (err as NodeJS.ErrnoException).code;
     if (code && /^E[A-Z]+$/.test(code)) {
       throw new OutputWriteError(path, `cannot write ${path}: ${(err as Error).message}`, { cause: err });

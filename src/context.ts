@@ -21,6 +21,12 @@
  *   cache root for re-conversions (an absolute path puts them there instead; unset or 0: off),
  *   bounded by `GVMCONV_BLOCK_CACHE_MAX` MiB (default 4096). Opt-in: a cold run writes the
  *   image's compressed size again into the cache, worth it only where images are rebuilt.
+ * - `network`: timeouts and retries of every HTTP request, to either registry — the caller's
+ *   `network`, else `GVMCONV_CONNECT_TIMEOUT`, `GVMCONV_HEADERS_TIMEOUT`, `GVMCONV_BODY_TIMEOUT`,
+ *   `GVMCONV_RATE_WINDOW`, `GVMCONV_TOTAL_TIMEOUT`, `GVMCONV_RETRY_DELAY` (seconds, fractions
+ *   allowed), `GVMCONV_MIN_RATE`
+ *   (bytes per second, 0 for none), `GVMCONV_RETRIES`; what neither sets keeps each client's
+ *   default (src/http/timeouts.ts, README "Network timeouts").
  * - `reporter`: the caller's reporter behind the warning policy. Every coded warning from any
  *   part (tar reader, layer merge, directory walk, image config, credentials) goes through its
  *   `warn()`, which records it and, under `strict`, throws it as a `StrictWarningError` instead.
@@ -28,6 +34,7 @@
 import { GvmconvError, UsageError, strictErrorCode } from "./errors.js";
 import { silentReporter, type ProgressTask, type Reporter, type Warning } from "./reporter.js";
 import { withDotenv, type DotenvApplied } from "./dotenv.js";
+import type { Timeouts } from "./http/index.js";
 
 /** An environment: variable names to values, as `process.env`. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -51,6 +58,17 @@ export interface ContextOptions {
    * gvmkit-build; the CLI always does). Callers who pass a complete `env` can turn it off.
    */
   dotenv?: boolean;
+  /** Timeouts and retries of HTTP requests; fields left out come from the environment, else the defaults. */
+  network?: NetworkSettings;
+}
+
+/** What a run may change of its HTTP requests; absent fields keep each client's default. */
+export interface NetworkSettings {
+  timeouts?: Timeouts;
+  /** Retries of a request (and of a blob download without progress). */
+  retries?: number;
+  /** First backoff step, ms. */
+  retryDelayMs?: number;
 }
 
 export interface RunContext {
@@ -76,6 +94,8 @@ export interface RunContext {
    * `blocks/` in the cache root) and its bound (`GVMCONV_BLOCK_CACHE_MAX`, MiB).
    */
   readonly blockCache: { dir: string | undefined; maxBytes: number } | undefined;
+  /** The run's HTTP settings: only the fields the caller or the environment set. */
+  readonly network: NetworkSettings & { timeouts: Timeouts };
 }
 
 /** Default bound of the block cache: 4 GiB, a few re-converted images. */
@@ -122,6 +142,45 @@ export function checkTime(name: string, text: string): number {
   return Number(text);
 }
 
+/** Environment variable → setting, and its unit (seconds become ms). */
+const NETWORK_VARIABLES = [
+  ["GVMCONV_CONNECT_TIMEOUT", "connectMs", "s"],
+  ["GVMCONV_HEADERS_TIMEOUT", "headersMs", "s"],
+  ["GVMCONV_BODY_TIMEOUT", "bodyMs", "s"],
+  ["GVMCONV_MIN_RATE", "minBytesPerSecond", "B/s"],
+  ["GVMCONV_RATE_WINDOW", "rateWindowMs", "s"],
+  ["GVMCONV_TOTAL_TIMEOUT", "totalMs", "s"],
+] as const;
+
+/** A number from the environment: seconds (to ms) or a count; malformed is a usage error. */
+function envNumber(env: Env, name: string, unit: "s" | "B/s" | "count"): number | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return undefined;
+  const ok = unit === "s" ? /^\d+(\.\d+)?$/.test(raw) : /^\d+$/.test(raw);
+  if (!ok || !Number.isFinite(Number(raw))) {
+    throw new UsageError(
+      `${name} must be ${unit === "s" ? "a number of seconds (e.g. 30 or 0.5)" : "a whole number"}, got '${raw}'`,
+    );
+  }
+  return unit === "s" ? Math.round(Number(raw) * 1000) : Number(raw);
+}
+
+/** The run's network settings: the caller's, else the environment's (see the module comment). */
+function networkSettings(env: Env, given: NetworkSettings = {}): NetworkSettings & { timeouts: Timeouts } {
+  const timeouts: Timeouts = {};
+  for (const [name, key, unit] of NETWORK_VARIABLES) {
+    const v = given.timeouts?.[key] ?? envNumber(env, name, unit === "s" ? "s" : "B/s");
+    if (v !== undefined) timeouts[key] = v;
+  }
+  const retries = given.retries ?? envNumber(env, "GVMCONV_RETRIES", "count");
+  const retryDelayMs = given.retryDelayMs ?? envNumber(env, "GVMCONV_RETRY_DELAY", "s");
+  return {
+    timeouts,
+    ...(retries !== undefined ? { retries } : {}),
+    ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
+  };
+}
+
 /** Resolves a run's context once; see the module comment for each decision. */
 export function createContext(options: ContextOptions = {}): RunContext {
   const cwd = options.cwd ?? process.cwd();
@@ -162,6 +221,7 @@ export function createContext(options: ContextOptions = {}): RunContext {
     info: (message: string): void => outer.info(message),
     task: (label: string, total?: number): ProgressTask => outer.task(label, total),
   };
+  const network = networkSettings(env, options.network);
   return {
     env,
     cwd,
@@ -174,6 +234,7 @@ export function createContext(options: ContextOptions = {}): RunContext {
     xzBackend,
     gzipBackend,
     blockCache,
+    network,
   };
 }
 

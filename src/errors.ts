@@ -10,6 +10,7 @@
  * Codes are `E_` (error) or `W_` (warning), then the part of gvmconv that reports it, then what
  * happened: `E_<AREA>_<WHAT>`. The areas:
  *   USAGE     the command line or an option value (`E_USAGE` alone)
+ *   ABORTED   the run was stopped through its AbortSignal or Ctrl-C (`E_ABORTED` alone: any part)
  *   INPUT     reading what is given as input: an image file (inspect/ls/cat/verify/-d), a directory or tar
  *   OUTPUT    writing the output file
  *   OCI       the container image: references, manifests, the image registry, local sources
@@ -22,6 +23,11 @@
  * Under `--strict`, a warning `W_X` is raised as the error `E_X` (context.ts). A code, once
  * released, is never reworded; the README lists them all (a test keeps the two in step).
  */
+
+import { redactSecrets } from "./redact.js";
+
+/** What every message goes through; callers may add secrets of their own (src/redact.ts). */
+export { redactSecrets, rememberSecret } from "./redact.js";
 
 /** Every error code, with what it means. */
 export const ERROR_CODES = {
@@ -37,6 +43,8 @@ export const ERROR_CODES = {
   E_OUTPUT_WRITE: "the output cannot be written (directory missing or unwritable, disk full)",
   E_OUTPUT_IS_INPUT: "the output path is the input itself, or inside the directory being imaged",
   E_OUTPUT_NOT_A_FILE: "the output path is a device, FIFO or socket, not a file",
+  E_OUTPUT_NOT_OURS: "the output exists and gvmconv did not write it; it is replaced only with --force",
+  E_OUTPUT_NO_SPACE: "no space left on the filesystem of the output or the blob cache",
 
   E_OCI_INVALID_SOURCE: "SOURCE is not a reference or transport gvmconv reads",
   E_OCI_INVALID_REFERENCE: "the image reference is malformed",
@@ -59,12 +67,17 @@ export const ERROR_CODES = {
   E_OCI_DOCKER_DAEMON: "the Docker engine cannot be reached or does not have the image",
   E_OCI_IMAGE_ID_NOT_LOCAL: "an image id was given and no reachable local engine has that image",
   E_OCI_FOREIGN_LAYER: "a non-distributable layer is neither at its urls nor in the registry",
+  E_OCI_ARCHIVE_AMBIGUOUS: "a docker-archive holds several images and SOURCE does not say which one",
 
   E_HTTP_NETWORK: "a request failed below HTTP (connection, TLS, timeout)",
+
+  E_ABORTED: "the run was stopped (Ctrl-C or the caller's AbortSignal); nothing partial was left",
 
   E_TAR_FORMAT: "the input is not a readable tar (plain, gzip or zstd)",
   E_TAR_SPARSE_MAP:
     "a sparse file's map is malformed (unsorted, overlapping, beyond its size, too many entries)",
+  E_TAR_TOO_LARGE: "a tar member declares a size past 2^53-1, or sparse holes past the bound",
+  E_TAR_COMPRESSION_LIMIT: "a compressed layer or tar needs more decoder memory than allowed (zstd window)",
 
   E_SQUASHFS_VALUE_OUT_OF_RANGE: "a value (mode, uid, mtime, size) does not fit SquashFS",
   E_SQUASHFS_NAME_TOO_LONG: "a file name is longer than SquashFS's 256 bytes",
@@ -143,6 +156,7 @@ export const WARNING_CODES = {
   W_GVMI_USER_DROPPED: "USER is dropped: the VM runs as root (see --keep-user)",
   W_GVMI_USER_NOT_NUMERIC: "the trailer's User is not uid:gid; the runtime uses 0:0",
   W_GVMI_UNPADDED: "the SquashFS part is not padded to 4 KiB; the VM may not mount it",
+  W_GVMI_PLATFORM_NOT_AMD64: "the image is not linux/amd64; Golem VMs run amd64 and cannot run it",
 
   W_GOLEM_CREDENTIALS_PERMISSIONS: "the stored login is readable by other users",
   W_GOLEM_TOO_MANY_CHUNKS: "the chunk size was raised to stay within the registry's chunk limit",
@@ -171,10 +185,12 @@ export class GvmconvError extends Error {
   readonly hint: string;
 
   constructor(code: GvmconvErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Messages quote what servers said, and servers echo credentials: redacted before the stack
+    // captures the message (src/redact.ts).
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.hint = options.hint ?? "";
+    this.hint = redactSecrets(options.hint ?? "");
   }
 }
 
@@ -182,6 +198,21 @@ export class GvmconvError extends Error {
 export class UsageError extends GvmconvError {
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super("E_USAGE", message, options);
+  }
+}
+
+/**
+ * The run was stopped through its `AbortSignal` (the caller's, or Ctrl-C in the CLI). Named
+ * `AbortError` as the DOM and undici name theirs, so code that checks `err.name` keeps working;
+ * whatever the stop interrupted (a TLS read, a write) is its `cause`, never the failure itself.
+ */
+export class AbortedError extends GvmconvError {
+  constructor(cause?: unknown) {
+    super("E_ABORTED", "stopped before the output was complete", {
+      hint: "nothing partial was left; run the command again to finish (downloads resume)",
+      cause,
+    });
+    this.name = "AbortError";
   }
 }
 

@@ -10,10 +10,13 @@
 export {
   GvmconvError,
   UsageError,
+  AbortedError,
   isGvmconvError,
   ERROR_CODES,
   WARNING_CODES,
   strictErrorCode,
+  redactSecrets,
+  rememberSecret,
   type GvmconvErrorCode,
   type GvmconvWarningCode,
   type StrictErrorCode,
@@ -35,13 +38,17 @@ export {
   OutputWriteError,
   OutputIsInputError,
   OutputNotAFileError,
+  NoSpaceError,
   removePendingOutputsSync,
 } from "./atomic-output.js";
+export { OutputNotOursError } from "./api/output-policy.js";
 
 export {
   convert,
+  planConvert,
   OutputRequiredError,
   type ConvertOptions,
+  type ConvertPlan,
   type ConvertResult,
   type ConvertWriterOptions,
   type OutputFormat,
@@ -65,6 +72,7 @@ export { parsePushTarget, formatPushTarget } from "./upload/index.js";
 export {
   openImageFile,
   inspectImage,
+  isImageReference,
   verifyImage,
   listImage,
   readImageFile,

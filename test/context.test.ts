@@ -78,7 +78,10 @@ async function tarWithSparseFile(map = "1\n0\n512\n"): Promise<Buffer> {
 /** An OCI layout whose only layer is `tar`. */
 async function layoutOf(name: string, tar: Buffer): Promise<string> {
   const dir = join(work, name);
-  await writeLayout(dir, [{ kind: "image", ref: "latest", image: imageFromTars([tar], "gzip") }]);
+  // A config that warns about nothing (a volume, no USER): under --strict the failure is the tar's,
+  // not the config's, whose warnings come first, before any layer is read.
+  const config = { Cmd: ["/bin/sh"], Volumes: { "/data": {} } };
+  await writeLayout(dir, [{ kind: "image", ref: "latest", image: imageFromTars([tar], "gzip", { config }) }]);
   return `oci:${dir}:latest`;
 }
 
@@ -188,7 +191,11 @@ test("--strict fails on an unknown tar entry type from the tar reader: library a
   const r2 = await runCli([source, "-o", join(dir, "strict-cli.gvmi"), "--strict"], { env });
   assert.equal(r2.code, 1);
   assert.match(r2.stderr, /\[E_TAR_UNKNOWN_TYPE\]/);
-  assert.deepEqual((await readdir(dir)).sort(), ["lenient.sqfs"], "nothing left by the strict runs");
+  assert.deepEqual(
+    (await readdir(dir)).sort(),
+    [".lenient.sqfs.gvmconv.json", "lenient.sqfs"],
+    "nothing left by the strict runs (the lenient image and its record)",
+  );
 });
 
 test("a malformed sparse map is an error with or without --strict; a well-formed one converts", async () => {
@@ -223,7 +230,11 @@ test("a malformed sparse map is an error with or without --strict; a well-formed
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, /\[E_TAR_SPARSE_MAP\]/);
   }
-  assert.deepEqual((await readdir(dir)).sort(), ["good.sqfs"], "nothing left by the failed runs");
+  assert.deepEqual(
+    (await readdir(dir)).sort(),
+    [".good.sqfs.gvmconv.json", "good.sqfs"],
+    "nothing left by the failed runs (the good image and its record)",
+  );
 });
 
 test("a context's warnings are recorded in order, and strict throws the first one", () => {
@@ -291,4 +302,50 @@ test(".env: createContext reads the nearest one from cwd upwards, beneath the gi
   assert.equal(near.env["REGISTRY_URL"], "http://near.example");
   assert.equal(near.env["REGISTRY_USER"], undefined, "the parent's .env is not read at all");
   assert.equal(near.env["SOURCE_DATE_EPOCH"], undefined);
+});
+
+test("network settings: the caller's, else GVMCONV_* variables in seconds; malformed is a usage error", () => {
+  const env = {
+    GVMCONV_CONNECT_TIMEOUT: "5",
+    GVMCONV_HEADERS_TIMEOUT: "0.25",
+    GVMCONV_BODY_TIMEOUT: "90",
+    GVMCONV_MIN_RATE: "0",
+    GVMCONV_RATE_WINDOW: "30",
+    GVMCONV_TOTAL_TIMEOUT: "600",
+    GVMCONV_RETRIES: "2",
+    GVMCONV_RETRY_DELAY: "0.1",
+  };
+  const ctx = createContext({ env, dotenv: false });
+  assert.deepEqual(ctx.network, {
+    timeouts: {
+      connectMs: 5000,
+      headersMs: 250,
+      bodyMs: 90_000,
+      minBytesPerSecond: 0,
+      rateWindowMs: 30_000,
+      totalMs: 600_000,
+    },
+    retries: 2,
+    retryDelayMs: 100,
+  });
+  const given = createContext({
+    env,
+    dotenv: false,
+    network: { timeouts: { headersMs: 7 }, retries: 9 },
+  });
+  assert.equal(given.network.timeouts.headersMs, 7, "the caller's value wins");
+  assert.equal(given.network.timeouts.bodyMs, 90_000, "the environment fills the rest");
+  assert.equal(given.network.retries, 9);
+  // Nothing set: nothing decided here, each client keeps its own defaults.
+  assert.deepEqual(createContext({ env: {}, dotenv: false }).network, { timeouts: {} });
+  for (const [name, value] of [
+    ["GVMCONV_HEADERS_TIMEOUT", "1m"],
+    ["GVMCONV_RETRIES", "1.5"],
+    ["GVMCONV_MIN_RATE", "-1"],
+  ] as const) {
+    assert.throws(
+      () => createContext({ env: { [name]: value }, dotenv: false }),
+      (err: unknown) => err instanceof UsageError && err.message.includes(name),
+    );
+  }
 });

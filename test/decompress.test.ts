@@ -87,3 +87,30 @@ test(
     }
   },
 );
+
+test(
+  "real zstd streams: levels 3 and 19 (windows up to 8 MiB) decode; --ultra -20, -22 and --long are refused with the bound named",
+  { skip: !haveZstd && "zstd not installed" },
+  async () => {
+    // From a pipe zstd does not know the size, so each level declares its full window.
+    const data = Buffer.from("a layer's bytes, ".repeat(20000));
+    const compress = (args: string[]): Buffer =>
+      spawnSync("zstd", ["-q", "-c", ...args], { input: data }).stdout;
+    for (const args of [["-3"], ["-19"]]) {
+      const d = await openDecompressed(Readable.from([compress(args)]));
+      assert.deepEqual(await readAll(d.stream), data, args.join(" "));
+    }
+    for (const [args, window] of [
+      [["--ultra", "-20"], "32 MiB"],
+      [["--ultra", "-22"], "128 MiB"],
+      [["--long=27"], "128 MiB"],
+    ] as const) {
+      const d = await openDecompressed(Readable.from([compress([...args])]));
+      await assert.rejects(readAll(d.stream), (err: Error & { code?: string }) => {
+        assert.equal(err.code, "E_TAR_COMPRESSION_LIMIT", args.join(" "));
+        assert.equal(err.message, `a zstd frame declares a ${window} window; at most 8 MiB is decoded`);
+        return true;
+      });
+    }
+  },
+);

@@ -17,21 +17,38 @@ import { basename, join, resolve } from "node:path";
 
 import { checkOutputPath, writeAtomically } from "../atomic-output.js";
 import { contextOf, type RunContext, type RunOptions } from "../context.js";
-import { GvmconvError } from "../errors.js";
+import { AbortedError, GvmconvError } from "../errors.js";
 import {
   appendTrailer,
   buildContainerConfig,
-  decideExistingOutput,
   defaultOutputName,
   missingMountPoints,
+  MOUNT_POINTS,
   MountPointScan,
+  readGvmiTrailer,
   sha3File,
   type ContainerConfig,
   type ContainerConfigOverrides,
 } from "../gvmi/index.js";
 import { mergeLayers, readTar } from "../layers/index.js";
-import { defaultCacheDir, openImage, parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
-import type { Reporter, Warning } from "../reporter.js";
+import {
+  defaultCacheDir,
+  formatPlatform,
+  openImage,
+  parseSource,
+  type Image,
+  type OpenImageOptions,
+} from "../oci/index.js";
+import { silentReporter, type Reporter, type Warning } from "../reporter.js";
+import {
+  byteOptions,
+  checkOwnOutput,
+  decideOutput,
+  fingerprint,
+  recordOutput,
+  type OutputDecision,
+  type OutputExpectation,
+} from "./output-policy.js";
 import {
   checkWriterOptions,
   type CompressorInfo,
@@ -57,7 +74,11 @@ export interface ConvertOptions extends RunOptions {
   outputDir?: string;
   /** `gvmi` (default): what Golem providers boot. `squashfs`: the root filesystem alone. */
   format?: OutputFormat;
-  /** Rebuild and replace an existing output. */
+  /**
+   * Rebuild and replace an existing output. Without it, an output built from the same image with
+   * the same options is kept, one built otherwise is rebuilt, and a file gvmconv did not write
+   * is refused (`E_OUTPUT_NOT_OURS`; see output-policy.ts).
+   */
   force?: boolean;
   /**
    * Options for opening the image (platform, cache, credentials, insecure registries, …);
@@ -79,7 +100,7 @@ export interface ConvertOptions extends RunOptions {
 export interface ConvertResult {
   format: OutputFormat;
   outputPath: string;
-  /** True when an existing output built from the same image was kept (not rebuilt). */
+  /** True when an existing output built from the same image with the same options was kept (not rebuilt). */
   kept: boolean;
   /** Size of the output file in bytes. */
   size: number;
@@ -89,13 +110,13 @@ export interface ConvertResult {
   imageId: string;
   /** Familiar reference (`user/img:tag`) when the source had one. */
   reference: string | undefined;
-  /** The ContainerConfig written into the trailer (gvmi). */
+  /** The ContainerConfig in the trailer (gvmi; also for a kept output). */
   containerConfig: ContainerConfig | undefined;
   /** Mount points added to the tree, e.g. `/proc`, `/etc/hosts` (gvmi). */
   addedMountPoints: string[];
   /** SquashFS statistics; absent when an existing output was kept. */
   squashfs: WriteResult | undefined;
-  /** Warnings reported during the conversion. */
+  /** Warnings reported during the conversion (for a kept output: those about the image and options). */
   warnings: Warning[];
 }
 
@@ -122,6 +143,115 @@ function archiveInputs(source: string): string[] {
   }
 }
 
+/**
+ * What `convert` works out before it reads a layer, shared by `convert` and `planConvert`: the
+ * output path, the trailer it will write (so --env/--volume mistakes and the warnings about the
+ * image come before any download), and what it would do about an existing output.
+ */
+interface Prepared {
+  format: OutputFormat;
+  outputPath: string;
+  inputs: string[];
+  /** Why the output path cannot be written (checkOutputPath), found before any warning. */
+  refusal: GvmconvError | undefined;
+  containerConfig: ContainerConfig | undefined;
+  expectation: OutputExpectation;
+}
+
+async function prepare(
+  image: Image,
+  source: string,
+  options: ConvertOptions,
+  context: RunContext,
+  mode: "convert" | "plan",
+): Promise<Prepared> {
+  const format = options.format ?? "gvmi";
+  const reporter = context.reporter;
+  const outputPath = resolve(options.output ?? join(options.outputDir ?? ".", defaultName(image, source)));
+  const writer = writerOptions(options.writer, context);
+  const inputs = archiveInputs(source);
+  // `-o` naming the archive being read, or a device: refused before the warnings about the image.
+  const refusal = await checkOutputPath(outputPath, inputs).then(
+    () => undefined,
+    (err: unknown) => {
+      if (err instanceof GvmconvError) return err;
+      throw err;
+    },
+  );
+  if (mode === "convert") {
+    if (refusal !== undefined) throw refusal;
+    await checkOwnOutput(outputPath, format, options.force ?? false);
+  }
+  if (format === "squashfs") {
+    const id = { v: 1, format, imageId: image.configDigest, writer: byteOptions(writer) };
+    return {
+      format,
+      outputPath,
+      inputs,
+      refusal,
+      containerConfig: undefined,
+      expectation: { format, fingerprint: fingerprint(id), writer },
+    };
+  }
+  if (image.platform.os !== "linux" || image.platform.architecture !== "amd64") {
+    reporter.warn({
+      code: "W_GVMI_PLATFORM_NOT_AMD64",
+      message: `${image.platform.os === "" && image.platform.architecture === "" ? "the image names no platform" : `the image is ${formatPlatform(image.platform)}`}: Golem VMs run linux/amd64 and may not run it (pick --platform linux/amd64 if the image offers it)`,
+    });
+  }
+  // With --keep-user the User comes from the layers' /etc/passwd; the rest is known now.
+  const keepUser = options.overrides?.keepUser === true;
+  const containerConfig = buildContainerConfig({
+    imageId: image.configDigest,
+    config: image.config.config ?? null,
+    overrides: { ...options.overrides, keepUser: false },
+    reporter: keepUser ? withoutUserDropped(reporter) : reporter,
+  });
+  const imageUser = image.config.config?.User;
+  const userFromLayers = keepUser && typeof imageUser === "string" && imageUser.trim() !== "";
+  if (userFromLayers) delete containerConfig.User;
+  return {
+    format,
+    outputPath,
+    inputs,
+    refusal,
+    containerConfig,
+    expectation: {
+      format,
+      containerConfig,
+      userFromLayers,
+      writer,
+      mountPoints:
+        options.addMountPoints === false
+          ? []
+          : MOUNT_POINTS.filter((m) => !m.path.includes("/")).map((m) => m.path),
+    },
+  };
+}
+
+/**
+ * The reporter, passing everything but W_GVMI_USER_DROPPED (USER is kept with --keep-user). A
+ * proxy, so that whatever else a reporter offers (progress events) still reaches it.
+ */
+function withoutUserDropped(reporter: Reporter): Reporter {
+  const warn = (warning: Warning): void => {
+    if (warning.code !== "W_GVMI_USER_DROPPED") reporter.warn(warning);
+  };
+  return new Proxy(reporter, {
+    get(target, prop) {
+      if (prop === "warn") return warn;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** The caller's stop, as the one coded failure it is; any other failure as it was. */
+function abortedOr(err: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted !== true || err instanceof AbortedError) return err;
+  return new AbortedError(err);
+}
+
 /** Convert an image to a .gvmi (or a plain SquashFS image). */
 export async function convert(source: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const context = contextOf(options);
@@ -145,43 +275,49 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
   const signal = stop.signal;
   let image: Image;
   try {
-    image = await openImage(source, { ...options.image, env: context.env, reporter, signal });
+    const { timeouts, retries, retryDelayMs } = context.network;
+    image = await openImage(source, {
+      timeouts,
+      ...(retries !== undefined ? { retries } : {}),
+      ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
+      ...options.image,
+      env: context.env,
+      reporter,
+      signal,
+    });
   } catch (err) {
     outerSignal?.removeEventListener("abort", forward);
-    throw err;
+    throw abortedOr(err, outerSignal);
   }
   let fetching: Promise<void> | undefined;
   try {
     const imageId = image.configDigest;
-    const outputPath = resolve(options.output ?? join(options.outputDir ?? ".", defaultName(image, source)));
+    // Everything known without a layer — the trailer, the warnings, the output decision — before
+    // the first layer is requested.
+    const prepared = await prepare(image, source, options, context, "convert");
+    const { outputPath, inputs } = prepared;
     if (options.output === undefined && options.outputDir !== undefined)
       await mkdir(options.outputDir, { recursive: true });
     const base = { format, outputPath, imageId, reference: image.reference?.familiar };
-    const inputs = archiveInputs(source);
-    // Before anything is written: `-o` naming the archive being read is refused.
-    await checkOutputPath(outputPath, inputs);
-
-    // gvmi follows the incumbent: an output built from the same image is kept unless forced, any
-    // other file at that path is rebuilt over. squashfs never replaces a file without --force.
-    let replace = options.force ?? false;
-    if (format === "gvmi") {
-      const decision = await decideExistingOutput(outputPath, imageId, replace);
-      if (decision.action === "keep") {
-        reporter.info(`${outputPath} was already built from ${imageId}; kept (pass --force to rebuild)`);
-        const { size } = await stat(outputPath);
-        const { sha3 } = await sha3File(outputPath);
-        return {
-          ...base,
-          kept: true,
-          size,
-          sha3,
-          squashfs: undefined,
-          containerConfig: undefined,
-          addedMountPoints: [],
-          warnings: warnings(),
-        };
-      }
-      replace = decision.action === "overwrite";
+    const decision = await decideOutput(outputPath, prepared.expectation, options.force ?? false);
+    if (decision.action === "keep") {
+      reporter.info(
+        `${outputPath} was already built from ${imageId} with these options; kept (pass --force to rebuild)`,
+      );
+      const { size } = await stat(outputPath);
+      const { sha3 } = await sha3File(outputPath);
+      signal.throwIfAborted();
+      return {
+        ...base,
+        kept: true,
+        size,
+        sha3,
+        squashfs: undefined,
+        containerConfig:
+          format === "gvmi" ? await keptConfig(outputPath, prepared.containerConfig) : undefined,
+        addedMountPoints: [],
+        warnings: warnings(),
+      };
     }
 
     // The merge starts on the layers already here (topmost first) while the others download;
@@ -189,11 +325,12 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
     // entry rather than when it reaches that layer.
     fetching = image.fetchLayers();
     fetching.catch((err: unknown) => stop.abort(err));
-    return await writeAtomically(outputPath, { force: replace, inputs }, async (temp) => {
+    const result = await writeAtomically(outputPath, { force: replaces(decision), inputs }, async (temp) => {
       const built = await buildFilesystem(image, temp, format, options, context, signal);
       await fetching;
       if (format === "squashfs") {
         const { sha3 } = await sha3File(temp);
+        signal.throwIfAborted();
         return {
           ...base,
           kept: false,
@@ -205,13 +342,17 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
           warnings: warnings(),
         };
       }
-      const containerConfig = buildContainerConfig({
-        imageId,
-        config: image.config.config ?? null,
-        overrides: options.overrides,
-        userFiles: built.userFiles,
-        reporter,
-      });
+      // Built before the layers were read; again only with --keep-user, whose User needed them.
+      const containerConfig =
+        options.overrides?.keepUser === true
+          ? buildContainerConfig({
+              imageId,
+              config: image.config.config ?? null,
+              overrides: options.overrides,
+              userFiles: built.userFiles,
+              reporter: silentReporter,
+            })
+          : prepared.containerConfig!;
       const { size, sha3 } = await appendTrailer(temp, containerConfig);
       signal.throwIfAborted();
       return {
@@ -225,14 +366,124 @@ export async function convert(source: string, options: ConvertOptions = {}): Pro
         warnings: warnings(),
       };
     });
+    if (prepared.expectation.format === "squashfs")
+      await recordOutput(outputPath, prepared.expectation.fingerprint);
+    return result;
   } catch (err) {
     stop.abort(err);
-    throw err;
+    throw abortedOr(err, outerSignal);
   } finally {
     // No download is left writing into the cache once convert() has returned.
     await fetching?.catch(() => undefined);
     await image.close();
     outerSignal?.removeEventListener("abort", forward);
+  }
+}
+
+function replaces(decision: OutputDecision): boolean {
+  return decision.action === "replace";
+}
+
+/** The kept file's own trailer (its User may have come from the layers). */
+async function keptConfig(
+  path: string,
+  expected: ContainerConfig | undefined,
+): Promise<ContainerConfig | undefined> {
+  try {
+    return (await readGvmiTrailer(path)).config as ContainerConfig;
+  } catch {
+    return expected;
+  }
+}
+
+/** What `planConvert` reports: everything `convert` would do, worked out without reading a layer. */
+export interface ConvertPlan {
+  source: string;
+  /** `docker`, `oci`, `oci-archive`, `docker-archive`, `docker-daemon`. */
+  transport: string;
+  /** Familiar reference (`user/img:tag`) when the source has one. */
+  reference: string | undefined;
+  /** The digest the reference resolved to (the index's or manifest's, as the registry serves it). */
+  digest: string | undefined;
+  /** The image manifest picked for the platform. */
+  manifestDigest: string | undefined;
+  /** The image id, `sha256:<hex>`. */
+  imageId: string;
+  /** The platform of the image picked, `os/arch[/variant]`. */
+  platform: string;
+  /** The platforms the source offers. */
+  platforms: string[];
+  format: OutputFormat;
+  outputPath: string;
+  /** What would happen to the output path: written, kept as it is, rebuilt over, or refused. */
+  output: "create" | "keep" | "replace" | "refuse";
+  /** The trailer that would be written (gvmi); with --keep-user its User is resolved only from the layers. */
+  containerConfig: ContainerConfig | undefined;
+  /**
+   * The mount points that are added where the image lacks them (gvmi); which of them the image
+   * already has is known only once its layers are read.
+   */
+  mountPoints: string[];
+  layers: { digest: string; mediaType: string; size: number }[];
+  /** Sum of the compressed layer sizes: what a cold cache downloads. */
+  downloadSize: number;
+  warnings: Warning[];
+}
+
+/**
+ * `gvmconv SOURCE --dry-run` and `gvmconv inspect REF`: resolve the image (manifest and config
+ * only; no layer is downloaded or read) and report what `convert` with the same options would
+ * write, without writing anything.
+ */
+export async function planConvert(source: string, options: ConvertOptions = {}): Promise<ConvertPlan> {
+  const context = contextOf(options);
+  checkWriterOptions(writerOptions(options.writer, context));
+  const firstWarning = context.warnings.length;
+  const format = options.format ?? "gvmi";
+  if (format === "squashfs" && options.output === undefined) throw new OutputRequiredError();
+  let image: Image;
+  try {
+    image = await openImage(source, {
+      ...options.image,
+      env: context.env,
+      reporter: context.reporter,
+      signal: context.signal,
+    });
+  } catch (err) {
+    throw abortedOr(err, context.signal);
+  }
+  try {
+    const prepared = await prepare(image, source, options, context, "plan");
+    let output: ConvertPlan["output"] = "refuse";
+    if (prepared.refusal === undefined) {
+      try {
+        output = (await decideOutput(prepared.outputPath, prepared.expectation, options.force ?? false))
+          .action;
+      } catch (err) {
+        if (!(err instanceof GvmconvError)) throw err;
+      }
+    }
+    const addMounts = format === "gvmi" && options.addMountPoints !== false;
+    return {
+      source,
+      transport: image.transport,
+      reference: image.reference?.familiar,
+      digest: image.reference?.digest ?? image.manifestDigest,
+      manifestDigest: image.manifestDigest,
+      imageId: image.configDigest,
+      platform: formatPlatform(image.platform),
+      platforms: [...image.platforms],
+      format,
+      outputPath: prepared.outputPath,
+      output,
+      containerConfig: prepared.containerConfig,
+      mountPoints: addMounts ? MOUNT_POINTS.map((m) => `/${m.path}`) : [],
+      layers: image.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size })),
+      downloadSize: image.layers.reduce((sum, l) => sum + l.size, 0),
+      warnings: context.warnings.slice(firstWarning),
+    };
+  } finally {
+    await image.close();
   }
 }
 

@@ -77,6 +77,18 @@ export class InputFileError extends GvmconvError {
  * Something that reads like an image reference or transport (`alpine:3.20`, `user/img`,
  * `docker://…`) rather than a path: a `:` or `@` in the last path segment, or a transport prefix.
  */
+/**
+ * True when `arg`, given where an image file is expected, names no file and reads as an image
+ * reference (`alpine:3.20`, `docker://…`, `oci:DIR`): `inspect` then describes the image instead.
+ */
+export async function isImageReference(arg: string): Promise<boolean> {
+  const exists = await stat(arg).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => err.code !== "ENOENT" && err.code !== "ENOTDIR",
+  );
+  return !exists && looksLikeReference(arg);
+}
+
 function looksLikeReference(path: string): boolean {
   if (/^(docker|oci|oci-archive|docker-archive|docker-daemon):/.test(path)) return true;
   const last = path.slice(path.lastIndexOf("/") + 1);
@@ -212,7 +224,8 @@ async function allZero(path: string, position: number, length: number): Promise<
 export interface ImageInspection {
   file: string;
   format: ImageFile["kind"];
-  sha3_224: string;
+  /** SHA3-224 of the whole file, lowercase hex (the key every JSON document uses for it). */
+  sha3: string;
   fileSize: number;
   squashfs: {
     compression: string;
@@ -250,7 +263,7 @@ export async function inspectImage(path: string): Promise<ImageInspection> {
   return {
     file: path,
     format: image.kind,
-    sha3_224: sha3,
+    sha3,
     fileSize: image.fileSize,
     squashfs: {
       compression: reader.compression,

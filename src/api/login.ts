@@ -32,7 +32,10 @@ export async function login(
   options: LoginOptions = {},
 ): Promise<LoginResult> {
   const context = contextOf(options);
-  const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
+  const client = new GolemRegistryClient({
+    url: options.registryUrl ?? registryUrlFromEnv(context.env),
+    timeouts: context.network.timeouts,
+  });
   try {
     const { path, keyring } = await storeLogin(client, credentials, {
       env: context.env,
@@ -54,7 +57,10 @@ export type LoginCheck =
  */
 export async function checkLogin(options: LoginOptions = {}): Promise<LoginCheck> {
   const context = contextOf(options);
-  const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
+  const client = new GolemRegistryClient({
+    url: options.registryUrl ?? registryUrlFromEnv(context.env),
+    timeouts: context.network.timeouts,
+  });
   try {
     const result = await checkStoredLogin(client, {
       env: context.env,

@@ -235,7 +235,10 @@ async function credentialsFor(
     });
   }
   // Before building or uploading, as gvmkit-build does: a rejected token fails now, not after.
-  const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
+  const client = new GolemRegistryClient({
+    url: options.registryUrl ?? registryUrlFromEnv(context.env),
+    timeouts: context.network.timeouts,
+  });
   try {
     await verifyCredentials(client, found);
   } finally {
@@ -255,7 +258,10 @@ async function upload(
     chunkSize: options.chunkSize,
     reporter: context.reporter,
   });
-  const client = new GolemRegistryClient({ url: options.registryUrl ?? registryUrlFromEnv(context.env) });
+  const client = new GolemRegistryClient({
+    url: options.registryUrl ?? registryUrlFromEnv(context.env),
+    timeouts: context.network.timeouts,
+  });
   try {
     const result = await pushImage({
       imagePath,
@@ -264,6 +270,8 @@ async function upload(
       target,
       credentials,
       workers: options.workers,
+      ...(context.network.retries !== undefined ? { retries: context.network.retries } : {}),
+      ...(context.network.retryDelayMs !== undefined ? { retryDelayMs: context.network.retryDelayMs } : {}),
       reporter: context.reporter,
       signal: context.signal,
     });

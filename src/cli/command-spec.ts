@@ -130,4 +130,11 @@ function dedent(text: string): string {
 export interface ProgramContext extends BaseContext {
   commands?: CommandSpec[];
   version?: string;
+  /** Aborted on Ctrl-C (SIGINT/SIGTERM) once a command has said it honours it. */
+  signal?: AbortSignal;
+  /**
+   * A command whose library call stops cleanly on `signal` calls this first: Ctrl-C then aborts
+   * the run (one E_ABORTED line, nothing partial left) instead of exiting at once.
+   */
+  honourSignal?: () => void;
 }

@@ -8,7 +8,7 @@ import { commandSpecs, type CommandSpec, type ProgramContext } from "./command-s
 import { reportError } from "./errors.js";
 import { renderHelp } from "./help.js";
 import { loadedLibrary } from "./library.js";
-import { resolveCommandLine } from "./syntax.js";
+import { resolveCommandLine, selectCommand } from "./syntax.js";
 import { SquashfsCommand } from "./commands/squashfs.js";
 import { InspectCommand } from "./commands/inspect.js";
 import { LsCommand } from "./commands/ls.js";
@@ -55,7 +55,7 @@ export function commandTable(): CommandSpec[] {
  */
 export class GvmconvCli {
   /** Runs one command line; resolves to the exit code. */
-  async run(argv: string[], context: Partial<BaseContext> = {}): Promise<number> {
+  async run(argv: string[], context: Partial<ProgramContext> = {}): Promise<number> {
     const version = packageVersion();
     const full: ProgramContext = { ...Cli.defaultContext, ...context, commands: commandTable(), version };
     const tty = (full.stdout as { isTTY?: boolean }).isTTY === true;
@@ -69,6 +69,7 @@ export class GvmconvCli {
     for (const command of COMMANDS) clipanion.register(command);
     let command;
     try {
+      argv = jsonArguments(argv, commandTable());
       const resolution = resolveCommandLine(argv, commandTable());
       if (resolution.kind === "help") {
         full.stdout.write(renderHelp(resolution.command, commandTable()));
@@ -81,6 +82,41 @@ export class GvmconvCli {
     }
     return clipanion.run(command, full);
   }
+}
+
+/**
+ * convert's `--json` used to take a file; it is now the switch every command has. `--json -` and
+ * `--json=-` mean standard output (never a file named `-`); a file after it (`--json=FILE`,
+ * `--json out.json`) is refused before any work, naming --json-file. Only for convert:
+ * elsewhere `-` may be an input (squashfs -).
+ */
+function jsonArguments(argv: string[], commands: CommandSpec[]): string[] {
+  let command;
+  try {
+    command = selectCommand(argv, commands).command;
+  } catch {
+    return argv;
+  }
+  if (!command.isDefault) return argv;
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (token === "--json" && argv[i + 1] === "-") {
+      out.push("--json");
+      i++;
+    } else if (token === "--json=-") out.push("--json");
+    else if (token.startsWith("--json=") || (token === "--json" && /\.json$/i.test(argv[i + 1] ?? ""))) {
+      const file = token === "--json" ? argv[i + 1]! : token.slice("--json=".length);
+      throw new UsageError(`option --json takes no file (got '${file}')`, {
+        hint: `--json prints the document on standard output; to write it to a file: --json-file ${file}`,
+      });
+    } else out.push(token);
+  }
+  return out;
 }
 
 /**
@@ -118,12 +154,26 @@ function isEntryPoint(): boolean {
   }
 }
 
+/** How long an aborted run may take to clean up after Ctrl-C before the process exits anyway. */
+const ABORT_GRACE_MS = 3_000;
+
 if (isEntryPoint()) {
+  const interrupt = new AbortController();
+  let honoured = false;
+  let stoppedBy: NodeJS.Signals | undefined;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      // Without the library no command has started writing, so no output is pending.
-      loadedLibrary()?.removePendingOutputsSync();
-      process.exit(signal === "SIGINT" ? 130 : 143);
+    process.on(signal, () => {
+      const exit = (): never => {
+        // Without the library no command has started writing, so no output is pending.
+        loadedLibrary()?.removePendingOutputsSync();
+        process.exit(signal === "SIGINT" ? 130 : 143);
+      };
+      // A command that honours the signal stops cleanly and reports one E_ABORTED line; a second
+      // Ctrl-C, or one that takes too long, exits at once.
+      if (!honoured || interrupt.signal.aborted) exit();
+      stoppedBy = signal;
+      interrupt.abort();
+      setTimeout(exit, ABORT_GRACE_MS).unref();
     });
   }
   // `gvmconv ls -R IMG | head`: once the reader has gone, the rest of the output has nowhere to
@@ -135,5 +185,12 @@ if (isEntryPoint()) {
     loadedLibrary()?.removePendingOutputsSync();
     process.exit(0);
   });
-  process.exitCode = await createCli().run(process.argv.slice(2));
+  const code = await createCli().run(process.argv.slice(2), {
+    signal: interrupt.signal,
+    honourSignal: () => {
+      honoured = true;
+    },
+  });
+  // A run stopped by SIGTERM reports E_ABORTED too, with the status a shell expects for it.
+  process.exitCode = code === 130 && stoppedBy === "SIGTERM" ? 143 : code;
 }

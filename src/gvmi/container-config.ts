@@ -130,6 +130,7 @@ export function buildContainerConfig(input: BuildContainerConfigInput): Containe
       throw new GvmiConfigError(
         "WorkingDir",
         `working directory ${JSON.stringify(overrides.workdir)} is not absolute`,
+        { hint: "give an absolute path, e.g. --workdir /app" },
       );
     }
     workdir = overrides.workdir;
@@ -208,7 +209,9 @@ function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
     const eq = item.indexOf("=");
     const key = eq < 0 ? item : item.slice(0, eq);
     if (eq < 0 || !ENV_KEY.test(key)) {
-      throw new GvmiConfigError("Env", `environment override ${JSON.stringify(item)} is not KEY=VALUE`);
+      throw new GvmiConfigError("Env", `environment override ${JSON.stringify(item)} is not KEY=VALUE`, {
+        hint: "write it as --env KEY=VALUE",
+      });
     }
     const at = out.findIndex((e) => e === key || e.startsWith(key + "="));
     if (at >= 0) out[at] = item;
@@ -217,21 +220,35 @@ function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
   return out;
 }
 
+/** Volumes come from the image's VOLUME and from --vol alike. */
+const VOLUME_HINT = { hint: "a volume is an absolute directory other than /, e.g. --vol /golem/work" };
+
 function normalizeVolume(path: string): string {
   if (!path.startsWith("/")) {
-    throw new GvmiConfigError("Volumes", `volume ${JSON.stringify(path)} is not an absolute path`);
+    throw new GvmiConfigError(
+      "Volumes",
+      `volume ${JSON.stringify(path)} is not an absolute path`,
+      VOLUME_HINT,
+    );
   }
   const norm = posix.normalize(path).replace(/\/+$/, "");
   // A volume at "/" would hide the whole image behind an empty host directory; the runtime
   // rejects host mounts there (deploy.rs).
-  if (norm === "") throw new GvmiConfigError("Volumes", "a volume cannot be mounted at /");
+  if (norm === "") throw new GvmiConfigError("Volumes", "a volume cannot be mounted at /", VOLUME_HINT);
   return norm;
 }
+
+/** What to do about a config field of the wrong JSON type (the image-spec schema's types). */
+const FIELD_TYPE_HINT = { hint: "the image config was written by a broken tool; rebuild the image" };
 
 function stringArray(value: unknown, field: string): string[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
-    throw new GvmiConfigError(field, `image config field ${field} is not an array of strings`);
+    throw new GvmiConfigError(
+      field,
+      `image config field ${field} is not an array of strings`,
+      FIELD_TYPE_HINT,
+    );
   }
   return [...(value as string[])];
 }
@@ -239,14 +256,14 @@ function stringArray(value: unknown, field: string): string[] | undefined {
 function optionalString(value: unknown, field: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string")
-    throw new GvmiConfigError(field, `image config field ${field} is not a string`);
+    throw new GvmiConfigError(field, `image config field ${field} is not a string`, FIELD_TYPE_HINT);
   return value;
 }
 
 function objectOrEmpty(value: unknown, field: string): Record<string, unknown> {
   if (value === undefined || value === null) return {};
   if (typeof value !== "object" || Array.isArray(value)) {
-    throw new GvmiConfigError(field, `image config field ${field} is not an object`);
+    throw new GvmiConfigError(field, `image config field ${field} is not an object`, FIELD_TYPE_HINT);
   }
   return value as Record<string, unknown>;
 }
@@ -256,7 +273,11 @@ function stringRecord(value: unknown, field: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(obj)) {
     if (typeof v !== "string")
-      throw new GvmiConfigError(field, `image config ${field}[${JSON.stringify(k)}] is not a string`);
+      throw new GvmiConfigError(
+        field,
+        `image config ${field}[${JSON.stringify(k)}] is not a string`,
+        FIELD_TYPE_HINT,
+      );
     out[k] = v;
   }
   return out;

@@ -1,11 +1,10 @@
 /**
- * Turning a SquashFS image into a .gvmi file: padding, trailer, hash; and the incumbent's rule for
- * an existing output. (Atomic placement is src/atomic-output.ts's job.)
+ * Turning a SquashFS image into a .gvmi file: padding, trailer, hash. (Atomic placement is
+ * src/atomic-output.ts's job; what to do about an existing output, src/api/output-policy.ts's.)
  */
-import { open, stat, type FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { serializeContainerConfig, type ContainerConfig } from "./container-config.js";
 import { hashFileRange, Sha3Hasher } from "./hash.js";
-import { readGvmiTrailer } from "./read.js";
 import { encodeTrailer } from "./trailer.js";
 
 /**
@@ -64,41 +63,4 @@ async function writeAllAt(handle: FileHandle, data: Uint8Array, position: number
     const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
     done += bytesWritten;
   }
-}
-
-export type ExistingOutputDecision =
-  /** Nothing usable there: build. */
-  | { action: "create" }
-  /** Built from the same image id: reuse it (the incumbent's default). */
-  | { action: "keep" }
-  /** Same image but forced, or a different image / unreadable file: rebuild and replace. */
-  | { action: "overwrite"; reason: "forced" | "different-image" | "unreadable" };
-
-/**
- * gvmkit-build's rule (src/image/builder.rs): if the output exists and its trailer's `Image` is the
- * same image id, keep it unless forced; otherwise rebuild over it. The incumbent stores the bare hex
- * id, we store `sha256:<hex>`; both count as the same image.
- */
-export async function decideExistingOutput(
-  path: string,
-  imageId: string,
-  force = false,
-): Promise<ExistingOutputDecision> {
-  try {
-    await stat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { action: "create" };
-    throw err;
-  }
-  let existing: unknown;
-  try {
-    existing = (await readGvmiTrailer(path)).config["Image"];
-  } catch {
-    return { action: "overwrite", reason: "unreadable" };
-  }
-  const bare = (id: unknown) => (typeof id === "string" ? id.replace(/^sha256:/, "") : undefined);
-  if (bare(existing) !== undefined && bare(existing) === bare(imageId)) {
-    return force ? { action: "overwrite", reason: "forced" } : { action: "keep" };
-  }
-  return { action: "overwrite", reason: "different-image" };
 }

@@ -28,13 +28,7 @@ export {
 } from "./mount-points.js";
 export { defaultOutputName, type OutputNameParts } from "./naming.js";
 export { Sha3Hasher, sha3File, SHA3_224_HEX_LENGTH } from "./hash.js";
-export {
-  appendTrailer,
-  decideExistingOutput,
-  SQUASHFS_PAD,
-  type ExistingOutputDecision,
-  type GvmiResult,
-} from "./finalize.js";
+export { appendTrailer, SQUASHFS_PAD, type GvmiResult } from "./finalize.js";
 export {
   readGvmi,
   readGvmiTrailer,

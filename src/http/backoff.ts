@@ -14,6 +14,12 @@ export interface RetryOptions {
   maxRetryDelayMs?: number;
   /** Ceiling in ms of a server's `Retry-After` (default 60 000): a rate limit is not worth hanging for. */
   maxRetryAfterMs?: number;
+  /**
+   * No retry starts (nor waits) past this many ms after the first attempt began (default: no
+   * limit here; the transport passes its `totalMs`): retries of a stalled request end in one error
+   * within about this time plus one attempt, whatever the retry count.
+   */
+  deadlineMs?: number;
   /** Source of jitter in [0, 1); tests inject a fixed one (default `Math.random`). */
   random?: () => number;
   /** How to wait; tests inject one that records delays (default an abortable timer). */
@@ -36,6 +42,7 @@ export function resolveRetryOptions(options: RetryOptions = {}): ResolvedRetryOp
     retryDelayMs: Math.max(0, options.retryDelayMs ?? RETRY_DEFAULTS.retryDelayMs),
     maxRetryDelayMs: Math.max(0, options.maxRetryDelayMs ?? RETRY_DEFAULTS.maxRetryDelayMs),
     maxRetryAfterMs: Math.max(0, options.maxRetryAfterMs ?? RETRY_DEFAULTS.maxRetryAfterMs),
+    deadlineMs: Math.max(0, options.deadlineMs ?? Number.POSITIVE_INFINITY),
     random: options.random ?? Math.random,
     sleep: options.sleep ?? sleep,
   };

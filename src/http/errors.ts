@@ -4,11 +4,12 @@
  * `E_GOLEM_NETWORK`) and keep it as `cause`; `reason` says what happened in one word.
  */
 import { GvmconvError } from "../errors.js";
+import { redactSecrets } from "../redact.js";
 import { networkErrorCode } from "./retryable.js";
-import type { ResolvedTimeouts } from "./timeouts.js";
+import { SLOW_BODY_CODE, type ResolvedTimeouts } from "./timeouts.js";
 
 export type NetworkFailure =
-  "connect-timeout" | "headers-timeout" | "body-timeout" | "refused" | "reset" | "dns" | "other";
+  "connect-timeout" | "headers-timeout" | "body-timeout" | "too-slow" | "refused" | "reset" | "dns" | "other";
 
 export class HttpNetworkError extends GvmconvError {
   readonly url: string;
@@ -27,7 +28,7 @@ export class HttpNetworkError extends GvmconvError {
     this.url = redactUrl(url);
     this.reason = reason;
     this.errorCode = errorCode;
-    this.detail = text;
+    this.detail = redactSecrets(text);
   }
 }
 
@@ -50,6 +51,13 @@ function describe(
         reason: "body-timeout",
         text: `the response body stalled${t ? ` for ${t.bodyMs} ms` : ""} (body timeout)`,
       };
+    case SLOW_BODY_CODE: {
+      const rate = t ? ` of ${t.minBytesPerSecond} B/s over ${t.rateWindowMs} ms` : "";
+      return {
+        reason: "too-slow",
+        text: `the response body arrived below the minimum rate${rate} (minimum rate)`,
+      };
+    }
     case "ECONNREFUSED":
       return { reason: "refused", text: "connection refused" };
     case "ECONNRESET":

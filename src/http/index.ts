@@ -12,8 +12,11 @@ export { HttpNetworkError, type NetworkFailure } from "./errors.js";
 export { retry, type RetryEvent, type RetryHooks, type RetryVerdict } from "./retry.js";
 export { isRetryableNetworkError, isRetryableStatus, networkErrorCode } from "./retryable.js";
 export {
+  minimumRateInterceptor,
   resolveTimeouts,
   timeoutsInterceptor,
+  SlowBodyError,
+  SLOW_BODY_CODE,
   TIMEOUT_DEFAULTS,
   type ResolvedTimeouts,
   type Timeouts,

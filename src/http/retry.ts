@@ -46,23 +46,33 @@ export async function retry<T>(
 ): Promise<T> {
   const o = resolveRetryOptions(options);
   const retryError = hooks.retryError ?? isRetryableNetworkError;
+  const started = performance.now();
+  // Past the deadline, the outcome in hand is final, as when the retries run out.
+  const late = (delayMs: number): boolean => performance.now() - started + delayMs > o.deadlineMs;
   for (let n = 0; ; n++) {
     let verdict: boolean | RetryVerdict | undefined;
     let error: unknown;
+    let value: T | undefined;
+    let failed = false;
     try {
-      const value = await attempt(n);
+      value = await attempt(n);
       verdict = n < o.retries ? hooks.retryResult?.(value) : undefined;
       if (verdict === undefined) return value;
-      await hooks.discard?.(value).catch(() => {});
     } catch (err) {
       // An abort is the caller's decision, never a transient failure.
       if (hooks.signal?.aborted === true || n >= o.retries) throw err;
       verdict = retryError(err);
       if (verdict === false) throw err;
       error = err;
+      failed = true;
     }
     const retryAfter = typeof verdict === "object" ? verdict.retryAfter : undefined;
     const delayMs = backoffDelay(n, o, retryAfter);
+    if (late(delayMs)) {
+      if (failed) throw error;
+      return value as T;
+    }
+    if (!failed) await hooks.discard?.(value as T).catch(() => {});
     hooks.onRetry?.({ retry: n + 1, retries: o.retries, delayMs, error });
     await o.sleep(delayMs, hooks.signal);
   }

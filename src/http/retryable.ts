@@ -18,6 +18,8 @@ const RETRYABLE_ERROR_CODES = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
+  // timeouts.ts: a body below the minimum rate (a trickling peer).
+  "ERR_GVMCONV_BODY_TOO_SLOW",
 ]);
 
 /** How deep to look through `cause` chains (fetch wraps the socket error; we wrap fetch's). */

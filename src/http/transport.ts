@@ -13,7 +13,13 @@ import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } fro
 import { HttpNetworkError } from "./errors.js";
 import { retry, type RetryHooks } from "./retry.js";
 import { isRetryableStatus } from "./retryable.js";
-import { resolveTimeouts, timeoutsInterceptor, type ResolvedTimeouts, type Timeouts } from "./timeouts.js";
+import {
+  minimumRateInterceptor,
+  resolveTimeouts,
+  timeoutsInterceptor,
+  type ResolvedTimeouts,
+  type Timeouts,
+} from "./timeouts.js";
 
 export interface TransportOptions extends RetryOptions {
   timeouts?: Timeouts;
@@ -41,7 +47,7 @@ export type Response = Dispatcher.ResponseData;
 export class HttpTransport {
   readonly retryOptions: ResolvedRetryOptions;
   readonly timeouts: ResolvedTimeouts;
-  /** The pool with our timeouts applied; pass it to undici's `fetch` as `dispatcher`. */
+  /** The pool with our timeouts and minimum body rate applied; pass it to undici's `fetch` as `dispatcher`. */
   readonly dispatcher: Dispatcher;
   readonly signal: AbortSignal | undefined;
   readonly #pool: Dispatcher;
@@ -62,7 +68,10 @@ export class HttpTransport {
         headersTimeout: this.timeouts.headersMs,
         bodyTimeout: this.timeouts.bodyMs,
       });
-    this.dispatcher = this.#pool.compose(timeoutsInterceptor(this.timeouts));
+    this.dispatcher = this.#pool.compose(
+      timeoutsInterceptor(this.timeouts),
+      minimumRateInterceptor(this.timeouts),
+    );
   }
 
   /** Close our pool (not a dispatcher passed in). */
@@ -93,10 +102,14 @@ export class HttpTransport {
     }
   }
 
-  /** `attempt` under this transport's retry policy and signal. */
+  /** `attempt` under this transport's retry policy, its total deadline (`timeouts.totalMs`) and signal. */
   async retry<T>(attempt: (n: number) => Promise<T>, hooks: RetryHooks<T> = {}): Promise<T> {
     const signal = hooks.signal ?? this.signal;
-    return await retry(attempt, this.retryOptions, { ...hooks, ...(signal !== undefined ? { signal } : {}) });
+    return await retry(
+      attempt,
+      { ...this.retryOptions, deadlineMs: this.timeouts.totalMs },
+      { ...hooks, ...(signal !== undefined ? { signal } : {}) },
+    );
   }
 
   /**

@@ -30,6 +30,7 @@ import {
   expandSparse,
   headerChecksumOk,
   headerType,
+  memberSize,
   normalizeTarPath,
   parsePaxRecordList,
   parsePaxRecords,
@@ -39,6 +40,7 @@ import {
   paxInteger,
   paxNumber,
   paxText,
+  SparseExpansionBudget,
   SparseMapError,
   TarFormatError,
   type SparseFormat,
@@ -133,12 +135,19 @@ export async function* readTarRecords(input: Readable, opts: ReadTarOptions = {}
   })();
 
   let current: Content | undefined;
+  const sparseBudget = new SparseExpansionBudget();
   try {
     for await (const source of extract) {
       const header = source.header as HeaderWithOffset;
       const content = new Content(source);
       current = content;
-      const record = toRecord(header, rawPax.take(header), gnuSparse.take(header), content, reporter);
+      const pax = rawPax.take(header);
+      // Before the entry is handed on: a size that is not a safe integer is refused, not rounded.
+      memberSize(header.size ?? 0, pax.records);
+      const record = toRecord(header, pax, gnuSparse.take(header), content, reporter);
+      if (record?.sparse !== undefined && record.entry.type === "file") {
+        sparseBudget.add(record.name, record.entry.size, header.size ?? 0);
+      }
       if (record) yield record;
       await content.drain();
       current = undefined;

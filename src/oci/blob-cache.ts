@@ -13,8 +13,15 @@ import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { isNoSpace, NoSpaceError, trackTemporary } from "../atomic-output.js";
 import type { Env } from "../context.js";
-import { backoffDelay, isRetryableNetworkError } from "../http/index.js";
+import {
+  backoffDelay,
+  isRetryableNetworkError,
+  networkErrorCode,
+  SLOW_BODY_CODE,
+  TIMEOUT_DEFAULTS,
+} from "../http/index.js";
 import type { ProgressTask } from "../reporter.js";
 import { DigestingStream, parseDigest, verifyBytes } from "./digest.js";
 import { DigestMismatchError, NetworkError } from "./errors.js";
@@ -25,6 +32,10 @@ const PARTIAL_DIR = "partial";
 const LOCK_SUFFIX = ".lock";
 /** A partial or temp not written to for this long, and not locked by a live process, is swept. */
 export const PARTIAL_MAX_AGE_MS = 24 * 3600 * 1000;
+/** An attempt that timed out after bringing at least this many bytes resets the retry count. */
+const PROGRESS_FOR_FRESH_RETRIES = 1024 * 1024;
+/** Failures that cost a timeout each (undici's and the transport's minimum rate). */
+const STALL_CODES = new Set(["UND_ERR_BODY_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", SLOW_BODY_CODE]);
 
 export interface CacheEntry {
   digest: string;
@@ -105,6 +116,8 @@ export interface IngestOptions {
   retries?: number;
   /** First backoff step in ms after a failure without progress (default 500). */
   retryDelayMs?: number;
+  /** No retry starts later than this many ms after the last real progress (default 300 000, the transport's `totalMs`). */
+  deadlineMs?: number;
   signal?: AbortSignal;
 }
 
@@ -178,14 +191,29 @@ export class BlobCache {
   async putBytes(digest: string, bytes: Uint8Array): Promise<void> {
     verifyBytes(bytes, digest, "blob");
     if (await this.has(digest, bytes.length)) return;
-    const tmp = await this.#tmpPath(digest);
-    const fh = await open(tmp, "w");
     try {
-      await fh.writeFile(bytes);
-    } finally {
-      await fh.close();
+      const tmp = await this.#tmpPath(digest);
+      const untrack = trackTemporary(tmp);
+      try {
+        const fh = await open(tmp, "w");
+        try {
+          await fh.writeFile(bytes);
+        } finally {
+          await fh.close();
+        }
+        await this.#commit(tmp, digest);
+      } finally {
+        await rm(tmp, { force: true });
+        untrack();
+      }
+    } catch (err) {
+      throw this.#noSpace(err);
     }
-    await this.#commit(tmp, digest);
+  }
+
+  /** A full disk under the cache is the user's to fix: say so, naming the cache. */
+  #noSpace(err: unknown): unknown {
+    return isNoSpace(err) ? new NoSpaceError(this.dir, "cache", err) : err;
   }
 
   /**
@@ -201,7 +229,11 @@ export class BlobCache {
     }
     let p = this.#inflight.get(digest);
     if (p === undefined) {
-      p = this.#download(digest, opener, opts).finally(() => this.#inflight.delete(digest));
+      p = this.#download(digest, opener, opts)
+        .catch((err: unknown) => {
+          throw this.#noSpace(err);
+        })
+        .finally(() => this.#inflight.delete(digest));
       this.#inflight.set(digest, p);
     }
     await p;
@@ -220,9 +252,17 @@ export class BlobCache {
     await this.#sweepOnce();
     const lock = await this.#lockPartial(digest);
     if (lock === undefined) {
-      await this.#downloadTo(await this.#tmpPath(digest), digest, opener, opts, false, false);
+      const tmp = await this.#tmpPath(digest);
+      const untrack = trackTemporary(tmp);
+      try {
+        await this.#downloadTo(tmp, digest, opener, opts, false, false);
+      } finally {
+        untrack();
+      }
       return;
     }
+    // Ctrl-C removes the lock (the partial stays, to resume); see removePendingOutputsSync.
+    const untrackLock = trackTemporary(lock.lockPath);
     try {
       try {
         await this.#downloadTo(lock.partial, digest, opener, opts, true, true);
@@ -234,6 +274,7 @@ export class BlobCache {
       }
     } finally {
       await rm(lock.lockPath, { force: true });
+      untrackLock();
     }
   }
 
@@ -274,6 +315,8 @@ export class BlobCache {
     try {
       let failures = 0;
       let lastError: unknown;
+      let progressAt = performance.now();
+      const deadlineMs = opts.deadlineMs ?? TIMEOUT_DEFAULTS.totalMs;
       while (opts.size === undefined || offset < opts.size || offset === 0) {
         if (opts.signal?.aborted === true) throw opts.signal.reason;
         const before = offset;
@@ -305,10 +348,22 @@ export class BlobCache {
         } catch (err) {
           if (!isRetryableNetworkError(err)) throw err;
           lastError = err;
-          if (offset === before) failures++;
-          else failures = 0;
-          if (failures > retries)
-            throw new NetworkError(digest, `download of blob ${digest} kept failing`, { cause: lastError });
+          // An attempt that made progress earns fresh retries (a dropped connection resumes at
+          // once), except one that ended in a timeout having brought little: a peer that sends a
+          // few bytes and stalls on every request, or trickles, would otherwise cost a timeout per
+          // few bytes, (size / bytes per attempt) times.
+          const timedOut = STALL_CODES.has(networkErrorCode(err) ?? "");
+          if (offset === before || (timedOut && offset - before < PROGRESS_FOR_FRESH_RETRIES)) failures++;
+          else {
+            failures = 0;
+            progressAt = performance.now();
+          }
+          if (failures > retries || (failures > 0 && performance.now() - progressAt > deadlineMs))
+            throw new NetworkError(
+              digest,
+              `download of blob ${digest} kept failing: ${(lastError as Error).message}`,
+              { cause: lastError },
+            );
           await sleep(
             offset === before ? backoffDelay(failures - 1, { retryDelayMs: opts.retryDelayMs ?? 500 }) : 0,
             undefined,
@@ -334,7 +389,9 @@ export class BlobCache {
       committed = true;
       this.#verifiedHere.add(digest);
     } catch (err) {
-      keep = partial && !(err instanceof DigestMismatchError);
+      // A full disk keeps no partial: it would keep the disk full, and the next run may well put
+      // the cache elsewhere.
+      keep = partial && !(err instanceof DigestMismatchError) && !isNoSpace(err);
       throw err;
     } finally {
       if (!committed) {

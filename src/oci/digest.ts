@@ -14,17 +14,17 @@ export interface ParsedDigest {
   readonly hex: string;
 }
 
-/** Validate `sha256:<64 lowercase hex>` (or sha512). */
-export function parseDigest(digest: string): ParsedDigest {
+/** Validate `sha256:<64 lowercase hex>` (or sha512); `opts.hint` says what to do when it is not. */
+export function parseDigest(digest: string, opts: { hint?: string } = {}): ParsedDigest {
   const colon = digest.indexOf(":");
-  if (colon < 0) throw new InvalidDigestError(digest, "expected <algorithm>:<hex>");
+  if (colon < 0) throw new InvalidDigestError(digest, "expected <algorithm>:<hex>", opts);
   const algorithm = digest.slice(0, colon);
   const hex = digest.slice(colon + 1);
   const len = HEX_LENGTH[algorithm];
   if (len === undefined)
-    throw new InvalidDigestError(digest, `unsupported algorithm "${algorithm}" (sha256 or sha512)`);
+    throw new InvalidDigestError(digest, `unsupported algorithm "${algorithm}" (sha256 or sha512)`, opts);
   if (hex.length !== len || !/^[a-f0-9]+$/.test(hex))
-    throw new InvalidDigestError(digest, `expected ${len} lowercase hex digits`);
+    throw new InvalidDigestError(digest, `expected ${len} lowercase hex digits`, opts);
   return { digest, algorithm: algorithm as "sha256" | "sha512", hex };
 }
 

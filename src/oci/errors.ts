@@ -1,8 +1,10 @@
 /**
  * Typed errors of the image-input side (src/oci). Each has a stable `code`, structured fields a
- * caller can act on, and a `hint` the CLI prints after the message.
+ * caller can act on, and a `hint` the CLI prints after the message. Text from the registry (its
+ * error envelope, URLs it redirected to) is redacted like every message (src/redact.ts).
  */
 import { GvmconvError, type GvmconvErrorCode } from "../errors.js";
+import { redactSecrets } from "../redact.js";
 
 type Opts = { hint?: string; cause?: unknown };
 
@@ -99,9 +101,13 @@ export class RegistryError extends GvmconvError {
   ) {
     super(code, message, opts);
     this.statusCode = fields.statusCode;
-    this.url = fields.url;
+    this.url = redactSecrets(fields.url);
     this.registryCode = fields.registryCode;
-    this.details = fields.details ?? [];
+    // The registry's own words, kept for callers: they may echo what it was sent.
+    this.details = (fields.details ?? []).map((d) => ({
+      code: redactSecrets(d.code),
+      message: redactSecrets(d.message),
+    }));
   }
 }
 
@@ -217,6 +223,23 @@ export class LocalSourceError extends GvmconvError {
   constructor(path: string, message: string, opts: Opts = {}) {
     super("E_OCI_LOCAL_SOURCE", `${path}: ${message}`, opts);
     this.path = path;
+  }
+}
+
+/**
+ * A `docker save` archive of several images (`docker save a b`, `podman save -m`) opened without
+ * saying which, or with a tag two of its images carry: the choices, as SOURCE spells them.
+ */
+export class ArchiveAmbiguousError extends GvmconvError {
+  readonly path: string;
+  /** `@N (tag, tag)` for each image, in manifest.json order. */
+  readonly choices: string[];
+  constructor(path: string, message: string, choices: string[], example: string) {
+    super("E_OCI_ARCHIVE_AMBIGUOUS", `${path}: ${message}: ${choices.join(", ")}`, {
+      hint: `name one after the file, by tag or index: ${example}`,
+    });
+    this.path = path;
+    this.choices = choices;
   }
 }
 

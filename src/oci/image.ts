@@ -38,6 +38,8 @@ export interface Image {
   readonly configBytes: Buffer;
   /** The platform of the image (from its config). */
   readonly platform: Platform;
+  /** The platforms the source offers (a multi-platform index's entries), else this image's own. */
+  readonly platforms: readonly string[];
   readonly layers: readonly LayerDescriptor[];
   /**
    * Make all layer blobs available locally (download them into the cache, bounded parallelism,
@@ -81,6 +83,8 @@ export interface ImageParts {
   /** Parallel downloads in `fetchLayers` (default 4). */
   concurrency?: number;
   maxRatio?: number;
+  /** The platforms a multi-platform index offered (default: the image's own). */
+  platforms?: readonly string[];
   /** Platform asked for; a config for another one is reported as a warning. */
   requestedPlatform?: Platform;
   /** Extra cleanup (temporary files). */
@@ -112,7 +116,10 @@ export function makeImage(parts: ImageParts): Image {
     if (want.os !== platform.os || want.architecture !== platform.architecture) {
       reporter.warn({
         code: "W_OCI_PLATFORM_MISMATCH",
-        message: `asked for ${formatPlatform(want)} but the image is ${formatPlatform(platform)} (it has no multi-platform index)`,
+        message:
+          platform.os === "" && platform.architecture === ""
+            ? `asked for ${formatPlatform(want)} but the image names no platform (its config's os and architecture are empty)`
+            : `asked for ${formatPlatform(want)} but the image is ${formatPlatform(platform)} (it has no multi-platform index)`,
       });
     }
   }
@@ -128,6 +135,7 @@ export function makeImage(parts: ImageParts): Image {
     configBytes: parts.configBytes,
     config: parts.config,
     platform,
+    platforms: parts.platforms ?? [formatPlatform(platform)],
     layers,
     fetchLayers() {
       fetched ??= (async () => {

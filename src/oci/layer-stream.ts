@@ -4,7 +4,7 @@
  * the uncompressed bytes checked against the config's diff_id at the end of the stream.
  */
 import { PassThrough, Transform, type Readable, type TransformCallback } from "node:stream";
-import { markDecompressed, openDecompressed } from "../decompress.js";
+import { DecompressionLimitError, markDecompressed, openDecompressed } from "../decompress.js";
 import { DigestingStream } from "./digest.js";
 import { CorruptLayerError, DiffIdMismatchError, TooLargeError } from "./errors.js";
 
@@ -33,6 +33,10 @@ class RatioGuard extends Transform {
         new TooLargeError(
           `${this.#what} decompresses to more than ${this.#maxRatio}× its compressed size; refusing a likely decompression bomb`,
           this.#maxRatio,
+          {
+            // gzip cannot exceed ~1032:1, so only zstd (or a corrupt count) gets here.
+            hint: "no real layer compresses this well; if this one is genuine, recompress it with gzip, or raise image.maxDecompressionRatio (library)",
+          },
         ),
       );
       return;
@@ -89,12 +93,14 @@ export async function decompressLayer(blob: Readable, opts: DecompressOptions = 
   raw.on("error", forward);
   dec.on("error", (err) =>
     forward(
-      kind === "gzip"
-        ? new CorruptLayerError(`corrupt gzip ${what}: ${err.message}`, {
-            cause: err,
-            ...(opts.layerIndex !== undefined ? { layerIndex: opts.layerIndex } : {}),
-          })
-        : new CorruptLayerError(`corrupt zstd layer: ${err.message}`, { cause: err }),
+      err instanceof DecompressionLimitError
+        ? new DecompressionLimitError(`${what}: ${err.message}`, err.window)
+        : kind === "gzip"
+          ? new CorruptLayerError(`corrupt gzip ${what}: ${err.message}`, {
+              cause: err,
+              ...(opts.layerIndex !== undefined ? { layerIndex: opts.layerIndex } : {}),
+            })
+          : new CorruptLayerError(`corrupt zstd layer: ${err.message}`, { cause: err }),
     ),
   );
   guard.on("error", forward);

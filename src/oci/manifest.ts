@@ -113,12 +113,16 @@ function parseJson(bytes: Uint8Array, what: string, digest?: string): Record<str
     v = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch (err) {
     throw new InvalidManifestError(`${what} is not valid JSON`, {
+      hint: BROKEN_TOOL,
       cause: err,
       ...(digest !== undefined ? { digest } : {}),
     });
   }
   if (!isRecord(v))
-    throw new InvalidManifestError(`${what} is not a JSON object`, digest !== undefined ? { digest } : {});
+    throw new InvalidManifestError(`${what} is not a JSON object`, {
+      hint: BROKEN_TOOL,
+      ...(digest !== undefined ? { digest } : {}),
+    });
   return v;
 }
 
@@ -131,10 +135,13 @@ const MANIFEST_TYPES = new Set<string>([
 ]);
 const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
 
+/** What to do about a manifest, index or config that breaks the specs. */
+const BROKEN_TOOL = "the image was written by a broken tool; rebuild or re-push it";
+
 /** `what` names the JSON field in errors, e.g. `index entry 2 platform.architecture`. */
 function fail(what: string, problem: string, digest?: string): never {
   throw new InvalidManifestError(`${what} ${problem}`, {
-    hint: "the image was written by a broken tool; rebuild or re-push it",
+    hint: BROKEN_TOOL,
     ...(digest !== undefined ? { digest } : {}),
   });
 }
@@ -153,7 +160,9 @@ function stringMap(v: unknown, what: string): Record<string, string> | undefined
   return v as Record<string, string>;
 }
 
+/** The JSON type of a field's value for an error message ("missing" when the field is absent). */
 function jsonType(v: unknown): string {
+  if (v === undefined) return "missing";
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
   return typeof v === "object" ? "an object" : `a ${typeof v}`;
@@ -176,7 +185,7 @@ export function parseDescriptor(v: unknown, what: string): Descriptor {
   if (typeof mediaType !== "string")
     fail(`${what} mediaType`, `is ${jsonType(mediaType)}, expected a string`);
   if (typeof digest !== "string") fail(`${what} digest`, `is ${jsonType(digest)}, expected a string`);
-  parseDigest(digest);
+  parseDigest(digest, { hint: BROKEN_TOOL });
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0)
     fail(
       `${what} size`,
@@ -228,10 +237,10 @@ export function parseManifest(
     });
   }
   if (json.schemaVersion !== 2)
-    throw new InvalidManifestError(
-      `manifest schemaVersion is ${String(json.schemaVersion)}, expected 2`,
-      digest !== undefined ? { digest } : {},
-    );
+    throw new InvalidManifestError(`manifest schemaVersion is ${String(json.schemaVersion)}, expected 2`, {
+      hint: BROKEN_TOOL,
+      ...(digest !== undefined ? { digest } : {}),
+    });
   const annotations = stringMap(json.annotations, "manifest annotations");
   if (mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList) {
     if (!Array.isArray(json.manifests))
@@ -255,7 +264,9 @@ export function parseManifest(
     }
     return { kind: "manifest", mediaType, config, layers, ...(annotations ? { annotations } : {}) };
   }
-  throw new UnsupportedMediaTypeError(mediaType, "manifest");
+  throw new UnsupportedMediaTypeError(mediaType, "manifest", {
+    hint: "gvmconv converts OCI and Docker schema-2 images; this content is something else",
+  });
 }
 
 /** Parse and sanity-check an image config. */
@@ -268,7 +279,7 @@ export function parseImageConfig(bytes: Uint8Array, digest?: string): ImageConfi
   rootfs.diff_ids.forEach((d: unknown, i) => {
     if (typeof d !== "string")
       fail(`image config rootfs.diff_ids[${i}]`, `is ${jsonType(d)}, expected a digest string`, digest);
-    parseDigest(d);
+    parseDigest(d, { hint: BROKEN_TOOL });
   });
   if (typeof json.os !== "string")
     fail("image config os", `is ${jsonType(json.os)}, expected a string`, digest);
@@ -282,6 +293,26 @@ export function parseImageConfig(bytes: Uint8Array, digest?: string): ImageConfi
     fail("image config history", `is ${jsonType(json.history)}, expected an array`, digest);
   return json as unknown as ImageConfig;
 }
+
+/** Architecture names (and their aliases) `parsePlatform` takes without an os. */
+const KNOWN_ARCHITECTURES = new Set([
+  "amd64",
+  "x86_64",
+  "x86-64",
+  "arm64",
+  "aarch64",
+  "arm",
+  "armhf",
+  "armel",
+  "386",
+  "i386",
+  "i686",
+  "ppc64le",
+  "s390x",
+  "riscv64",
+  "mips64le",
+  "loong64",
+]);
 
 /** Canonical architecture and variant names (what containerd's platforms package normalizes to). */
 export function normalizePlatform(p: Platform): Platform {
@@ -318,9 +349,13 @@ export function normalizePlatform(p: Platform): Platform {
   return variant !== undefined && variant !== "" ? { os, architecture, variant } : { os, architecture };
 }
 
-/** Parse `os/arch[/variant]`; `linux/amd64` is the default. */
+/**
+ * Parse `os/arch[/variant]`; `linux/amd64` is the default. An architecture alone (`amd64`,
+ * `arm64`, `arm/v7`) means linux, as docker's and podman's `--platform` read it.
+ */
 export function parsePlatform(s: string): Platform {
   const parts = s.split("/");
+  if (parts.length <= 2 && KNOWN_ARCHITECTURES.has((parts[0] ?? "").toLowerCase())) parts.unshift("linux");
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
     throw new InvalidManifestError(`invalid platform "${s}" (expected os/arch[/variant], e.g. linux/amd64)`);
   }
@@ -387,16 +422,25 @@ export function rankPlatforms(index: ImageIndex, want: Platform): Descriptor[] {
     .sort((a, b) => a.r - b.r || zstdMark(a.m) - zstdMark(b.m) || a.i - b.i)
     .map((x) => x.m);
   if (ranked.length > 0) return ranked;
-  const available = [
+  throw new NoMatchingPlatformError(formatPlatform(w), offeredPlatforms(index));
+}
+
+/**
+ * The platforms an index offers (its image entries; artifacts and attestations left out), as the
+ * index wrote them (linux/arm64/v8 stays), so the user can pass one back to --platform.
+ */
+export function offeredPlatforms(index: ImageIndex): string[] {
+  const candidates = index.manifests.filter(
+    (m) => MANIFEST_TYPES.has(m.mediaType) && !isAttestation(entryPlatform(m)),
+  );
+  return [
     ...new Set(
       candidates
-        // As the index wrote them (linux/arm64/v8 stays), so the user can pass one back.
         .map((m) => m.platform ?? entryPlatform(m))
         .filter((p): p is Platform => p !== undefined)
         .map(formatPlatform),
     ),
   ];
-  throw new NoMatchingPlatformError(formatPlatform(w), available);
 }
 
 /** The best index entry for `want` (see `rankPlatforms`). */
@@ -456,7 +500,10 @@ export async function resolveManifest(
   let lastError: unknown;
   for (const entry of samePlatform) {
     if (seen.has(entry.digest))
-      throw new InvalidManifestError(`image index ${entry.digest} contains itself`, { digest: entry.digest });
+      throw new InvalidManifestError(`image index ${entry.digest} contains itself`, {
+        hint: BROKEN_TOOL,
+        digest: entry.digest,
+      });
     const child = await fetch(entry);
     let got: ResolvedManifest;
     if (child.kind === "index") {

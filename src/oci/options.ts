@@ -1,6 +1,7 @@
 /** Options of `openImage`, and their resolved form the sources receive. */
 import { tmpdir } from "node:os";
 import type { Env } from "../context.js";
+import type { Timeouts } from "../http/index.js";
 import type { Reporter } from "../reporter.js";
 import { silentReporter } from "../reporter.js";
 import { BlobCache, defaultCacheDir } from "./blob-cache.js";
@@ -34,6 +35,8 @@ export interface OpenImageOptions {
   retries?: number;
   /** First retry delay in ms (default 500). */
   retryDelayMs?: number;
+  /** Registry request timeouts and minimum body rate (src/http/timeouts.ts; headers default 120 s here). */
+  timeouts?: Timeouts;
   /** Max decompressed/compressed ratio before a layer is refused (default 1100). */
   maxDecompressionRatio?: number;
   /** Where temporary files go (docker-daemon exports, gunzipped archives); default os.tmpdir(). */
@@ -57,6 +60,7 @@ export interface ResolvedOptions {
   concurrency: number;
   retries: number;
   retryDelayMs: number;
+  timeouts: Timeouts;
   maxRatio: number | undefined;
   tmpDir: string;
   env: Env;
@@ -87,6 +91,7 @@ export function resolveOptions(opts: OpenImageOptions): ResolvedOptions {
     concurrency: opts.concurrency ?? 4,
     retries: opts.retries ?? 5,
     retryDelayMs: opts.retryDelayMs ?? 500,
+    timeouts: opts.timeouts ?? {},
     maxRatio: opts.maxDecompressionRatio,
     tmpDir: opts.tmpDir ?? tmpdir(),
     env,

@@ -8,6 +8,7 @@ import type { Readable } from "node:stream";
 import {
   HttpNetworkError,
   HttpTransport,
+  isRetryableNetworkError,
   type Response,
   type RetryOptions,
   type Timeouts,
@@ -25,6 +26,8 @@ import {
 } from "./errors.js";
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from "./manifest.js";
 import { isLoopbackRegistry } from "./reference.js";
+import { rememberBasicCredentials, rememberSecret } from "../redact.js";
+import { GvmconvError } from "../errors.js";
 import { TokenCache } from "./token-cache.js";
 
 /**
@@ -128,13 +131,14 @@ export class RegistryClient {
     repository: string,
     ref: string,
   ): Promise<{ bytes: Buffer; mediaType: string | undefined; digest: string }> {
-    const res = await this.#request(
+    const { res, bytes } = await this.#requestBytes(
       repository,
       `/v2/${repository}/manifests/${ref}`,
       { accept: MANIFEST_ACCEPT.join(", ") },
       "manifest",
+      MAX_MANIFEST_BYTES,
+      `manifest ${repository}:${ref}`,
     );
-    const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, `manifest ${repository}:${ref}`);
     const digest = ref.includes(":") ? ref : digestOf(bytes);
     if (ref.includes(":")) verifyBytes(bytes, ref, `manifest ${repository}@${ref}`);
     const ct = res.headers["content-type"];
@@ -143,8 +147,14 @@ export class RegistryClient {
 
   /** A small blob (config) in memory, verified. */
   async getBlobBytes(repository: string, digest: string, max: number): Promise<Buffer> {
-    const res = await this.#request(repository, `/v2/${repository}/blobs/${digest}`, {}, "blob");
-    const bytes = await readCapped(res.body, max, `blob ${digest}`);
+    const { bytes } = await this.#requestBytes(
+      repository,
+      `/v2/${repository}/blobs/${digest}`,
+      {},
+      "blob",
+      max,
+      `blob ${digest}`,
+    );
     verifyBytes(bytes, digest, `blob ${repository}@${digest}`);
     return bytes;
   }
@@ -193,9 +203,48 @@ export class RegistryClient {
   }
 
   async #creds(repository: string): Promise<Credentials | undefined> {
-    this.#credentials ??=
-      this.#opts.credentials?.lookup(this.registry, repository) ?? Promise.resolve(undefined);
+    this.#credentials ??= (
+      this.#opts.credentials?.lookup(this.registry, repository) ?? Promise.resolve(undefined)
+    ).then((c) => {
+      // From here on no message may carry them, whatever a registry echoes (src/redact.ts).
+      if (c !== undefined) {
+        rememberBasicCredentials(c.username, c.password);
+        rememberSecret(c.identityToken);
+      }
+      return c;
+    });
     return await this.#credentials;
+  }
+
+  /**
+   * `#request`, then its whole body (at most `max` bytes). A body that stalls, trickles or is cut
+   * fails below HTTP after the headers came, so `#request`'s retries never saw it: it is retried
+   * here with the same policy, and when retries run out it is `E_OCI_NETWORK`, not a raw undici
+   * error. (Failures `#request` already retried are not retried again.)
+   */
+  async #requestBytes(
+    repository: string,
+    path: string,
+    headers: Headers,
+    what: string,
+    max: number,
+    label: string,
+  ): Promise<{ res: Resp; bytes: Buffer }> {
+    const url = `${await this.#baseUrl()}${path}`;
+    try {
+      return await this.#transport.retry(
+        async () => {
+          const res = await this.#request(repository, path, headers, what);
+          return { res, bytes: await readCapped(res.body, max, label) };
+        },
+        { retryError: (err) => !(err instanceof GvmconvError) && isRetryableNetworkError(err) },
+      );
+    } catch (err) {
+      if (err instanceof GvmconvError || this.#opts.signal?.aborted === true) throw err;
+      if (err instanceof Error && err.name === "AbortError") throw err;
+      const detail = describeNetworkFailure(url, err, this.#transport.timeouts);
+      throw new NetworkError(url, `request failed: ${detail}`, { cause: err });
+    }
   }
 
   /** An authenticated request to the registry, with the token dance and retries. */
@@ -349,6 +398,7 @@ export class RegistryClient {
         url: realm,
       });
     }
+    rememberSecret(token);
     this.#tokens.set(
       key,
       token,
@@ -458,7 +508,7 @@ export class RegistryClient {
 }
 
 function basicAuth(c: Credentials): string {
-  return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString("base64")}`;
+  return `Basic ${rememberBasicCredentials(c.username, c.password)}`;
 }
 
 function blobResponse(res: Resp, offset: number): BlobResponse {
@@ -469,11 +519,18 @@ function blobResponse(res: Resp, offset: number): BlobResponse {
     const m = typeof cr === "string" ? /^bytes (\d+)-/.exec(cr) : null;
     const start = m?.[1] !== undefined ? Number(m[1]) : offset;
     if (start !== offset) {
-      // A range other than the one asked for: start over rather than splice wrong bytes.
+      // A range other than the one asked for: start over rather than splice wrong bytes. (undici
+      // fails a destroyed body with an AbortError: without a listener it would crash the process.)
+      res.body.on("error", () => {});
       res.body.destroy();
       throw new NetworkError("blob", `server sent range ${String(cr)} for offset ${offset}`);
     }
     return { body: res.body, start, length };
   }
   return { body: res.body, start: 0, length };
+}
+
+/** The transport's one-line description of a failure below HTTP (`the response body stalled for …`). */
+function describeNetworkFailure(url: string, err: unknown, timeouts: HttpTransport["timeouts"]): string {
+  return new HttpNetworkError(url, err, timeouts).detail;
 }

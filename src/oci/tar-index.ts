@@ -18,11 +18,15 @@ import {
   isZeroBlock,
   normalizeTarPath,
   parsePaxRecords,
-  paxInteger,
+  paxSize as paxSizeRecord,
   paxText,
   TarFormatError,
 } from "../tar/index.js";
+import { GvmconvError } from "../errors.js";
 import { LocalSourceError } from "./errors.js";
+
+/** Largest pax or GNU long-name member read while indexing (names and sizes need far less). */
+const MAX_EXTENDED_HEADER = 1024 * 1024;
 
 export interface TarEntry {
   /** Offset of the file data in the tar. */
@@ -59,15 +63,15 @@ export class TarIndex {
         const dataStart = pos + BLOCK;
         const next = dataStart + Math.ceil(size / BLOCK) * BLOCK;
         if (type === "L" || type === "x" || type === "g" || type === "K") {
-          if (size > 1024 * 1024) throw new LocalSourceError(path, "tar extended header larger than 1 MiB");
+          if (size > MAX_EXTENDED_HEADER)
+            throw new LocalSourceError(path, "tar extended header larger than 1 MiB");
           const data = Buffer.alloc(size);
           await fh.read(data, 0, size, dataStart);
           if (type === "L") longName = decodeGnuLongName(data);
           if (type === "x") {
             const pax = parsePaxRecords(data);
             paxPath = paxText(pax, "path") ?? paxPath;
-            const recordSize = paxInteger(pax, "size");
-            if (recordSize !== undefined && recordSize >= 0) paxSize = recordSize;
+            paxSize = paxRecordSize(pax, path, pos) ?? paxSize;
           }
           pos = next;
           continue;
@@ -113,6 +117,18 @@ export class TarIndex {
 
   names(): string[] {
     return [...this.#files.keys(), ...this.#links.keys()];
+  }
+}
+
+/** A pax header's `size` record, if any; a malformed one means the archive cannot be indexed. */
+function paxRecordSize(pax: Map<string, Uint8Array>, path: string, pos: number): number | undefined {
+  try {
+    return paxSizeRecord(pax);
+  } catch (err) {
+    if (!(err instanceof GvmconvError)) throw err;
+    throw new LocalSourceError(path, `not a readable tar (${err.message} in the header at byte ${pos})`, {
+      cause: err,
+    });
   }
 }
 

@@ -50,6 +50,7 @@ export {
   type DirectoryEntry,
 } from "./reader/reader.js";
 export type { Inode, InodeKind } from "./format/inode.js";
+export { decodeSuperblock, SUPERBLOCK_SIZE, SuperblockFlags, type Superblock } from "./format/superblock.js";
 export { verifySquashfs, type VerifySummary } from "./reader/verify.js";
 export { identifyGzipImage } from "./reader/gzip-encoder.js";
 export {

@@ -19,3 +19,13 @@ export class SparseMapError extends GvmconvError {
     });
   }
 }
+
+/** A member declares more than gvmconv stores: a size past 2^53-1, or sparse holes past the bound. */
+export class TarTooLargeError extends GvmconvError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("E_TAR_TOO_LARGE", message, {
+      hint: "the tar is corrupt or hostile: no real file is that large; recreate the archive",
+      ...options,
+    });
+  }
+}

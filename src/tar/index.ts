@@ -3,7 +3,7 @@
  * records, GNU long names, GNU sparse maps and the one archive-path rule. It imports only src/errors.ts and node
  * built-ins; src/oci and src/layers import it from here.
  */
-export { SparseMapError, TarFormatError } from "./errors.js";
+export { SparseMapError, TarFormatError, TarTooLargeError } from "./errors.js";
 export { decodeNumber } from "./number.js";
 export {
   BLOCK_SIZE,
@@ -25,9 +25,13 @@ export {
   paxText,
   paxNumber,
   paxInteger,
+  paxSize,
+  memberSize,
 } from "./pax.js";
 export {
   MAX_SPARSE_SEGMENTS,
+  MAX_SPARSE_EXPANSION,
+  SparseExpansionBudget,
   GNU_SPARSE_FIELDS,
   GNU_SPARSE_EXTENSION,
   SparseMap10Parser,

@@ -1,3 +1,5 @@
+import { TarFormatError, TarTooLargeError } from "./errors.js";
+
 /**
  * Pax extended header records (POSIX.1-2001, `pax` "extended header"): `"<len> <key>=<value>\n"`,
  * where `<len>` counts the bytes of the whole record, its own digits and the newline included.
@@ -65,4 +67,47 @@ export function paxNumber(records: Map<string, Uint8Array>, key: string): number
 export function paxInteger(records: Map<string, Uint8Array>, key: string): number | undefined {
   const n = paxNumber(records, key);
   return n === undefined || !Number.isSafeInteger(n) ? undefined : n;
+}
+
+/**
+ * The `size` record (POSIX: the member's data size, decimal, for sizes the header cannot hold):
+ * undefined when absent; anything but decimal digits (`-5`, `12abc`, `1e3`) is a malformed header
+ * (GNU tar refuses it too), and a value past 2^53-1 (`10^30`) a size no file has.
+ */
+export function paxSize(records: Map<string, Uint8Array>): number | undefined {
+  const text = paxText(records, "size");
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text))
+    throw new TarFormatError(`pax size record "${text.slice(0, 40)}" is not a decimal size`);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) {
+    throw new TarTooLargeError(
+      `pax size record declares ${text.length > 40 ? `a ${text.length}-digit number of` : text} bytes, past 2^53-1`,
+    );
+  }
+  return n;
+}
+
+/**
+ * The member's data size, checked before a byte of it is read: the pax `size` record when there
+ * is one (see `paxSize`), else `headerSize` as the tar parser decoded it (octal or base-256,
+ * which can claim up to 2^95). A size the stream may not hold is fine to stream (the data runs
+ * out and the tar is truncated); a size that is not a safe integer is refused, never rounded.
+ */
+export function memberSize(headerSize: number, records: Map<string, Uint8Array>): number {
+  const pax = paxSize(records);
+  if (pax !== undefined) {
+    // The tar parser skips by its own reading of the record: a disagreement would desynchronize it.
+    if (pax !== headerSize)
+      throw new TarFormatError(`pax size record ${pax} is not what the parser read (${headerSize})`);
+    return pax;
+  }
+  // tar-stream reads a base-256 -1 (0xff, then all ones) as -0 and would take it as an empty file.
+  if (headerSize < 0 || Object.is(headerSize, -0)) {
+    throw new TarFormatError(`a tar header declares a negative data size`);
+  }
+  if (!Number.isSafeInteger(headerSize)) {
+    throw new TarTooLargeError(`a tar header declares ${headerSize} bytes of data, past 2^53-1`);
+  }
+  return headerSize;
 }

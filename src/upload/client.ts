@@ -24,6 +24,7 @@ import {
   UploadNotValidatedError,
 } from "./errors.js";
 import type { FileChunk } from "./descriptor.js";
+import { rememberSecret } from "../redact.js";
 import { formatPushTarget, type PushTarget } from "./push-target.js";
 
 export const DEFAULT_REGISTRY_URL = "https://registry.golem.network";
@@ -165,6 +166,7 @@ export class GolemRegistryClient {
     options: { check?: boolean } = {},
   ): Promise<AttachResult> {
     const endpoint = `/v1/image/descr/attach/${descrSha256}`;
+    rememberSecret(credentials.token);
     if (!target.user) throw new RegistryProtocolError(endpoint, "the push target needs a user part");
     const form = new FormData();
     form.append("tag", target.tag);
@@ -195,6 +197,7 @@ export class GolemRegistryClient {
   /** True when the user name and personal access token are accepted; false on 401. */
   async checkLogin(user: string, token: string): Promise<boolean> {
     const endpoint = "/auth/pat/login";
+    rememberSecret(token);
     const res = await this.#request(
       endpoint,
       {
@@ -237,15 +240,43 @@ export class GolemRegistryClient {
     try {
       // undici's fetch rather than the transport's request(): it encodes the multipart forms
       // (streaming the Blob slices from disk) and decodes compressed answers, as before.
-      const res = await fetch(this.url + endpoint, { ...init, dispatcher: this.#transport.dispatcher });
-      // Read the body lazily but always, so the connection returns to the pool.
+      // Redirects are not followed: a 307 would re-send the form, personal access token included,
+      // to whatever host it names (fetch strips only the Authorization header across origins).
+      const res = await fetch(this.url + endpoint, {
+        ...init,
+        redirect: "manual",
+        dispatcher: this.#transport.dispatcher,
+      });
+      if (res.status >= 300 && res.status < 400) {
+        await res.body?.cancel().catch(() => {});
+        const location = res.headers.get("location") ?? "nowhere";
+        throw new RegistryHttpError(endpoint, res.status, `a redirect to ${location}, not followed`, {
+          hint: "the upload protocol has no redirects: set REGISTRY_URL to the registry's own address",
+        });
+      }
+      // Read the body lazily but always, so the connection returns to the pool. A body that
+      // stalls or trickles (the transport's body timeout and minimum rate) is a network failure,
+      // not an empty answer.
       const text = res.text().then(
         (t) => redact(t, secrets),
-        () => "",
+        (cause: unknown) => {
+          throw new RegistryNetworkError(
+            this.url + endpoint,
+            redactCause(cause, secrets),
+            this.#transport.timeouts,
+          );
+        },
       );
+      // Every caller awaits it; this only keeps a rejection before that from counting as unhandled.
+      text.catch(() => {});
       return { status: res.status, text };
     } catch (cause) {
-      throw new RegistryNetworkError(this.url + endpoint, redactCause(cause, secrets));
+      if (cause instanceof RegistryHttpError) throw cause;
+      throw new RegistryNetworkError(
+        this.url + endpoint,
+        redactCause(cause, secrets),
+        this.#transport.timeouts,
+      );
     }
   }
 }

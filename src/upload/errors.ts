@@ -4,12 +4,21 @@
  * the personal access token must never reach a log line.
  */
 import { GvmconvError } from "../errors.js";
+import { redactSecrets, rememberSecret } from "../redact.js";
+import { HttpNetworkError, type ResolvedTimeouts } from "../http/index.js";
 
-/** Replace every occurrence of each non-empty secret in `text`. */
+/**
+ * Replace every occurrence of each non-empty secret in `text`, and of every secret the process
+ * knows, and credential-looking patterns (src/redact.ts). The secrets given are remembered, so
+ * they are also kept out of messages built elsewhere.
+ */
 export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
   let out = text;
-  for (const s of secrets) if (s) out = out.split(s).join("***");
-  return out;
+  for (const s of secrets) {
+    rememberSecret(s);
+    if (s) out = out.split(s).join("***");
+  }
+  return redactSecrets(out);
 }
 
 /** The registry answered with an unexpected HTTP status. */
@@ -27,11 +36,13 @@ export class RegistryHttpError extends GvmconvError {
 /** The registry could not be reached or dropped the connection. */
 export class RegistryNetworkError extends GvmconvError {
   readonly endpoint: string;
-  constructor(endpoint: string, cause: unknown) {
-    const detail =
-      cause instanceof Error
-        ? (((cause as { code?: string }).code ?? "") + " " + cause.message).trim()
-        : String(cause);
+  /**
+   * `timeouts` are the client's, so the message says which one expired and after how long
+   * (`no response headers within 300000 ms (headers timeout)`), as for the image registry.
+   */
+  constructor(endpoint: string, cause: unknown, timeouts?: ResolvedTimeouts) {
+    // undici's fetch says only "fetch failed"; the transport's description reads the cause chain.
+    const detail = new HttpNetworkError(endpoint, cause, timeouts).detail;
     super("E_GOLEM_NETWORK", `cannot reach ${endpoint}: ${detail}`, {
       hint: "check the network or REGISTRY_URL; run again to resume the upload",
       cause,

@@ -25,10 +25,12 @@ import {
   push,
   pushTargetFromSource,
   readImageFile,
+  silentReporter,
   verifyImage,
   ImageHashMismatchError,
   UsageError,
   type ListedDirectory,
+  type Reporter,
 } from "../../src/index.js";
 import { hermeticEnv, tmp } from "../oci/helpers.js";
 import { FakeGolemRegistry } from "../upload/fake-golem-registry.js";
@@ -84,6 +86,19 @@ test("push uploads an existing .gvmi and attaches the tag; the registry holds ex
   assert.deepEqual(doc.repoInfo, { repo: "hello", tag: "lib", url: registry.url, user: "alice" });
 });
 
+test("a runtime-config error (a relative --vol) is refused before any layer is read or written", async () => {
+  const tasks: string[] = [];
+  const reporter: Reporter = {
+    ...silentReporter,
+    task: (label) => (tasks.push(label), silentReporter.task(label)),
+  };
+  await assert.rejects(
+    convert(SAMPLE, { outputDir: join(work, "bad-vol"), env, reporter, overrides: { volumes: ["data"] } }),
+    (err: unknown) => isGvmconvError(err) && err.code === "E_GVMI_CONFIG" && /"data"/.test(err.message),
+  );
+  assert.deepEqual(tasks, [], "no writing (or download) task was started");
+});
+
 test("convertAndPush finds the login before building: without one nothing is written", async () => {
   const dir = join(work, "no-login");
   const started = Date.now();
@@ -120,11 +135,11 @@ test("openImageFile, inspectImage, verifyImage, listImage, readImageFile read a 
 
   const info = await inspectImage(sampleGvmi);
   assert.equal(info.format, "gvmi");
-  assert.equal(info.sha3_224, await sha3(sampleGvmi));
+  assert.equal(info.sha3, await sha3(sampleGvmi));
   assert.equal(info.squashfs.compression, "gzip");
   assert.ok(info.config !== null && "Image" in info.config);
 
-  const verified = await verifyImage(sampleGvmi, { sha3: info.sha3_224 });
+  const verified = await verifyImage(sampleGvmi, { sha3: info.sha3 });
   assert.equal(verified.hashChecked, true);
   assert.ok(verified.inodes > 0);
   await assert.rejects(verifyImage(sampleGvmi, { sha3: "0".repeat(56) }), ImageHashMismatchError);
@@ -178,10 +193,18 @@ test("buildSquashfs from a directory, a tar file and a tar stream: the same tree
     return seen;
   };
   assert.deepEqual(await names(fromDir.outputPath), await names(fromFile.outputPath));
+  // One output policy (output-policy.ts): a directory's image gvmconv wrote is rebuilt (its
+  // contents cannot be compared unread), a tar file's with the same options kept, and a file
+  // gvmconv did not write refused.
+  assert.equal((await buildSquashfs(tree, fromDir.outputPath, { context })).kept, false);
+  assert.equal((await buildSquashfs(tarFile, fromFile.outputPath, { context })).kept, true);
+  const foreign = join(out, "foreign.sqfs");
+  await writeFile(foreign, "not ours");
   await assert.rejects(
-    buildSquashfs(tree, fromDir.outputPath, { context }),
-    (e: unknown) => isGvmconvError(e) && e.code === "E_OUTPUT_EXISTS",
+    buildSquashfs(tree, foreign, { context }),
+    (e: unknown) => isGvmconvError(e) && e.code === "E_OUTPUT_NOT_OURS",
   );
+  assert.equal(await readFile(foreign, "utf8"), "not ours");
 });
 
 test("login checks the token with the registry and stores it; checkLogin and logout see it", async () => {

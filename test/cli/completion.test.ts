@@ -41,7 +41,13 @@ test("bash: complete -p registers it; commands, options, choices and files compl
     assert.deepEqual(bashComplete(file, ["gvmconv", "--outp"]), ["--output"]);
     assert.deepEqual(bashComplete(file, ["gvmconv", "alpine", "--format", ""]), ["gvmi", "squashfs"]);
     assert.deepEqual(bashComplete(file, ["gvmconv", "completion", ""]), ["bash", "zsh", "fish"]);
-    assert.deepEqual(bashComplete(file, ["gvmconv", "ls", "-"]).sort(), ["--debug", "--help", "-R", "-l"]);
+    assert.deepEqual(bashComplete(file, ["gvmconv", "ls", "-"]).sort(), [
+      "--debug",
+      "--help",
+      "--json",
+      "-R",
+      "-l",
+    ]);
     // An option of another command is not offered; a file name is, for a FILE argument.
     assert.deepEqual(bashComplete(file, ["gvmconv", "inspect", "--ha"]), []);
     writeFileSync(join(dir, "app.gvmi"), "");
@@ -90,7 +96,14 @@ test("fish: complete -C offers commands, options and choices", async () => {
         .map((l) => l.split("\t")[0]!);
     };
     assert.deepEqual(complete("gvmconv ins"), ["inspect"]);
-    assert.deepEqual(complete("gvmconv inspect --").sort(), ["--debug", "--json"]);
+    assert.deepEqual(complete("gvmconv inspect --").sort(), [
+      "--authfile",
+      "--cache-dir",
+      "--debug",
+      "--insecure",
+      "--json",
+      "--platform",
+    ]);
     assert.deepEqual(complete("gvmconv --format "), ["gvmi", "squashfs"]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -79,7 +79,10 @@ function cases(dir: string): Case[] {
     const extra = name === "cat" ? ["/etc/hostname"] : [];
     all.push({ argv: [name, join(dir, "missing.gvmi"), ...extra], code: "E_INPUT_NOT_FOUND" });
     all.push({ argv: [name, dir, ...extra], code: "E_INPUT_NOT_A_FILE" });
-    all.push({ argv: [name, "alpine:3.20", ...extra], code: "E_INPUT_NOT_FOUND" });
+    // inspect describes an image named by reference instead (a missing archive: its source's error).
+    if (name === "inspect")
+      all.push({ argv: [name, `docker-archive:${join(dir, "missing.tar")}`], code: "E_OCI_LOCAL_SOURCE" });
+    else all.push({ argv: [name, "alpine:3.20", ...extra], code: "E_INPUT_NOT_FOUND" });
   }
   all.push({ argv: ["-d", join(dir, "missing.gvmi"), "--push-to", "me/app:1"], code: "E_INPUT_NOT_FOUND" });
   all.push({ argv: ["-d", dir, "--push-to", "me/app:1"], code: "E_INPUT_NOT_A_FILE" });

@@ -23,7 +23,7 @@ test("inspect: config, hash, compression, sizes, inodes, mkfs time", async () =>
     assert.equal(j.code, 0, j.stderr);
     const info = JSON.parse(j.stdout.toString()) as {
       format: string;
-      sha3_224: string;
+      sha3: string;
       squashfs: {
         compression: string;
         inodes: number;
@@ -34,7 +34,7 @@ test("inspect: config, hash, compression, sizes, inodes, mkfs time", async () =>
       config: Record<string, unknown>;
     };
     assert.equal(info.format, "gvmi");
-    assert.equal(info.sha3_224, f.sha3);
+    assert.equal(info.sha3, f.sha3);
     assert.equal(info.squashfs.compression, "gzip");
     assert.equal(info.squashfs.inodes, 9);
     assert.equal(info.squashfs.partSize % 4096, 0);

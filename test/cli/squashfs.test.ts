@@ -82,14 +82,14 @@ test("a missing input is a one-line E_INPUT_READ error, exit 1", async () => {
   }
 });
 
-test("an existing output is kept without --force", async () => {
+test("an existing output gvmconv did not write is refused without --force", async () => {
   const dir = tempDir();
   try {
     makeTree(join(dir, "tree"));
     writeFileSync(join(dir, "out.sqfs"), "precious");
     const r = await run(["squashfs", join(dir, "tree"), "-o", join(dir, "out.sqfs")]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^gvmconv: error \[E_OUTPUT_EXISTS\]: .* — pass --force to overwrite it\n$/);
+    assert.match(r.stderr, /^gvmconv: error \[E_OUTPUT_NOT_OURS\]: .* — pass --force to replace it[^\n]*\n$/);
     assert.equal(readFileSync(join(dir, "out.sqfs"), "utf8"), "precious");
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -163,7 +163,17 @@ test(
         Readable.from([readFileSync(tarPath)]),
       );
       assert.equal(again.code, 0, again.stderr);
-      assert.deepEqual(readdirSync(dir).sort(), ["a.sqfs", "b.sqfs", "c.sqfs", "tree", "tree.tar.gz"]);
+      // No temporary file left; beside each image, the record of what it was built from.
+      assert.deepEqual(readdirSync(dir).sort(), [
+        ".a.sqfs.gvmconv.json",
+        ".b.sqfs.gvmconv.json",
+        ".c.sqfs.gvmconv.json",
+        "a.sqfs",
+        "b.sqfs",
+        "c.sqfs",
+        "tree",
+        "tree.tar.gz",
+      ]);
       if (haveUnsquashfs) {
         for (const img of ["a.sqfs", "b.sqfs", "c.sqfs"]) {
           const listing = execFileSync("unsquashfs", ["-lc", join(dir, img)], { encoding: "utf8" });

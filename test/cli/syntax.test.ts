@@ -45,7 +45,7 @@ test("an unknown option is named with the closest one the command has", () => {
 });
 
 test("values: missing, bound to a flag, or starting with '-'", () => {
-  assert.equal(refusal(["alpine", "--json"]), "option --json needs a value (--json FILE)");
+  assert.equal(refusal(["alpine", "--json-file"]), "option --json-file needs a value (--json-file FILE)");
   assert.equal(refusal(["alpine", "--force=yes"]), "option --force takes no value (got '--force=yes')");
   assert.match(
     refusal(["--mkfs-time", "-5", "alpine"]),

@@ -111,16 +111,29 @@ test("--env --vol --entrypoint --keep-user are reflected in the trailer", { skip
   assert.equal(c["WorkingDir"], "/app");
 });
 
-test("--json writes the info file", { skip }, async () => {
-  const out = await outPath();
-  const info = join(work, "info.json");
-  ok(await cli([SAMPLE, "-o", out, "--json", info], env));
-  const json = JSON.parse(await readFile(info, "utf8")) as Record<string, unknown>;
-  assert.equal(json["imagePath"], out);
-  assert.equal(json["hash"], sha256File(`${out}.descr.bin`), "gvmkit-build's hash: the descriptor's SHA-256");
-  assert.equal(json["imageHash"], sha3sum(out));
-  assert.equal(json["imageId"], SAMPLE_ID);
-});
+test(
+  "--json-file writes the info file; --json FILE, once the same, is refused naming --json-file",
+  { skip },
+  async () => {
+    const out = await outPath();
+    const info = join(work, "info.json");
+    for (const argv of [["--json", info], [`--json=${info}`]]) {
+      const r = await cli([SAMPLE, "-o", out, ...argv], env);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^gvmconv: error \[E_USAGE\]: option --json takes no file .* --json-file /);
+    }
+    ok(await cli([SAMPLE, "-o", out, "--json-file", info], env));
+    const json = JSON.parse(await readFile(info, "utf8")) as Record<string, unknown>;
+    assert.equal(json["imagePath"], out);
+    assert.equal(
+      json["hash"],
+      sha256File(`${out}.descr.bin`),
+      "gvmkit-build's hash: the descriptor's SHA-256",
+    );
+    assert.equal(json["imageHash"], sha3sum(out));
+    assert.equal(json["imageId"], SAMPLE_ID);
+  },
+);
 
 test("--compression-method zstd is refused: Golem VMs cannot read it", { skip }, async () => {
   const out = await outPath();

@@ -168,10 +168,13 @@ test(
     const dir = await freshDir();
     const out = join(dir, "anon.gvmi");
     const json = join(dir, "info.json");
-    const r = await cli([SAMPLE, "-o", out, "--push", "--nologin", "--json", json, "--env", "COMPAT=anon"], {
-      ...env,
-      REGISTRY_URL: `${registry.url}/`,
-    });
+    const r = await cli(
+      [SAMPLE, "-o", out, "--push", "--nologin", "--json-file", json, "--env", "COMPAT=anon"],
+      {
+        ...env,
+        REGISTRY_URL: `${registry.url}/`,
+      },
+    );
     ok(r);
     const descr = `${out}.descr.bin`;
     const args = upstreamLines(r.stdout, [
@@ -207,7 +210,7 @@ test("--push-to: repoInfo is upstream's AttachInfo (url, user, repo, tag)", { sk
   const json = join(dir, "info.json");
   const pushEnv = { ...env, REGISTRY_URL: registry.url, REGISTRY_USER: "alice", REGISTRY_TOKEN: TOKEN };
   const r = await cli(
-    [SAMPLE, "-o", out, "--push-to", "alice/hello:compat", "--json", json, "--env", "COMPAT=tag"],
+    [SAMPLE, "-o", out, "--push-to", "alice/hello:compat", "--json-file", json, "--env", "COMPAT=tag"],
     pushEnv,
   );
   ok(r);
@@ -243,7 +246,7 @@ async function builtImage(): Promise<string> {
 test("-d FILE without --push writes FILE.descr.bin and prints the image link", { skip }, async () => {
   const file = await builtImage();
   const json = join(work, `d-info-${n++}.json`);
-  const r = await cli(["-d", file, "--json", json], env);
+  const r = await cli(["-d", file, "--json-file", json], env);
   ok(r);
   const args = upstreamLines(r.stdout, [
     UPSTREAM.writingDescriptor,

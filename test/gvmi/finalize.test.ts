@@ -5,9 +5,8 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildContainerConfig } from "../../src/gvmi/container-config.js";
-import { appendTrailer, decideExistingOutput } from "../../src/gvmi/finalize.js";
+import { appendTrailer } from "../../src/gvmi/finalize.js";
 import { readGvmi } from "../../src/gvmi/read.js";
-import { encodeTrailer } from "../../src/gvmi/trailer.js";
 
 const imageId = "sha256:" + "cd".repeat(32);
 const config = buildContainerConfig({
@@ -61,35 +60,5 @@ test("appendTrailer: mksquashfs image → .gvmi that parses back, hashes like sh
 
     const listing = execFileSync("unsquashfs", ["-l", path]).toString();
     assert.match(listing, /etc\/hello\.txt/);
-  });
-});
-
-test("existing output: same image id kept unless forced (either id spelling), otherwise rebuilt", async () => {
-  await withTempDir(async (dir) => {
-    const path = join(dir, "img.gvmi");
-    assert.deepEqual(await decideExistingOutput(path, imageId), { action: "create" });
-    await writeFile(path, "junk");
-    assert.deepEqual(await decideExistingOutput(path, imageId), {
-      action: "overwrite",
-      reason: "unreadable",
-    });
-    await appendTrailer(await makeSquashfs(dir, "a.sq"), config);
-    await rm(path);
-    await writeFile(path, await readFile(join(dir, "a.sq")));
-    assert.deepEqual(await decideExistingOutput(path, imageId), { action: "keep" });
-    assert.deepEqual(await decideExistingOutput(path, imageId, true), {
-      action: "overwrite",
-      reason: "forced",
-    });
-    assert.deepEqual(await decideExistingOutput(path, "sha256:" + "00".repeat(32)), {
-      action: "overwrite",
-      reason: "different-image",
-    });
-    // gvmkit-build stores the bare hex id.
-    await writeFile(
-      path,
-      Buffer.concat([Buffer.alloc(4096), encodeTrailer(Buffer.from(`{"Image":"${"cd".repeat(32)}"}`))]),
-    );
-    assert.deepEqual(await decideExistingOutput(path, imageId), { action: "keep" });
   });
 });

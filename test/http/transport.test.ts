@@ -2,7 +2,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { HttpNetworkError, HttpTransport, TIMEOUT_DEFAULTS, type RetryEvent } from "../../src/http/index.js";
+import {
+  HttpNetworkError,
+  HttpTransport,
+  isRetryableNetworkError,
+  networkErrorCode,
+  SlowBodyError,
+  SLOW_BODY_CODE,
+  TIMEOUT_DEFAULTS,
+  type RetryEvent,
+} from "../../src/http/index.js";
 
 interface Local {
   url: string;
@@ -249,6 +258,135 @@ test("an abort is not retried and stays an abort", async () => {
 });
 
 test("default timeouts are generous but finite", () => {
-  assert.deepEqual(TIMEOUT_DEFAULTS, { connectMs: 30_000, headersMs: 60_000, bodyMs: 120_000 });
+  assert.deepEqual(TIMEOUT_DEFAULTS, {
+    connectMs: 30_000,
+    headersMs: 60_000,
+    bodyMs: 120_000,
+    minBytesPerSecond: 1024,
+    rateWindowMs: 60_000,
+    totalMs: 300_000,
+  });
   assert.deepEqual(new HttpTransport().timeouts, TIMEOUT_DEFAULTS);
+});
+
+/** A body of `size` bytes sent one byte every `intervalMs`: never idle long enough for the body timeout. */
+function trickle(size: number, intervalMs: number) {
+  return (_req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(200, { "content-length": String(size) });
+    let sent = 0;
+    const t = setInterval(() => {
+      if (res.destroyed || sent >= size) {
+        clearInterval(t);
+        res.end();
+        return;
+      }
+      res.write("x");
+      sent++;
+    }, intervalMs);
+    res.on("close", () => clearInterval(t));
+  };
+}
+
+test("a trickling body (1 byte / 20 ms, body timeout 1 s) fails on the minimum rate, not never", async () => {
+  const server = await serve(trickle(100_000, 20));
+  const transport = new HttpTransport({
+    timeouts: { bodyMs: 1000, minBytesPerSecond: 200, rateWindowMs: 300 },
+  });
+  try {
+    const res = await transport.request(server.url);
+    const t0 = performance.now();
+    let got = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of res.body) got += (chunk as Buffer).length;
+      })(),
+      (err: unknown) => {
+        assert.ok(err instanceof SlowBodyError, String(err));
+        assert.equal(err.code, SLOW_BODY_CODE);
+        assert.ok(isRetryableNetworkError(err), "retryable, like a timeout");
+        assert.match(err.message, /below the minimum of 200 B\/s over 300 ms/);
+        return true;
+      },
+    );
+    const elapsed = performance.now() - t0;
+    assert.ok(got > 0 && got < 60, `some bytes came in (${got})`);
+    assert.ok(elapsed >= 250 && elapsed < 2000, `failed after ${elapsed} ms`);
+  } finally {
+    await transport.close();
+    await server.close();
+  }
+});
+
+test("the minimum rate does not count time the consumer spends not reading", async () => {
+  // 256 KiB at once: the server is fast, the consumer stalls for 4 windows before reading.
+  const server = await serve((_req, res) => res.writeHead(200).end(Buffer.alloc(256 * 1024)));
+  const transport = new HttpTransport({ timeouts: { minBytesPerSecond: 1_000_000, rateWindowMs: 100 } });
+  try {
+    const res = await transport.request(server.url);
+    await new Promise((r) => setTimeout(r, 400));
+    let got = 0;
+    for await (const chunk of res.body) got += (chunk as Buffer).length;
+    assert.equal(got, 256 * 1024);
+  } finally {
+    await transport.close();
+    await server.close();
+  }
+});
+
+test("the minimum rate holds for undici's fetch through the transport's dispatcher (the Golem client)", async () => {
+  const { fetch } = await import("undici");
+  const server = await serve(trickle(100_000, 20));
+  const transport = new HttpTransport({ timeouts: { minBytesPerSecond: 200, rateWindowMs: 300 } });
+  try {
+    const res = await fetch(server.url, { dispatcher: transport.dispatcher });
+    await assert.rejects(res.text(), (err: unknown) => networkErrorCode(err) === SLOW_BODY_CODE);
+  } finally {
+    await transport.close();
+    await server.close();
+  }
+});
+
+test("a minimum rate of 0 turns the rule off", async () => {
+  const server = await serve(trickle(20, 20));
+  const transport = new HttpTransport({ timeouts: { minBytesPerSecond: 0, rateWindowMs: 50 } });
+  try {
+    const res = await transport.request(server.url);
+    assert.equal((await res.body.text()).length, 20);
+  } finally {
+    await transport.close();
+    await server.close();
+  }
+});
+
+test("the total deadline ends the retries of a stalled request, whatever the retry count", async () => {
+  const server = await serve(() => {});
+  const { transport, get } = recording({ retries: 10, timeouts: { headersMs: 200, totalMs: 500 } });
+  try {
+    const t0 = performance.now();
+    await assert.rejects(get(server.url), (err: unknown) => {
+      assert.ok(err instanceof HttpNetworkError);
+      assert.equal(err.reason, "headers-timeout");
+      return true;
+    });
+    const elapsed = performance.now() - t0;
+    assert.ok(server.hits >= 1 && server.hits <= 3, `${server.hits} attempts, not 11`);
+    assert.ok(elapsed < 4000, `${elapsed} ms`);
+  } finally {
+    await transport.close();
+    await server.close();
+  }
+});
+
+test("past the total deadline the last retryable response is returned, as when retries run out", async () => {
+  const server = await serve((_req, res) => res.writeHead(503).end("busy"));
+  const transport = new HttpTransport({ retries: 20, retryDelayMs: 100, timeouts: { totalMs: 400 } });
+  try {
+    const res = await transport.retryResponse(() => transport.request(server.url));
+    assert.equal(res.statusCode, 503);
+    assert.equal(await res.body.text(), "busy");
+    assert.ok(server.hits >= 2 && server.hits <= 6, `${server.hits} attempts within 400 ms`);
+  } finally {
+    await transport.close();
+    await server.close();
+  }
 });

@@ -217,6 +217,10 @@ for (const [file, kind] of HOSTILE_SOURCES) {
             `${path.join(".")} = ${JSON.stringify(value)}: ${(err as Error).name}: ${(err as Error).message}`,
           );
           assert.ok(!err.message.includes("\n"), "one line");
+          assert.ok(
+            err.hint,
+            `${path.join(".")} = ${JSON.stringify(value)}: ${err.message}: says what to do`,
+          );
         }
       }
     }
@@ -277,6 +281,21 @@ const NAMED: [string, (j: Record<string, any>) => void, RegExp][] = [
       j.manifests[0].digest = 1;
     },
     /index entry 0 digest is a number/,
+  ],
+  [
+    // image-spec schema/imageindex_test.go's entry without a digest (test/fixtures/conformance)
+    "digest missing",
+    (j) => {
+      delete j.manifests[0].digest;
+    },
+    /index entry 0 digest is missing, expected a string/,
+  ],
+  [
+    "architecture missing",
+    (j) => {
+      delete j.manifests[1].platform.architecture;
+    },
+    /index entry 1 platform\.architecture is missing, expected a string/,
   ],
   [
     "mediaType a number",
@@ -407,4 +426,14 @@ test("for one platform a gzip or plain manifest is taken over a zstd one, and zs
   assert.equal((await resolveManifest(both, amd64, fetch)).digest, d("2"));
   const zstdOnly = indexOf({ mediaType: OCI_MANIFEST, digest: d("1"), size: 1 });
   assert.equal((await resolveManifest(zstdOnly, amd64, fetch)).digest, d("1"));
+});
+
+test("parsePlatform: an architecture alone means linux (docker's --platform amd64); an unknown word is refused", () => {
+  assert.deepEqual(parsePlatform("amd64"), { os: "linux", architecture: "amd64" });
+  assert.deepEqual(parsePlatform("x86_64"), { os: "linux", architecture: "amd64" });
+  assert.deepEqual(parsePlatform("arm64"), { os: "linux", architecture: "arm64" });
+  assert.deepEqual(parsePlatform("arm/v7"), { os: "linux", architecture: "arm", variant: "v7" });
+  assert.deepEqual(parsePlatform("linux/amd64"), { os: "linux", architecture: "amd64" });
+  assert.throws(() => parsePlatform("linux"), /invalid platform "linux"/);
+  assert.throws(() => parsePlatform("windows"), /invalid platform/);
 });

@@ -16,7 +16,9 @@
  *
  * It records every request (with multipart fields, file sizes instead of file bytes) so tests can
  * assert what was sent, and can destroy the socket on a chosen chunk attempt to simulate a drop, or
- * answer it with a chosen status.
+ * answer it with a chosen status. `fault` makes any endpoint misbehave as the hostile image
+ * registry does (test/support/hostile-registry.ts): stall, stop mid-body, trickle, echo what it
+ * was sent (the token, the password) in an error body and headers, or pause until released.
  */
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -48,7 +50,23 @@ export interface FakeRegistryOptions {
   onChunk?: (chunkNo: number, attempt: number) => "destroy" | number | undefined;
   /** Report "partial" for this many status polls after the last chunk (the registry's NFS delay). */
   settlePolls?: number;
+  /** A fault for this request (`path` as received, `attempt` 1-based per path), or undefined. */
+  fault?: (path: string, attempt: number) => GolemFault | undefined;
 }
+
+export type GolemFault =
+  /** Read the request, answer nothing. */
+  | { kind: "stall" }
+  /** 200 with a declared body of 1000 bytes, send `after`, then nothing. */
+  | { kind: "stall-body"; after: number }
+  /** 200, then one byte every `intervalMs`. */
+  | { kind: "trickle"; intervalMs: number }
+  /** `status` (default 500) with a body and headers echoing every field and header received. */
+  | { kind: "echo"; status?: number }
+  /** Hold the request until `release()`, then handle it normally; `paused()` tells the test. */
+  | { kind: "pause" }
+  /** 307 to `to` + the same path (another host, for a client that would follow it). */
+  | { kind: "redirect"; to: string };
 
 export class FakeGolemRegistry {
   readonly requests: RecordedRequest[] = [];
@@ -59,6 +77,11 @@ export class FakeGolemRegistry {
   #options: FakeRegistryOptions;
   #chunkAttempts = new Map<number, number>();
   #pollsUntilSettled = new Map<string, number>();
+  #attempts = new Map<string, number>();
+  #timers = new Set<NodeJS.Timeout>();
+  #releases: (() => void)[] = [];
+  #pauseWaiters: ((path: string) => void)[] = [];
+  #pausedPaths: string[] = [];
   url = "";
 
   constructor(options: FakeRegistryOptions = {}) {
@@ -76,7 +99,24 @@ export class FakeGolemRegistry {
     return this;
   }
 
+  /** Resolves with the path of the next request (or one already waiting) held by a `pause` fault. */
+  paused(): Promise<string> {
+    const waiting = this.#pausedPaths.shift();
+    if (waiting !== undefined) return Promise.resolve(waiting);
+    return new Promise((resolve) => this.#pauseWaiters.push(resolve));
+  }
+
+  /** Let every paused request go on. */
+  release(): void {
+    const r = this.#releases;
+    this.#releases = [];
+    this.#pausedPaths = [];
+    for (const f of r) f();
+  }
+
   async stop(): Promise<void> {
+    this.release();
+    for (const t of this.#timers) clearInterval(t);
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -125,6 +165,22 @@ export class FakeGolemRegistry {
       }
     } else if (body.length > 0) {
       Object.assign(rec.fields, JSON.parse(body.toString()));
+    }
+
+    const attempt = (this.#attempts.get(path) ?? 0) + 1;
+    this.#attempts.set(path, attempt);
+    const fault = this.#options.fault?.(path, attempt);
+    if (fault !== undefined && fault.kind !== "pause") {
+      this.#misbehave(fault, req, res, rec);
+      return;
+    }
+    if (fault?.kind === "pause") {
+      await new Promise<void>((resume) => {
+        this.#releases.push(resume);
+        const waiter = this.#pauseWaiters.shift();
+        if (waiter !== undefined) waiter(path);
+        else this.#pausedPaths.push(path);
+      });
     }
 
     const json = (status: number, value: unknown): void => {
@@ -214,6 +270,47 @@ export class FakeGolemRegistry {
       return ok ? text(200, "ok") : text(401, "invalid credentials");
     }
     return text(404, "no such endpoint");
+  }
+
+  #misbehave(fault: GolemFault, req: IncomingMessage, res: ServerResponse, rec: RecordedRequest): void {
+    switch (fault.kind) {
+      case "stall":
+        return;
+      case "stall-body":
+        res.writeHead(200, { "content-type": "application/json", "content-length": "1000" });
+        res.write(" ".repeat(fault.after));
+        return;
+      case "trickle": {
+        res.writeHead(200, { "content-type": "application/json", "content-length": "100000" });
+        const t = setInterval(() => {
+          if (res.destroyed) {
+            clearInterval(t);
+            this.#timers.delete(t);
+            return;
+          }
+          res.write(" ");
+        }, fault.intervalMs);
+        this.#timers.add(t);
+        res.on("close", () => clearInterval(t));
+        return;
+      }
+      case "echo": {
+        const echoed = JSON.stringify({ fields: rec.fields, authorization: req.headers.authorization ?? "" });
+        res.writeHead(fault.status ?? 500, {
+          "content-type": "application/json",
+          "x-echo": Buffer.from(echoed).toString("latin1"),
+        });
+        res.end(
+          `you sent ${echoed}; token ${rec.fields["token"] ?? ""}; password ${rec.fields["password"] ?? ""}`,
+        );
+        return;
+      }
+      case "redirect":
+        res.writeHead(307, { location: `${fault.to}${req.url ?? "/"}` }).end();
+        return;
+      case "pause":
+        return;
+    }
   }
 
   #storeDescriptor(bytes: Buffer): string {

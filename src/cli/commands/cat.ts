@@ -9,7 +9,12 @@ export class CatCommand extends Command<BaseContext> {
   static override paths = [["cat"]];
   static override usage = Command.Usage({
     description: "write a file inside a .gvmi or SquashFS image to standard output",
-    details: "PATH is an image path to a regular file; symlinks are not followed.",
+    details: `
+      PATH is an image path to a regular file; symlinks are not followed.
+
+      cat prints the file's bytes as they are, so it takes no --json: for a file's metadata as
+      JSON, use \`gvmconv ls FILE PATH -l --json\`.
+    `,
     examples: [["Show /etc/os-release", "$0 cat app.gvmi /etc/os-release"]],
   });
 

@@ -6,12 +6,13 @@
  * --login-check, --logout) are accepted here too and do what `gvmconv login|logout` do.
  */
 import { Command, Option, type BaseContext } from "clipanion";
-import type { CommandHelp } from "../command-spec.js";
+import type { CommandHelp, ProgramContext } from "../command-spec.js";
 import { basename } from "node:path";
 import { writeFile } from "node:fs/promises";
 
 import type {
   ConvertOptions,
+  ConvertPlan,
   ConvertResult,
   ImageDescription,
   OutputFormat,
@@ -39,7 +40,15 @@ export class ConvertCommand extends Command<BaseContext> {
       \`docker-daemon:REF\`.
 
       The .gvmi is written to a temporary file and renamed into place when complete. Its SHA3-224,
-      which Golem providers verify, is printed on standard output.
+      which Golem providers verify, is printed on standard output. An existing output built from
+      the same image with the same options is kept; one built otherwise is rebuilt; a file
+      gvmconv did not write is replaced only with --force.
+
+      --dry-run resolves the image (manifest and config only, no layer is downloaded) and prints
+      the digest, the platforms on offer, the config the trailer would carry, the mount points
+      and the warnings, writing nothing. --json prints one JSON document on standard output
+      (other lines go to standard error); --json-file FILE writes gvmkit-build's
+      --extra-json-info-path document to FILE (\`-\`: standard output).
 
       gvmkit-build's flags are accepted with the same meaning, so scripts switch by changing the
       command name. An image named like a command (\`ls\`, \`help\`) is given with its tag
@@ -50,6 +59,8 @@ export class ConvertCommand extends Command<BaseContext> {
       ["Convert and upload to the Golem registry", "$0 user/img:tag --push"],
       ["Convert a local OCI layout", "$0 oci:./layout:latest -o app.gvmi"],
       ["Root filesystem only, as SquashFS", "$0 alpine:3.20 --format squashfs -o alpine.sqfs"],
+      ["See what would be built, writing nothing", "$0 user/img:tag --volume /data --dry-run"],
+      ["The result as one JSON document on stdout", "$0 user/img:tag --json"],
     ],
   });
 
@@ -156,8 +167,14 @@ export class ConvertCommand extends Command<BaseContext> {
   uploadWorkers = Option.String("--upload-workers", { description: "parallel chunk uploads (default 4)" });
 
   // Output
-  json = Option.String("--json,--extra-json-info-path", {
-    description: "write image path, hash and repository info as JSON",
+  json = Option.Boolean("--json", false, {
+    description: "print one JSON document on stdout (other lines go to stderr)",
+  });
+  jsonFile = Option.String("--json-file,--extra-json-info-path", {
+    description: "write image path, hash and repository info as JSON to FILE (- for stdout)",
+  });
+  dryRun = Option.Boolean("--dry-run", false, {
+    description: "resolve the image and show what would be built; download and write nothing",
   });
   hideProgress = Option.Boolean("--hide-progress,--quiet,-q", false, {
     description: "no progress, warnings and errors only",
@@ -165,27 +182,42 @@ export class ConvertCommand extends Command<BaseContext> {
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
 
   async execute(): Promise<number> {
-    const { stdout, stderr, env } = this.context;
+    const { stderr, env } = this.context;
+    const stdout = this.#human();
     const reporter = CliReporter.forStream(stderr, env, this.hideProgress);
     try {
       if (this.login) return await runLogin(this.context, reporter);
       if (this.logout) return await runLogout(this.context, reporter);
-      if (this.loginCheck) return await runLoginCheck(this.context, reporter);
+      if (this.loginCheck) return await runLoginCheck(this.context, reporter, this.json);
 
       // Every option is parsed before any work starts.
       const lib = await library();
       const target = this.#pushTarget(lib);
       const pushing = this.push || this.pushTo !== undefined;
       const push = this.#pushOptions(target);
-      if (this.json !== undefined && this.directFileUpload === undefined && this.#format() === "squashfs") {
-        throw new UsageError("--extra-json-info-path describes a .gvmi", { hint: "drop --format squashfs" });
+      if (
+        this.jsonFile !== undefined &&
+        this.directFileUpload === undefined &&
+        this.#format() === "squashfs"
+      ) {
+        throw new UsageError("--json-file describes a .gvmi", {
+          hint: "drop --format squashfs, or use --json",
+        });
+      }
+      if (this.dryRun && (pushing || this.directFileUpload !== undefined)) {
+        throw new UsageError("--dry-run builds nothing, so it cannot upload", {
+          hint: "drop --push/--push-to/-d to see the plan",
+        });
       }
       // One context for the whole run: the environment with .env beneath it, as gvmkit-build.
+      const program = this.context as ProgramContext;
+      program.honourSignal?.();
       const context = lib.createContext({
         env,
         reporter,
         strict: this.strict,
         mkfsTime: parseMkfsTime(this.mkfsTime),
+        signal: program.signal,
       });
       const registryCredentials = await this.#registryCredentials();
       // On a terminal, a missing login is asked for now, before any layer is read (gvmkit-build).
@@ -206,6 +238,12 @@ export class ConvertCommand extends Command<BaseContext> {
         const base = this.#convertOptions();
         const image = { ...base.image, credentials: registryCredentials, authFile: this.authfile };
         const options = { ...base, image, context };
+        if (this.dryRun) {
+          const plan = await lib.planConvert(this.source, options);
+          if (this.json) this.context.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+          else this.context.stdout.write(formatPlan(plan, false));
+          return 0;
+        }
         if (pushing) {
           const both = await lib.convertAndPush(this.source, { ...options, push });
           result = both.conversion;
@@ -233,14 +271,54 @@ export class ConvertCommand extends Command<BaseContext> {
         stdout.write(`sha3-224: ${result.sha3}\n`);
       }
 
-      if (this.json !== undefined && description !== undefined) {
-        const info = lib.imageInfoDocument(description, result, pushed);
-        const path = this.json;
-        await writeFile(path, JSON.stringify(info, null, 2) + "\n").catch((err: unknown) => {
-          throw new lib.OutputWriteError(path, `cannot write ${path}: ${(err as Error).message}`, {
-            cause: err,
+      if (this.jsonFile !== undefined && description !== undefined) {
+        const info = `${JSON.stringify(lib.imageInfoDocument(description, result, pushed), null, 2)}\n`;
+        const path = this.jsonFile;
+        // `-` is standard output, as everywhere else; never a file named `-`.
+        if (path === "-") this.context.stdout.write(info);
+        else
+          await writeFile(path, info).catch((err: unknown) => {
+            throw new lib.OutputWriteError(path, `cannot write ${path}: ${(err as Error).message}`, {
+              cause: err,
+            });
           });
-        });
+      }
+      if (this.json) {
+        const doc = {
+          format: result?.format ?? "gvmi",
+          outputPath: result?.outputPath ?? description?.imagePath ?? null,
+          kept: result?.kept ?? false,
+          size: result?.size ?? description?.size ?? null,
+          sha3: result?.sha3 ?? description?.sha3 ?? null,
+          imageId: result?.imageId ?? null,
+          reference: result?.reference ?? null,
+          containerConfig: result?.containerConfig ?? null,
+          addedMountPoints: result?.addedMountPoints ?? [],
+          descriptor:
+            description === undefined
+              ? null
+              : {
+                  path: description.descriptorPath,
+                  sha256: description.descriptorSha256,
+                  reused: description.reused,
+                },
+          push:
+            pushed === undefined
+              ? null
+              : {
+                  downloadUrl: pushed.downloadUrl,
+                  tag: pushed.attached
+                    ? {
+                        repository: pushed.attached.repository,
+                        tag: pushed.attached.tag,
+                        url: pushed.attached.url,
+                        user: pushed.attached.user,
+                      }
+                    : null,
+                },
+          warnings: (result?.warnings ?? []).map((w) => ({ code: w.code, message: w.message })),
+        };
+        this.context.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
       }
       return 0;
     } catch (err) {
@@ -254,7 +332,7 @@ export class ConvertCommand extends Command<BaseContext> {
    * with the image link's other spelling), then, after an upload, the download link.
    */
   #printImageLink(description: ImageDescription, pushed: PushResult | undefined): void {
-    const { stdout } = this.context;
+    const stdout = this.#human();
     if (description.reused) {
       stdout.write(" -- file descriptor already exists and is newer\n");
       stdout.write(`Image link (for use in SDK): ${description.sha3}\n`);
@@ -268,7 +346,7 @@ export class ConvertCommand extends Command<BaseContext> {
 
   /** The values for yapapi's `vm.repo(image_hash=…, image_url=…)`, with the real URL when there is one. */
   #printVmRepo(description: ImageDescription, pushed: PushResult | undefined): void {
-    const { stdout } = this.context;
+    const stdout = this.#human();
     if (pushed !== undefined) {
       stdout.write(`vm.repo(image_hash="${description.sha3}", image_url="${pushed.downloadUrl}")\n`);
     } else {
@@ -277,6 +355,11 @@ export class ConvertCommand extends Command<BaseContext> {
         `self-hosted: vm.repo(image_hash="${description.sha3}", image_url=<the URL where you serve ${name}>)\n`,
       );
     }
+  }
+
+  /** With --json, standard output carries the JSON document alone; the human lines go to stderr. */
+  #human(): BaseContext["stdout"] {
+    return this.json ? this.context.stderr : this.context.stdout;
   }
 
   #format(): OutputFormat {
@@ -364,4 +447,38 @@ export class ConvertCommand extends Command<BaseContext> {
       },
     };
   }
+}
+
+/**
+ * The plan as `--dry-run` and `inspect REF` print it; `warnings` false when the reporter has
+ * already printed them on standard error (--dry-run, as a real run does).
+ */
+export function formatPlan(plan: ConvertPlan, warnings = true): string {
+  const outcome = {
+    create: "would be written",
+    keep: "exists, built from this image with these options: would be kept",
+    replace: "exists, built otherwise: would be rebuilt",
+    refuse: "exists and gvmconv did not write it: refused without --force",
+  }[plan.output];
+  const lines = [
+    `source:      ${plan.source}${plan.reference !== undefined ? ` (${plan.reference})` : ""}`,
+    `transport:   ${plan.transport}`,
+    ...(plan.digest !== undefined ? [`digest:      ${plan.digest}`] : []),
+    ...(plan.manifestDigest !== undefined && plan.manifestDigest !== plan.digest
+      ? [`manifest:    ${plan.manifestDigest}`]
+      : []),
+    `image id:    ${plan.imageId}`,
+    `platform:    ${plan.platform}`,
+    `platforms:   ${plan.platforms.join(", ")}`,
+    `layers:      ${plan.layers.length} (${formatBytes(plan.downloadSize)} to download on a cold cache)`,
+    `output:      ${plan.outputPath} (${plan.format}) ${outcome}`,
+  ];
+  if (plan.containerConfig !== undefined) {
+    lines.push("config:");
+    for (const line of JSON.stringify(plan.containerConfig, null, 2).split("\n")) lines.push(`  ${line}`);
+  }
+  if (plan.mountPoints.length > 0)
+    lines.push(`mount points added where the image lacks them: ${plan.mountPoints.join(", ")}`);
+  if (warnings) for (const w of plan.warnings) lines.push(`warning ${w.code}: ${w.message}`);
+  return `${lines.join("\n")}\n`;
 }

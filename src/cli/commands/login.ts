@@ -45,12 +45,15 @@ export class LoginCommand extends Command<BaseContext> {
     description: "read the token from standard input (all of it)",
   });
   check = Option.Boolean("--check", false, { description: "only check the login in use" });
+  json = Option.Boolean("--json", false, { description: "with --check: print one JSON document" });
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
 
   async execute(): Promise<number> {
     const reporter = CliReporter.forStream(this.context.stderr, this.context.env, false);
     try {
-      if (this.check) return await runLoginCheck(this.context, reporter);
+      if (this.json && !this.check)
+        throw new UsageError("--json goes with --check", { hint: "gvmconv login --check --json" });
+      if (this.check) return await runLoginCheck(this.context, reporter, this.json);
       return await runLogin(this.context, reporter, this.user, { passwordStdin: this.passwordStdin });
     } catch (err) {
       return reportError(err, this.context.stderr, this.debug);
@@ -143,9 +146,18 @@ async function askLogin(
   return { user, token };
 }
 
-export async function runLoginCheck(context: BaseContext, reporter: CliReporter): Promise<number> {
+export async function runLoginCheck(
+  context: BaseContext,
+  reporter: CliReporter,
+  json = false,
+): Promise<number> {
   const { checkLogin } = await library();
   const result = await checkLogin({ env: context.env, reporter });
+  if (json) {
+    // The check's result holds no token: user, registry, where the login came from, and whether it works.
+    context.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return result.found && result.valid ? 0 : 1;
+  }
   if (!result.found) {
     context.stdout.write(`not logged in to ${result.registryUrl}\n`);
     return 1;

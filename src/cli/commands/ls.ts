@@ -23,6 +23,7 @@ export class LsCommand extends Command<BaseContext> {
   imagePath = Option.String({ name: "PATH", required: false });
   long = Option.Boolean("-l", false, { description: "long listing" });
   recursive = Option.Boolean("-R", false, { description: "list subdirectories recursively" });
+  json = Option.Boolean("--json", false, { description: "print one JSON document (every directory listed)" });
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
 
   async execute(): Promise<number> {
@@ -33,6 +34,14 @@ export class LsCommand extends Command<BaseContext> {
         recursive: this.recursive,
         stat: this.long,
       });
+      if (this.json) {
+        const directories = [];
+        for await (const dir of listing) directories.push(dir);
+        stdout.write(
+          `${JSON.stringify({ file: this.file, path: this.imagePath ?? "/", directories }, null, 2)}\n`,
+        );
+        return 0;
+      }
       let first = true;
       for await (const dir of listing) {
         const out: string[] = [];

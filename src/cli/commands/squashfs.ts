@@ -1,6 +1,6 @@
 /** `gvmconv squashfs`: a directory or a tar (file or stdin) → a SquashFS image. */
 import { Command, Option, type BaseContext } from "clipanion";
-import type { CommandHelp } from "../command-spec.js";
+import type { CommandHelp, ProgramContext } from "../command-spec.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import { parseMkfsTime, parseWriterOptions } from "../parse-options.js";
 import { reportError } from "../errors.js";
@@ -15,7 +15,9 @@ export class SquashfsCommand extends Command<BaseContext> {
       a tar file (plain, gzip or zstd), or \`-\` for a tar on standard input.
 
       The image is written to a temporary file beside OUT and renamed into place only when it is
-      complete. An existing OUT is kept unless --force is given.
+      complete. An existing OUT that gvmconv built from the same tar file with the same options is
+      kept; one it built otherwise (or from a directory or stdin) is rebuilt; any other file is
+      replaced only with --force. What OUT was built from is recorded in .OUT.gvmconv.json beside it.
     `,
     examples: [
       ["Image a directory", "$0 squashfs ./rootfs -o rootfs.squashfs"],
@@ -53,7 +55,10 @@ export class SquashfsCommand extends Command<BaseContext> {
   alwaysCompress = Option.Boolean("--always-compress", false, {
     description: "compress every block, even those whose bytes look random (slower; see README)",
   });
-  force = Option.Boolean("--force", false, { description: "overwrite OUT if it exists" });
+  force = Option.Boolean("--force", false, {
+    description: "replace OUT whatever it is (default: only a SquashFS gvmconv wrote)",
+  });
+  json = Option.Boolean("--json", false, { description: "print one JSON document" });
   strict = Option.Boolean("--strict", false, { description: "treat warnings about the input as errors" });
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
   quiet = Option.Boolean("--quiet", false, { description: "print warnings and errors only" });
@@ -70,6 +75,8 @@ export class SquashfsCommand extends Command<BaseContext> {
         alwaysCompress: this.alwaysCompress,
       });
       const mkfsTime = parseMkfsTime(this.mkfsTime);
+      const program = this.context as ProgramContext;
+      program.honourSignal?.();
       const { buildSquashfs } = await library();
       const result = await buildSquashfs(this.input, this.output, {
         writer,
@@ -79,8 +86,13 @@ export class SquashfsCommand extends Command<BaseContext> {
         reporter,
         strict: this.strict,
         mkfsTime,
+        signal: program.signal,
       });
-      reporter.info(`wrote ${this.output} (${formatBytes(result.size)})`);
+      if (this.json) {
+        this.context.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        return 0;
+      }
+      reporter.info(`${result.kept ? "kept" : "wrote"} ${this.output} (${formatBytes(result.size)})`);
       return 0;
     } catch (err) {
       return reportError(err, stderr, this.debug);

@@ -21,6 +21,7 @@ export class VerifyCommand extends Command<BaseContext> {
 
   file = Option.String({ name: "FILE" });
   hash = Option.String("--hash", { description: "expected SHA3-224 (56 hex digits)" });
+  json = Option.Boolean("--json", false, { description: "print one JSON document" });
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
 
   async execute(): Promise<number> {
@@ -29,6 +30,10 @@ export class VerifyCommand extends Command<BaseContext> {
       const expected = this.hash === undefined ? undefined : parseHash(this.hash);
       const { verifyImage } = await library();
       const result = await verifyImage(this.file, { sha3: expected });
+      if (this.json) {
+        stdout.write(`${JSON.stringify({ file: this.file, ok: true, ...result }, null, 2)}\n`);
+        return 0;
+      }
       const what = result.kind === "gvmi" ? "gvmi: trailer and CRC ok" : "plain SquashFS (no .gvmi trailer)";
       stdout.write(
         `${this.file}: ok — ${what}; ${result.inodes} inodes (${result.files} files, ${result.directories} directories), ` +

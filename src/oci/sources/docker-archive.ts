@@ -5,7 +5,7 @@
  * (`alpine:3.20`) or `@N`, the N-th image of the archive.
  */
 import { digestOf, isDigest } from "../digest.js";
-import { InvalidReferenceError, LocalSourceError } from "../errors.js";
+import { ArchiveAmbiguousError, InvalidReferenceError, LocalSourceError } from "../errors.js";
 import { makeImage, type Image } from "../image.js";
 import {
   MAX_CONFIG_BYTES,
@@ -25,14 +25,22 @@ interface SaveEntry {
   Layers: string[];
 }
 
+/** What to do about an archive whose manifest.json is missing or broken. */
+const REWRITE_HINT = "write it again with `docker save IMAGE -o FILE` (or `podman save`)";
+
 function parseSaveManifest(bytes: Buffer, location: string): SaveEntry[] {
   let v: unknown;
   try {
     v = JSON.parse(bytes.toString("utf8"));
   } catch (err) {
-    throw new LocalSourceError(location, "manifest.json is not valid JSON", { cause: err });
+    throw new LocalSourceError(location, "manifest.json is not valid JSON", {
+      cause: err,
+      hint: REWRITE_HINT,
+    });
   }
-  if (!Array.isArray(v)) throw new LocalSourceError(location, "manifest.json is not a list");
+  if (!Array.isArray(v)) {
+    throw new LocalSourceError(location, "manifest.json is not a list", { hint: REWRITE_HINT });
+  }
   return v.map((e: unknown, i) => {
     // `null` and non-objects too: a hostile manifest.json must not reach a property read.
     const o = (typeof e === "object" && e !== null ? e : {}) as Partial<SaveEntry>;
@@ -41,7 +49,9 @@ function parseSaveManifest(bytes: Buffer, location: string): SaveEntry[] {
       !Array.isArray(o.Layers) ||
       !o.Layers.every((l) => typeof l === "string")
     ) {
-      throw new LocalSourceError(location, `manifest.json entry ${i} lacks Config or Layers`);
+      throw new LocalSourceError(location, `manifest.json entry ${i} lacks Config or Layers`, {
+        hint: REWRITE_HINT,
+      });
     }
     return {
       Config: o.Config,
@@ -51,36 +61,62 @@ function parseSaveManifest(bytes: Buffer, location: string): SaveEntry[] {
   });
 }
 
+/** A RepoTags entry as a reference; undefined for an odd tag (skipped, as docker load does). */
+function tagReference(tag: string): Reference | undefined {
+  try {
+    return parseReference(tag);
+  } catch {
+    return undefined;
+  }
+}
+
+const sameName = (a: Reference, b: Reference): boolean =>
+  a.registry === b.registry && a.repository === b.repository && a.tag === b.tag;
+
+/** `@0 (localhost/a:1)`, `@1 (untagged)`: each image as SOURCE can name it. */
+function describeChoices(entries: SaveEntry[]): string[] {
+  return entries.map((e, i) => `@${i} (${(e.RepoTags ?? []).join(", ") || "untagged"})`);
+}
+
+/**
+ * The image SOURCE's REF names, as containers/image reads `docker-archive:PATH[:REF|:@N]`: none
+ * for an archive of one image; a reference matched against every RepoTags entry after
+ * normalization (`alpine` is `docker.io/library/alpine:latest`; podman's own images are
+ * `localhost/NAME`); `@N` the N-th entry of manifest.json. Several images and no REF, or a REF
+ * that two different images carry, is ambiguous and refused with the choices listed.
+ */
 function selectEntry(
   entries: SaveEntry[],
   ref: string | undefined,
   location: string,
 ): { entry: SaveEntry; reference: Reference | undefined } {
-  const tags = entries.flatMap((e) => e.RepoTags ?? []);
   const refOf = (e: SaveEntry): Reference | undefined => {
     const t = e.RepoTags?.[0];
-    if (t === undefined) return undefined;
-    try {
-      return parseReference(t);
-    } catch {
-      return undefined;
-    }
+    return t === undefined ? undefined : tagReference(t);
+  };
+  const example = (): string => {
+    const tag = entries.flatMap((e) => e.RepoTags ?? [])[0];
+    return `docker-archive:${location}:${tag ?? "@0"} or docker-archive:${location}:@${entries.length - 1}`;
   };
   if (ref === undefined || ref === "") {
     if (entries.length === 1 && entries[0] !== undefined)
       return { entry: entries[0], reference: refOf(entries[0]) };
-    throw new LocalSourceError(
+    if (entries.length === 0) throw new LocalSourceError(location, "manifest.json lists no images");
+    throw new ArchiveAmbiguousError(
       location,
-      entries.length === 0
-        ? "manifest.json lists no images"
-        : `the archive holds ${entries.length} images; name one with :REF (${tags.join(", ") || "@0, @1, …"})`,
+      `the archive holds ${entries.length} images`,
+      describeChoices(entries),
+      example(),
     );
   }
   const n = /^@(\d+)$/.exec(ref);
   if (n !== null) {
     const e = entries[Number(n[1])];
     if (e === undefined)
-      throw new LocalSourceError(location, `the archive has no image ${ref} (it has ${entries.length})`);
+      throw new LocalSourceError(
+        location,
+        `the archive has no image ${ref}; it has ${describeChoices(entries).join(", ")}`,
+      );
     return { entry: e, reference: refOf(e) };
   }
   let want: Reference;
@@ -91,20 +127,42 @@ function selectEntry(
       throw new LocalSourceError(location, `"${ref}" is neither a tag nor @N`, { cause: err });
     throw err;
   }
+  const matches: Array<{ entry: SaveEntry; reference: Reference }> = [];
   for (const e of entries) {
     for (const t of e.RepoTags ?? []) {
-      try {
-        const r = parseReference(t);
-        if (r.registry === want.registry && r.repository === want.repository && r.tag === want.tag)
-          return { entry: e, reference: r };
-      } catch {
-        // an odd tag in the archive: skip it
+      const r = tagReference(t);
+      if (r !== undefined && sameName(r, want)) {
+        matches.push({ entry: e, reference: r });
+        break;
       }
     }
   }
+  const first = matches[0];
+  // The same tag on two entries of one config is one image listed twice; on two configs, a guess.
+  if (first !== undefined && matches.every((m) => m.entry.Config === first.entry.Config)) return first;
+  if (first !== undefined) {
+    throw new ArchiveAmbiguousError(
+      location,
+      `${matches.length} different images are tagged "${ref}"`,
+      describeChoices(entries),
+      `docker-archive:${location}:@${entries.indexOf(first.entry)}`,
+    );
+  }
+  // Not there: a tag that differs only by registry (podman's `localhost/`) is the likely intent.
+  const near = entries
+    .flatMap((e) => e.RepoTags ?? [])
+    .filter((t) => {
+      const r = tagReference(t);
+      return (
+        r !== undefined &&
+        r.tag === want.tag &&
+        r.repository.split("/").pop() === want.repository.split("/").pop()
+      );
+    });
   throw new LocalSourceError(
     location,
-    `no image tagged "${ref}" in the archive; it has: ${tags.join(", ") || "untagged images only (use @N)"}`,
+    `no image tagged "${ref}" in the archive; it has ${describeChoices(entries).join(", ")}`,
+    near.length > 0 ? { hint: `did you mean docker-archive:${location}:${near[0]}?` } : {},
   );
 }
 
@@ -122,7 +180,7 @@ export async function openDockerArchiveFiles(
       hint:
         (await files.size("index.json")) !== undefined
           ? "this looks like an OCI archive: use oci-archive:"
-          : "",
+          : REWRITE_HINT,
     });
   }
   const { entry, reference } = selectEntry(parseSaveManifest(mbytes, files.location), ref, files.location);

@@ -103,7 +103,9 @@ export async function readBlob(
 ): Promise<Buffer> {
   const b = await files.read(blobPath(digest), max);
   if (b === undefined)
-    throw new LocalSourceError(files.location, `${what} ${digest} is missing (${blobPath(digest)})`);
+    throw new LocalSourceError(files.location, `${what} ${digest} is missing (${blobPath(digest)})`, {
+      hint: "the layout lacks a blob its index or manifest names; copy or export the image again",
+    });
   verifyBytes(b, digest, `${what} in ${files.location}`);
   return b;
 }

@@ -14,6 +14,7 @@ import { makeImage, type Image } from "../image.js";
 import {
   MAX_CONFIG_BYTES,
   MAX_MANIFEST_BYTES,
+  offeredPlatforms,
   parseImageConfig,
   parseManifest,
   resolveManifest,
@@ -89,9 +90,13 @@ export async function openLayoutImage(
   // A named (or only) entry is taken whatever its platform (makeImage warns on a mismatch);
   // platform selection applies to the indexes below it, or to index.json itself.
   let resolved: ResolvedManifest;
-  if ("kind" in chosen) resolved = await resolveManifest(chosen, opts.platform, fetch);
-  else {
+  let platforms: string[] | undefined;
+  if ("kind" in chosen) {
+    resolved = await resolveManifest(chosen, opts.platform, fetch);
+    platforms = offeredPlatforms(chosen);
+  } else {
     const child = await fetch(chosen);
+    if (child.kind === "index") platforms = offeredPlatforms(child);
     resolved =
       child.kind === "manifest"
         ? { manifest: child, digest: chosen.digest, path: [chosen] }
@@ -114,6 +119,7 @@ export async function openLayoutImage(
     reporter: opts.reporter,
     concurrency: opts.concurrency,
     requestedPlatform: opts.platform,
+    ...(platforms !== undefined ? { platforms } : {}),
     ...(opts.maxRatio !== undefined ? { maxRatio: opts.maxRatio } : {}),
     ...(onClose !== undefined ? { onClose } : {}),
   });

@@ -8,6 +8,7 @@ import { digestOf } from "../digest.js";
 import { makeImage, type Image } from "../image.js";
 import {
   MAX_CONFIG_BYTES,
+  offeredPlatforms,
   parseImageConfig,
   parseManifest,
   resolveManifest,
@@ -27,6 +28,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     retries: opts.retries,
     retryDelayMs: opts.retryDelayMs,
+    timeouts: opts.timeouts,
     tokenCache: opts.tokenCache,
   });
   try {
@@ -121,6 +123,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
       reporter: opts.reporter,
       concurrency: opts.concurrency,
       requestedPlatform: opts.platform,
+      ...(top.m.kind === "index" ? { platforms: offeredPlatforms(top.m) } : {}),
       ...(opts.maxRatio !== undefined ? { maxRatio: opts.maxRatio } : {}),
       store: {
         async fetch(layer, advance) {
@@ -129,6 +132,7 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
             task: { advance, setTotal() {}, done() {} },
             retries: opts.retries,
             retryDelayMs: opts.retryDelayMs,
+            ...(opts.timeouts.totalMs !== undefined ? { deadlineMs: opts.timeouts.totalMs } : {}),
             ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
           });
         },

@@ -157,3 +157,12 @@ test("GVMCONV_GZIP_BACKEND is resolved by the run context, and a bad value is a 
   );
   assert.throws(() => createContext({ env: { GVMCONV_GZIP_BACKEND: "pigz" }, dotenv: false }), UsageError);
 });
+
+test("an output built with one gzip encoder is not kept for a run with the other (output policy)", async () => {
+  const { byteOptions } = await import("../../../src/api/output-policy.js");
+  const libdeflate = byteOptions({ compression: "gzip", gzipBackend: "libdeflate" });
+  const zlib = byteOptions({ compression: "gzip", gzipBackend: "zlib" });
+  assert.notDeepEqual(libdeflate, zlib);
+  assert.deepEqual(byteOptions({ compression: "gzip" }), libdeflate, "unset: libdeflate here");
+  assert.equal(byteOptions({ compression: "xz" })["gzipEncoder"], undefined);
+});
