@@ -3,18 +3,20 @@
 # large file (gzip and xz), then the whole registry → SquashFS pipeline against skopeo + umoci +
 # mksquashfs (bench/pipeline.ts). A benchmark, not a test. Inputs are cached under bench/out/
 # (gitignored). `npm run bench -- squashfs` or `npm run bench -- pipeline [gzip9|gzip6|xz] [--runs=N]
-# [--profile]` runs one of them alone.
+# [--profile]` runs one of them alone. `npm run bench -- gzip` compares the gzip encoders
+# (bench/gzip.ts) on the rootfs and a mixed-binary tree; `npm run bench -- cache` times a
+# re-conversion with every data block in the block cache against a cold one (bench/block-cache.ts).
 set -euo pipefail
 what="${1:-all}"
 if [ $# -gt 0 ]; then shift; fi
-case "$what" in all | squashfs | pipeline | build) ;; *) echo "usage: bench.sh [all|squashfs|pipeline [ARGS…]|build [ARGS…]]" >&2; exit 2 ;; esac
+case "$what" in all | squashfs | gzip | cache | pipeline | build) ;; *) echo "usage: bench.sh [all|squashfs|gzip|cache|pipeline [ARGS…]|build [ARGS…]]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 npx tsc -p tsconfig.json
 npx tsc -p tsconfig.test.json
 mkdir -p bench/out
 
-if [ "$what" = all ] || [ "$what" = squashfs ]; then
+if [ "$what" = all ] || [ "$what" = squashfs ] || [ "$what" = gzip ]; then
 # A Debian root filesystem: debootstrap when it works (needs the Debian mirror), else a copy of /usr.
 rootfs=bench/out/rootfs
 if [ ! -e "$rootfs.complete" ]; then
@@ -51,7 +53,28 @@ if [ ! -e "$large.complete" ]; then
   touch "$large.complete"
 fi
 
-node build/bench/squashfs.js "rootfs=$rootfs" "large=$large"
+if [ "$what" != gzip ]; then node build/bench/squashfs.js "rootfs=$rootfs" "large=$large"; fi
+fi
+
+if [ "$what" = all ] || [ "$what" = gzip ]; then
+  # A mixed-binary tree: the first 160 MiB of /usr/bin and of /usr/lib/<arch> (sorted, regular
+  # files only): executables, shared libraries, some data — what an application image adds.
+  mixed=bench/out/mixed
+  if [ ! -e "$mixed.complete" ]; then
+    rm -rf "$mixed"; mkdir -p "$mixed"
+    for src in /usr/bin "$(ls -d /usr/lib/*-linux-gnu | head -1)"; do
+      find "$src" -maxdepth 1 -type f -printf '%s\t%P\n' | LC_ALL=C sort -t "$(printf '\t')" -k2 |
+        awk -F '\t' -v dir="$src" -v limit=$((160 << 20)) '{ total += $1; if (total > limit) exit; print dir "/" $2 }' |
+        while IFS= read -r f; do mkdir -p "$mixed$(dirname "$f")"; cp -p "$f" "$mixed$f"; done
+    done
+    touch "$mixed.complete"
+  fi
+  echo "mixed: $(du -sh "$mixed" | cut -f1), $(find "$mixed" -type f | wc -l) files"
+  node build/bench/gzip.js "rootfs=$rootfs" "mixed=$mixed"
+fi
+
+if [ "$what" = all ] || [ "$what" = cache ]; then
+  node build/bench/block-cache.js
 fi
 
 if [ "$what" = all ] || [ "$what" = pipeline ]; then

@@ -44,7 +44,11 @@ if ! $npm_only && ! command -v moto_server >/dev/null 2>&1; then
     python3 -m pip install -q --break-system-packages 'moto[server]==5.2.1' >&2
 fi
 
-# npm dependencies: install from the lock file when node_modules is absent or out of date.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm dependencies: install from the lock file when node_modules is absent or out of date. A
+# symlinked node_modules is another checkout's (a worktree sharing the main one's): npm ci would
+# empty the directory it points to, so it is left alone.
+if [ -L node_modules ]; then
+  :
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund >&2
 fi

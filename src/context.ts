@@ -14,6 +14,13 @@
  *   the clock, so the same input keeps the same bytes and the same hash.
  * - `xzBackend`: `GVMCONV_XZ_BACKEND=lzma-native` forces the liblzma bundled with lzma-native
  *   over the system's (README, "Dependencies"); the two give identical bytes.
+ * - `gzipBackend`: `GVMCONV_GZIP_BACKEND=libdeflate` or `zlib` picks the gzip encoder; unset or
+ *   `auto`, libdeflate when it loads, else Node's zlib with a warning (the bytes differ). CI that
+ *   pins image hashes sets it, so that a machine without libdeflate fails instead of differing.
+ * - `blockCache`: `GVMCONV_BLOCK_CACHE=1` keeps compressed data blocks in `blocks/` under the
+ *   cache root for re-conversions (an absolute path puts them there instead; unset or 0: off),
+ *   bounded by `GVMCONV_BLOCK_CACHE_MAX` MiB (default 4096). Opt-in: a cold run writes the
+ *   image's compressed size again into the cache, worth it only where images are rebuilt.
  * - `network`: timeouts and retries of every HTTP request, to either registry — the caller's
  *   `network`, else `GVMCONV_CONNECT_TIMEOUT`, `GVMCONV_HEADERS_TIMEOUT`, `GVMCONV_BODY_TIMEOUT`,
  *   `GVMCONV_RATE_WINDOW`, `GVMCONV_TOTAL_TIMEOUT`, `GVMCONV_RETRY_DELAY` (seconds, fractions
@@ -87,9 +94,19 @@ export interface RunContext {
   readonly warnings: readonly Warning[];
   /** Which liblzma encodes xz blocks; undefined: the system's when it loads, else the bundled one. */
   readonly xzBackend: "liblzma" | "lzma-native" | undefined;
+  /** Which encoder writes gzip blocks; undefined: libdeflate when it loads, else Node's zlib. */
+  readonly gzipBackend: "libdeflate" | "zlib" | undefined;
+  /**
+   * The block cache (`GVMCONV_BLOCK_CACHE`): undefined when off; else its directory (undefined:
+   * `blocks/` in the cache root) and its bound (`GVMCONV_BLOCK_CACHE_MAX`, MiB).
+   */
+  readonly blockCache: { dir: string | undefined; maxBytes: number } | undefined;
   /** The run's HTTP settings: only the fields the caller or the environment set. */
   readonly network: NetworkSettings & { timeouts: Timeouts };
 }
+
+/** Default bound of the block cache: 4 GiB, a few re-converted images. */
+export const DEFAULT_BLOCK_CACHE_MAX = 4 * 1024 * 1024 * 1024;
 
 /** Options of a use case that runs in a context: the caller's own, or one made from these. */
 export type RunOptions = ContextOptions & { context?: RunContext };
@@ -193,6 +210,12 @@ export function createContext(options: ContextOptions = {}): RunContext {
     throw new UsageError(`GVMCONV_XZ_BACKEND must be liblzma or lzma-native, got '${backend}'`);
   }
   const xzBackend = backend === "liblzma" || backend === "lzma-native" ? backend : undefined;
+  const gzip = env["GVMCONV_GZIP_BACKEND"];
+  if (gzip !== undefined && gzip !== "" && gzip !== "auto" && gzip !== "libdeflate" && gzip !== "zlib") {
+    throw new UsageError(`GVMCONV_GZIP_BACKEND must be libdeflate, zlib or auto, got '${gzip}'`);
+  }
+  const gzipBackend = gzip === "libdeflate" || gzip === "zlib" ? gzip : undefined;
+  const blockCache = blockCacheSetting(env);
   const strict = options.strict ?? false;
   const outer = options.reporter ?? silentReporter;
   const warnings: Warning[] = [];
@@ -217,8 +240,27 @@ export function createContext(options: ContextOptions = {}): RunContext {
     mkfsTime,
     warnings,
     xzBackend,
+    gzipBackend,
+    blockCache,
     network,
   };
+}
+
+function blockCacheSetting(env: Env): RunContext["blockCache"] {
+  const on = env["GVMCONV_BLOCK_CACHE"];
+  if (on === undefined || on === "" || on === "0") return undefined;
+  if (on !== "1" && !on.startsWith("/")) {
+    throw new UsageError(`GVMCONV_BLOCK_CACHE must be 1, 0 or an absolute directory, got '${on}'`);
+  }
+  const max = env["GVMCONV_BLOCK_CACHE_MAX"];
+  let maxBytes = DEFAULT_BLOCK_CACHE_MAX;
+  if (max !== undefined && max !== "") {
+    if (!/^\d+$/.test(max) || Number(max) < 1 || Number(max) > 2 ** 32) {
+      throw new UsageError(`GVMCONV_BLOCK_CACHE_MAX must be a whole number of MiB from 1, got '${max}'`);
+    }
+    maxBytes = Number(max) * 1024 * 1024;
+  }
+  return { dir: on === "1" ? undefined : on, maxBytes };
 }
 
 /** The caller's context, or one made from its options. */

@@ -93,7 +93,7 @@ export const ERROR_CODES = {
   E_SQUASHFS_COMPRESSION_LEVEL: "the compression level is out of the compressor's range",
   E_SQUASHFS_COMPRESSION_UNKNOWN: "a compressor gvmconv does not know",
   E_SQUASHFS_COMPRESSOR_LIBRARY:
-    "the system library a compressor needs (liblzo2 for lzo, liblz4 for lz4) cannot be loaded",
+    "the system library a compressor needs (liblzo2 for lzo, liblz4 for lz4, libdeflate for gzip levels 10–12 or GVMCONV_GZIP_BACKEND=libdeflate) cannot be loaded",
   E_SQUASHFS_WRITER_STATE: "the writer was used after finish() or abort()",
   E_SQUASHFS_INTERNAL: "a SquashFS structure the writer built is inconsistent (a bug in gvmconv)",
   E_SQUASHFS_CORRUPT: "an encoded SquashFS structure fails to decode",
@@ -156,6 +156,9 @@ export const WARNING_CODES = {
   W_LAYER_HARDLINK_TARGET_MISSING: "a hard link whose target does not exist was skipped",
   W_LAYER_HARDLINK_TO_DIRECTORY: "a hard link to a directory was skipped",
   W_LAYER_HARDLINK_TARGET_DROPPED: "a hard link to its own layer's replaced file was skipped",
+
+  W_SQUASHFS_LIBDEFLATE_MISSING:
+    "libdeflate did not load: Node's zlib wrote the gzip blocks (larger, other bytes)",
 
   W_GVMI_NO_VOLUMES: "the image declares no volume; a Golem VM needs one",
   W_GVMI_USER_DROPPED: "USER is dropped: the VM runs as root (see --keep-user)",

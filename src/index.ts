@@ -98,7 +98,13 @@ export {
 // File names are bytes: their string forms, and the escaped text `ls` prints and `cat` reads.
 export { decodeName, encodeName, escapeName, unescapeName } from "./byte-names.js";
 
-export type { WriterOptions, CompressionName, SquashfsStat } from "./squashfs/index.js";
+export type {
+  WriterOptions,
+  CompressionName,
+  GzipBackend,
+  CompressorInfo,
+  SquashfsStat,
+} from "./squashfs/index.js";
 export { DEFAULT_BLOCK_SIZE, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE } from "./squashfs/index.js";
 export {
   listCache,

@@ -25,7 +25,7 @@ test("the README lists exactly the catalogue's codes, with their meanings", asyn
 test("every warning has its strict error, and no code is in both catalogues", async () => {
   const { ERROR_CODES, WARNING_CODES, strictErrorCode } = await import("../src/errors.js");
   for (const w of Object.keys(WARNING_CODES) as (keyof typeof WARNING_CODES)[]) {
-    assert.match(w, /^W_(OCI|TAR|LAYER|GVMI|GOLEM)_[A-Z0-9_]+$/);
+    assert.match(w, /^W_(OCI|TAR|LAYER|SQUASHFS|GVMI|GOLEM)_[A-Z0-9_]+$/);
     assert.ok(!(strictErrorCode(w) in ERROR_CODES), `${strictErrorCode(w)} would mean two things`);
   }
   for (const e of Object.keys(ERROR_CODES))

@@ -31,7 +31,14 @@ import {
   type ContainerConfigOverrides,
 } from "../gvmi/index.js";
 import { mergeLayers, readTar, type LayerSource } from "../layers/index.js";
-import { formatPlatform, openImage, parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
+import {
+  defaultCacheDir,
+  formatPlatform,
+  openImage,
+  parseSource,
+  type Image,
+  type OpenImageOptions,
+} from "../oci/index.js";
 import { silentReporter, type Reporter, type Warning } from "../reporter.js";
 import {
   byteOptions,
@@ -45,6 +52,7 @@ import {
 import { WriteProgress } from "./write-progress.js";
 import {
   checkWriterOptions,
+  type CompressorInfo,
   SquashfsWriter,
   type Entry,
   type WriteResult,
@@ -273,10 +281,11 @@ export async function convertImage(
 ): Promise<ConvertResult> {
   const context = contextOf(options);
   // A bad level or a missing compressor library fails here, before any download.
-  checkWriterOptions(writerOptions(options.writer, context));
+  const compressor = checkWriterOptions(writerOptions(options.writer, context));
   const reporter = context.reporter;
   // This call's warnings only: a context may serve several use cases (convert, then push).
   const firstWarning = context.warnings.length;
+  warnGzipFallback(compressor, context);
   const warnings = (): Warning[] => context.warnings.slice(firstWarning);
   const format = options.format ?? "gvmi";
   if (format === "squashfs" && options.output === undefined) throw new OutputRequiredError();
@@ -608,9 +617,37 @@ async function readAll(content: Uint8Array | AsyncIterable<Uint8Array>): Promise
   return Buffer.concat(chunks);
 }
 
-/** The writer's options for a run: the caller's settings, the context's time and xz backend. */
+/** The writer's options for a run: the caller's settings, the context's time and backends. */
 export function writerOptions(writer: ConvertWriterOptions | undefined, context: RunContext): WriterOptions {
-  return { xzBackend: context.xzBackend, ...writer, mkfsTime: context.mkfsTime };
+  const cache = context.blockCache;
+  return {
+    xzBackend: context.xzBackend,
+    gzipBackend: context.gzipBackend,
+    ...(cache === undefined
+      ? {}
+      : {
+          blockCache: {
+            dir: cache.dir ?? join(defaultCacheDir(context.env), "blocks"),
+            maxBytes: cache.maxBytes,
+          },
+        }),
+    ...writer,
+    mkfsTime: context.mkfsTime,
+  };
+}
+
+/**
+ * Without libdeflate, gzip falls back to Node's zlib: a valid image, but larger and not the bytes
+ * the same command writes on a machine with libdeflate, so it is said (and fatal under --strict).
+ */
+export function warnGzipFallback(compressor: CompressorInfo, context: RunContext): void {
+  if (!compressor.gzipFallback) return;
+  context.reporter.warn({
+    code: "W_SQUASHFS_LIBDEFLATE_MISSING",
+    message:
+      "libdeflate cannot be loaded, so Node's zlib writes the gzip blocks: a valid image, but other (larger) bytes " +
+      "than where libdeflate is installed (install libdeflate0 / brew install libdeflate, or set GVMCONV_GZIP_BACKEND=zlib)",
+  });
 }
 
 /**

@@ -24,11 +24,13 @@ import {
   SquashfsBadSuperblockError,
   SquashfsImageCorruptError,
   SquashfsTruncatedError,
+  identifyGzipImage,
   isDirectory,
   quotePath as quoteImagePath,
   verifySquashfs,
   type Inode,
   type DirectoryEntry,
+  type GzipEncoderMatch,
   type SquashfsStat,
   type VerifySummary,
 } from "../squashfs/index.js";
@@ -239,6 +241,12 @@ export interface ImageInspection {
     mkfsTime: number;
     exportable: boolean;
     xattrs: boolean;
+    /**
+     * gzip: which of this machine's encoders wrote the blocks, at which level (found by
+     * re-encoding the first metadata block; the format records neither, nor a level past 9).
+     * null: not gzip, or no encoder here reproduces it (e.g. mksquashfs's system zlib).
+     */
+    encoder: GzipEncoderMatch | null;
   };
   /** The ContainerConfig in the trailer; null for a plain SquashFS. */
   config: Record<string, unknown> | null;
@@ -253,6 +261,7 @@ export async function inspectImage(path: string): Promise<ImageInspection> {
   const sb = reader.superblock;
   await reader.close();
   const { sha3 } = await sha3File(path);
+  const encoder = await identifyGzipImage(path, sb);
   return {
     file: path,
     format: image.kind,
@@ -269,6 +278,7 @@ export async function inspectImage(path: string): Promise<ImageInspection> {
       mkfsTime: sb.modificationTime,
       exportable: sb.exportTableStart !== null,
       xattrs: sb.xattrIdTableStart !== null,
+      encoder,
     },
     config: gvmi?.config ?? null,
     issues: gvmi?.issues ?? [],

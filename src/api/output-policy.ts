@@ -39,6 +39,7 @@ import { basename, dirname, join } from "node:path";
 import { GvmconvError } from "../errors.js";
 import { readGvmiTrailer, type ContainerConfig } from "../gvmi/index.js";
 import {
+  checkWriterOptions,
   createCompressor,
   decodeSuperblock,
   DEFAULT_BLOCK_SIZE,
@@ -284,10 +285,15 @@ function canonical(value: unknown): string {
   );
 }
 
-/** The writer options that change the bytes of an image (not workers, not the xz backend). */
+/**
+ * The writer options that change the bytes of an image (not workers, not the xz backend — both
+ * xz backends write the same bytes — not the block cache). gzip's encoder does change them
+ * (libdeflate or zlib, and which libdeflate: the encoder fingerprint in the backend string).
+ */
 export function byteOptions(writer: WriterOptions): Record<string, unknown> {
   const name = writer.compression ?? "gzip";
   return {
+    ...(name === "gzip" ? { gzipEncoder: checkWriterOptions(writer).backend } : {}),
     compression: name,
     level: writer.level ?? DEFAULT_LEVEL[name],
     blockSize: writer.blockSize ?? DEFAULT_BLOCK_SIZE,

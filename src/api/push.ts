@@ -166,6 +166,11 @@ export interface ImageInfoDocument {
   addedMountPoints: string[] | null;
   /** Codes of the conversion's warnings; null for `-d FILE`. */
   warnings: string[] | null;
+  /**
+   * The compressor that wrote the image: name, level and encoder (e.g. "libdeflate
+   * (libdeflate.so.0, encoder 1f2e…)"); null for `-d FILE` or an output kept from an earlier run.
+   */
+  compressor: { name: string; level: number; backend: string } | null;
 }
 
 /** The info document of a run: its descriptor, and the conversion and upload when there were. */
@@ -188,6 +193,13 @@ export function imageInfoDocument(
     downloadUrl: pushed?.downloadUrl ?? null,
     addedMountPoints: conversion?.addedMountPoints ?? null,
     warnings: conversion?.warnings.map((w) => w.code) ?? null,
+    compressor: conversion?.squashfs
+      ? {
+          name: conversion.squashfs.compressor.name,
+          level: conversion.squashfs.compressor.level,
+          backend: conversion.squashfs.compressor.backend,
+        }
+      : null,
   };
 }
 

@@ -6,7 +6,7 @@ import { contextOf, type RunOptions } from "../context.js";
 import { AbortedError } from "../errors.js";
 import { openEntrySource } from "../layers/index.js";
 import { checkWriterOptions, writeSquashfs, type WriteResult } from "../squashfs/index.js";
-import { writerOptions, type ConvertWriterOptions } from "./convert.js";
+import { warnGzipFallback, writerOptions, type ConvertWriterOptions } from "./convert.js";
 import { byteOptions, decideOutput, fingerprint, recordOutput } from "./output-policy.js";
 
 export interface BuildSquashfsOptions extends RunOptions {
@@ -43,7 +43,7 @@ export async function buildSquashfs(
 ): Promise<BuildSquashfsResult> {
   const context = contextOf(options);
   const writer = writerOptions(options.writer, context);
-  checkWriterOptions(writer);
+  warnGzipFallback(checkWriterOptions(writer), context);
   // Before the input is opened: nothing is touched when the output would damage it.
   await checkOutputPath(output, [input]);
   const identity = await inputIdentity(input);

@@ -68,7 +68,8 @@ export function parseWriterOptions(texts: WriterOptionTexts): ConvertWriterOptio
     options.compression = name;
   }
   if (texts.level?.value !== undefined)
-    options.level = parseInteger(texts.level.option, texts.level.value, 0, 9);
+    // 0–12 covers every compressor (gzip reaches 12 with libdeflate); the library checks each range.
+    options.level = parseInteger(texts.level.option, texts.level.value, 0, 12);
   if (texts.blockSize !== undefined) options.blockSize = parseBlockSize(texts.blockSize);
   if (texts.workers !== undefined) options.workers = parseInteger("--workers", texts.workers, 0, 1024);
   if (texts.alwaysCompress === true) options.skipIncompressible = false;

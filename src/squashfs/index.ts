@@ -3,7 +3,7 @@
  * Inside: format/ (on-disk structs), writer/ (the write pipeline), reader/, compressor/ (both sides).
  */
 export type { Entry, EntryAttrs, EntryType, FileContent } from "./entry.js";
-export type { WriterOptions, CompressionName, XzBackend } from "./options.js";
+export type { WriterOptions, CompressionName, GzipBackend, XzBackend } from "./options.js";
 export {
   MIN_BLOCK_SIZE,
   MAX_BLOCK_SIZE,
@@ -19,9 +19,11 @@ export {
   UnknownCompressionError,
   InvalidBlockSizeError,
   CompressorLibraryError,
+  identifyGzipEncoder,
+  type GzipEncoderMatch,
 } from "./compressor/index.js";
 export { SquashfsWriter, writeSquashfs, checkWriterOptions } from "./writer/writer.js";
-export type { WriteResult } from "./writer/writer.js";
+export type { WriteResult, CompressorInfo } from "./writer/writer.js";
 export {
   SquashfsRangeError,
   SquashfsNameTooLongError,
@@ -50,6 +52,7 @@ export {
 export type { Inode, InodeKind } from "./format/inode.js";
 export { decodeSuperblock, SUPERBLOCK_SIZE, SuperblockFlags, type Superblock } from "./format/superblock.js";
 export { verifySquashfs, type VerifySummary } from "./reader/verify.js";
+export { identifyGzipImage } from "./reader/gzip-encoder.js";
 export {
   SquashfsImageCorruptError,
   SquashfsBadSuperblockError,

@@ -8,11 +8,19 @@ export type CompressionName = "gzip" | "xz" | "lzo" | "lz4";
  */
 export type XzBackend = "liblzma" | "lzma-native";
 
+/**
+ * Which encoder writes gzip blocks (compressor/gzip.ts): "libdeflate", the system's through FFI
+ * (levels 1–12; an error when it does not load); "zlib", Node's bundled zlib (levels 1–9). The
+ * two write different (equally valid) bytes. Unset: libdeflate when it loads, else zlib — the
+ * caller hears of the fallback (W_GZIP_LIBDEFLATE_MISSING), since it changes the image's bytes.
+ */
+export type GzipBackend = "libdeflate" | "zlib";
+
 export interface WriterOptions {
   /** Compressor for data and metadata blocks. Default "gzip". */
   compression?: CompressionName;
   /**
-   * Compression level: gzip 1–9, xz 0–9, lzo 1–9 (lzo1x_999), lz4 0 (plain) or 1 (HC). Default:
+   * Compression level: gzip 1–12 (10–12 with libdeflate only), xz 0–9, lzo 1–9 (lzo1x_999), lz4 0 (plain) or 1 (HC). Default:
    * gzip 6 (measured; see README), xz 6, lzo 8 and lz4 1 (what mksquashfs writes by default for
    * lzo, and with -Xhc for lz4, as gvmkit-build calls it).
    */
@@ -21,6 +29,8 @@ export interface WriterOptions {
   blockSize?: number;
   /** xz only: which liblzma runs, see XzBackend. Default "liblzma" (falls back to lzma-native). */
   xzBackend?: XzBackend;
+  /** gzip only: which encoder runs, see GzipBackend. Default: libdeflate when it loads, else zlib. */
+  gzipBackend?: GzipBackend;
   /** Compression worker threads. Default: the machine's available parallelism. 0 = compress in-process. */
   workers?: number;
   /**
@@ -35,6 +45,12 @@ export interface WriterOptions {
    * (measured: +0.008% on a Debian rootfs image, ~60% less CPU on random data). Default true.
    */
   skipIncompressible?: boolean;
+  /**
+   * A cache of compressed data blocks for re-conversions (writer/block-cache.ts): each block is
+   * looked up by a hash of its bytes and every setting that shapes its stored form, verified, and
+   * stored after compressing. The image's bytes are the same with or without it. Default: none.
+   */
+  blockCache?: { dir: string; maxBytes: number };
   /** Store files with identical content once (as mksquashfs does). Default true. */
   dedupe?: boolean;
   /** Write an export table (NFS export support; mksquashfs writes one by default). Default true. */

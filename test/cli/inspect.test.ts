@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeSquashfs, type Entry } from "../../src/squashfs/index.js";
 import { CONFIG, makeFixture, run } from "./image-fixture.js";
 
 test("inspect: config, hash, compression, sizes, inodes, mkfs time", async () => {
@@ -72,5 +74,62 @@ test("inspect: a file that is neither gives one coded error line", async () => {
     assert.notEqual(missing.code, 0);
   } finally {
     rmSync(f.dir, { recursive: true, force: true });
+  }
+});
+
+test("inspect: a gzip image says which encoder wrote it and at which level, levels 10–12 included", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "gvmconv-encoder-"));
+  try {
+    const body = Buffer.from(
+      "encoder ".repeat(3000) + Array.from({ length: 500 }, (_, i) => i * i).join(","),
+    );
+    const entries = (): Entry[] => [
+      {
+        type: "file",
+        path: "a.txt",
+        attrs: { mode: 0o644, uid: 0, gid: 0, mtime: 0 },
+        size: body.length,
+        content: body,
+      },
+      ...Array.from({ length: 60 }, (_, i): Entry => ({
+        type: "directory",
+        path: `d${i}`,
+        attrs: { mode: 0o755, uid: i, gid: 0, mtime: i },
+      })),
+    ];
+    for (const [gzipBackend, level] of [
+      ["libdeflate", 6],
+      ["libdeflate", 9],
+      ["libdeflate", 12],
+      ["zlib", 6],
+      ["zlib", 9],
+    ] as const) {
+      const out = join(dir, `${gzipBackend}-${level}.sqfs`);
+      const written = await writeSquashfs(entries(), out, {
+        compression: "gzip",
+        level,
+        gzipBackend,
+        workers: 0,
+      });
+      assert.equal(written.compressor.gzipBackend, gzipBackend);
+      const r = await run(["inspect", out, "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      const info = JSON.parse(r.stdout.toString()) as {
+        squashfs: { encoder: { backend: string; levels: number[] } | null };
+      };
+      // A small block can come out the same at neighbouring levels; the one used is among them.
+      assert.equal(info.squashfs.encoder?.backend, gzipBackend, `${gzipBackend} ${level}`);
+      assert.ok(
+        info.squashfs.encoder.levels.includes(level),
+        `${level} in ${info.squashfs.encoder.levels.join()}`,
+      );
+      if (level === 6) assert.deepEqual(info.squashfs.encoder.levels, [6], "recorded in the options block");
+      assert.match(
+        (await run(["inspect", out])).stdout.toString(),
+        new RegExp(`encoder: +${gzipBackend}, level ([0-9]+ or )*${level}( or [0-9]+)*\n`),
+      );
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

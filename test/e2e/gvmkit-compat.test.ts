@@ -56,7 +56,15 @@ const UPSTREAM = {
 const UPSTREAM_INFO_KEYS = ["hash", "imageDescrPath", "imagePath", "repoInfo"];
 const UPSTREAM_REPO_INFO_KEYS = ["repo", "tag", "url", "user"];
 /** gvmconv's own keys, after the incumbent's. */
-const OWN_INFO_KEYS = ["imageHash", "imageId", "size", "downloadUrl", "addedMountPoints", "warnings"];
+const OWN_INFO_KEYS = [
+  "imageHash",
+  "imageId",
+  "size",
+  "downloadUrl",
+  "addedMountPoints",
+  "warnings",
+  "compressor",
+];
 
 /** One upstream format string as an anchored pattern, `{}` capturing its argument. */
 function line(format: string): RegExp {

@@ -455,6 +455,22 @@ test(
           await writeSquashfs(readDirectory(tree), path, { compression: comp, workers: 2 });
           images.push({ label: `gvmconv ${comp} (directory)`, path });
         }
+        // gzip's two encoders: libdeflate (the default above, asked for by name so that a missing
+        // library fails here) at level 12, which stores no options block, and Node's zlib.
+        for (const [gzipBackend, level] of [
+          ["libdeflate", 6],
+          ["libdeflate", 12],
+          ["zlib", 6],
+        ] as const) {
+          const path = join(dir, `gvmconv-gzip-${gzipBackend}-${level}.img`);
+          await writeSquashfs(readDirectory(tree), path, {
+            compression: "gzip",
+            gzipBackend,
+            level,
+            workers: 2,
+          });
+          images.push({ label: `gvmconv gzip ${gzipBackend} level ${level} (directory)`, path });
+        }
         // The other options blocks: lzo at a level other than 8, lz4 without HC.
         for (const [comp, level] of [
           ["lzo", 3],

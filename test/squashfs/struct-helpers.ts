@@ -14,6 +14,7 @@ export const rawCompressor: Compressor = {
   id: 1,
   name: "gzip",
   level: 6,
+  backend: "raw (test)",
   options: null,
   async compress(data) {
     return data;
@@ -22,6 +23,9 @@ export const rawCompressor: Compressor = {
     return data;
   },
   async decompress(data) {
+    return data;
+  },
+  decompressSync(data) {
     return data;
   },
 };

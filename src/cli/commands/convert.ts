@@ -117,7 +117,7 @@ export class ConvertCommand extends Command<BaseContext> {
   });
   compressionLevel = Option.String("--compression-level,--level", {
     description:
-      "gzip 1–9 (default 6), xz 0–9 (default 6), lzo 1–9 (default 8), lz4 0 plain / 1 HC (default)",
+      "gzip 1–12 (default 6; 10–12 need libdeflate), xz 0–9 (default 6), lzo 1–9 (default 8), lz4 0 plain / 1 HC (default)",
   });
   blockSize = Option.String("--block-size", { description: "SquashFS block size, 4K … 1M (default 128K)" });
   workers = Option.String("--workers", { description: "compression threads (default: all cores)" });

@@ -82,6 +82,11 @@ export class InspectCommand extends Command<BaseContext> {
         `file size:   ${info.fileSize} bytes`,
         `squashfs:    ${sb.bytesUsed} bytes used${gvmi ? ` (${sb.partSize} with padding)` : ""}`,
         `compression: ${sb.compression}`,
+        ...(sb.compression === "gzip"
+          ? [
+              `encoder:     ${sb.encoder === null ? "not reproduced by this machine's libdeflate or zlib (another encoder, e.g. mksquashfs's)" : `${sb.encoder.backend}, level ${sb.encoder.levels.join(" or ")}`}`,
+            ]
+          : []),
         `block size:  ${sb.blockSize}`,
         `inodes:      ${sb.inodes}`,
         `fragments:   ${sb.fragments}`,

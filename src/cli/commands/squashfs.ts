@@ -45,7 +45,7 @@ export class SquashfsCommand extends Command<BaseContext> {
   output = Option.String("-o,--output", { required: true, description: "the image to write" });
   compression = Option.String("--compression", { description: "gzip (default), xz, lzo or lz4" });
   level = Option.String("--level", {
-    description: "compression level (gzip 1–9, xz 0–9, lzo 1–9, lz4 0 plain / 1 HC)",
+    description: "compression level (gzip 1–12, 10–12 with libdeflate; xz 0–9, lzo 1–9, lz4 0 plain / 1 HC)",
   });
   blockSize = Option.String("--block-size", { description: "data block size: 4K … 1M (default 128K)" });
   workers = Option.String("--workers", { description: "compression threads (0: in-process)" });

@@ -1,4 +1,4 @@
-import type { CompressionName, XzBackend } from "../options.js";
+import type { CompressionName, GzipBackend, XzBackend } from "../options.js";
 
 /**
  * One SquashFS compressor. Implementations are plain data-in/data-out so that the same code runs
@@ -9,6 +9,11 @@ export interface Compressor {
   readonly id: number;
   readonly name: CompressionName;
   readonly level: number;
+  /**
+   * The encoder this instance drives, precise enough that the same string means the same bytes
+   * for the same block (e.g. "liblz4 1.9.4 (system)"); the block cache keys on it.
+   */
+  readonly backend: string;
   /**
    * Compressor options stored right after the superblock (superblock flag COMPRESSOR_OPTIONS),
    * or null when the defaults apply and nothing is stored.
@@ -23,6 +28,8 @@ export interface Compressor {
   compressSync(data: Uint8Array): Uint8Array;
   /** Decompress one block whose uncompressed size is at most `maxSize` (the reader uses this). */
   decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array>;
+  /** The same as `decompress`, on the calling thread (the block cache verifies entries with it). */
+  decompressSync(data: Uint8Array, maxSize: number): Uint8Array;
 }
 
 /** What a worker needs to build the same compressor (plain, structured-cloneable). */
@@ -34,4 +41,11 @@ export interface CompressorSpec {
   skipIncompressible?: boolean;
   /** xz only: which liblzma (options.ts). Travels with the spec so worker threads use the same one. */
   xzBackend?: XzBackend;
+  /**
+   * gzip only: which encoder (options.ts). Resolved by the writer before workers start, so every
+   * thread uses the same one; undefined here means libdeflate when it loads, else zlib.
+   */
+  gzipBackend?: GzipBackend;
+  /** Data blocks are looked up in and stored to this block cache (writer/block-cache.ts). */
+  blockCache?: { dir: string; maxBytes: number };
 }

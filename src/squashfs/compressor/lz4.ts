@@ -55,6 +55,10 @@ export class Lz4Compressor implements Compressor {
   async decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array> {
     return this.#lib.decompress(data, maxSize);
   }
+
+  decompressSync(data: Uint8Array, maxSize: number): Uint8Array {
+    return this.#lib.decompress(data, maxSize);
+  }
 }
 
 /** Encode the lz4 compressor options struct (format.adoc, "Compression options", lz4). */

@@ -49,6 +49,10 @@ export class LzoCompressor implements Compressor {
   async decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array> {
     return this.#lib.decompress(data, maxSize);
   }
+
+  decompressSync(data: Uint8Array, maxSize: number): Uint8Array {
+    return this.#lib.decompress(data, maxSize);
+  }
 }
 
 /** Encode the lzo compressor options struct (format.adoc, "Compression options", lzo). */

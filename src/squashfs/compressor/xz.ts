@@ -120,11 +120,15 @@ export class XzCompressor implements Compressor {
 
   decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array> {
     try {
-      if (this.#lib) return Promise.resolve(this.#lib.streamDecode(data, maxSize));
-      return Promise.resolve(runNative((s) => s.streamDecoder_(DECODE_MEMLIMIT, 0), data, maxSize));
+      return Promise.resolve(this.decompressSync(data, maxSize));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  decompressSync(data: Uint8Array, maxSize: number): Uint8Array {
+    if (this.#lib) return this.#lib.streamDecode(data, maxSize);
+    return runNative((s) => s.streamDecoder_(DECODE_MEMLIMIT, 0), data, maxSize);
   }
 }
 

@@ -6,8 +6,8 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { CompressorSpec } from "../compressor/compressor.js";
 import { createCompressor } from "../compressor/index.js";
 import {
-  compressOrRaw,
-  skippedAsIncompressible,
+  blockCacheFor,
+  compressBlockSync,
   type WorkerReply,
   type WorkerRequest,
   type WorkerShutdown,
@@ -17,6 +17,7 @@ const port = parentPort;
 if (port === null) throw new Error("compress-worker.js must run in a worker thread");
 const spec = (workerData as { spec: CompressorSpec }).spec;
 const compressor = createCompressor(spec);
+const cache = blockCacheFor(spec, compressor);
 
 port.on("message", (req: WorkerRequest | WorkerShutdown) => {
   if ("shutdown" in req) {
@@ -28,8 +29,7 @@ port.on("message", (req: WorkerRequest | WorkerShutdown) => {
   let transfer: ArrayBuffer[] = [];
   try {
     const data = new Uint8Array(req.buffer, req.offset, req.length);
-    const { bytes, compressed } =
-      skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor.compressSync(data));
+    const { bytes, compressed } = compressBlockSync(spec, compressor, cache, data);
     // Compressed output is shorter than the block: copy it over the block's start and send the
     // block back (raw blocks are already in place).
     if (compressed) data.set(bytes, 0);

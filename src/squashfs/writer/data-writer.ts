@@ -8,6 +8,7 @@ import type { FileLayout, FragmentEntry } from "../format/data-layout.js";
 import type { FileContent } from "../entry.js";
 import type { OutputSink } from "./output-sink.js";
 import { createTaskPool, type TaskPool } from "./task-pool.js";
+import { evictBlockCache } from "./block-cache.js";
 
 /** A file's content stream yielded more or fewer bytes than its declared size. */
 export class ContentSizeMismatchError extends GvmconvError {
@@ -75,10 +76,13 @@ export class DataWriter {
   readonly #spare: Buffer[] = [];
   #busy = false;
   #finished = false;
+  #evicted = false;
+  readonly #spec: CompressorSpec;
 
   constructor(options: DataWriterOptions) {
     checkBlockSize(options.spec.blockSize);
     this.blockSize = options.spec.blockSize;
+    this.#spec = options.spec;
     this.#sink = options.sink;
     this.#dedupe = options.dedupe ?? true;
     this.#ownsPool = options.pool === undefined;
@@ -284,9 +288,17 @@ export class DataWriter {
     return this.#fragments;
   }
 
-  /** Stop the worker threads (if this writer created them). Safe to call more than once. */
+  /**
+   * Stop the worker threads (if this writer created them), then keep the block cache within its
+   * bound. Safe to call more than once.
+   */
   async close(): Promise<void> {
     if (this.#ownsPool) await this.#pool.close();
+    const cache = this.#spec.blockCache;
+    if (cache !== undefined && !this.#evicted) {
+      this.#evicted = true;
+      evictBlockCache(cache.dir, cache.maxBytes);
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import type { Compressor, CompressorSpec } from "../compressor/compressor.js";
 import { createCompressor } from "../compressor/index.js";
 import { looksIncompressible } from "../compressor/incompressible.js";
+import { BlockCache } from "./block-cache.js";
 
 /** One data block to compress. The pool takes ownership of `data` (its buffer may be transferred). */
 export interface CompressTask {
@@ -55,6 +56,31 @@ export function skippedAsIncompressible(spec: CompressorSpec, data: Uint8Array):
   return { bytes: data, compressed: false, block: data };
 }
 
+/** The spec's block cache for `compressor`, or null when it has none. */
+export function blockCacheFor(spec: CompressorSpec, compressor: Compressor): BlockCache | null {
+  return spec.blockCache === undefined ? null : new BlockCache(spec.blockCache, spec, compressor);
+}
+
+/**
+ * One block, on this thread: from the block cache when it holds a verified entry, else the
+ * incompressible check or the compressor, then stored in the cache. The same bytes either way.
+ */
+export function compressBlockSync(
+  spec: CompressorSpec,
+  compressor: Compressor,
+  cache: BlockCache | null,
+  data: Uint8Array,
+): CompressResult {
+  if (cache === null)
+    return skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor.compressSync(data));
+  const key = cache.key(data);
+  const hit = cache.get(data, key);
+  if (hit !== null) return { bytes: hit.bytes, compressed: hit.compressed, block: data };
+  const result = skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor.compressSync(data));
+  cache.put(key, result);
+  return result;
+}
+
 /**
  * Compresses in this thread's event loop. gzip's async deflate still runs on libuv's thread pool,
  * so this is parallel for gzip (up to UV_THREADPOOL_SIZE); xz runs synchronously.
@@ -63,10 +89,12 @@ export class InProcessPool implements TaskPool {
   readonly concurrency: number;
   readonly #compressor: Compressor;
   readonly #spec: CompressorSpec;
+  readonly #cache: BlockCache | null;
 
   constructor(spec: CompressorSpec) {
     this.#spec = spec;
     this.#compressor = createCompressor(spec);
+    this.#cache = blockCacheFor(spec, this.#compressor);
     // The one environment read under src/squashfs, and on purpose: libuv sizes its thread pool from
     // this variable when the process starts, so it is a fact about this process, not a setting.
     const uv = Number(process.env["UV_THREADPOOL_SIZE"] ?? "4");
@@ -74,6 +102,7 @@ export class InProcessPool implements TaskPool {
   }
 
   async run(task: CompressTask): Promise<CompressResult> {
+    if (this.#cache !== null) return compressBlockSync(this.#spec, this.#compressor, this.#cache, task.data);
     return (
       skippedAsIncompressible(this.#spec, task.data) ??
       compressOrRaw(task.data, await this.#compressor.compress(task.data))

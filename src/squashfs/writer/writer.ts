@@ -8,10 +8,10 @@
  * tree is complete (inodes need the final tree: hard links, nlink, parents).
  */
 import type { Entry, EntryAttrs } from "../entry.js";
-import type { WriterOptions } from "../options.js";
+import type { CompressionName, GzipBackend, WriterOptions } from "../options.js";
 import { DEFAULT_BLOCK_SIZE, DEFAULT_LEVEL } from "../options.js";
 import type { Compressor, CompressorSpec } from "../compressor/compressor.js";
-import { createCompressor } from "../compressor/index.js";
+import { createCompressor, resolveGzipBackend } from "../compressor/index.js";
 import { SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors.js";
 import { checkRange, concat, U32_MAX } from "../format/binary.js";
 import type { FileLayout } from "../format/data-layout.js";
@@ -47,6 +47,23 @@ export interface WriteResult {
   ids: number;
   /** Distinct xattr sets. */
   xattrSets: number;
+  /** Which compressor wrote the blocks, at which level, with which encoder. */
+  compressor: CompressorInfo;
+}
+
+/** The compressor a writer uses, as resolved on this machine. */
+export interface CompressorInfo {
+  name: CompressionName;
+  level: number;
+  /** The encoder, e.g. "libdeflate (libdeflate.so.0, encoder 1f2e…)"; see Compressor.backend. */
+  backend: string;
+  /** gzip: the encoder family ("libdeflate" or "zlib"). */
+  gzipBackend?: GzipBackend;
+  /**
+   * gzip: no backend was asked for and libdeflate did not load, so Node's zlib writes the blocks
+   * — other bytes than on a machine with libdeflate (the caller warns: W_SQUASHFS_LIBDEFLATE_MISSING).
+   */
+  gzipFallback: boolean;
 }
 
 interface ResolvedOptions {
@@ -64,8 +81,20 @@ interface ResolvedOptions {
  * size, a missing compressor library), so that a caller can refuse bad options before it
  * downloads or reads anything.
  */
-export function checkWriterOptions(options: WriterOptions): void {
-  createCompressor(resolveOptions(options).spec);
+export function checkWriterOptions(options: WriterOptions): CompressorInfo {
+  const resolved = resolveOptions(options);
+  return compressorInfo(resolved, createCompressor(resolved.spec), options);
+}
+
+function compressorInfo(resolved: ResolvedOptions, compressor: Compressor, o: WriterOptions): CompressorInfo {
+  const gzip = compressor.name === "gzip";
+  return {
+    name: compressor.name,
+    level: compressor.level,
+    backend: compressor.backend,
+    ...(gzip ? { gzipBackend: resolved.spec.gzipBackend } : {}),
+    gzipFallback: gzip && o.gzipBackend === undefined && resolved.spec.gzipBackend === "zlib",
+  };
 }
 
 function resolveOptions(o: WriterOptions): ResolvedOptions {
@@ -73,14 +102,18 @@ function resolveOptions(o: WriterOptions): ResolvedOptions {
   const mkfsTime = checkRange("mkfs time", o.mkfsTime ?? 0, U32_MAX);
   const padding = o.padding ?? 4096;
   checkRange("padding", padding, 1 << 30);
+  const spec: CompressorSpec = {
+    name,
+    level: o.level ?? DEFAULT_LEVEL[name],
+    blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
+    skipIncompressible: o.skipIncompressible ?? true,
+    xzBackend: o.xzBackend ?? "liblzma",
+    ...(o.blockCache !== undefined ? { blockCache: o.blockCache } : {}),
+  };
+  // Decided once, here, so that every worker thread runs the same encoder.
+  if (name === "gzip") spec.gzipBackend = resolveGzipBackend({ ...spec, gzipBackend: o.gzipBackend });
   return {
-    spec: {
-      name,
-      level: o.level ?? DEFAULT_LEVEL[name],
-      blockSize: o.blockSize ?? DEFAULT_BLOCK_SIZE,
-      skipIncompressible: o.skipIncompressible ?? true,
-      xzBackend: o.xzBackend ?? "liblzma",
-    },
+    spec,
     workers: o.workers,
     mkfsTime,
     implicitDirMtime: checkRange("implicit dir mtime", o.implicitDirMtime ?? mkfsTime, U32_MAX),
@@ -100,6 +133,7 @@ function checkAttrs(attrs: EntryAttrs): void {
 export class SquashfsWriter {
   readonly #options: ResolvedOptions;
   readonly #compressor: Compressor;
+  readonly #info: CompressorInfo;
   readonly #sink: OutputSink;
   readonly #data: DataWriter;
   readonly #tree: FsTree;
@@ -107,9 +141,15 @@ export class SquashfsWriter {
   #chain: Promise<void> = Promise.resolve();
   #state: "open" | "finishing" | "done" | "failed" = "open";
 
-  private constructor(options: ResolvedOptions, compressor: Compressor, sink: OutputSink) {
+  private constructor(
+    options: ResolvedOptions,
+    compressor: Compressor,
+    sink: OutputSink,
+    info: CompressorInfo,
+  ) {
     this.#options = options;
     this.#compressor = compressor;
+    this.#info = info;
     this.#sink = sink;
     this.#data = new DataWriter({
       sink,
@@ -132,7 +172,7 @@ export class SquashfsWriter {
       // Compressor options: one metadata block, always stored uncompressed (format.adoc).
       if (compressor.options !== null)
         await sink.write(concat([encodeMetadataHeader(compressor.options.length, true), compressor.options]));
-      return new SquashfsWriter(resolved, compressor, sink);
+      return new SquashfsWriter(resolved, compressor, sink, compressorInfo(resolved, compressor, options));
     } catch (err) {
       await sink.abort();
       throw err;
@@ -275,6 +315,7 @@ export class SquashfsWriter {
       deduplicatedFiles: tree.deduplicatedFiles,
       ids: tree.ids.ids.length,
       xattrSets: tree.xattrs.count,
+      compressor: this.#info,
     };
   }
 

@@ -98,8 +98,13 @@ test("level, name and block size are validated with stable codes", () => {
     (e: unknown) => e instanceof InvalidCompressionLevelError && e.code === "E_SQUASHFS_COMPRESSION_LEVEL",
   );
   assert.throws(
-    () => createCompressor({ name: "gzip", level: 10, blockSize: BLOCK }),
+    () => createCompressor({ name: "gzip", level: 13, blockSize: BLOCK }),
     InvalidCompressionLevelError,
+  );
+  // zlib stops at 9; 10–12 are libdeflate's (libdeflate.test.ts).
+  assert.throws(
+    () => createCompressor({ name: "gzip", level: 10, blockSize: BLOCK, gzipBackend: "zlib" }),
+    (e: unknown) => e instanceof InvalidCompressionLevelError && /libdeflate/.test(e.hint ?? ""),
   );
   assert.throws(
     () => createCompressor({ name: "xz", level: 1.5, blockSize: BLOCK }),
