@@ -29,5 +29,8 @@ test("every warning has its strict error, and no code is in both catalogues", as
     assert.ok(!(strictErrorCode(w) in ERROR_CODES), `${strictErrorCode(w)} would mean two things`);
   }
   for (const e of Object.keys(ERROR_CODES))
-    assert.match(e, /^E_(USAGE|ABORTED|(INPUT|OUTPUT|OCI|HTTP|TAR|LAYER|SQUASHFS|GVMI|GOLEM|BUILD)_[A-Z0-9_]+)$/);
+    assert.match(
+      e,
+      /^E_(USAGE|ABORTED|(INPUT|OUTPUT|OCI|HTTP|TAR|LAYER|SQUASHFS|GVMI|GOLEM|BUILD)_[A-Z0-9_]+)$/,
+    );
 });

@@ -52,9 +52,7 @@ export class LsCommand extends Command<BaseContext> {
               return {
                 ...named,
                 stat:
-                  targetBytes === undefined
-                    ? stat
-                    : { ...stat, target: escapeName(decodeName(targetBytes)) },
+                  targetBytes === undefined ? stat : { ...stat, target: escapeName(decodeName(targetBytes)) },
               };
             }),
           });
