@@ -4,8 +4,9 @@
  * the registry holds it, the writer must already be consuming the layer (its writing progress and
  * the temporary output grow, and the blob is not in the cache yet); a blob with a wrong digest
  * still fails the run with E_OCI_DIGEST_MISMATCH and leaves no output and no cache entry; a
- * download cut off and resumed with Range streams on; and the output is the same bytes whether the
- * layers were streamed, read back from a warm cache, or read from an OCI layout on disk.
+ * download cut off and resumed with Range streams on; the output is the same bytes whether the
+ * layers were streamed, read back from a warm cache, or read from an OCI layout on disk; and a
+ * layer the merge reads a second time (a hard link to a file it dropped) comes from the cache.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { execFileSync } from "node:child_process";
 import {
   convert,
   type GvmconvError,
@@ -21,6 +23,7 @@ import {
   type TaskOptions,
 } from "../../src/index.js";
 import {
+  assembleImage,
   buildImage,
   hermeticEnv,
   skopeo,
@@ -31,9 +34,10 @@ import {
   type RunningRegistry,
 } from "../oci/helpers.js";
 import { startHostileRegistry, type HostileRegistry } from "../support/hostile-registry.js";
+import { packTar } from "../support/tar.js";
 import { missingTools, noise } from "./support.js";
 
-const skip = missingTools("docker-registry", "skopeo");
+const skip = missingTools("docker-registry", "skopeo", "unsquashfs");
 
 /** Where the relay holds the base layer's blob: well inside it, past a few whole files. */
 const HOLD_AT = 1536 * 1024;
@@ -243,3 +247,58 @@ test("streamed, warm-cache and on-disk conversions write the same bytes", { skip
   assert.equal(await sha256(join(cold, "img.gvmi")), want, "streamed");
   assert.equal(await sha256(join(warm, "img.gvmi")), want, "from the warm cache");
 });
+
+test(
+  "a hard link to a file its own layer dropped reads that layer again, from the cache",
+  { skip },
+  async () => {
+    // The base's `a` is shadowed by the top's, so the merge drops it, then meets the base's `b`
+    // linked to it: it must read the base once more for `a`'s bytes, after the download.
+    const mtime = new Date(1_700_000_000_000);
+    const baseA = noise(200_000, "base-a");
+    const baseTar = await packTar([
+      { header: { name: "a", type: "file", mode: 0o644, mtime }, body: baseA },
+      { header: { name: "b", type: "link", linkname: "a", mode: 0o644, mtime } },
+    ]);
+    const topTar = await packTar([
+      { header: { name: "a", type: "file", mode: 0o644, mtime }, body: Buffer.from("top\n") },
+    ]);
+    const linked = assembleImage(
+      [
+        { tar: baseTar, compression: "gzip" },
+        { tar: topTar, compression: "gzip" },
+      ],
+      { architecture: "amd64", os: "linux", config: { Cmd: ["/a"] } },
+    );
+    const layoutDir = join(work, "layout-link");
+    await writeLayout(layoutDir, [{ kind: "image", ref: "x", image: linked }]);
+    await skopeo(
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${layoutDir}:x`,
+      `docker://${backend.host}/stream/link:1`,
+    );
+    hostile.reset();
+    const linkedBase = linked.layerDigests[0] ?? "";
+    hostile.fault({ on: { digest: linkedBase }, mode: { kind: "pause", after: 1000 }, times: 1 });
+    const out = fresh("out");
+    await mkdir(out, { recursive: true });
+    const converting = convert(`${hostile.host}/stream/link:1`, {
+      output: join(out, "img.sqfs"),
+      format: "squashfs",
+      image: { cacheDir: fresh("cache") },
+      env: hermeticEnv(work),
+      dotenv: false,
+    });
+    await hostile.paused();
+    hostile.release();
+    await converting;
+    const baseGets = hostile.log.filter((l) => l.url.includes(linkedBase.slice(7)));
+    hostile.reset();
+    assert.equal(baseGets.length, 1, "the base downloaded once, its second reading from the cache");
+    const cat = (path: string): Buffer =>
+      execFileSync("unsquashfs", ["-cat", join(out, "img.sqfs"), path], { maxBuffer: 1 << 24 });
+    assert.ok(cat("b").equals(baseA), "b holds the base layer's a");
+    assert.equal(cat("a").toString(), "top\n");
+  },
+);
