@@ -350,9 +350,11 @@ export async function convertImage(
       };
     }
 
-    // The merge starts on the layers already here (topmost first) while the others download;
-    // openLayer waits only for the layer it opens. A failed download stops the merge at its next
-    // entry rather than when it reaches that layer.
+    // The merge starts at once (topmost first) while the layers download: the layer it reads is
+    // streamed as its bytes arrive (teed into the verified cache), the others download to the
+    // cache in parallel. A failed download stops the merge at its next entry rather than when it
+    // reaches that layer, and the output is renamed into place only after `fetching` has verified
+    // every layer's digest.
     fetching = image.fetchLayers();
     fetching.catch((err: unknown) => stop.abort(err));
     const result = await writeAtomically(outputPath, { force: replaces(decision), inputs }, async (temp) => {

@@ -7,11 +7,12 @@
  * Renames are atomic, so concurrent processes sharing a cache at worst download twice.
  */
 import { createHash, randomBytes, type Hash } from "node:crypto";
+import { EventEmitter, once } from "node:events";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, type FileHandle } from "node:fs/promises";
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isNoSpace, NoSpaceError, trackTemporary } from "../atomic-output.js";
 import type { Env } from "../context.js";
@@ -124,6 +125,31 @@ export interface IngestOptions {
   onRetry?: (notice: RetryNotice) => void;
 }
 
+/**
+ * A download in flight, as its followers see it: the file it writes (partial or temp, then the
+ * cache entry once admitted), how many bytes from offset 0 are in it, and how it ended.
+ */
+interface LiveDownload {
+  path: string | undefined;
+  /** Bumped when the bytes move to another file (a fresh one, or the admitted entry). */
+  fileGen: number;
+  written: number;
+  /** Bumped when bytes already written were thrown away (a resumed partial that failed its digest). */
+  discards: number;
+  done: boolean;
+  error: unknown;
+}
+
+/** What a follower knows of its caller's `settled`, and how it waits for the next change. */
+interface FollowState {
+  settled: { ok: true } | { ok: false; err: unknown } | undefined;
+  /** The next change of the digest's live download (or, with `orSettled`, the settling). */
+  wait: (orSettled: boolean) => Promise<void>;
+}
+
+/** A follower's read size: what the merge asks for at a time. */
+const FOLLOW_CHUNK = 1 << 20;
+
 /** Opens the blob from a byte offset; offset > 0 asks for a Range, which the server may ignore. */
 export type BlobOpener = (offset: number) => Promise<BlobResponse>;
 
@@ -132,6 +158,10 @@ export class BlobCache {
   readonly #inflight = new Map<string, Promise<void>>();
   /** Blobs this instance downloaded and verified itself: not hashed a second time when read. */
   readonly #verifiedHere = new Set<string>();
+  /** Downloads in flight that `follow` can read as they are written, by digest. */
+  readonly #live = new Map<string, LiveDownload>();
+  /** Emits a digest whenever its live download changes (created, bytes written, ended). */
+  readonly #changes = new EventEmitter().setMaxListeners(0);
 
   constructor(dir: string) {
     this.dir = dir;
@@ -190,6 +220,90 @@ export class BlobCache {
     return file.pipe(verify);
   }
 
+  /**
+   * The blob's bytes while `ingest` downloads it: read from the file being written as it grows,
+   * so a consumer works during the download. The stream ends only once the download has been
+   * verified and admitted, and fails with the download's error (a digest mismatch among them), so
+   * nothing read from it counts before the whole blob checked out. `settled` is the caller's
+   * promise that the blob is (or failed to be) in the cache: when no download of this instance
+   * runs for it by then (it was cached already, or arrived before), the cached file is read as
+   * `openRead` reads it. A download that throws away bytes already followed (a resumed partial
+   * that fails its digest) fails the stream: those bytes have been consumed.
+   */
+  follow(digest: string, size: number | undefined, settled: Promise<unknown>): Readable {
+    const stop = new AbortController();
+    const state: FollowState = { settled: undefined, wait: undefined as never };
+    const waitSettled = settled.then(
+      () => void (state.settled = { ok: true }),
+      (err: unknown) => void (state.settled = { ok: false, err }),
+    );
+    state.wait = async (orSettled) => {
+      const change = once(this.#changes, digest, { signal: stop.signal });
+      await (orSettled ? Promise.race([change, waitSettled]) : change);
+    };
+    const out = Readable.from(this.#followBytes(digest, size, state), {
+      objectMode: false,
+      highWaterMark: FOLLOW_CHUNK,
+    });
+    out.on("close", () => stop.abort());
+    return out;
+  }
+
+  async *#followBytes(digest: string, size: number | undefined, state: FollowState): AsyncGenerator<Buffer> {
+    let live: LiveDownload | undefined;
+    for (;;) {
+      live = this.#live.get(digest);
+      if (live !== undefined) break;
+      if (state.settled?.ok === true) {
+        yield* this.openRead(digest, size) as AsyncIterable<Buffer>;
+        return;
+      }
+      if (state.settled?.ok === false) throw state.settled.err;
+      await state.wait(true);
+    }
+    let fh: FileHandle | undefined;
+    let gen = -1;
+    let pos = 0;
+    const discards = live.discards;
+    try {
+      for (;;) {
+        if (live.error !== undefined) throw live.error;
+        if (live.discards !== discards && pos > 0) {
+          throw new DigestMismatchError(
+            digest,
+            "a corrupt resumed partial",
+            `blob ${digest} was resumed from a partial download whose bytes were wrong, and they were already read; it has been downloaded again and cached, so run again`,
+          );
+        }
+        if (live.path !== undefined && gen !== live.fileGen) {
+          await fh?.close();
+          fh = undefined;
+          const at = live.fileGen;
+          const done = live.done;
+          fh = await open(live.path, "r").catch((err: NodeJS.ErrnoException) => {
+            // Renamed into the cache between the look and the open: the next change says where.
+            if (err.code === "ENOENT" && !done) return undefined;
+            throw err;
+          });
+          if (fh !== undefined) gen = at;
+        }
+        if (fh !== undefined && pos < live.written) {
+          const want = Math.min(FOLLOW_CHUNK, live.written - pos);
+          const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(want), 0, want, pos);
+          if (bytesRead > 0) {
+            pos += bytesRead;
+            yield buffer.subarray(0, bytesRead);
+            continue;
+          }
+        }
+        if (live.done && pos >= live.written) return;
+        await state.wait(false);
+      }
+    } finally {
+      await fh?.close();
+    }
+  }
+
   /** Store verified bytes (configs, manifests). */
   async putBytes(digest: string, bytes: Uint8Array): Promise<void> {
     verifyBytes(bytes, digest, "blob");
@@ -232,11 +346,31 @@ export class BlobCache {
     }
     let p = this.#inflight.get(digest);
     if (p === undefined) {
+      const live: LiveDownload = {
+        path: undefined,
+        fileGen: 0,
+        written: 0,
+        discards: 0,
+        done: false,
+        error: undefined,
+      };
+      this.#live.set(digest, live);
+      this.#changes.emit(digest);
       p = this.#download(digest, opener, opts)
-        .catch((err: unknown) => {
-          throw this.#noSpace(err);
-        })
-        .finally(() => this.#inflight.delete(digest));
+        .then(
+          () => {
+            live.done = true;
+          },
+          (err: unknown) => {
+            live.error = this.#noSpace(err);
+            throw live.error;
+          },
+        )
+        .finally(() => {
+          this.#inflight.delete(digest);
+          this.#live.delete(digest);
+          this.#changes.emit(digest);
+        });
       this.#inflight.set(digest, p);
     }
     await p;
@@ -272,6 +406,12 @@ export class BlobCache {
       } catch (err) {
         if (!(err instanceof ResumedMismatch)) throw err;
         await rm(lock.partial, { force: true });
+        const live = this.#live.get(digest);
+        if (live !== undefined) {
+          live.discards++;
+          live.written = 0;
+          this.#changes.emit(digest);
+        }
         opts.task?.advance(-err.offset);
         await this.#downloadTo(lock.partial, digest, opener, opts, false, true);
       }
@@ -313,6 +453,18 @@ export class BlobCache {
     opts.task?.advance(offset);
     // Not "a": with O_APPEND, Linux ignores the positions given to write().
     const fh = await open(file, offset > 0 ? "r+" : "w");
+    // Followers read the file as it grows: what a resumed partial already holds at once.
+    const live = this.#live.get(digest);
+    const grew = (): void => {
+      if (live === undefined) return;
+      live.written = offset;
+      this.#changes.emit(digest);
+    };
+    if (live !== undefined) {
+      live.path = file;
+      live.fileGen++;
+      grew();
+    }
     let committed = false;
     let keep = partial;
     try {
@@ -331,6 +483,8 @@ export class BlobCache {
             await fh.truncate(0);
             hash = createHash(algorithm);
             offset = 0;
+            // The same bytes again (or the digest fails): a follower past them waits to catch up.
+            grew();
           }
           for await (const chunk of res.body) {
             const b = chunk as Buffer;
@@ -345,6 +499,7 @@ export class BlobCache {
             await fh.write(b, 0, b.length, offset);
             hash.update(b);
             offset += b.length;
+            grew();
             opts.task?.advance(b.length);
           }
           break;
@@ -395,6 +550,11 @@ export class BlobCache {
       await this.#commit(file, digest);
       committed = true;
       this.#verifiedHere.add(digest);
+      if (live !== undefined) {
+        live.path = this.path(digest);
+        live.fileGen++;
+        this.#changes.emit(digest);
+      }
     } catch (err) {
       // A full disk keeps no partial: it would keep the disk full, and the next run may well put
       // the cache elsewhere.

@@ -2,8 +2,9 @@
  * The image every source yields: parsed config, layer descriptors, and verified uncompressed
  * layer streams. Sources differ only in how they reach a layer's raw blob (`LayerStore`).
  */
-import type { Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import PQueue from "p-queue";
+import { markDecompressed } from "../decompress.js";
 import { silentReporter, type Reporter } from "../reporter.js";
 import { InvalidManifestError } from "./errors.js";
 import { decompressLayer } from "./layer-stream.js";
@@ -49,14 +50,17 @@ export interface Image {
   /**
    * Make all layer blobs available locally (download them into the cache, bounded parallelism,
    * topmost layer first, progress through the reporter). Optional before `openLayer`, which
-   * fetches what it lacks; call it without waiting to merge layers while others download:
-   * `openLayer` then waits only for the download of the layer it opens.
+   * fetches what it lacks; call it without waiting to merge layers while others download. A
+   * layer still downloading (or queued) when `openLayer` asks for it is streamed as it arrives,
+   * when the store can follow its downloads; else `openLayer` waits for that download.
    */
   fetchLayers(): Promise<void>;
   /**
    * The uncompressed tar of layer `i`. The blob's digest has been verified (registry: before it
    * entered the cache) or is verified as it streams (local files); the uncompressed stream is
-   * checked against `diffId` and errors at its end if it differs. Read it to the end.
+   * checked against `diffId` and errors at its end if it differs. Read it to the end. A layer
+   * read while it downloads ends only once its blob's digest has been verified (and fails if not),
+   * and a failed download surfaces as an error on the stream.
    */
   openLayer(i: number, options?: OpenLayerOptions): Promise<Readable>;
   /** Release connections and temporary files. Idempotent. */
@@ -79,6 +83,12 @@ export interface LayerStore {
   isLocal(layer: LayerDescriptor): Promise<boolean>;
   /** The raw blob, verified against `layer.digest` (now or at end of stream) unless the source has no blob digest. */
   openRaw(layer: LayerDescriptor): Promise<Readable>;
+  /**
+   * The raw blob as `fetch` brings it in, read while it downloads; `settled` is the fetch (or the
+   * check that made it unneeded). Verified like `openRaw`, and ending only after the download's
+   * digest check. Stores without it make `openLayer` wait for the whole download.
+   */
+  follow?(layer: LayerDescriptor, settled: Promise<void>): Readable;
   close(): Promise<void>;
 }
 
@@ -140,7 +150,7 @@ export function makeImage(parts: ImageParts): Image {
   }
   let closed = false;
   let fetched: Promise<void> | undefined;
-  /** The downloads fetchLayers started, by blob digest. */
+  /** The downloads fetchLayers queued, by blob digest. */
   const downloads = new Map<string, Promise<void>>();
   const image: Image = {
     transport: parts.transport,
@@ -209,17 +219,41 @@ export function makeImage(parts: ImageParts): Image {
       const layer = layers[i];
       if (layer === undefined)
         throw new RangeError(`layer index ${i} out of range (0..${layers.length - 1})`);
-      // A download fetchLayers started is waited for (and its failure reported), not repeated.
-      const download = downloads.get(layer.digest);
-      if (download !== undefined) await download;
-      else if (!(await parts.store.isLocal(layer))) await parts.store.fetch(layer, () => {});
-      const raw = await parts.store.openRaw(layer);
-      return await decompressLayer(raw, {
+      // A download fetchLayers queued is joined (followed from when the queue starts it), not
+      // repeated; its failure is this layer's.
+      const settled =
+        downloads.get(layer.digest) ??
+        (async () => {
+          if (!(await parts.store.isLocal(layer))) await parts.store.fetch(layer, () => {});
+        })();
+      const decompressOptions = {
         diffId: layer.diffId,
         layerIndex: i,
         ...(parts.maxRatio !== undefined ? { maxRatio: parts.maxRatio } : {}),
         ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
-      });
+      };
+      if (parts.store.follow === undefined) {
+        await settled;
+        return await decompressLayer(await parts.store.openRaw(layer), decompressOptions);
+      }
+      settled.catch(() => undefined); // the stream reports it
+      // Bytes read during the download are not yet verified: when they fail to decompress, the
+      // cause to report is the download's (a digest mismatch, say), once it has one.
+      const cause = async (err: unknown): Promise<unknown> =>
+        await settled.then(
+          () => err,
+          (downloadErr: unknown) => downloadErr,
+        );
+      let out: Readable;
+      try {
+        out = await decompressLayer(parts.store.follow(layer, settled), decompressOptions);
+      } catch (err) {
+        throw await cause(err);
+      }
+      const guarded = markDecompressed(new PassThrough({ readableHighWaterMark: out.readableHighWaterMark }));
+      out.on("error", (err) => void cause(err).then((e) => guarded.destroy(e as Error)));
+      guarded.on("close", () => out.destroy());
+      return out.pipe(guarded);
     },
     async close() {
       if (closed) return;

@@ -145,6 +145,9 @@ export async function openRegistryImage(ref: Reference, opts: ResolvedOptions): 
         async openRaw(layer) {
           return Promise.resolve(cache.openRead(layer.digest, layer.size));
         },
+        follow(layer, settled) {
+          return cache.follow(layer.digest, layer.size, settled);
+        },
         async close() {
           await client.close();
         },

@@ -1,0 +1,140 @@
+/**
+ * BlobCache.follow on its own, with a download whose body the test feeds by hand: a follower gets
+ * the bytes written so far while the body is still open, its stream ends only after the digest
+ * check, a wrong blob fails it (and is not admitted), a resumed partial's bytes come at once, and
+ * a follower that comes after the download reads the admitted cache file.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
+import { BlobCache, type BlobOpener } from "../../src/oci/blob-cache.js";
+import { DigestMismatchError } from "../../src/oci/errors.js";
+import { tmp } from "./helpers.js";
+
+const digestOf = (b: Buffer): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+/** Reads `stream` until it has `n` bytes (or ends); the stream stays open for more. */
+async function readAtLeast(stream: Readable, n: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let got = 0;
+  for await (const c of stream.iterator({ destroyOnReturn: false })) {
+    parts.push(c as Buffer);
+    got += (c as Buffer).length;
+    if (got >= n) break;
+  }
+  return Buffer.concat(parts);
+}
+
+async function drain(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** A download whose body the test writes; `offsets` records each request's start. */
+function handFed(): { body: PassThrough; offsets: number[]; opener: BlobOpener } {
+  const body = new PassThrough();
+  const offsets: number[] = [];
+  return {
+    body,
+    offsets,
+    opener: async (offset) => {
+      offsets.push(offset);
+      return await Promise.resolve({ body, start: offset, length: undefined });
+    },
+  };
+}
+
+test("a follower reads the bytes written so far while the download is open, and ends after the digest check", async () => {
+  const dir = await tmp("gvmconv-follow-");
+  try {
+    const bytes = randomBytes(3 << 20);
+    const digest = digestOf(bytes);
+    const cache = new BlobCache(dir);
+    const feed = handFed();
+    let ingested = false;
+    const ingest = cache.ingest(digest, feed.opener, { size: bytes.length }).then(() => (ingested = true));
+    const follower = cache.follow(digest, bytes.length, ingest);
+    feed.body.write(bytes.subarray(0, 1 << 20));
+    const head = await readAtLeast(follower, 1 << 20);
+    assert.ok(head.equals(bytes.subarray(0, head.length)), "the first MiB, as sent");
+    assert.equal(ingested, false, "read before the download finished");
+    assert.equal(await cache.has(digest), false, "not admitted yet");
+    const rest = drain(follower);
+    feed.body.end(bytes.subarray(1 << 20));
+    assert.ok(Buffer.concat([head, await rest]).equals(bytes), "every byte once, in order");
+    assert.equal(ingested, true, "the stream ended only after the download was verified");
+    // A second reader after the download (a hard link's re-read) gets the admitted file.
+    assert.ok((await drain(cache.follow(digest, bytes.length, ingest))).equals(bytes));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a wrong blob fails the follower with the digest error once every byte was read; nothing is admitted", async () => {
+  const dir = await tmp("gvmconv-follow-");
+  try {
+    const bytes = randomBytes(1 << 20);
+    const digest = digestOf(bytes);
+    const wrong = Buffer.from(bytes);
+    wrong.writeUInt8(wrong.readUInt8(5000) ^ 0xff, 5000);
+    const cache = new BlobCache(dir);
+    const feed = handFed();
+    const ingest = cache.ingest(digest, feed.opener, { size: bytes.length });
+    ingest.catch(() => undefined);
+    const follower = cache.follow(digest, bytes.length, ingest);
+    feed.body.end(wrong);
+    await assert.rejects(drain(follower), DigestMismatchError);
+    await assert.rejects(ingest, DigestMismatchError);
+    assert.equal(await cache.has(digest), false);
+    assert.deepEqual(await readdir(join(dir, "partial")), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a resumed partial's bytes reach the follower before the server sends any", async () => {
+  const dir = await tmp("gvmconv-follow-");
+  try {
+    const bytes = randomBytes(2 << 20);
+    const digest = digestOf(bytes);
+    const kept = 1_500_000;
+    await mkdir(join(dir, "partial"), { recursive: true });
+    await writeFile(join(dir, "partial", `sha256-${digest.slice(7)}`), bytes.subarray(0, kept));
+    const cache = new BlobCache(dir);
+    const feed = handFed();
+    const ingest = cache.ingest(digest, feed.opener, { size: bytes.length });
+    const follower = cache.follow(digest, bytes.length, ingest);
+    const head = await readAtLeast(follower, kept);
+    assert.ok(head.equals(bytes.subarray(0, kept)), "the partial's bytes");
+    assert.deepEqual(feed.offsets, [kept], "resumed with Range from the partial's length");
+    const rest = drain(follower);
+    feed.body.end(bytes.subarray(kept));
+    assert.ok(Buffer.concat([head, await rest]).equals(bytes));
+    await ingest;
+    assert.equal(await cache.has(digest, bytes.length), true);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a follower that finds no download reads the cached blob, re-verified when an earlier run cached it", async () => {
+  const dir = await tmp("gvmconv-follow-");
+  try {
+    const bytes = randomBytes(500_000);
+    const digest = digestOf(bytes);
+    await new BlobCache(dir).putBytes(digest, bytes);
+    const altered = Buffer.from(bytes);
+    altered.writeUInt8(altered.readUInt8(77) ^ 0xff, 77);
+    await writeFile(new BlobCache(dir).path(digest), altered);
+    await assert.rejects(
+      drain(new BlobCache(dir).follow(digest, bytes.length, Promise.resolve())),
+      /cached blob/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
