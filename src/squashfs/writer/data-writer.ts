@@ -59,8 +59,10 @@ export class DataWriter {
   readonly #processor: BlockProcessor;
   readonly #dedupe: boolean;
   readonly #zero: Buffer;
-  /** `${size}:${sha256}` → the layout of the first file with that content. */
+  /** A digest of a file's content (see `#writeFile`) → the layout of the first file with it. */
   readonly #seen = new Map<string, FileLayout>();
+  /** Layouts handed out for more than one file (the serializer counts duplicates with it). */
+  readonly #duplicated = new Set<FileLayout>();
   readonly #fragments: FragmentEntry[] = [];
   /** The fragment block being filled, and how much of it is used. */
   #frag: Buffer;
@@ -224,11 +226,23 @@ export class DataWriter {
       // The key is the stored blocks' and the tail's bytes plus where the zero blocks are: as
       // unique to the content as hashing every byte, for a fraction of the work on sparse files.
       hash.update(block.subarray(0, fill));
-      const zeros = zeroRuns.length === 0 ? "" : zeroRunsDigest(zeroRuns);
-      const key = `${size}:${hash.digest("base64")}:${zeros}`;
+      // Without zero blocks every byte was hashed, so the size, appended, makes the input unique
+      // to (content, size): the key is the 32 digest bytes as one flat one-byte ("binary", latin1) string. A template
+      // string of size, base64 digest and zeros was three strings per file, ~180 bytes each on a
+      // tree of small files, for as long as the image is written. With zero blocks (rare) the
+      // key spells size and runs out; it is longer than 32 characters, so the two never meet.
+      let key: string;
+      if (zeroRuns.length === 0) {
+        const tail = Buffer.allocUnsafe(8);
+        tail.writeDoubleLE(size);
+        key = hash.update(tail).digest("binary");
+      } else {
+        key = `${size}:${hash.digest("base64")}:${zeroRunsDigest(zeroRuns)}`;
+      }
       const original = this.#seen.get(key);
       if (original !== undefined) {
         if (stored > 0) await this.#rewind(() => firstStored);
+        this.#duplicated.add(original);
         return original;
       }
       this.#seen.set(key, layout);
@@ -242,6 +256,11 @@ export class DataWriter {
       this.#fragFill += fill;
     }
     return layout;
+  }
+
+  /** The layouts `writeFile` returned for more than one file (their duplicates share them). */
+  get duplicatedLayouts(): ReadonlySet<FileLayout> {
+    return this.#duplicated;
   }
 
   /** A block-size buffer: one the compressors have finished with, or a new one. */
@@ -283,6 +302,8 @@ export class DataWriter {
     if (this.#finished) throw new Error("DataWriter: finish called twice");
     if (this.#busy) throw new Error("DataWriter: finish called while a file is being written");
     this.#finished = true;
+    // No file can follow: the duplicate keys are garbage before the tree is serialized.
+    this.#seen.clear();
     await this.#flushFragment();
     await this.#processor.drain();
     return this.#fragments;

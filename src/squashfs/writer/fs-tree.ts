@@ -6,7 +6,7 @@
  * Hard links are kept as path references until `resolve()`, which runs against the final tree:
  * a later entry that replaces the target (or the link) wins, as it would on a real filesystem
  * after extraction. After resolution every link slot holds the very node object of its target,
- * so node identity is inode identity.
+ * so node identity is inode identity, and `linkTargets` lists the nodes that are reached twice.
  */
 import type { EntryAttrs } from "../entry.js";
 import type { FileLayout } from "../format/data-layout.js";
@@ -76,6 +76,7 @@ export class FsTree {
   readonly root: DirNode;
   readonly #implicitAttrs: () => EntryAttrs;
   #links = 0;
+  readonly #linkTargets = new Set<InodeNode>();
 
   /** `implicitAttrs` gives the attributes of directories created for missing parents. */
   constructor(implicitAttrs: () => EntryAttrs) {
@@ -141,6 +142,14 @@ export class FsTree {
     return node;
   }
 
+  /**
+   * The nodes `resolve()` put at more than one path (each hard link's target): the only nodes that
+   * are reached twice, so the serializer keeps link counts for these alone.
+   */
+  get linkTargets(): ReadonlySet<InodeNode> {
+    return this.#linkTargets;
+  }
+
   /** Replaces every hard link by its target's node. Throws on a missing or directory target. */
   resolve(): void {
     if (this.#links === 0) return;
@@ -183,8 +192,11 @@ export class FsTree {
     const dirs: DirNode[] = [this.root];
     for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
       for (const [name, child] of dir.children) {
-        if (child.kind === "hardlink") dir.children.set(name, target(child));
-        else if (child.kind === "dir") dirs.push(child);
+        if (child.kind === "hardlink") {
+          const node = target(child);
+          dir.children.set(name, node);
+          this.#linkTargets.add(node);
+        } else if (child.kind === "dir") dirs.push(child);
       }
     }
     this.#links = 0;

@@ -4,7 +4,7 @@ import { serializeTree } from "../../../src/squashfs/writer/serialize-tree.js";
 import { FsTree } from "../../../src/squashfs/writer/fs-tree.js";
 import { decodeInode, type Inode } from "../../../src/squashfs/format/inode.js";
 import type { MetadataRef } from "../../../src/squashfs/format/metadata.js";
-import { METADATA_HEADER_SIZE } from "../../../src/squashfs/format/metadata.js";
+import { METADATA_HEADER_SIZE, unpackRef } from "../../../src/squashfs/format/metadata.js";
 import { SquashfsInternalError } from "../../../src/squashfs/errors.js";
 import { rawCompressor } from "../struct-helpers.js";
 
@@ -29,9 +29,10 @@ function sampleTree(): FsTree {
 }
 
 test("inodes are numbered contents first, root last; nlink counts paths and subdirectories", () => {
-  const s = serializeTree(sampleTree().root, rawCompressor);
+  const s = serializeTree(sampleTree(), rawCompressor);
   // bin/ (ls = the passwd file, sh), bin, etc/ (passwd: already numbered), etc, z, root.
-  const inodes = s.inodeRefs.map((ref) => inodeAt(s.inodeTable, ref));
+  const refs = Array.from(s.packedInodeRefs, unpackRef);
+  const inodes = refs.map((ref) => inodeAt(s.inodeTable, ref));
   assert.deepEqual(
     inodes.map((i) => [i.inodeNumber, i.type, i.nlink]),
     [
@@ -44,7 +45,7 @@ test("inodes are numbered contents first, root last; nlink counts paths and subd
     ],
   );
   assert.equal(s.inodeCount, 6);
-  assert.deepEqual(s.rootRef, s.inodeRefs[5]);
+  assert.deepEqual(s.rootRef, refs[5]);
   const root = inodes[5]!;
   assert.ok(root.type === 1 && root.parentInode === 7, "the root's parent is inode_count + 1");
   assert.equal(s.files, 1);
@@ -54,8 +55,8 @@ test("inodes are numbered contents first, root last; nlink counts paths and subd
 });
 
 test("the same tree serializes to the same bytes", () => {
-  const one = serializeTree(sampleTree().root, rawCompressor);
-  const two = serializeTree(sampleTree().root, rawCompressor);
+  const one = serializeTree(sampleTree(), rawCompressor);
+  const two = serializeTree(sampleTree(), rawCompressor);
   assert.deepEqual(one.inodeTable, two.inodeTable);
   assert.deepEqual(one.directoryTable, two.directoryTable);
 });
@@ -64,5 +65,5 @@ test("a tree whose hard links were not resolved is refused as a bug, not as a co
   const t = new FsTree(() => a(0o755));
   t.setNode("f", { kind: "file", attrs: a(0o644), layout });
   t.setNode("g", { kind: "hardlink", target: "f", path: "g" });
-  assert.throws(() => serializeTree(t.root, rawCompressor), SquashfsInternalError);
+  assert.throws(() => serializeTree(t, rawCompressor), SquashfsInternalError);
 });
