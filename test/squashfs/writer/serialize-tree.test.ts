@@ -7,6 +7,13 @@ import type { MetadataRef } from "../../../src/squashfs/format/metadata.js";
 import { METADATA_HEADER_SIZE, unpackRef } from "../../../src/squashfs/format/metadata.js";
 import { SquashfsInternalError } from "../../../src/squashfs/errors.js";
 import { rawCompressor } from "../struct-helpers.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeName, encodeName } from "../../../src/byte-names.js";
+import type { Entry } from "../../../src/squashfs/entry.js";
+import { SquashfsReader } from "../../../src/squashfs/reader/reader.js";
+import { writeSquashfs } from "../../../src/squashfs/writer/writer.js";
 
 const a = (mode: number, uid = 0) => ({ mode, uid, gid: 0, mtime: 1 });
 const layout = { fileSize: 0, blocksStart: 0, blockSizes: [], fragment: null, sparseBytes: 0 };
@@ -66,4 +73,59 @@ test("a tree whose hard links were not resolved is refused as a bug, not as a co
   t.setNode("f", { kind: "file", attrs: a(0o644), layout });
   t.setNode("g", { kind: "hardlink", target: "f", path: "g" });
   assert.throws(() => serializeTree(t, rawCompressor), SquashfsInternalError);
+});
+
+test("children are numbered in byte order whether or not their names sort the same as strings", async () => {
+  // Names without surrogates sort as strings (code units follow UTF-8 byte order there); with one,
+  // the directory is sorted on bytes: U+FF01 (EF BC 81) before U+1F600 (F0 9F 98 80, a surrogate
+  // pair, which sorts first as code units) before the non-UTF-8 byte FF (string form U+DCFF).
+  const plain = ["b", "Z", "a", "ab", "\u00e9", "\uffee", "_"];
+  const mixed = ["a", "\u{1f600}", "\uff01", decodeName(Uint8Array.of(0xff)), "\u00e9"];
+  const bytesOrder = (names: string[]) =>
+    names
+      .map((n) => encodeName(n))
+      .sort((x, y) => Buffer.compare(x, y))
+      .map((b) => [...b]);
+  const dir = await mkdtemp(join(tmpdir(), "gvmconv-serialize-"));
+  try {
+    const image = join(dir, "x.sqfs");
+    const attrs = a(0o644);
+    const entries: Entry[] = [
+      ...plain.map((n): Entry => ({
+        type: "file",
+        path: `plain/${n}`,
+        attrs,
+        size: 1,
+        content: Buffer.from("x"),
+      })),
+      ...mixed.map((n): Entry => ({ type: "symlink", path: `mixed/${n}`, attrs, target: "t" })),
+    ];
+    await writeSquashfs(entries, image, { workers: 0 });
+    const reader = await SquashfsReader.open(image);
+    try {
+      for (const [d, names] of [
+        ["plain", plain],
+        ["mixed", mixed],
+      ] as const) {
+        const listed = await reader.readdir(d);
+        assert.deepEqual(
+          listed.map((e) => [...e.nameBytes]),
+          bytesOrder([...names]),
+          d,
+        );
+        // Inodes are numbered (and written) in listing order, as mksquashfs does: the listing's
+        // own sort cannot hide a walk in another order.
+        const numbers = listed.map((e) => e.inodeNumber);
+        assert.deepEqual(
+          numbers,
+          [...numbers].sort((x, y) => x - y),
+          `${d}: inode numbers follow the byte order`,
+        );
+      }
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
