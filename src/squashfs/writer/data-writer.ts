@@ -140,6 +140,7 @@ export class DataWriter {
     };
     if (size === 0) {
       await drainEmpty(content);
+      layout.blockSizes = NO_BLOCKS;
       return layout;
     }
     const hash = this.#dedupe ? createHash("sha256") : null;
@@ -255,6 +256,8 @@ export class DataWriter {
       this.#frag.set(block.subarray(0, fill), this.#fragFill);
       this.#fragFill += fill;
     }
+    // A small file's list stays empty for good: one shared empty list, not an array per file.
+    if (layout.blockSizes.length === 0) layout.blockSizes = NO_BLOCKS;
     return layout;
   }
 
@@ -322,6 +325,9 @@ export class DataWriter {
     }
   }
 }
+
+/** The block list of every file with no full block and no stored tail (frozen: nothing adds to it). */
+const NO_BLOCKS: number[] = Object.freeze([]) as unknown as number[];
 
 /** Whether `chunk[off, off + length)` is all zeros (`zero`: at least `length` zero bytes). */
 function isZero(chunk: Uint8Array, off: number, length: number, zero: Buffer): boolean {
