@@ -135,7 +135,8 @@ export class DataWriter {
       fileSize: size,
       blocksStart: 0,
       blockSizes: [],
-      fragment: null,
+      fragmentIndex: -1,
+      fragmentOffset: 0,
       sparseBytes: 0,
     };
     if (size === 0) {
@@ -252,7 +253,8 @@ export class DataWriter {
     // The tail (fill bytes, < block size) goes to the current fragment block.
     if (fill > 0) {
       if (this.#fragFill + fill > bs) await this.#flushFragment();
-      layout.fragment = { index: this.#fragments.length, offset: this.#fragFill };
+      layout.fragmentIndex = this.#fragments.length;
+      layout.fragmentOffset = this.#fragFill;
       this.#frag.set(block.subarray(0, fill), this.#fragFill);
       this.#fragFill += fill;
     }
@@ -299,7 +301,7 @@ export class DataWriter {
 
   /**
    * Store the last, partial fragment block and wait for every block to land. Returns the fragment
-   * table entries (index = FileLayout.fragment.index). After this, every returned layout is final.
+   * table entries (index = FileLayout.fragmentIndex). After this, every returned layout is final.
    */
   async finish(): Promise<FragmentEntry[]> {
     if (this.#finished) throw new Error("DataWriter: finish called twice");

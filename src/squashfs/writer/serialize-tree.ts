@@ -401,8 +401,8 @@ class TreeSerializer {
           fileSize: l.fileSize,
           sparse: l.sparseBytes,
           nlink,
-          fragIndex: l.fragment?.index ?? NO_FRAGMENT,
-          fragOffset: l.fragment?.offset ?? 0,
+          fragIndex: l.fragmentIndex < 0 ? NO_FRAGMENT : l.fragmentIndex,
+          fragOffset: l.fragmentOffset,
           blockSizes: l.blockSizes,
         });
         return;

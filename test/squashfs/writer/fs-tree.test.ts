@@ -9,7 +9,14 @@ import {
 } from "../../../src/squashfs/errors.js";
 
 const a = (mode: number) => ({ mode, uid: 0, gid: 0, mtime: 1 });
-const layout = { fileSize: 0, blocksStart: 0, blockSizes: [], fragment: null, sparseBytes: 0 };
+const layout = {
+  fileSize: 0,
+  blocksStart: 0,
+  blockSizes: [],
+  fragmentIndex: -1,
+  fragmentOffset: 0,
+  sparseBytes: 0,
+};
 const implicit = () => ({ mode: 0o755, uid: 0, gid: 0, mtime: 99 });
 
 test("paths: normalized components only; names up to 256 UTF-8 bytes", () => {

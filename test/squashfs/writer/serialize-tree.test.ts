@@ -16,7 +16,14 @@ import { SquashfsReader } from "../../../src/squashfs/reader/reader.js";
 import { writeSquashfs } from "../../../src/squashfs/writer/writer.js";
 
 const a = (mode: number, uid = 0) => ({ mode, uid, gid: 0, mtime: 1 });
-const layout = { fileSize: 0, blocksStart: 0, blockSizes: [], fragment: null, sparseBytes: 0 };
+const layout = {
+  fileSize: 0,
+  blocksStart: 0,
+  blockSizes: [],
+  fragmentIndex: -1,
+  fragmentOffset: 0,
+  sparseBytes: 0,
+};
 
 /** The inode at `ref` of a one-block, raw (rawCompressor) inode table. */
 function inodeAt(table: Uint8Array, ref: MetadataRef): Inode {
