@@ -2,10 +2,13 @@
  * Serializing the finished tree into the inode and directory tables (after squashfs-tools-ng's
  * serialize_fstree.c, which tar2sqfs calls once the fstree is complete). Two passes over the tree:
  *   1. numbering: inode numbers in the order the inodes will be written (a directory after its
- *      contents, so the root is last, as mksquashfs does), link counts, sorted listings;
- *   2. writing, bottom-up: a listing needs its children's inode refs, and a directory inode needs
- *      its listing's ref. Hard links share one node, so the inode is written once, at its first
- *      path in that order.
+ *      contents, so the root is last, as mksquashfs does), kept only for directories (a child
+ *      directory's inode names its parent's number) and for hard-link targets, with their links;
+ *   2. writing, bottom-up, numbering the other inodes again in the same order (checked): a listing
+ *      needs its children's inode refs, and a directory inode needs its listing's ref. Hard links
+ *      share one node, so the inode is written once, at its first path in that order.
+ * Nothing is kept per entry beyond the tree itself (issue 12: a tree of small files is memory per
+ * entry): children are sorted per directory as it is reached, inode refs are packed numbers.
  * The id and xattr tables are filled as a side effect (in first-use order) and handed back for the
  * writer to lay out after the fragment and export tables.
  */
