@@ -6,10 +6,12 @@
 # [--profile]` runs one of them alone. `npm run bench -- gzip` compares the gzip encoders
 # (bench/gzip.ts) on the rootfs and a mixed-binary tree; `npm run bench -- cache` times a
 # re-conversion with every data block in the block cache against a cold one (bench/block-cache.ts).
+# `npm run bench -- small [--500k]` images generated trees of many small files with gvmconv (from a
+# directory and from a tar), mksquashfs and tar2sqfs (bench/small-files.ts).
 set -euo pipefail
 what="${1:-all}"
 if [ $# -gt 0 ]; then shift; fi
-case "$what" in all | squashfs | gzip | cache | pipeline | build) ;; *) echo "usage: bench.sh [all|squashfs|gzip|cache|pipeline [ARGS…]|build [ARGS…]]" >&2; exit 2 ;; esac
+case "$what" in all | squashfs | gzip | cache | small | pipeline | build) ;; *) echo "usage: bench.sh [all|squashfs|gzip|cache|small [--500k]|pipeline [ARGS…]|build [ARGS…]]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 npx tsc -p tsconfig.json
@@ -75,6 +77,10 @@ fi
 
 if [ "$what" = all ] || [ "$what" = cache ]; then
   node build/bench/block-cache.js
+fi
+
+if [ "$what" = all ] || [ "$what" = small ]; then
+  if [ "$what" = small ]; then node build/bench/small-files.js "$@"; else node build/bench/small-files.js; fi
 fi
 
 if [ "$what" = all ] || [ "$what" = pipeline ]; then

@@ -37,8 +37,14 @@ export interface FileLayout {
    * the stored size, `| BLOCK_UNCOMPRESSED` when stored raw, or 0 for a sparse (all-zero) block.
    */
   blockSizes: number[];
-  /** Where the tail end went, or null when the file has no fragment (tail stored as a block, or empty). */
-  fragment: { index: number; offset: number } | null;
+  /**
+   * The fragment block the tail end went to (FragmentEntry index), or -1 when the file has no
+   * fragment (tail stored as a block, or empty). Two numbers rather than an object: a tree of
+   * small files has a fragment per file, and the object was ~40 bytes of each.
+   */
+  fragmentIndex: number;
+  /** Offset of the tail end in that fragment block (0 without a fragment). */
+  fragmentOffset: number;
   /** Bytes saved by sparse blocks (extended file inode `sparse` field). */
   sparseBytes: number;
 }

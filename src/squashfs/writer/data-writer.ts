@@ -59,8 +59,10 @@ export class DataWriter {
   readonly #processor: BlockProcessor;
   readonly #dedupe: boolean;
   readonly #zero: Buffer;
-  /** `${size}:${sha256}` → the layout of the first file with that content. */
+  /** A digest of a file's content (see `#writeFile`) → the layout of the first file with it. */
   readonly #seen = new Map<string, FileLayout>();
+  /** Layouts handed out for more than one file (the serializer counts duplicates with it). */
+  readonly #duplicated = new Set<FileLayout>();
   readonly #fragments: FragmentEntry[] = [];
   /** The fragment block being filled, and how much of it is used. */
   #frag: Buffer;
@@ -133,11 +135,13 @@ export class DataWriter {
       fileSize: size,
       blocksStart: 0,
       blockSizes: [],
-      fragment: null,
+      fragmentIndex: -1,
+      fragmentOffset: 0,
       sparseBytes: 0,
     };
     if (size === 0) {
       await drainEmpty(content);
+      layout.blockSizes = NO_BLOCKS;
       return layout;
     }
     const hash = this.#dedupe ? createHash("sha256") : null;
@@ -224,11 +228,23 @@ export class DataWriter {
       // The key is the stored blocks' and the tail's bytes plus where the zero blocks are: as
       // unique to the content as hashing every byte, for a fraction of the work on sparse files.
       hash.update(block.subarray(0, fill));
-      const zeros = zeroRuns.length === 0 ? "" : zeroRunsDigest(zeroRuns);
-      const key = `${size}:${hash.digest("base64")}:${zeros}`;
+      // Without zero blocks every byte was hashed, so the size, appended, makes the input unique
+      // to (content, size): the key is the 32 digest bytes as one flat one-byte ("binary", latin1) string. A template
+      // string of size, base64 digest and zeros was three strings per file, ~180 bytes each on a
+      // tree of small files, for as long as the image is written. With zero blocks (rare) the
+      // key spells size and runs out; it is longer than 32 characters, so the two never meet.
+      let key: string;
+      if (zeroRuns.length === 0) {
+        const tail = Buffer.allocUnsafe(8);
+        tail.writeDoubleLE(size);
+        key = hash.update(tail).digest("binary");
+      } else {
+        key = `${size}:${hash.digest("base64")}:${zeroRunsDigest(zeroRuns)}`;
+      }
       const original = this.#seen.get(key);
       if (original !== undefined) {
         if (stored > 0) await this.#rewind(() => firstStored);
+        this.#duplicated.add(original);
         return original;
       }
       this.#seen.set(key, layout);
@@ -237,11 +253,19 @@ export class DataWriter {
     // The tail (fill bytes, < block size) goes to the current fragment block.
     if (fill > 0) {
       if (this.#fragFill + fill > bs) await this.#flushFragment();
-      layout.fragment = { index: this.#fragments.length, offset: this.#fragFill };
+      layout.fragmentIndex = this.#fragments.length;
+      layout.fragmentOffset = this.#fragFill;
       this.#frag.set(block.subarray(0, fill), this.#fragFill);
       this.#fragFill += fill;
     }
+    // A small file's list stays empty for good: one shared empty list, not an array per file.
+    if (layout.blockSizes.length === 0) layout.blockSizes = NO_BLOCKS;
     return layout;
+  }
+
+  /** The layouts `writeFile` returned for more than one file (their duplicates share them). */
+  get duplicatedLayouts(): ReadonlySet<FileLayout> {
+    return this.#duplicated;
   }
 
   /** A block-size buffer: one the compressors have finished with, or a new one. */
@@ -277,12 +301,14 @@ export class DataWriter {
 
   /**
    * Store the last, partial fragment block and wait for every block to land. Returns the fragment
-   * table entries (index = FileLayout.fragment.index). After this, every returned layout is final.
+   * table entries (index = FileLayout.fragmentIndex). After this, every returned layout is final.
    */
   async finish(): Promise<FragmentEntry[]> {
     if (this.#finished) throw new Error("DataWriter: finish called twice");
     if (this.#busy) throw new Error("DataWriter: finish called while a file is being written");
     this.#finished = true;
+    // No file can follow: the duplicate keys are garbage before the tree is serialized.
+    this.#seen.clear();
     await this.#flushFragment();
     await this.#processor.drain();
     return this.#fragments;
@@ -301,6 +327,9 @@ export class DataWriter {
     }
   }
 }
+
+/** The block list of every file with no full block and no stored tail (frozen: nothing adds to it). */
+const NO_BLOCKS: number[] = Object.freeze([]) as unknown as number[];
 
 /** Whether `chunk[off, off + length)` is all zeros (`zero`: at least `length` zero bytes). */
 function isZero(chunk: Uint8Array, off: number, length: number, zero: Buffer): boolean {

@@ -6,7 +6,7 @@
  * Hard links are kept as path references until `resolve()`, which runs against the final tree:
  * a later entry that replaces the target (or the link) wins, as it would on a real filesystem
  * after extraction. After resolution every link slot holds the very node object of its target,
- * so node identity is inode identity.
+ * so node identity is inode identity, and `linkTargets` lists the nodes that are reached twice.
  */
 import type { EntryAttrs } from "../entry.js";
 import type { FileLayout } from "../format/data-layout.js";
@@ -72,10 +72,32 @@ export function splitPath(path: string): string[] {
   return parts;
 }
 
+/**
+ * A copy of `name` that holds no reference to the string it was cut from. `path.split` cuts names
+ * of 13 characters or more as slices of the path, so every such name kept in the tree kept its
+ * whole path alive (V8 sliced strings); a UTF-16 round trip copies any string exactly (escaped
+ * bytes are lone surrogates, which UTF-8 would not keep).
+ */
+function ownName(name: string): string {
+  return name.length < 13 ? name : Buffer.from(name, "utf16le").toString("utf16le");
+}
+
+/** At most this many distinct attribute sets are shared (see `#shared`); more are kept as given. */
+const MAX_SHARED_ATTRS = 4096;
+
 export class FsTree {
   readonly root: DirNode;
   readonly #implicitAttrs: () => EntryAttrs;
+  /**
+   * One object per distinct (mode, uid, gid, mtime) without xattrs: the trees of small files this
+   * is for (node_modules, site-packages) repeat a few sets, and an object per entry was ~60 bytes
+   * of each entry's memory. mode → mtime → "uid:gid" → attrs. Bounded: past MAX_SHARED_ATTRS sets,
+   * new ones are not remembered (the tree stays correct, only less compact).
+   */
+  readonly #sharedAttrs = new Map<number, Map<number, Map<string, EntryAttrs>>>();
+  #sharedAttrsCount = 0;
   #links = 0;
+  readonly #linkTargets = new Set<InodeNode>();
 
   /** `implicitAttrs` gives the attributes of directories created for missing parents. */
   constructor(implicitAttrs: () => EntryAttrs) {
@@ -95,7 +117,7 @@ export class FsTree {
         // A missing parent, or a non-directory in the way: as tar extraction does, the path
         // becomes a directory.
         const made: DirNode = { kind: "dir", attrs: this.#implicitAttrs(), children: new Map() };
-        dir.children.set(name, made);
+        dir.children.set(child === undefined ? ownName(name) : name, made);
         dir = made;
       }
     }
@@ -112,8 +134,13 @@ export class FsTree {
     const parent = this.#parentOf(parts);
     const name = parts[parts.length - 1]!;
     const existing = parent.children.get(name);
-    if (existing !== undefined && existing.kind === "dir") existing.attrs = attrs;
-    else parent.children.set(name, { kind: "dir", attrs, children: new Map() });
+    if (existing !== undefined && existing.kind === "dir") existing.attrs = this.#share(attrs);
+    else
+      parent.children.set(existing === undefined ? ownName(name) : name, {
+        kind: "dir",
+        attrs: this.#share(attrs),
+        children: new Map(),
+      });
   }
 
   /** Places a non-directory, replacing whatever was at `path` (a directory with its subtree). */
@@ -121,8 +148,27 @@ export class FsTree {
     const parts = splitPath(path);
     if (parts.length === 0) throw new SquashfsBadPathError(path, "the root must be a directory");
     const parent = this.#parentOf(parts);
-    parent.children.set(parts[parts.length - 1]!, node);
+    const name = parts[parts.length - 1]!;
+    if (node.kind !== "hardlink") node.attrs = this.#share(node.attrs);
+    parent.children.set(parent.children.has(name) ? name : ownName(name), node);
     if (node.kind === "hardlink") this.#links++;
+  }
+
+  /** The shared object equal to `attrs` (without xattrs), or `attrs` itself. */
+  #share(attrs: EntryAttrs): EntryAttrs {
+    if (attrs.xattrs !== undefined) return attrs;
+    let byMtime = this.#sharedAttrs.get(attrs.mode);
+    let byIds = byMtime?.get(attrs.mtime);
+    const ids = `${attrs.uid}:${attrs.gid}`;
+    const known = byIds?.get(ids);
+    if (known !== undefined) return known;
+    if (this.#sharedAttrsCount >= MAX_SHARED_ATTRS) return attrs;
+    if (byMtime === undefined) this.#sharedAttrs.set(attrs.mode, (byMtime = new Map()));
+    if (byIds === undefined) byMtime.set(attrs.mtime, (byIds = new Map()));
+    const own: EntryAttrs = { mode: attrs.mode, uid: attrs.uid, gid: attrs.gid, mtime: attrs.mtime };
+    byIds.set(ids, own);
+    this.#sharedAttrsCount++;
+    return own;
   }
 
   /** Checks a path the way setNode would, without changing the tree (used before writing data). */
@@ -139,6 +185,14 @@ export class FsTree {
       node = next;
     }
     return node;
+  }
+
+  /**
+   * The nodes `resolve()` put at more than one path (each hard link's target): the only nodes that
+   * are reached twice, so the serializer keeps link counts for these alone.
+   */
+  get linkTargets(): ReadonlySet<InodeNode> {
+    return this.#linkTargets;
   }
 
   /** Replaces every hard link by its target's node. Throws on a missing or directory target. */
@@ -183,8 +237,11 @@ export class FsTree {
     const dirs: DirNode[] = [this.root];
     for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
       for (const [name, child] of dir.children) {
-        if (child.kind === "hardlink") dir.children.set(name, target(child));
-        else if (child.kind === "dir") dirs.push(child);
+        if (child.kind === "hardlink") {
+          const node = target(child);
+          dir.children.set(name, node);
+          this.#linkTargets.add(node);
+        } else if (child.kind === "dir") dirs.push(child);
       }
     }
     this.#links = 0;

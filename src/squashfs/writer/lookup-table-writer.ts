@@ -16,16 +16,18 @@ export interface WrittenLookupTable {
 }
 
 /**
- * Writes `records` (already encoded, equal sizes dividing 8192 so none straddles a block) as a
- * lookup table whose first block lands at absolute position `at`.
+ * Writes `records` (already encoded, equal sizes dividing 8192 so none straddles a block; or all
+ * of them in one buffer, which cuts into the same blocks) as a lookup table whose first block
+ * lands at absolute position `at`.
  */
 export function writeLookupTable(
   compressor: Compressor,
-  records: readonly Uint8Array[],
+  records: readonly Uint8Array[] | Uint8Array,
   at: number,
 ): WrittenLookupTable {
   const mw = new MetadataWriter(compressor);
-  for (const r of records) mw.append(r);
+  if (records instanceof Uint8Array) mw.append(records);
+  else for (const r of records) mw.append(r);
   const { bytes, blockStarts } = mw.finish();
   const pointers = encodeLookupPointers(blockStarts.map((s) => at + s));
   return { bytes: concat([bytes, pointers]), pointerListStart: at + bytes.length };

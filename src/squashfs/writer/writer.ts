@@ -17,7 +17,7 @@ import { checkRange, concat, U32_MAX } from "../format/binary.js";
 import type { FileLayout } from "../format/data-layout.js";
 import { encodeFragmentEntry } from "../format/fragment-table.js";
 import { encodeDevice, MAX_SYMLINK_TARGET } from "../format/inode.js";
-import { encodeExportEntry } from "../format/lookup-table.js";
+import { encodeExportEntries } from "../format/lookup-table.js";
 import { encodeMetadataHeader, packRef } from "../format/metadata.js";
 import { encodeSuperblock, SUPERBLOCK_SIZE, SuperblockFlags } from "../format/superblock.js";
 import { nameByteLength } from "../../byte-names.js";
@@ -273,14 +273,16 @@ export class SquashfsWriter {
     const fragments = await this.#data.finish();
     await this.#data.close();
     this.#tree.resolve();
-    const tree = serializeTree(this.#tree.root, this.#compressor);
+    const tree = serializeTree(this.#tree, this.#compressor, {
+      duplicatedLayouts: this.#data.duplicatedLayouts,
+    });
     const inodeTableStart = await this.#append(tree.inodeTable);
     const directoryTableStart = await this.#append(tree.directoryTable);
     // mksquashfs writes the (empty) fragment pointer list even with no fragments; the kernel
     // skips the table when the count is 0, so the position only has to be in order.
     const fragmentTableStart = await this.#lookupTable(fragments.map(encodeFragmentEntry));
     const exportTableStart = this.#options.exportTable
-      ? await this.#lookupTable(tree.inodeRefs.map(encodeExportEntry))
+      ? await this.#lookupTable(encodeExportEntries(tree.packedInodeRefs))
       : null;
     const idTableStart = await this.#lookupTable(tree.ids.records());
     const xattrIdTableStart = tree.xattrs.count > 0 ? await this.#xattrTable(tree.xattrs) : null;
@@ -327,7 +329,7 @@ export class SquashfsWriter {
   }
 
   /** A lookup table's blocks land where the sink is, then its pointer list; returns the list's position. */
-  async #lookupTable(records: Uint8Array[]): Promise<number> {
+  async #lookupTable(records: readonly Uint8Array[] | Uint8Array): Promise<number> {
     const t = writeLookupTable(this.#compressor, records, this.#sink.position);
     await this.#sink.write(t.bytes);
     return t.pointerListStart;

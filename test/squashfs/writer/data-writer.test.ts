@@ -80,12 +80,12 @@ async function readBack(run: Run, layout: FileLayout): Promise<Buffer> {
     pos += size;
     parts.push(word & BLOCK_UNCOMPRESSED ? stored : Buffer.from(await c.decompress(stored, BS)));
   }
-  if (layout.fragment !== null) {
-    const e = run.fragments[layout.fragment.index]!;
+  if (layout.fragmentIndex >= 0) {
+    const e = run.fragments[layout.fragmentIndex]!;
     const size = e.size & ~BLOCK_UNCOMPRESSED;
     const stored = run.image.subarray(e.start, e.start + size);
     const block = e.size & BLOCK_UNCOMPRESSED ? stored : Buffer.from(await c.decompress(stored, BS));
-    parts.push(block.subarray(layout.fragment.offset, layout.fragment.offset + (layout.fileSize % BS)));
+    parts.push(block.subarray(layout.fragmentOffset, layout.fragmentOffset + (layout.fileSize % BS)));
   }
   return Buffer.concat(parts);
 }
@@ -110,7 +110,8 @@ test("every file reads back from its layout; sparse, raw and duplicates are hand
     fileSize: 0,
     blocksStart: 0,
     blockSizes: [],
-    fragment: null,
+    fragmentIndex: -1,
+    fragmentOffset: 0,
     sparseBytes: 0,
   });
   assert.ok(
@@ -121,7 +122,7 @@ test("every file reads back from its layout; sparse, raw and duplicates are hand
   assert.equal(run.layouts[3]!.sparseBytes, 2 * BS);
   assert.equal(run.layouts[5], run.layouts[0], "duplicate reuses the layout");
   assert.equal(run.layouts[8], run.layouts[4]);
-  assert.equal(run.layouts[7]!.fragment, null);
+  assert.equal(run.layouts[7]!.fragmentIndex, -1);
   // Everything is stored between the placeholder and the end: no gaps, no leftovers.
   const storedBytes =
     run.layouts

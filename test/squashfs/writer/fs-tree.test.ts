@@ -9,7 +9,14 @@ import {
 } from "../../../src/squashfs/errors.js";
 
 const a = (mode: number) => ({ mode, uid: 0, gid: 0, mtime: 1 });
-const layout = { fileSize: 0, blocksStart: 0, blockSizes: [], fragment: null, sparseBytes: 0 };
+const layout = {
+  fileSize: 0,
+  blocksStart: 0,
+  blockSizes: [],
+  fragmentIndex: -1,
+  fragmentOffset: 0,
+  sparseBytes: 0,
+};
 const implicit = () => ({ mode: 0o755, uid: 0, gid: 0, mtime: 99 });
 
 test("paths: normalized components only; names up to 256 UTF-8 bytes", () => {
@@ -66,4 +73,32 @@ test("hard links to a missing target, a directory or in a cycle are typed errors
   cycle.setNode("a", { kind: "hardlink", target: "b", path: "a" });
   cycle.setNode("b", { kind: "hardlink", target: "a", path: "b" });
   assert.throws(() => cycle.resolve(), SquashfsHardlinkTargetMissingError);
+});
+
+test("equal attribute sets are shared, and every node keeps its own values past the bound", () => {
+  const t = new FsTree(implicit);
+  const want = new Map<string, { mode: number; uid: number; gid: number; mtime: number }>();
+  // 6000 distinct sets (more than are shared), each used by two files; neighbours differ in
+  // one field only (mode, uid or gid), so a key that left one out would hand out the wrong set.
+  for (let i = 0; i < 6000; i++) {
+    const attrs = { mode: 0o600 | (i & 1), uid: (i >> 1) & 1, gid: (i >> 2) & 1, mtime: 1000 + (i >> 3) };
+    for (const copy of ["a", "b"]) {
+      const path = `d${i % 50}/f${i}-${copy}-with-a-long-name`;
+      t.setNode(path, { kind: "fifo", attrs: { ...attrs } });
+      want.set(path, attrs);
+    }
+  }
+  const xattrs = new Map([["user.k", Uint8Array.of(1)]]);
+  t.setNode("x", { kind: "fifo", attrs: { mode: 0o600, uid: 0, gid: 0, mtime: 1000, xattrs } });
+  const seen = new Set<object>();
+  for (const [path, attrs] of want) {
+    const [dir, name] = path.split("/") as [string, string];
+    const node = (t.root.children.get(dir) as DirNode).children.get(name)!;
+    assert.ok(node.kind === "fifo");
+    assert.deepEqual(node.attrs, attrs, path);
+    seen.add(node.attrs);
+  }
+  assert.ok(seen.size < want.size, "equal sets share one object");
+  const x = t.root.children.get("x")!;
+  assert.ok(x.kind === "fifo" && x.attrs.xattrs === xattrs, "a set with xattrs is kept as given");
 });
