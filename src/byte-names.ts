@@ -114,17 +114,33 @@ const NEEDS_ESCAPE = /[\x00-\x1f\x7f\u0080-\u009f\\\ud800-\udfff]/;
  * backslash as `\\`; everything else as it is. A name needing none of this is returned unchanged.
  */
 export function escapeName(name: string): string {
-  if (!NEEDS_ESCAPE.test(name)) return name;
+  return NEEDS_ESCAPE.test(name) ? escaped(name, true) : name;
+}
+
+/** `text` with unprintable characters as `\xNN` per byte, and backslashes doubled when asked. */
+function escaped(text: string, backslashes: boolean): string {
   let out = "";
-  for (const ch of name) {
+  for (const ch of text) {
     const u = ch.codePointAt(0)!;
-    if (ch === "\\") out += "\\\\";
+    if (backslashes && ch === "\\") out += "\\\\";
     else if (u < 0x20 || u === 0x7f || (u >= 0x80 && u <= 0x9f) || (u >= 0xd800 && u <= 0xdfff)) {
       for (const byte of encodeName(ch)) out += `\\x${byte.toString(16).padStart(2, "0")}`;
     } else out += ch;
   }
   return out;
 }
+
+/**
+ * Text that carries names or what a server said (a warning, an error line) made safe to print as
+ * one line: the bytes of a name that are not UTF-8 (lone surrogates, see `decodeName`) and control
+ * characters — a newline or an escape sequence in a file name — as `\xNN`, as `ls` prints them.
+ * Backslashes stay as they are: the text is for reading, not for pasting back as a PATH.
+ */
+export function printableText(text: string): string {
+  return UNPRINTABLE.test(text) ? escaped(text, false) : text;
+}
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/;
 
 /**
  * The name `escapeName` printed: `\xNN` is the byte NN, `\\` a backslash; any other backslash is
@@ -156,4 +172,14 @@ export function unescapeName(text: string): string {
   }
   parts.push(encodeName(literal));
   return decodeName(Buffer.concat(parts));
+}
+
+/**
+ * An image path quoted for a message: escaped as `gvmconv ls` prints names (byte-names.ts), and
+ * only its end when it is very long (a tree thousands of levels deep).
+ */
+export function quotePath(path: string): string {
+  const MAX = 512;
+  if (path.length <= MAX) return `"${escapeName(path)}"`;
+  return `"…${escapeName(path.slice(-MAX / 2))}" (a path of ${path.length} characters)`;
 }

@@ -29,6 +29,8 @@ import { redactSecrets } from "./redact.js";
 
 /** What every message goes through; callers may add secrets of their own (src/redact.ts). */
 export { redactSecrets, rememberSecret } from "./redact.js";
+/** What the CLI prints of a message: names that are not UTF-8, and control characters, as `\xNN`. */
+export { printableText } from "./byte-names.js";
 
 /** Every error code, with what it means. */
 export const ERROR_CODES = {

@@ -4,7 +4,7 @@
  * --debug. Anything else is a bug in gvmconv: its full stack, always.
  */
 import type { Writable } from "node:stream";
-import { isGvmconvError, redactSecrets } from "../errors.js";
+import { isGvmconvError, printableText, redactSecrets } from "../errors.js";
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -16,10 +16,10 @@ export function reportError(err: unknown, stderr: Writable, debug: boolean): num
   // Messages are redacted when built; causes from below (undici, Node) and bugs are not, so
   // everything printed goes through the same rule once more (src/redact.ts).
   if (isGvmconvError(err)) {
-    const message = err.message.split("\n")[0] ?? "";
-    stderr.write(
-      redactSecrets(`gvmconv: error [${err.code}]: ${message}${err.hint ? ` — ${err.hint}` : ""}`) + "\n",
-    );
+    // One line: a file name's unprintable bytes (a newline, an escape sequence, Latin-1) as \xNN.
+    const message = printableText(err.message.split("\n")[0] ?? "");
+    const hint = printableText(err.hint);
+    stderr.write(redactSecrets(`gvmconv: error [${err.code}]: ${message}${hint ? ` — ${hint}` : ""}`) + "\n");
     if (debug && err.stack) stderr.write(`${redactSecrets(stackWithCauses(err))}\n`);
     if (err.code === "E_ABORTED") return EXIT_INTERRUPTED;
     return err.code === "E_USAGE" ? EXIT_USAGE : EXIT_FAILURE;

@@ -9,6 +9,7 @@
 import type { Writable } from "node:stream";
 import cliTruncate from "cli-truncate";
 import { createLogUpdate } from "log-update";
+import { printableText } from "../errors.js";
 import type { ProgressTask, Reporter, RetryNotice, TaskKind, TaskOptions, Warning } from "../index.js";
 
 export interface CliReporterOptions {
@@ -89,11 +90,11 @@ export class CliReporter implements Reporter {
 
   warn(warning: Warning): void {
     const label = this.#color ? "\x1b[33mwarning\x1b[0m" : "warning";
-    this.#line(`gvmconv: ${label} [${warning.code}]: ${warning.message}`);
+    this.#line(`gvmconv: ${label} [${warning.code}]: ${printableText(warning.message)}`);
   }
 
   info(message: string): void {
-    if (!this.#quiet) this.#line(`gvmconv: ${message}`);
+    if (!this.#quiet) this.#line(`gvmconv: ${printableText(message)}`);
   }
 
   retry(event: RetryNotice): void {

@@ -6,6 +6,7 @@
  * an encoder or the serializer something it must never produce (the reader's errors, about bad
  * images, are in reader/errors.ts).
  */
+import { quotePath } from "../byte-names.js";
 import { GvmconvError } from "../errors.js";
 
 /** A number does not fit the on-disk field it has to go into (format.adoc field widths). */
@@ -23,13 +24,9 @@ export class SquashfsRangeError extends GvmconvError {
 export class SquashfsNameTooLongError extends GvmconvError {
   readonly path: string;
   constructor(path: string, bytes: number) {
-    super(
-      "E_SQUASHFS_NAME_TOO_LONG",
-      `name of ${JSON.stringify(path)} is ${bytes} bytes; SquashFS allows 256`,
-      {
-        hint: "rename the file to at most 256 bytes (UTF-8)",
-      },
-    );
+    super("E_SQUASHFS_NAME_TOO_LONG", `name of ${quotePath(path)} is ${bytes} bytes; SquashFS allows 256`, {
+      hint: "rename the file to at most 256 bytes (UTF-8)",
+    });
     this.path = path;
   }
 }
@@ -38,7 +35,7 @@ export class SquashfsNameTooLongError extends GvmconvError {
 export class SquashfsBadPathError extends GvmconvError {
   readonly path: string;
   constructor(path: string, why: string) {
-    super("E_SQUASHFS_BAD_PATH", `invalid image path ${JSON.stringify(path)}: ${why}`);
+    super("E_SQUASHFS_BAD_PATH", `invalid image path ${quotePath(path)}: ${why}`);
     this.path = path;
   }
 }
@@ -61,7 +58,7 @@ export class SquashfsHardlinkTargetMissingError extends GvmconvError {
   constructor(path: string, target: string, why = "does not exist") {
     super(
       "E_SQUASHFS_HARDLINK_TARGET_MISSING",
-      `hard link ${JSON.stringify(path)}: target ${JSON.stringify(target)} ${why}`,
+      `hard link ${quotePath(path)}: target ${quotePath(target)} ${why}`,
     );
     this.path = path;
     this.target = target;
@@ -75,7 +72,7 @@ export class SquashfsHardlinkToDirectoryError extends GvmconvError {
   constructor(path: string, target: string) {
     super(
       "E_SQUASHFS_HARDLINK_TO_DIRECTORY",
-      `hard link ${JSON.stringify(path)} points to directory ${JSON.stringify(target)}`,
+      `hard link ${quotePath(path)} points to directory ${quotePath(target)}`,
     );
     this.path = path;
     this.target = target;
@@ -89,7 +86,7 @@ export class SquashfsXattrNamespaceError extends GvmconvError {
   constructor(path: string, xattr: string) {
     super(
       "E_SQUASHFS_XATTR_NAMESPACE",
-      `xattr ${JSON.stringify(xattr)} on ${JSON.stringify(path)}: SquashFS stores only user.*, trusted.* and security.*`,
+      `xattr ${JSON.stringify(xattr)} on ${quotePath(path)}: SquashFS stores only user.*, trusted.* and security.*`,
     );
     this.path = path;
     this.xattr = xattr;
@@ -102,7 +99,7 @@ export class SquashfsSymlinkTooLongError extends GvmconvError {
   constructor(path: string, bytes: number) {
     super(
       "E_SQUASHFS_SYMLINK_TOO_LONG",
-      `symlink ${JSON.stringify(path)} target is ${bytes} bytes; the kernel reads at most 4096`,
+      `symlink ${quotePath(path)} target is ${bytes} bytes; the kernel reads at most 4096`,
     );
     this.path = path;
   }

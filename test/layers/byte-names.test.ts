@@ -20,13 +20,16 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSquashfs } from "../../src/api/squashfs.js";
+import { decodeName, printableText } from "../../src/byte-names.js";
 import { mergeLayers, readTar } from "../../src/layers/index.js";
 import { writeSquashfs } from "../../src/squashfs/index.js";
 import { CollectingReporter } from "../../src/reporter.js";
 import { runCli } from "../support/cli-run.js";
+import { rawTarHeader } from "../support/tar.js";
 import { walk } from "../support/tree-walk.js";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
@@ -249,3 +252,29 @@ test(
     );
   }),
 );
+
+test(
+  "an error line prints a name's non-UTF-8 bytes and control characters as \\xNN, on one line",
+  withDir(async (dir) => {
+    // A hard link to a missing target named `caf\xe9` + newline + an escape sequence.
+    const tar = Buffer.concat([
+      rawTarHeader("link", "1", 0, [[157, "caf\xe9\n\x1b[31mX"]]),
+      Buffer.alloc(1024),
+    ]);
+    const out = join(dir, "out.sqfs");
+    const r = await runCli(["squashfs", "-", "-o", out], { stdin: Readable.from([tar]) });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(
+      r.stderr,
+      'gvmconv: error [E_SQUASHFS_HARDLINK_TARGET_MISSING]: hard link "link": target "caf\\xe9\\x0a\\x1b[31mX" does not exist\n',
+    );
+  }),
+);
+
+test("printableText escapes what a terminal would act on, and leaves the rest", () => {
+  assert.equal(printableText("plain é \\ 😀"), "plain é \\ 😀");
+  assert.equal(
+    printableText(`a${decodeName(Buffer.from([0xe9]))}\n\x1b\u0085`),
+    "a\\xe9\\x0a\\x1b\\xc2\\x85",
+  );
+});

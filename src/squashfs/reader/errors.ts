@@ -4,7 +4,10 @@
  * from a DataView, an endless loop or a giant allocation).
  */
 import { GvmconvError } from "../../errors.js";
-import { escapeName } from "../../byte-names.js";
+import { quotePath } from "../../byte-names.js";
+
+/** Quoting of image paths in messages lives with the names (byte-names.ts); re-exported here. */
+export { quotePath };
 
 /** Something in the image contradicts the format or itself (format.adoc; Linux squashfs checks). */
 export class SquashfsImageCorruptError extends GvmconvError {
@@ -77,16 +80,6 @@ export class SquashfsDecompressError extends GvmconvError {
 }
 
 /** A path that is not in the image. */
-/**
- * An image path quoted for a message: escaped as `gvmconv ls` prints names (byte-names.ts), and
- * only its end when it is very long (a tree thousands of levels deep).
- */
-export function quotePath(path: string): string {
-  const MAX = 512;
-  if (path.length <= MAX) return `"${escapeName(path)}"`;
-  return `"…${escapeName(path.slice(-MAX / 2))}" (a path of ${path.length} characters)`;
-}
-
 export class SquashfsPathNotFoundError extends GvmconvError {
   readonly path: string;
   constructor(path: string) {

@@ -325,7 +325,7 @@ export class SquashfsReader {
   }
 
   /** The inode a directory entry names, checked against what the entry says about it. */
-  async entryInode(entry: DirectoryEntry, what = `entry ${JSON.stringify(entry.name)}`): Promise<Inode> {
+  async entryInode(entry: DirectoryEntry, what = `entry ${quotePath(entry.name)}`): Promise<Inode> {
     const inode = await this.readInode(entry.inodeRef, what);
     if (inode.inodeNumber !== entry.inodeNumber || inodeKind(inode) !== entry.kind) {
       throw new SquashfsImageCorruptError(

@@ -5,7 +5,7 @@
  * the reader's typed error.
  */
 import { isDirectory, isFile, type SquashfsReader } from "./reader.js";
-import { SquashfsImageCorruptError } from "./errors.js";
+import { quotePath, SquashfsImageCorruptError } from "./errors.js";
 
 export interface VerifySummary {
   /** Distinct inodes reached (hard links once). */
@@ -46,7 +46,7 @@ export async function verifySquashfs(
       for await (const chunk of reader.readFile(inode)) n += chunk.length;
       if (n !== inode.fileSize)
         throw new SquashfsImageCorruptError(
-          JSON.stringify(path),
+          quotePath(path),
           `read ${n} bytes of a ${inode.fileSize}-byte file`,
         );
       summary.fileBytes += n;
