@@ -253,10 +253,21 @@ export async function startAuthRegistry(
   const dir = await tmp("gvmconv-htpasswd-");
   const file = join(dir, "htpasswd");
   await writeFile(file, execFileSync("htpasswd", ["-Bbn", user, password]));
-  return await startRegistry(
+  const registry = await startRegistry(
     storage,
     ["auth:", "  htpasswd:", "    realm: test", `    path: ${file}`].join("\n"),
-  );
+  ).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
+  // The password file goes with the registry: nothing of a test run is left in the temp dir.
+  return {
+    ...registry,
+    async stop() {
+      await registry.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export async function skopeo(...args: string[]): Promise<void> {
