@@ -224,11 +224,21 @@ test(
     hostile.fault({ on: { digest: base }, mode: { kind: "truncate", after: HOLD_AT }, times: 1 });
     const out = fresh("out");
     await run(`${hostile.host}/stream/img:1`, out, fresh("cache"));
-    const resumed = hostile.log.filter(
-      (l) => l.url.includes(base.slice(7)) && l.range === `bytes=${HOLD_AT}-`,
-    );
+    // The resume starts where the bytes that arrived end: HOLD_AT were sent before the FIN, but
+    // the client may see the close before the last of them (undici can drop what it had not yet
+    // delivered), so the offset is at most HOLD_AT — and never 0, which would be a restart.
+    const ranges = hostile.log.filter((l) => l.url.includes(base.slice(7))).map((l) => l.range);
     hostile.reset();
-    assert.equal(resumed.length, 1, "one Range request from where the cut left off");
+    const resumed = ranges.filter((r) => {
+      const from = /^bytes=(\d+)-$/.exec(r ?? "")?.[1];
+      return from !== undefined && Number(from) > 0 && Number(from) <= HOLD_AT;
+    });
+    assert.equal(
+      resumed.length,
+      1,
+      `one Range request from where the cut left off: ${JSON.stringify(ranges)}`,
+    );
+    assert.equal(ranges.length, 2, `the cut request and its resumption only: ${JSON.stringify(ranges)}`);
     assert.equal(await sha256(join(out, "img.gvmi")), await referenceDigest());
   },
 );

@@ -92,7 +92,10 @@ test("an interrupted download leaves a partial; the next run resumes it with Ran
       new BlobCache(dir).ingest(digest, opener(), { size: blob.length, retries: 0, retryDelayMs: 1 }),
       (err: unknown) => err instanceof NetworkError,
     );
-    assert.equal((await stat(partialPath(dir))).size, CUT, "the partial keeps the bytes received");
+    // The server sent CUT bytes and then reset the connection; a reset may discard what the client
+    // had not read yet, so the partial holds what arrived: some, at most CUT.
+    const kept = (await stat(partialPath(dir))).size;
+    assert.ok(kept > 0 && kept <= CUT, `the partial keeps the bytes received (${kept})`);
     assert.deepEqual(await readdir(join(dir, "partial")), [`sha256-${hex}`], "and its lock is released");
     assert.equal(await new BlobCache(dir).has(digest), false, "nothing unverified is admitted");
 
@@ -100,7 +103,7 @@ test("an interrupted download leaves a partial; the next run resumes it with Ran
     log = [];
     const cache = new BlobCache(dir);
     await cache.ingest(digest, opener(), { size: blob.length, retries: 0 });
-    assert.deepEqual(log, [{ range: `bytes=${CUT}-` }], "one request, resuming from the partial's length");
+    assert.deepEqual(log, [{ range: `bytes=${kept}-` }], "one request, resuming from the partial's length");
     assert.ok((await readFile(cache.path(digest))).equals(blob));
     assert.deepEqual(await readdir(join(dir, "partial")), [], "the partial became the blob");
   } finally {
