@@ -8,7 +8,8 @@
  * wall, peak RSS and size, the ratios gvmconv / mksquashfs and gvmconv / tar2sqfs, and each tool's
  * RSS per entry beyond a fixed base, fitted as a line through the two smallest sizes.
  *
- * Usage: node build/bench/small-files.js [--500k] [--sizes=10000,100000]   (scripts/bench.sh small)
+ * Usage: node build/bench/small-files.js [--500k] [--sizes=10000,100000] [--prepare]
+ *   (scripts/bench.sh small; --prepare only generates the trees)
  * Trees and tars are cached under bench/out/small-N (gitignored).
  */
 import { spawnSync } from "node:child_process";
@@ -174,6 +175,11 @@ async function main(): Promise<void> {
   const sizes = sizesArg
     ? sizesArg.slice("--sizes=".length).split(",").map(Number)
     : [10_000, 100_000, ...(process.argv.includes("--500k") ? [500_000] : [])];
+  if (process.argv.includes("--prepare")) {
+    // Only generate the trees and tars (slow at 500k and more), to measure later.
+    for (const n of sizes) prepare(n);
+    return;
+  }
   console.log(`gzip level ${LEVEL}, block ${BLOCK_SIZE}, 2 threads; CPU = user + system seconds`);
   const all = new Map<number, Row[]>();
   for (const n of sizes) {

@@ -9,6 +9,8 @@ import type { FileContent } from "../entry.js";
 import type { OutputSink } from "./output-sink.js";
 import { createTaskPool, type TaskPool } from "./task-pool.js";
 import { evictBlockCache } from "./block-cache.js";
+import { DigestIndex } from "./digest-index.js";
+import { LayoutTable } from "./layout-table.js";
 
 /** A file's content stream yielded more or fewer bytes than its declared size. */
 export class ContentSizeMismatchError extends GvmconvError {
@@ -59,10 +61,14 @@ export class DataWriter {
   readonly #processor: BlockProcessor;
   readonly #dedupe: boolean;
   readonly #zero: Buffer;
+  /** Every file's layout, by the id `writeFile` returns. */
+  readonly layouts = new LayoutTable();
   /** A digest of a file's content (see `#writeFile`) → the layout of the first file with it. */
-  readonly #seen = new Map<string, FileLayout>();
+  readonly #seen = new DigestIndex();
+  /** The same for the rare file with all-zero blocks, whose key is longer (see `#writeFile`). */
+  readonly #seenSparse = new Map<string, number>();
   /** Layouts handed out for more than one file (the serializer counts duplicates with it). */
-  readonly #duplicated = new Set<FileLayout>();
+  readonly #duplicated = new Set<number>();
   readonly #fragments: FragmentEntry[] = [];
   /** The fragment block being filled, and how much of it is used. */
   #frag: Buffer;
@@ -108,15 +114,16 @@ export class DataWriter {
   }
 
   /**
-   * Store one file of `size` bytes. Resolves when its content has been consumed and its blocks
-   * queued, so the next file can start while they compress.
+   * Store one file of `size` bytes; returns its layout id (`layouts`, `layout()`). Resolves when
+   * its content has been consumed and its blocks queued, so the next file can start while they
+   * compress.
    *
-   * NOTE: `blocksStart` and `blockSizes` of the returned layout are filled in as the blocks land
-   * on disk, in order; they are final once `finish()` resolves — read them only after that.
-   * `fileSize`, `fragment`, `sparseBytes` and the length of `blockSizes` are final at once.
-   * A duplicate gets the very layout object of the file it duplicates.
+   * NOTE: a layout's `blocksStart` and `blockSizes` are filled in as the blocks land on disk, in
+   * order; they are final once `finish()` resolves — read them only after that. `fileSize`, the
+   * fragment, `sparseBytes` and the length of `blockSizes` are final at once. A duplicate gets
+   * the layout id of the file it duplicates.
    */
-  async writeFile(size: number, content: FileContent): Promise<FileLayout> {
+  async writeFile(size: number, content: FileContent): Promise<number> {
     if (this.#finished) throw new Error("DataWriter: writeFile after finish");
     if (this.#busy) throw new Error("DataWriter: writeFile called while another file is being written");
     if (!Number.isSafeInteger(size) || size < 0)
@@ -129,21 +136,22 @@ export class DataWriter {
     }
   }
 
-  async #writeFile(size: number, content: FileContent): Promise<FileLayout> {
+  /** The layout `writeFile` returned `id` for. */
+  layout(id: number): FileLayout {
+    return this.layouts.get(id);
+  }
+
+  async #writeFile(size: number, content: FileContent): Promise<number> {
     const bs = this.blockSize;
-    const layout: FileLayout = {
-      fileSize: size,
-      blocksStart: 0,
-      blockSizes: [],
-      fragmentIndex: -1,
-      fragmentOffset: 0,
-      sparseBytes: 0,
-    };
+    const layouts = this.layouts;
     if (size === 0) {
       await drainEmpty(content);
-      layout.blockSizes = NO_BLOCKS;
-      return layout;
+      return layouts.add(0);
     }
+    const id = layouts.add(size);
+    /** The file's block list, created at its first full block (most small files have none). */
+    let blockSizes: number[] | undefined;
+    const blockList = (): number[] => (blockSizes ??= layouts.blockSizes(id));
     const hash = this.#dedupe ? createHash("sha256") : null;
     /** Sink position of this file's first stored block, once it has landed (for the rewind). */
     let firstStored = -1;
@@ -160,19 +168,21 @@ export class DataWriter {
 
     /** A full all-zero block is sparse: size word 0, nothing stored (format.adoc, "Data blocks"). */
     const sparseBlock = (): void => {
-      const index = layout.blockSizes.length;
+      const list = blockList();
+      const index = list.length;
       const last = zeroRuns.length - 2;
       if (last >= 0 && (zeroRuns[last] ?? 0) + (zeroRuns[last + 1] ?? 0) === index) zeroRuns[last + 1]! += 1;
       else zeroRuns.push(index, 1);
-      layout.blockSizes.push(0);
-      layout.sparseBytes += bs;
+      list.push(0);
+      layouts.addSparse(id, bs);
     };
 
     const emitBlock = async (): Promise<void> => {
-      const index = layout.blockSizes.length;
+      const list = blockList();
+      const index = list.length;
       if (block.equals(this.#zero)) return sparseBlock();
       hash?.update(block);
-      layout.blockSizes.push(0);
+      list.push(0);
       stored++;
       const data = block;
       block = this.#staging = this.#newBlock();
@@ -181,9 +191,9 @@ export class DataWriter {
         async ({ bytes, sizeWord }) => {
           if (firstStored < 0) {
             firstStored = this.#sink.position;
-            layout.blocksStart = firstStored;
+            layouts.setBlocksStart(id, firstStored);
           }
-          layout.blockSizes[index] = sizeWord;
+          list[index] = sizeWord;
           await this.#sink.write(bytes);
         },
         true,
@@ -221,6 +231,7 @@ export class DataWriter {
     } catch (err) {
       // Drop whatever this file already stored so the writer stays consistent, then report.
       if (stored > 0) await this.#rewind(() => firstStored);
+      layouts.dropLast(id);
       throw err;
     }
 
@@ -233,38 +244,40 @@ export class DataWriter {
       // string of size, base64 digest and zeros was three strings per file, ~180 bytes each on a
       // tree of small files, for as long as the image is written. With zero blocks (rare) the
       // key spells size and runs out; it is longer than 32 characters, so the two never meet.
-      let key: string;
+      let original: number;
+      let remember: () => void;
       if (zeroRuns.length === 0) {
         const tail = Buffer.allocUnsafe(8);
         tail.writeDoubleLE(size);
-        key = hash.update(tail).digest("binary");
+        const digest = hash.update(tail).digest();
+        original = this.#seen.get(digest);
+        remember = () => this.#seen.set(digest, id);
       } else {
-        key = `${size}:${hash.digest("base64")}:${zeroRunsDigest(zeroRuns)}`;
+        const key = `${size}:${hash.digest("base64")}:${zeroRunsDigest(zeroRuns)}`;
+        original = this.#seenSparse.get(key) ?? -1;
+        remember = () => this.#seenSparse.set(key, id);
       }
-      const original = this.#seen.get(key);
-      if (original !== undefined) {
+      if (original >= 0) {
         if (stored > 0) await this.#rewind(() => firstStored);
+        layouts.dropLast(id);
         this.#duplicated.add(original);
         return original;
       }
-      this.#seen.set(key, layout);
+      remember();
     }
 
     // The tail (fill bytes, < block size) goes to the current fragment block.
     if (fill > 0) {
       if (this.#fragFill + fill > bs) await this.#flushFragment();
-      layout.fragmentIndex = this.#fragments.length;
-      layout.fragmentOffset = this.#fragFill;
+      layouts.setFragment(id, this.#fragments.length, this.#fragFill);
       this.#frag.set(block.subarray(0, fill), this.#fragFill);
       this.#fragFill += fill;
     }
-    // A small file's list stays empty for good: one shared empty list, not an array per file.
-    if (layout.blockSizes.length === 0) layout.blockSizes = NO_BLOCKS;
-    return layout;
+    return id;
   }
 
   /** The layouts `writeFile` returned for more than one file (their duplicates share them). */
-  get duplicatedLayouts(): ReadonlySet<FileLayout> {
+  get duplicatedLayouts(): ReadonlySet<number> {
     return this.#duplicated;
   }
 
@@ -309,6 +322,7 @@ export class DataWriter {
     this.#finished = true;
     // No file can follow: the duplicate keys are garbage before the tree is serialized.
     this.#seen.clear();
+    this.#seenSparse.clear();
     await this.#flushFragment();
     await this.#processor.drain();
     return this.#fragments;
@@ -327,9 +341,6 @@ export class DataWriter {
     }
   }
 }
-
-/** The block list of every file with no full block and no stored tail (frozen: nothing adds to it). */
-const NO_BLOCKS: number[] = Object.freeze([]) as unknown as number[];
 
 /** Whether `chunk[off, off + length)` is all zeros (`zero`: at least `length` zero bytes). */
 function isZero(chunk: Uint8Array, off: number, length: number, zero: Buffer): boolean {

@@ -8,18 +8,17 @@
  *      needs its children's inode refs, and a directory inode needs its listing's ref. Hard links
  *      share one node, so the inode is written once, at its first path in that order.
  * Nothing is kept per entry beyond the tree itself (issue 12: a tree of small files is memory per
- * entry): children are sorted per directory as it is reached, inode refs are packed numbers.
+ * entry): children are sorted per directory as it is reached (by their name bytes, fs-tree.ts),
+ * inode refs are packed numbers.
  * The id and xattr tables are filled as a side effect (in first-use order) and handed back for the
  * writer to lay out after the fragment and export tables.
  */
 import type { Compressor } from "../compressor/compressor.js";
 import { SquashfsInternalError } from "../errors.js";
-import { decodeName, encodeName } from "../../byte-names.js";
+import { encodeName } from "../../byte-names.js";
 import type { FileLayout } from "../format/data-layout.js";
-import { compareNames } from "../format/directory.js";
 import {
   basicType,
-  encodeDevice,
   encodeInode,
   NO_FRAGMENT,
   NO_XATTR,
@@ -29,7 +28,7 @@ import {
 } from "../format/inode.js";
 import { packRef, type MetadataRef } from "../format/metadata.js";
 import { writeDirectory, type DirChild } from "./directory-writer.js";
-import type { DirNode, FsTree, InodeNode } from "./fs-tree.js";
+import type { FsTree } from "./fs-tree.js";
 import { IdTable } from "./id-table-writer.js";
 import { MetadataWriter } from "./metadata-writer.js";
 import { XattrTable } from "./xattr-table-writer.js";
@@ -56,21 +55,20 @@ export interface SerializedTree {
   files: number;
   /** Directories, the root included. */
   dirs: number;
-  /** File inodes whose content another file inode already stores (same layout object). */
+  /** File inodes whose content another file inode already stores (same layout id). */
   deduplicatedFiles: number;
 }
 
-/** What the writer knows about sharing, so that only shared objects need a table entry. */
-export interface SharingHints {
+/** Where the files' bytes went (the data writer's layouts), and what it knows about sharing. */
+export interface TreeLayouts {
+  /** The layout of a file node's layout id (FsTree.layout). */
+  layout(id: number): FileLayout;
   /**
-   * Layouts the data writer handed out more than once (DataWriter.duplicatedLayouts); only these
-   * can make a file inode a duplicate. Without it every layout is tracked.
+   * Layout ids the data writer handed out more than once (DataWriter.duplicatedLayouts); only
+   * these can make a file inode a duplicate. Without it every layout is tracked.
    */
-  duplicatedLayouts?: ReadonlySet<FileLayout>;
+  duplicatedLayouts?: ReadonlySet<number>;
 }
-
-/** A directory's children as written: name (string form, byte-names.ts), node, in listing (strcmp) order. */
-type Child = [name: string, node: InodeNode];
 
 /** What a shared (hard-linked) non-directory needs once its first path has numbered it. */
 interface SharedInode {
@@ -83,63 +81,25 @@ interface SharedInode {
 
 /** Pass 1's result: kept per directory and per shared inode only, never per entry. */
 interface Numbering {
-  /** Every directory's inode number (its children need it as their parent inode). */
-  dirNumbers: Map<DirNode, number>;
+  /** Every directory's inode number (its children need it as their parent inode), by node. */
+  dirNumbers: Map<number, number>;
   /** The non-directories reached by more than one path (FsTree.linkTargets), with their number and nlink. */
-  shared: Map<InodeNode, SharedInode>;
+  shared: Map<number, SharedInode>;
   inodeCount: number;
 }
 
 /** The basic directory inode type, what a listing entry records for a directory. */
 const DIR_TYPE = 1;
 
-/** A name with a UTF-16 surrogate: its UTF-8 bytes may not sort the way its code units do. */
-const SURROGATE = /[\ud800-\udfff]/;
-
 /**
- * `dir`'s children in listing order: by the bytes of their names (strcmp). Names without
- * surrogates sort by code unit exactly as their UTF-8 bytes do (UTF-8 keeps code point order) and
- * never share a byte form, so only a directory holding a surrogate is sorted on encoded bytes.
- * Computed per directory when needed and dropped after: an encoded name per entry, for the whole
- * tree, cost ~90 bytes each.
+ * Writes the inodes and listings of the tree (which `FsTree.resolve()` has resolved), compressing
+ * the metadata blocks with `compressor`.
  */
-function sortedChildren(dir: DirNode): Child[] {
-  const kids: Child[] = [];
-  let surrogates = false;
-  for (const [name, node] of dir.children) {
-    if (node.kind === "hardlink") throw new SquashfsInternalError("unresolved hard link");
-    if (!surrogates && SURROGATE.test(name)) surrogates = true;
-    kids.push([name, node]);
-  }
-  if (!surrogates) {
-    kids.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    return kids;
-  }
-  const keyed = kids.map((k) => ({ bytes: encodeName(k[0]), kid: k }));
-  keyed.sort((a, b) => compareNames(a.bytes, b.bytes));
-  for (let i = 1; i < keyed.length; i++) {
-    // Two strings with one byte form (only a hand-made string can differ from the decoded form
-    // of its bytes, see byte-names.ts) would be two entries of one name.
-    if (compareNames(keyed[i - 1]!.bytes, keyed[i]!.bytes) === 0)
-      throw new SquashfsInternalError(`two entries named ${JSON.stringify(decodeName(keyed[i]!.bytes))}`);
-  }
-  return keyed.map((k) => k.kid);
-}
-
-/**
- * Writes the inodes and listings of the tree (whose hard links `FsTree.resolve()` has already
- * replaced by their targets' nodes), compressing the metadata blocks with `compressor`.
- */
-export function serializeTree(
-  tree: FsTree,
-  compressor: Compressor,
-  hints: SharingHints = {},
-): SerializedTree {
-  const root = tree.root;
-  const numbering = numberInodes(root, tree.linkTargets);
-  const serializer = new TreeSerializer(compressor, numbering, hints);
+export function serializeTree(tree: FsTree, compressor: Compressor, layouts: TreeLayouts): SerializedTree {
+  const numbering = numberInodes(tree);
+  const serializer = new TreeSerializer(tree, compressor, numbering, layouts);
   // The root's parent is inode_count + 1, as mksquashfs writes it.
-  serializer.writeTree(root, numbering.inodeCount + 1);
+  serializer.writeTree(numbering.inodeCount + 1);
   return serializer.finish();
 }
 
@@ -149,32 +109,34 @@ export function serializeTree(
  * explicit stack, so a tree thousands of levels deep costs heap, not call stack. Only directory
  * and shared numbers are kept: pass 2 walks in the same order and numbers the rest again.
  */
-function numberInodes(root: DirNode, linkTargets: ReadonlySet<InodeNode>): Numbering {
-  const dirNumbers = new Map<DirNode, number>();
-  const shared = new Map<InodeNode, SharedInode>();
+function numberInodes(tree: FsTree): Numbering {
+  const dirNumbers = new Map<number, number>();
+  const shared = new Map<number, SharedInode>();
+  const linkTargets = tree.linkTargets;
   let next = 1;
-  const frames: { dir: DirNode; kids: Child[]; next: number }[] = [];
-  const enter = (dir: DirNode): void => {
-    frames.push({ dir, kids: sortedChildren(dir), next: 0 });
+  const frames: { dir: number; kids: number[]; next: number }[] = [];
+  const enter = (dir: number): void => {
+    frames.push({ dir, kids: tree.sortedChildren(dir), next: 0 });
   };
-  enter(root);
+  enter(tree.root);
   while (frames.length > 0) {
     const frame = frames[frames.length - 1]!;
     const { kids } = frame;
-    while (frame.next < kids.length && kids[frame.next]![1].kind !== "dir") frame.next++;
+    while (frame.next < kids.length && tree.kind(kids[frame.next]!) !== "dir") frame.next++;
     if (frame.next < kids.length) {
-      enter(kids[frame.next++]![1] as DirNode);
+      enter(kids[frame.next++]!);
       continue;
     }
-    for (const [, node] of kids) {
-      if (node.kind === "dir") continue;
-      if (!linkTargets.has(node)) {
+    for (const kid of kids) {
+      if (tree.kind(kid) === "dir") continue;
+      const inode = tree.inodeOf(kid);
+      if (!linkTargets.has(inode)) {
         next++;
         continue;
       }
-      const known = shared.get(node);
+      const known = shared.get(inode);
       if (known !== undefined) known.nlink++;
-      else shared.set(node, { number: next++, nlink: 1, ref: undefined, type: 0 });
+      else shared.set(inode, { number: next++, nlink: 1, ref: undefined, type: 0 });
     }
     dirNumbers.set(frame.dir, next++);
     frames.pop();
@@ -188,35 +150,35 @@ function numberInodes(root: DirNode, linkTargets: ReadonlySet<InodeNode>): Numbe
  * subtree is written, would cost the square of the depth).
  */
 interface DirFrame {
-  dir: DirNode;
+  dir: number;
   parent: DirFrame | undefined;
-  name: string;
   parentInode: number;
   /** Its children in listing order, while it is being written. */
-  kids: Child[];
+  kids: number[];
   /** The next child to look at for subdirectories. */
   next: number;
   /** Where each written subdirectory's inode is, until this directory's listing is written. */
-  subdirRefs: Map<DirNode, MetadataRef>;
+  subdirRefs: Map<number, MetadataRef>;
 }
 
-function framePath(frame: DirFrame | undefined, name?: string): string {
-  const parts: string[] = name === undefined ? [] : [name];
-  for (let f = frame; f?.parent !== undefined; f = f.parent) parts.push(f.name);
+function framePath(tree: FsTree, frame: DirFrame | undefined, node?: number): string {
+  const parts: string[] = node === undefined ? [] : [tree.name(node)];
+  for (let f = frame; f?.parent !== undefined; f = f.parent) parts.push(tree.name(f.dir));
   return parts.reverse().join("/");
 }
 
 /** Pass 2: the inode and directory tables, filled bottom-up. */
 class TreeSerializer {
+  readonly #tree: FsTree;
   readonly #numbering: Numbering;
-  readonly #duplicatedLayouts: ReadonlySet<FileLayout> | undefined;
+  readonly #layouts: TreeLayouts;
   readonly #inodeTable: MetadataWriter;
   readonly #dirTable: MetadataWriter;
   readonly #ids = new IdTable();
   readonly #xattrs = new XattrTable();
   readonly #packedRefs: Float64Array;
   /** Layouts that may be shared, once written (all of them without the data writer's hint). */
-  readonly #layoutsSeen = new Set<FileLayout>();
+  readonly #layoutsSeen = new Set<number>();
   /** The next inode number to give out, in pass 1's order. */
   #next = 1;
   /** The last inode written: its ref and basic type (what a listing entry records). */
@@ -227,9 +189,10 @@ class TreeSerializer {
   #dirs = 0;
   #deduplicatedFiles = 0;
 
-  constructor(compressor: Compressor, numbering: Numbering, hints: SharingHints) {
+  constructor(tree: FsTree, compressor: Compressor, numbering: Numbering, layouts: TreeLayouts) {
+    this.#tree = tree;
     this.#numbering = numbering;
-    this.#duplicatedLayouts = hints.duplicatedLayouts;
+    this.#layouts = layouts;
     this.#inodeTable = new MetadataWriter(compressor);
     this.#dirTable = new MetadataWriter(compressor);
     this.#packedRefs = new Float64Array(numbering.inodeCount);
@@ -256,15 +219,15 @@ class TreeSerializer {
    * Writes each directory's subdirectories, then its other children's inodes, its listing and its
    * inode: bottom-up, with an explicit stack (see numberInodes).
    */
-  writeTree(root: DirNode, rootParentInode: number): void {
+  writeTree(rootParentInode: number): void {
+    const tree = this.#tree;
     const { dirNumbers } = this.#numbering;
     const frames: DirFrame[] = [
       {
-        dir: root,
+        dir: tree.root,
         parent: undefined,
-        name: "",
         parentInode: rootParentInode,
-        kids: sortedChildren(root),
+        kids: tree.sortedChildren(tree.root),
         next: 0,
         subdirRefs: new Map(),
       },
@@ -272,15 +235,14 @@ class TreeSerializer {
     while (frames.length > 0) {
       const frame = frames[frames.length - 1]!;
       const kids = frame.kids;
-      while (frame.next < kids.length && kids[frame.next]![1].kind !== "dir") frame.next++;
+      while (frame.next < kids.length && tree.kind(kids[frame.next]!) !== "dir") frame.next++;
       if (frame.next < kids.length) {
-        const [name, node] = kids[frame.next++]!;
+        const node = kids[frame.next++]!;
         frames.push({
-          dir: node as DirNode,
+          dir: node,
           parent: frame,
-          name,
           parentInode: dirNumbers.get(frame.dir)!,
-          kids: sortedChildren(node as DirNode),
+          kids: tree.sortedChildren(node),
           next: 0,
           subdirRefs: new Map(),
         });
@@ -296,26 +258,28 @@ class TreeSerializer {
 
   /** Writes the leaves of a directory whose subdirectories are written, then its listing and inode. */
   #finishDir(frame: DirFrame): void {
+    const tree = this.#tree;
     const { dirNumbers, shared } = this.#numbering;
     const { dir, kids } = frame;
     const listing: DirChild[] = [];
     let subdirs = 0;
-    for (const [name, node] of kids) {
+    for (const kid of kids) {
       let inodeRef: MetadataRef;
       let inodeNumber: number;
       let type: number;
-      if (node.kind === "dir") {
+      if (tree.kind(kid) === "dir") {
         subdirs++;
-        inodeRef = frame.subdirRefs.get(node)!;
-        inodeNumber = dirNumbers.get(node)!;
+        inodeRef = frame.subdirRefs.get(kid)!;
+        inodeNumber = dirNumbers.get(kid)!;
         type = DIR_TYPE;
       } else {
-        const s = shared.get(node);
+        const inode = tree.inodeOf(kid);
+        const s = shared.get(inode);
         if (s === undefined || s.ref === undefined) {
           const number = this.#next++;
           if (s !== undefined && s.number !== number)
             throw new SquashfsInternalError("the two passes over the tree numbered different inodes");
-          this.#writeLeaf(node, number, s?.nlink ?? 1, () => framePath(frame, name));
+          this.#writeLeaf(inode, number, s?.nlink ?? 1, () => framePath(tree, frame, kid));
           if (s !== undefined) {
             s.ref = this.#lastRef;
             s.type = this.#lastType;
@@ -329,14 +293,16 @@ class TreeSerializer {
           inodeNumber = s.number;
         }
       }
-      listing.push({ name: encodeName(name), inodeRef, inodeNumber, type });
+      listing.push({ name: tree.nameBytes(kid), inodeRef, inodeNumber, type });
     }
     frame.subdirRefs.clear();
     const written = writeDirectory(this.#dirTable, listing);
     const inodeNumber = this.#next++;
     if (dirNumbers.get(dir) !== inodeNumber)
       throw new SquashfsInternalError("the two passes over the tree numbered different inodes");
-    const { permissions, uidIndex, gidIndex, mtime, xattrIndex } = this.#common(dir, () => framePath(frame));
+    const { permissions, uidIndex, gidIndex, mtime, xattrIndex } = this.#common(dir, () =>
+      framePath(tree, frame),
+    );
     this.#dirs++;
     // nlink = 2 + its subdirectories (what mksquashfs writes; `find` relies on it).
     const nlink = 2 + subdirs;
@@ -366,24 +332,23 @@ class TreeSerializer {
   // NOTE: inode objects are built field by field, not as `{ ...common, ... }`: a spread followed
   // by more fields left V8 with dictionary-mode objects, and the finish of a 21,000-file image
   // allocated 75 MB in this function alone, the process's peak RSS.
-  #writeLeaf(
-    node: Exclude<InodeNode, DirNode>,
-    inodeNumber: number,
-    nlink: number,
-    path: () => string,
-  ): void {
+  #writeLeaf(node: number, inodeNumber: number, nlink: number, path: () => string): void {
+    const tree = this.#tree;
     const c = this.#common(node, path);
     const xattr = c.xattrIndex !== NO_XATTR;
     const { permissions, uidIndex, gidIndex, mtime, xattrIndex } = c;
-    switch (node.kind) {
+    const kind = tree.kind(node);
+    switch (kind) {
       case "file": {
-        const l = node.layout;
+        const id = tree.layout(node);
+        const l = this.#layouts.layout(id);
         this.#files++;
-        // The data writer hands a duplicate the very layout object of the file it duplicates;
-        // it says which layouts it handed out twice, so only those need remembering here.
-        if (this.#duplicatedLayouts === undefined || this.#duplicatedLayouts.has(l)) {
-          if (l.fileSize > 0 && this.#layoutsSeen.has(l)) this.#deduplicatedFiles++;
-          this.#layoutsSeen.add(l);
+        // The data writer hands a duplicate the layout id of the file it duplicates; it says
+        // which ids it handed out twice, so only those need remembering here.
+        const dup = this.#layouts.duplicatedLayouts;
+        if (dup === undefined || dup.has(id)) {
+          if (l.fileSize > 0 && this.#layoutsSeen.has(id)) this.#deduplicatedFiles++;
+          this.#layoutsSeen.add(id);
         }
         const type = pickInodeType("file", {
           nlink,
@@ -421,14 +386,13 @@ class TreeSerializer {
           inodeNumber,
           xattrIndex,
           nlink,
-          target: encodeName(node.target),
+          target: encodeName(tree.symlinkTarget(node)),
         });
         return;
       }
       case "char-device":
       case "block-device": {
-        const type = pickInodeType(node.kind, { nlink, xattr }) as 4 | 5 | 11 | 12;
-        const rdev = encodeDevice(node.major, node.minor);
+        const type = pickInodeType(kind, { nlink, xattr }) as 4 | 5 | 11 | 12;
         this.#emit({
           type,
           permissions,
@@ -438,22 +402,24 @@ class TreeSerializer {
           inodeNumber,
           xattrIndex,
           nlink,
-          rdev,
+          rdev: tree.rdev(node),
         });
         return;
       }
       case "fifo":
       case "socket": {
-        const type = pickInodeType(node.kind as InodeKind, { nlink, xattr }) as 6 | 7 | 13 | 14;
+        const type = pickInodeType(kind as InodeKind, { nlink, xattr }) as 6 | 7 | 13 | 14;
         this.#emit({ type, permissions, uidIndex, gidIndex, mtime, inodeNumber, xattrIndex, nlink });
         return;
       }
+      default:
+        throw new SquashfsInternalError(`a ${kind} node where an inode was expected`);
     }
   }
 
   /** The fields every inode has; registers its uid, gid and xattr set (first use fixes the index). */
-  #common(node: InodeNode, path: () => string) {
-    const a = node.attrs;
+  #common(node: number, path: () => string) {
+    const a = this.#tree.attrs(node);
     return {
       permissions: a.mode & 0o7777,
       uidIndex: this.#ids.indexOf(a.uid),

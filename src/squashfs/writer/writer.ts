@@ -14,7 +14,6 @@ import type { Compressor, CompressorSpec } from "../compressor/compressor.js";
 import { createCompressor, resolveGzipBackend } from "../compressor/index.js";
 import { SquashfsSymlinkTooLongError, SquashfsWriterStateError } from "../errors.js";
 import { checkRange, concat, U32_MAX } from "../format/binary.js";
-import type { FileLayout } from "../format/data-layout.js";
 import { encodeFragmentEntry } from "../format/fragment-table.js";
 import { encodeDevice, MAX_SYMLINK_TARGET } from "../format/inode.js";
 import { encodeExportEntries } from "../format/lookup-table.js";
@@ -199,7 +198,7 @@ export class SquashfsWriter {
       case "file": {
         checkAttrs(entry.attrs);
         tree.checkPath(entry.path);
-        let layout: FileLayout;
+        let layout: number;
         try {
           layout = await this.#data.writeFile(entry.size, entry.content);
         } catch (err) {
@@ -207,34 +206,28 @@ export class SquashfsWriter {
           this.#state = "failed";
           throw err;
         }
-        tree.setNode(entry.path, { kind: "file", attrs: entry.attrs, layout });
+        tree.setFile(entry.path, entry.attrs, layout);
         return;
       }
       case "symlink": {
         checkAttrs(entry.attrs);
         const bytes = nameByteLength(entry.target);
         if (bytes > MAX_SYMLINK_TARGET) throw new SquashfsSymlinkTooLongError(entry.path, bytes);
-        tree.setNode(entry.path, { kind: "symlink", attrs: entry.attrs, target: entry.target });
+        tree.setSymlink(entry.path, entry.attrs, entry.target);
         return;
       }
       case "hardlink":
-        tree.setNode(entry.path, { kind: "hardlink", target: entry.target, path: entry.path });
+        tree.setHardlink(entry.path, entry.target);
         return;
       case "char-device":
       case "block-device":
         checkAttrs(entry.attrs);
-        encodeDevice(entry.major, entry.minor);
-        tree.setNode(entry.path, {
-          kind: entry.type,
-          attrs: entry.attrs,
-          major: entry.major,
-          minor: entry.minor,
-        });
+        tree.setDevice(entry.path, entry.type, entry.attrs, encodeDevice(entry.major, entry.minor));
         return;
       case "fifo":
       case "socket":
         checkAttrs(entry.attrs);
-        tree.setNode(entry.path, { kind: entry.type, attrs: entry.attrs });
+        tree.setIpc(entry.path, entry.type, entry.attrs);
         return;
     }
   }
@@ -273,8 +266,10 @@ export class SquashfsWriter {
     const fragments = await this.#data.finish();
     await this.#data.close();
     this.#tree.resolve();
+    const data = this.#data;
     const tree = serializeTree(this.#tree, this.#compressor, {
-      duplicatedLayouts: this.#data.duplicatedLayouts,
+      layout: (id) => data.layout(id),
+      duplicatedLayouts: data.duplicatedLayouts,
     });
     const inodeTableStart = await this.#append(tree.inodeTable);
     const directoryTableStart = await this.#append(tree.directoryTable);

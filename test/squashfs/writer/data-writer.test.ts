@@ -40,6 +40,8 @@ async function* chunked(
 
 interface Run {
   image: Buffer;
+  /** The layout ids writeFile returned, and their layouts once the writer finished. */
+  ids: number[];
   layouts: FileLayout[];
   fragments: FragmentEntry[];
 }
@@ -51,12 +53,13 @@ async function writeAll(files: Uint8Array[], workers: number, dedupe = true): Pr
     const sink = await OutputSink.open(path);
     await sink.write(new Uint8Array(96)); // a superblock placeholder: data starts after it
     const dw = new DataWriter({ sink, spec, workers, dedupe });
-    const layouts: FileLayout[] = [];
+    const ids: number[] = [];
     try {
-      for (const f of files) layouts.push(await dw.writeFile(f.length, chunked(f)));
+      for (const f of files) ids.push(await dw.writeFile(f.length, chunked(f)));
       const fragments = await dw.finish();
       await sink.close();
-      return { image: await readFile(path), layouts, fragments };
+      const layouts = ids.map((id) => dw.layout(id));
+      return { image: await readFile(path), ids, layouts, fragments };
     } finally {
       await dw.close();
     }
@@ -120,13 +123,19 @@ test("every file reads back from its layout; sparse, raw and duplicates are hand
   );
   assert.deepEqual(run.layouts[3]!.blockSizes.slice(1), [0, 0]);
   assert.equal(run.layouts[3]!.sparseBytes, 2 * BS);
-  assert.equal(run.layouts[5], run.layouts[0], "duplicate reuses the layout");
-  assert.equal(run.layouts[8], run.layouts[4]);
+  assert.equal(run.ids[5], run.ids[0], "duplicate reuses the layout");
+  assert.equal(run.ids[8], run.ids[4]);
+  assert.deepEqual(run.layouts[5], run.layouts[0]);
+  assert.deepEqual(
+    run.ids.filter((id, i) => run.ids.indexOf(id) === i),
+    [0, 1, 2, 3, 4, 5, 6],
+    "new files get the next id; a duplicate's own id is not kept, so ids stay dense",
+  );
   assert.equal(run.layouts[7]!.fragmentIndex, -1);
   // Everything is stored between the placeholder and the end: no gaps, no leftovers.
   const storedBytes =
     run.layouts
-      .filter((l, i) => run.layouts.indexOf(l) === i)
+      .filter((_, i) => run.ids.indexOf(run.ids[i]!) === i)
       .flatMap((l) => l.blockSizes)
       .reduce((a, w) => a + (w & ~BLOCK_UNCOMPRESSED), 0) +
     run.fragments.reduce((a, e) => a + (e.size & ~BLOCK_UNCOMPRESSED), 0);
@@ -169,8 +178,10 @@ test("a content stream of the wrong length is a typed error, and the writer stay
       assert.equal(sink.position, 0, "blocks of the short file were dropped");
       await assert.rejects(dw.writeFile(10, chunked(text(11, 9))), ContentSizeMismatchError);
       await assert.rejects(dw.writeFile(0, text(1, 9)), ContentSizeMismatchError);
-      const layout = await dw.writeFile(BS + 1, text(BS + 1, 9));
+      const id = await dw.writeFile(BS + 1, text(BS + 1, 9));
       await dw.finish();
+      assert.equal(id, 0, "the failed files left no layout behind");
+      const layout = dw.layout(id);
       assert.equal(layout.blocksStart, 0);
       assert.equal(layout.blockSizes.length, 1);
     } finally {

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { serializeTree } from "../../../src/squashfs/writer/serialize-tree.js";
 import { FsTree } from "../../../src/squashfs/writer/fs-tree.js";
+import { LayoutTable } from "../../../src/squashfs/writer/layout-table.js";
 import { decodeInode, type Inode } from "../../../src/squashfs/format/inode.js";
 import type { MetadataRef } from "../../../src/squashfs/format/metadata.js";
 import { METADATA_HEADER_SIZE, unpackRef } from "../../../src/squashfs/format/metadata.js";
@@ -16,14 +17,9 @@ import { SquashfsReader } from "../../../src/squashfs/reader/reader.js";
 import { writeSquashfs } from "../../../src/squashfs/writer/writer.js";
 
 const a = (mode: number, uid = 0) => ({ mode, uid, gid: 0, mtime: 1 });
-const layout = {
-  fileSize: 0,
-  blocksStart: 0,
-  blockSizes: [],
-  fragmentIndex: -1,
-  fragmentOffset: 0,
-  sparseBytes: 0,
-};
+const table = new LayoutTable();
+const layout = table.add(0);
+const layouts = { layout: (id: number) => table.get(id) };
 
 /** The inode at `ref` of a one-block, raw (rawCompressor) inode table. */
 function inodeAt(table: Uint8Array, ref: MetadataRef): Inode {
@@ -34,16 +30,16 @@ function inodeAt(table: Uint8Array, ref: MetadataRef): Inode {
 function sampleTree(): FsTree {
   const t = new FsTree(() => a(0o755));
   t.setDirectory("etc", a(0o755));
-  t.setNode("etc/passwd", { kind: "file", attrs: a(0o644, 7), layout });
-  t.setNode("bin/sh", { kind: "symlink", attrs: a(0o777), target: "busybox" });
-  t.setNode("bin/ls", { kind: "hardlink", target: "etc/passwd", path: "bin/ls" });
-  t.setNode("z", { kind: "fifo", attrs: a(0o600) });
+  t.setFile("etc/passwd", a(0o644, 7), layout);
+  t.setSymlink("bin/sh", a(0o777), "busybox");
+  t.setHardlink("bin/ls", "etc/passwd");
+  t.setIpc("z", "fifo", a(0o600));
   t.resolve();
   return t;
 }
 
 test("inodes are numbered contents first, root last; nlink counts paths and subdirectories", () => {
-  const s = serializeTree(sampleTree(), rawCompressor);
+  const s = serializeTree(sampleTree(), rawCompressor, layouts);
   // bin/ (ls = the passwd file, sh), bin, etc/ (passwd: already numbered), etc, z, root.
   const refs = Array.from(s.packedInodeRefs, unpackRef);
   const inodes = refs.map((ref) => inodeAt(s.inodeTable, ref));
@@ -69,17 +65,17 @@ test("inodes are numbered contents first, root last; nlink counts paths and subd
 });
 
 test("the same tree serializes to the same bytes", () => {
-  const one = serializeTree(sampleTree(), rawCompressor);
-  const two = serializeTree(sampleTree(), rawCompressor);
+  const one = serializeTree(sampleTree(), rawCompressor, layouts);
+  const two = serializeTree(sampleTree(), rawCompressor, layouts);
   assert.deepEqual(one.inodeTable, two.inodeTable);
   assert.deepEqual(one.directoryTable, two.directoryTable);
 });
 
-test("a tree whose hard links were not resolved is refused as a bug, not as a corrupt image", () => {
+test("a tree that was not resolved is refused as a bug, not as a corrupt image", () => {
   const t = new FsTree(() => a(0o755));
-  t.setNode("f", { kind: "file", attrs: a(0o644), layout });
-  t.setNode("g", { kind: "hardlink", target: "f", path: "g" });
-  assert.throws(() => serializeTree(t, rawCompressor), SquashfsInternalError);
+  t.setFile("f", a(0o644), layout);
+  t.setHardlink("g", "f");
+  assert.throws(() => serializeTree(t, rawCompressor, layouts), SquashfsInternalError);
 });
 
 test("children are numbered in byte order whether or not their names sort the same as strings", async () => {
