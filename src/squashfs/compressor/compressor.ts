@@ -26,6 +26,11 @@ export interface Compressor {
    * one unit of parallelism, and an async call would just queue the work on libuv's shared pool.
    */
   compressSync(data: Uint8Array): Uint8Array;
+  /**
+   * Where an encoder can, `compressSync` into a buffer the compressor reuses: the result is valid
+   * only until the next call on this instance. For a caller that copies it at once (a worker).
+   */
+  compressSyncScratch?(data: Uint8Array): Uint8Array;
   /** Decompress one block whose uncompressed size is at most `maxSize` (the reader uses this). */
   decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array>;
   /** The same as `decompress`, on the calling thread (the block cache verifies entries with it). */

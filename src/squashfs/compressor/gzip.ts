@@ -78,6 +78,11 @@ export class GzipCompressor implements Compressor {
     return deflateSync(data, this.#zopts);
   }
 
+  compressSyncScratch(data: Uint8Array): Uint8Array {
+    if (this.#lib !== null) return this.#lib.compressScratch(data, this.level);
+    return deflateSync(data, this.#zopts);
+  }
+
   /**
    * zlib: async deflate runs on libuv's thread pool, so in-process callers still get parallelism.
    * libdeflate: one synchronous call (worker threads are its parallelism).

@@ -23,6 +23,11 @@ export interface Libdeflate {
   fingerprint(level: number): string;
   /** libdeflate_zlib_compress at `level` (1–12): a zlib stream, whatever its size. */
   compress(data: Uint8Array, level: number): Uint8Array;
+  /**
+   * The same, as a view of this binding's output buffer: valid only until its next call (a worker
+   * copies it over the block at once; a copy per block was garbage the worker's heap grew on).
+   */
+  compressScratch(data: Uint8Array, level: number): Uint8Array;
   /** libdeflate_zlib_decompress: bounded by `maxSize`; throws on corrupt input or overrun. */
   decompress(data: Uint8Array, maxSize: number): Uint8Array;
 }
@@ -120,6 +125,9 @@ function bind(name: string): Libdeflate {
       return f;
     },
     compress(data, level) {
+      return Uint8Array.prototype.slice.call(api.compressScratch(data, level));
+    },
+    compressScratch(data, level) {
       // Room for the worst case, so a block never fails for lack of space; the caller keeps the
       // raw block when the result is not smaller.
       const c = compressor(level);
@@ -127,7 +135,7 @@ function bind(name: string): Libdeflate {
       if (out.length < bound) out = Buffer.alloc(bound);
       const size = zlibCompress(c, data, data.length, out, out.length) as number;
       if (size === 0) throw new Error("libdeflate_zlib_compress failed");
-      return Uint8Array.prototype.slice.call(out, 0, size);
+      return out.subarray(0, size);
     },
     decompress(data, maxSize) {
       decompressor ??= allocDecompressor();

@@ -29,7 +29,7 @@ port.on("message", (req: WorkerRequest | WorkerShutdown) => {
   let transfer: ArrayBuffer[] = [];
   try {
     const data = new Uint8Array(req.buffer, req.offset, req.length);
-    const { bytes, compressed } = compressBlockSync(spec, compressor, cache, data);
+    const { bytes, compressed } = compressBlockSync(spec, compressor, cache, data, true);
     // Compressed output is shorter than the block: copy it over the block's start and send the
     // block back (raw blocks are already in place).
     if (compressed) data.set(bytes, 0);

@@ -64,15 +64,21 @@ export function blockCacheFor(spec: CompressorSpec, compressor: Compressor): Blo
 /**
  * One block, on this thread: from the block cache when it holds a verified entry, else the
  * incompressible check or the compressor, then stored in the cache. The same bytes either way.
+ * With `scratch` (and no cache) the result may be a view of the compressor's own buffer, valid
+ * until its next call: for a caller that copies it at once.
  */
 export function compressBlockSync(
   spec: CompressorSpec,
   compressor: Compressor,
   cache: BlockCache | null,
   data: Uint8Array,
+  scratch = false,
 ): CompressResult {
-  if (cache === null)
-    return skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor.compressSync(data));
+  if (cache === null) {
+    const compress =
+      scratch && compressor.compressSyncScratch !== undefined ? "compressSyncScratch" : "compressSync";
+    return skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor[compress]!(data));
+  }
   const key = cache.key(data);
   const hit = cache.get(data, key);
   if (hit !== null) return { bytes: hit.bytes, compressed: hit.compressed, block: data };
