@@ -4,7 +4,8 @@
  * one `convert` uses: `cacheDir`, else `$XDG_CACHE_HOME/gvmconv`, else `~/.cache/gvmconv`.
  */
 import { rm } from "node:fs/promises";
-import { contextOf, type RunOptions } from "../context.js";
+import { join } from "node:path";
+import { contextOf, type RunContext, type RunOptions } from "../context.js";
 import { UsageError } from "../errors.js";
 import { BlobCache, defaultCacheDir } from "../oci/blob-cache.js";
 
@@ -130,6 +131,14 @@ export function parseDuration(text: string): number {
   let ms = 0;
   for (const m of t.matchAll(/(\d+(?:\.\d+)?)([smhdw])/g)) ms += Number(m[1]) * (units[m[2] ?? "s"] ?? 0);
   return ms;
+}
+
+/**
+ * The block cache's directory for a run in `context` whose cache directory is `cacheDir`:
+ * `GVMCONV_BLOCK_CACHE`'s absolute directory, else `blocks/` in the cache directory.
+ */
+export function blockCacheDir(context: RunContext, cacheDir?: string): string {
+  return context.blockCache?.dir ?? join(cacheDir ?? defaultCacheDir(context.env), "blocks");
 }
 
 function openCache(options: CacheOptions): BlobCache {
