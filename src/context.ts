@@ -252,15 +252,20 @@ function blockCacheSetting(env: Env): RunContext["blockCache"] {
   if (on !== "1" && !on.startsWith("/")) {
     throw new UsageError(`GVMCONV_BLOCK_CACHE must be 1, 0 or an absolute directory, got '${on}'`);
   }
+  return { dir: on === "1" ? undefined : on, maxBytes: blockCacheMaxBytes(env) };
+}
+
+/**
+ * The block cache's bound from `GVMCONV_BLOCK_CACHE_MAX` (MiB), whether or not the cache is on:
+ * `gvmconv cache ls` shows the bound a run with the cache on would keep.
+ */
+export function blockCacheMaxBytes(env: Env): number {
   const max = env["GVMCONV_BLOCK_CACHE_MAX"];
-  let maxBytes = DEFAULT_BLOCK_CACHE_MAX;
-  if (max !== undefined && max !== "") {
-    if (!/^\d+$/.test(max) || Number(max) < 1 || Number(max) > 2 ** 32) {
-      throw new UsageError(`GVMCONV_BLOCK_CACHE_MAX must be a whole number of MiB from 1, got '${max}'`);
-    }
-    maxBytes = Number(max) * 1024 * 1024;
+  if (max === undefined || max === "") return DEFAULT_BLOCK_CACHE_MAX;
+  if (!/^\d+$/.test(max) || Number(max) < 1 || Number(max) > 2 ** 32) {
+    throw new UsageError(`GVMCONV_BLOCK_CACHE_MAX must be a whole number of MiB from 1, got '${max}'`);
   }
-  return { dir: on === "1" ? undefined : on, maxBytes };
+  return Number(max) * 1024 * 1024;
 }
 
 /** The caller's context, or one made from its options. */

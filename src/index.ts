@@ -114,8 +114,10 @@ export {
   type CacheBlob,
   type CachePartial,
   type CacheListing,
+  type CacheBlockListing,
   type PruneOptions,
   type PruneResult,
+  type PrunedBlocks,
 } from "./api/cache.js";
 export {
   build,

@@ -1,12 +1,16 @@
 /**
- * The blob cache as a use case: `listCache` (what is cached, how big, when last used) and
- * `pruneCache` (remove blobs not used for a while, or everything). The cache directory is the
- * one `convert` uses: `cacheDir`, else `$XDG_CACHE_HOME/gvmconv`, else `~/.cache/gvmconv`.
+ * The cache as a use case: `listCache` (what is cached, how big, when last used) and
+ * `pruneCache` (remove what was not used for a while, or everything), over the blob cache and
+ * the block cache alike. The cache directory is the one `convert` uses: `cacheDir`, else
+ * `$XDG_CACHE_HOME/gvmconv`, else `~/.cache/gvmconv`; the block cache is `blocks/` in it, or the
+ * absolute directory `GVMCONV_BLOCK_CACHE` names.
  */
 import { rm } from "node:fs/promises";
-import { contextOf, type RunOptions } from "../context.js";
+import { join } from "node:path";
+import { blockCacheMaxBytes, contextOf, type RunContext, type RunOptions } from "../context.js";
 import { UsageError } from "../errors.js";
 import { BlobCache, defaultCacheDir } from "../oci/blob-cache.js";
+import { blockCacheSize, pruneBlockCache } from "../squashfs/index.js";
 
 export interface CacheOptions extends RunOptions {
   /** Cache directory; default as `convert`'s. */
@@ -27,6 +31,19 @@ export interface CachePartial {
   inUse: boolean;
 }
 
+/** The block cache (`GVMCONV_BLOCK_CACHE`) as `listCache` finds it; listed whether on or not. */
+export interface CacheBlockListing {
+  /** `GVMCONV_BLOCK_CACHE`'s absolute directory, else `blocks/` in the cache directory. */
+  dir: string;
+  /** Whether runs in this environment use it (`GVMCONV_BLOCK_CACHE` is 1 or a directory). */
+  enabled: boolean;
+  /** Entries (one file per data block) and their bytes on disk. */
+  entries: number;
+  bytes: number;
+  /** Its bound, `GVMCONV_BLOCK_CACHE_MAX`: once over it, a run cuts it to 90%. */
+  maxBytes: number;
+}
+
 export interface CacheListing {
   dir: string;
   /** Verified blobs, least recently used first. */
@@ -36,30 +53,49 @@ export interface CacheListing {
   /** Interrupted (resumable) downloads and temps. */
   partials: CachePartial[];
   partialBytes: number;
+  /** The block cache: counted from its file names and sizes, no entry read. */
+  blockCache: CacheBlockListing;
 }
 
 export async function listCache(options: CacheOptions = {}): Promise<CacheListing> {
-  const cache = openCache(options);
+  const context = contextOf(options);
+  const cache = openCache(options, context);
   const blobs = (await cache.entries())
     .map(({ digest, size, lastUsed }) => ({ digest, size, lastUsed }))
     .sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime() || a.digest.localeCompare(b.digest));
   const partials = await cache.partials();
+  const blocks = blockCacheDir(context, options.cacheDir);
   return {
     dir: cache.dir,
     blobs,
     totalBytes: blobs.reduce((n, b) => n + b.size, 0),
     partials,
     partialBytes: partials.reduce((n, p) => n + p.size, 0),
+    blockCache: {
+      dir: blocks,
+      enabled: context.blockCache !== undefined,
+      ...blockCacheSize(blocks),
+      maxBytes: context.blockCache?.maxBytes ?? blockCacheMaxBytes(context.env),
+    },
   };
 }
 
 export interface PruneOptions extends CacheOptions {
-  /** Remove every blob and every partial download no live process is writing. */
+  /** Remove every blob, every partial download no live process is writing, every block cache entry. */
   all?: boolean;
-  /** Remove blobs not used for this many milliseconds (see `parseDuration`). */
+  /** Remove blobs and block cache entries not used for this many milliseconds (see `parseDuration`). */
   olderThanMs?: number;
   /** "Now" for the age comparison (tests). Default: the clock. */
   now?: Date;
+}
+
+/** What `pruneCache` did to the block cache: entries are counted, not listed (there are thousands). */
+export interface PrunedBlocks {
+  dir: string;
+  removedEntries: number;
+  removedBytes: number;
+  keptEntries: number;
+  keptBytes: number;
 }
 
 export interface PruneResult {
@@ -67,10 +103,12 @@ export interface PruneResult {
   removed: CacheBlob[];
   /** Partial downloads removed (orphans past the age bound, or all idle ones under `all`). */
   removedPartials: string[];
+  /** Everything freed: blobs, partial downloads and block cache entries. */
   freedBytes: number;
-  /** What stays. */
+  /** What stays of the blobs. */
   keptBlobs: number;
   keptBytes: number;
+  blockCache: PrunedBlocks;
 }
 
 export async function pruneCache(options: PruneOptions): Promise<PruneResult> {
@@ -81,7 +119,8 @@ export async function pruneCache(options: PruneOptions): Promise<PruneResult> {
     throw new UsageError(
       `--older-than must be a duration of zero or more, got ${String(options.olderThanMs)}`,
     );
-  const cache = openCache(options);
+  const context = contextOf(options);
+  const cache = openCache(options, context);
   const now = (options.now ?? new Date()).getTime();
   const removed: CacheBlob[] = [];
   let freed = 0;
@@ -113,7 +152,38 @@ export async function pruneCache(options: PruneOptions): Promise<PruneResult> {
       freed += before.get(path) ?? 0;
     }
   }
-  return { dir: cache.dir, removed, removedPartials, freedBytes: freed, keptBlobs, keptBytes };
+  // By mtime, which a hit refreshes: the rule the block cache's own eviction sorts by. `all` is a
+  // bound of 0 bytes. Safe beside a running conversion (see pruneBlockCache).
+  const blocks = blockCacheDir(context, options.cacheDir);
+  const pruned = pruneBlockCache(
+    blocks,
+    all ? { maxBytes: 0, now } : { olderThanMs: options.olderThanMs, now },
+  );
+  freed += pruned.removed.bytes;
+  return {
+    dir: cache.dir,
+    removed,
+    removedPartials,
+    freedBytes: freed,
+    keptBlobs,
+    keptBytes,
+    blockCache: {
+      dir: blocks,
+      removedEntries: pruned.removed.entries,
+      removedBytes: pruned.removed.bytes,
+      keptEntries: pruned.kept.entries,
+      keptBytes: pruned.kept.bytes,
+    },
+  };
+}
+
+/**
+ * The block cache's directory for a run in `context` whose cache directory is `cacheDir`:
+ * `GVMCONV_BLOCK_CACHE`'s absolute directory, else `blocks/` in the cache directory (where
+ * `convert` puts it, and `cache ls` and `cache prune` look, whether the cache is on or not).
+ */
+export function blockCacheDir(context: RunContext, cacheDir?: string): string {
+  return context.blockCache?.dir ?? join(cacheDir ?? defaultCacheDir(context.env), "blocks");
 }
 
 /**
@@ -132,7 +202,6 @@ export function parseDuration(text: string): number {
   return ms;
 }
 
-function openCache(options: CacheOptions): BlobCache {
-  const dir = options.cacheDir ?? defaultCacheDir(contextOf(options).env);
-  return new BlobCache(dir);
+function openCache(options: CacheOptions, context: RunContext): BlobCache {
+  return new BlobCache(options.cacheDir ?? defaultCacheDir(context.env));
 }

@@ -31,14 +31,7 @@ import {
   type ContainerConfigOverrides,
 } from "../gvmi/index.js";
 import { mergeLayers, readTar, type LayerSource } from "../layers/index.js";
-import {
-  defaultCacheDir,
-  formatPlatform,
-  openImage,
-  parseSource,
-  type Image,
-  type OpenImageOptions,
-} from "../oci/index.js";
+import { formatPlatform, openImage, parseSource, type Image, type OpenImageOptions } from "../oci/index.js";
 import { silentReporter, type Reporter, type Warning } from "../reporter.js";
 import {
   byteOptions,
@@ -50,6 +43,7 @@ import {
   type OutputExpectation,
 } from "./output-policy.js";
 import { WriteProgress } from "./write-progress.js";
+import { blockCacheDir } from "./cache.js";
 import {
   checkWriterOptions,
   type CompressorInfo,
@@ -169,7 +163,7 @@ async function prepare(
   const format = options.format ?? "gvmi";
   const reporter = context.reporter;
   const outputPath = resolve(options.output ?? join(options.outputDir ?? ".", defaultName(image, source)));
-  const writer = writerOptions(options.writer, context);
+  const writer = writerOptions(options.writer, context, options.image?.cacheDir);
   const inputs = archiveInputs(source);
   // `-o` naming the archive being read, or a device: refused before the warnings about the image.
   const refusal = await checkOutputPath(outputPath, inputs).then(
@@ -281,7 +275,7 @@ export async function convertImage(
 ): Promise<ConvertResult> {
   const context = contextOf(options);
   // A bad level or a missing compressor library fails here, before any download.
-  const compressor = checkWriterOptions(writerOptions(options.writer, context));
+  const compressor = checkWriterOptions(writerOptions(options.writer, context, options.image?.cacheDir));
   const reporter = context.reporter;
   // This call's warnings only: a context may serve several use cases (convert, then push).
   const firstWarning = context.warnings.length;
@@ -472,7 +466,7 @@ export interface ConvertPlan {
  */
 export async function planConvert(source: string, options: ConvertOptions = {}): Promise<ConvertPlan> {
   const context = contextOf(options);
-  checkWriterOptions(writerOptions(options.writer, context));
+  checkWriterOptions(writerOptions(options.writer, context, options.image?.cacheDir));
   const firstWarning = context.warnings.length;
   const format = options.format ?? "gvmi";
   if (format === "squashfs" && options.output === undefined) throw new OutputRequiredError();
@@ -539,7 +533,10 @@ async function buildFilesystem(
   signal: AbortSignal,
 ): Promise<BuiltFilesystem> {
   const reporter = context.reporter;
-  const writer = await SquashfsWriter.create(path, writerOptions(options.writer, context));
+  const writer = await SquashfsWriter.create(
+    path,
+    writerOptions(options.writer, context, options.image?.cacheDir),
+  );
   const progress = new WriteProgress(reporter, image.layers);
   try {
     // Topmost first; each layer is a function so the merge may read one again when a hard link
@@ -619,20 +616,23 @@ async function readAll(content: Uint8Array | AsyncIterable<Uint8Array>): Promise
   return Buffer.concat(chunks);
 }
 
-/** The writer's options for a run: the caller's settings, the context's time and backends. */
-export function writerOptions(writer: ConvertWriterOptions | undefined, context: RunContext): WriterOptions {
+/**
+ * The writer's options for a run: the caller's settings, the context's time and backends, and
+ * the block cache when on, in `cacheDir` (the blob cache's, as `gvmconv cache` looks) unless
+ * `GVMCONV_BLOCK_CACHE` names its own directory.
+ */
+export function writerOptions(
+  writer: ConvertWriterOptions | undefined,
+  context: RunContext,
+  cacheDir?: string,
+): WriterOptions {
   const cache = context.blockCache;
   return {
     xzBackend: context.xzBackend,
     gzipBackend: context.gzipBackend,
     ...(cache === undefined
       ? {}
-      : {
-          blockCache: {
-            dir: cache.dir ?? join(defaultCacheDir(context.env), "blocks"),
-            maxBytes: cache.maxBytes,
-          },
-        }),
+      : { blockCache: { dir: blockCacheDir(context, cacheDir), maxBytes: cache.maxBytes } }),
     ...writer,
     mkfsTime: context.mkfsTime,
   };

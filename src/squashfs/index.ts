@@ -25,6 +25,12 @@ export {
 export { SquashfsWriter, writeSquashfs, checkWriterOptions } from "./writer/writer.js";
 export type { WriteResult, CompressorInfo } from "./writer/writer.js";
 export {
+  blockCacheSize,
+  pruneBlockCache,
+  type BlockCacheSize,
+  type BlockCachePruneRule,
+} from "./writer/block-cache.js";
+export {
   SquashfsRangeError,
   SquashfsNameTooLongError,
   SquashfsBadPathError,

@@ -170,20 +170,41 @@ export class BlockCache {
   }
 }
 
+/** How many entries, and their bytes on disk. */
+export interface BlockCacheSize {
+  entries: number;
+  bytes: number;
+}
+
+/** Which entries `pruneBlockCache` deletes; either rule, or both (the age rule first). */
+export interface BlockCachePruneRule {
+  /** When the cache holds more, the least recently used down to 90% of it (0: every entry). */
+  maxBytes?: number;
+  /** Those not used (mtime: a hit refreshes it) for longer than this, ms. */
+  olderThanMs?: number;
+  /** "Now" for the age comparisons, ms since the epoch (tests). Default: the clock. */
+  now?: number;
+}
+
+/** A writer's temporary file this old is a crashed writer's (a live one renames it within a block's write). */
+const TEMP_AGE_MS = 3_600_000;
+const ENTRY_NAME = /^[0-9a-f]{64}$/;
+
 /**
- * Keep the cache at `dir` under `maxBytes`: delete least recently used entries (oldest mtime
- * first) down to 90% of it, and temporary files older than an hour (a crashed writer's). Safe
- * while other runs use the cache: they treat a vanished entry as a miss. Returns what was freed.
+ * Every entry file of the cache at `dir`, from one readdir of `dir` and of each `<2 hex>`
+ * subdirectory and one stat per `<64 hex>` file; no file is opened. Nothing else in `dir` is
+ * looked at, so a cache pointed at a directory of other files never counts or deletes them.
  */
-export function evictBlockCache(dir: string, maxBytes: number): { entries: number; bytes: number } {
+function scanBlockCache(
+  dir: string,
+  onTemp: (path: string, mtimeMs: number) => void,
+): { path: string; size: number; mtime: number }[] {
   const entries: { path: string; size: number; mtime: number }[] = [];
-  let total = 0;
-  const now = Date.now();
   let subdirs: string[];
   try {
     subdirs = readdirSync(dir);
   } catch {
-    return { entries: 0, bytes: 0 };
+    return entries;
   }
   for (const sub of subdirs) {
     if (!/^[0-9a-f]{2}$/.test(sub)) continue;
@@ -194,30 +215,65 @@ export function evictBlockCache(dir: string, maxBytes: number): { entries: numbe
       continue;
     }
     for (const name of names) {
+      const temp = name.startsWith(".tmp-");
+      if (!temp && !(ENTRY_NAME.test(name) && name.startsWith(sub))) continue;
       const path = join(dir, sub, name);
       try {
         const st = statSync(path);
-        if (name.startsWith(".tmp-")) {
-          if (now - st.mtimeMs > 3_600_000) rmSync(path, { force: true });
-          continue;
-        }
-        entries.push({ path, size: st.size, mtime: st.mtimeMs });
-        total += st.size;
+        if (temp) onTemp(path, st.mtimeMs);
+        else if (st.isFile()) entries.push({ path, size: st.size, mtime: st.mtimeMs });
       } catch {
         // Removed meanwhile.
       }
     }
   }
-  if (total <= maxBytes) return { entries: 0, bytes: 0 };
+  return entries;
+}
+
+/** What the cache at `dir` holds (`gvmconv cache ls`): names and stats only, contents unread. */
+export function blockCacheSize(dir: string): BlockCacheSize {
+  const entries = scanBlockCache(dir, () => {});
+  return { entries: entries.length, bytes: entries.reduce((n, e) => n + e.size, 0) };
+}
+
+/**
+ * Delete the entries `rule` names, least recently used (oldest mtime) first, and temporary files
+ * older than an hour (a crashed writer's). Safe while other runs use the cache: a reader that
+ * finds an entry gone treats it as a miss and stores the block again, one that has it open reads
+ * it whole (an unlinked file lives on while open) and verifies it as always; a writer's temporary
+ * file is younger than an hour, and its rename puts a whole entry in place. Returns what was
+ * deleted and what stays.
+ */
+export function pruneBlockCache(
+  dir: string,
+  rule: BlockCachePruneRule,
+): { removed: BlockCacheSize; kept: BlockCacheSize } {
+  const now = rule.now ?? Date.now();
+  const entries = scanBlockCache(dir, (path, mtime) => {
+    if (now - mtime > TEMP_AGE_MS) rmSync(path, { force: true });
+  });
+  const old = (mtime: number): boolean => rule.olderThanMs !== undefined && now - mtime > rule.olderThanMs;
+  const total = entries.reduce((n, e) => n + e.size, 0);
+  // The size rule judges what the age rule leaves.
+  const young = entries.reduce((n, e) => (old(e.mtime) ? n : n + e.size), 0);
+  const goal =
+    rule.maxBytes !== undefined && young > rule.maxBytes ? Math.floor(rule.maxBytes * 0.9) : Infinity;
   entries.sort((a, b) => a.mtime - b.mtime);
-  const goal = Math.floor(maxBytes * 0.9);
-  let freed = 0;
-  let count = 0;
+  const removed = { entries: 0, bytes: 0 };
+  // Oldest first: every entry past the age rule comes before any within it.
   for (const e of entries) {
-    if (total - freed <= goal) break;
+    if (!old(e.mtime) && total - removed.bytes <= goal) break;
     rmSync(e.path, { force: true });
-    freed += e.size;
-    count++;
+    removed.entries++;
+    removed.bytes += e.size;
   }
-  return { entries: count, bytes: freed };
+  return { removed, kept: { entries: entries.length - removed.entries, bytes: total - removed.bytes } };
+}
+
+/**
+ * Keep the cache at `dir` under `maxBytes` (after each run): delete least recently used entries
+ * down to 90% of it, as `pruneBlockCache`. Returns what was freed.
+ */
+export function evictBlockCache(dir: string, maxBytes: number): BlockCacheSize {
+  return pruneBlockCache(dir, { maxBytes }).removed;
 }

@@ -7,12 +7,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { createCompressor } from "../../../src/squashfs/compressor/index.js";
-import { BlockCache, evictBlockCache } from "../../../src/squashfs/writer/block-cache.js";
+import {
+  BlockCache,
+  blockCacheSize,
+  evictBlockCache,
+  pruneBlockCache,
+} from "../../../src/squashfs/writer/block-cache.js";
 import {
   SquashfsReader,
   writeSquashfs,
@@ -239,4 +244,47 @@ test("GVMCONV_BLOCK_CACHE and GVMCONV_BLOCK_CACHE_MAX are resolved by the run co
   });
   assert.throws(() => ctx({ GVMCONV_BLOCK_CACHE: "yes" }), UsageError);
   assert.throws(() => ctx({ GVMCONV_BLOCK_CACHE: "1", GVMCONV_BLOCK_CACHE_MAX: "1G" }), UsageError);
+});
+
+test("pruneBlockCache: by age (mtime), by size, both; counts what it removed and what stays; touches only entries", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "gvmconv-bcache-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cacheDir = join(dir, "cache");
+  await build(dir, "a.img", { workers: 2, blockCache: { dir: cacheDir, maxBytes: 1 << 30 } });
+  const files = cacheFiles(cacheDir).sort();
+  const size = (f: string): number => statSync(f).size;
+  const total = files.reduce((n, f) => n + size(f), 0);
+  assert.deepEqual(blockCacheSize(cacheDir), { entries: files.length, bytes: total });
+  assert.deepEqual(blockCacheSize(join(dir, "missing")), { entries: 0, bytes: 0 });
+  // Entry i last used i hours before `now`.
+  const now = Date.now();
+  files.forEach((f, i) => utimesSync(f, new Date(now - i * 3600e3), new Date(now - i * 3600e3)));
+  const stray = join(dirname(files[0]!), "README");
+  writeFileSync(stray, "not an entry");
+
+  const byAge = pruneBlockCache(cacheDir, { olderThanMs: 4.5 * 3600e3, now });
+  const young = files.slice(0, 5);
+  const youngBytes = young.reduce((n, f) => n + size(f), 0);
+  assert.deepEqual(byAge, {
+    removed: { entries: files.length - 5, bytes: total - youngBytes },
+    kept: { entries: 5, bytes: youngBytes },
+  });
+  assert.deepEqual(cacheFiles(cacheDir).sort(), [...young, stray].sort());
+
+  // Both rules: the age rule first, then the least recently used down to 90% of the bound.
+  const bound = size(young[0]!) + size(young[1]!) + size(young[2]!);
+  const both = pruneBlockCache(cacheDir, { olderThanMs: 3.5 * 3600e3, maxBytes: bound, now });
+  const kept = cacheFiles(cacheDir).filter((f) => f !== stray);
+  assert.ok(
+    kept.every((f) => young.slice(0, 3).includes(f)),
+    "the oldest went first",
+  );
+  const keptBytes = kept.reduce((n, f) => n + size(f), 0);
+  assert.ok(keptBytes <= bound * 0.9);
+  assert.deepEqual(both.kept, { entries: kept.length, bytes: keptBytes });
+  assert.equal(both.removed.entries, 5 - kept.length);
+
+  // A bound of 0: every entry, and nothing that is not one.
+  assert.deepEqual(pruneBlockCache(cacheDir, { maxBytes: 0 }).kept, { entries: 0, bytes: 0 });
+  assert.deepEqual(cacheFiles(cacheDir), [stray]);
 });
