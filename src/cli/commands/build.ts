@@ -59,7 +59,9 @@ export class BuildCommand extends Command<BaseContext> {
   jobs = Option.String("-j,--jobs", { description: "images built at once (default: CPUs, at most 4)" });
   failFast = Option.Boolean("--fail-fast", false, { description: "start no image after a failure" });
   workers = Option.String("--workers", { description: "compression threads per image" });
-  cacheDir = Option.String("--cache-dir", { description: "blob cache (default ~/.cache/gvmconv)" });
+  cacheDir = Option.String("--cache-dir", {
+    description: "cache directory: blobs, and blocks/ with GVMCONV_BLOCK_CACHE=1 (default ~/.cache/gvmconv)",
+  });
   insecure = Option.Boolean("--insecure", false, { description: "allow plain HTTP registries" });
   mkfsTime = Option.String("--mkfs-time", {
     description: "filesystem time (default SOURCE_DATE_EPOCH or 0)",

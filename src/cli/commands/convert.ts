@@ -136,7 +136,9 @@ export class ConvertCommand extends Command<BaseContext> {
   platform = Option.String("--platform", {
     description: "platform to pick from a multi-arch image (default linux/amd64)",
   });
-  cacheDir = Option.String("--cache-dir", { description: "blob cache (default ~/.cache/gvmconv)" });
+  cacheDir = Option.String("--cache-dir", {
+    description: "cache directory: blobs, and blocks/ with GVMCONV_BLOCK_CACHE=1 (default ~/.cache/gvmconv)",
+  });
   insecure = Option.Boolean("--insecure", false, {
     description: "allow plain HTTP and untrusted TLS for the registry",
   });

@@ -40,7 +40,7 @@ export class InspectCommand extends Command<BaseContext> {
   platform = Option.String("--platform", {
     description: "REF: platform to pick from a multi-arch image (default linux/amd64)",
   });
-  cacheDir = Option.String("--cache-dir", { description: "REF: blob cache (default ~/.cache/gvmconv)" });
+  cacheDir = Option.String("--cache-dir", { description: "REF: cache directory (default ~/.cache/gvmconv)" });
   insecure = Option.Boolean("--insecure", false, {
     description: "REF: allow plain HTTP and untrusted TLS for the registry",
   });
