@@ -6,7 +6,8 @@
  * a tar of it, by mksquashfs (from the directory) and by tar2sqfs (squashfs-tools-ng, from the tar),
  * all gzip level 6, 128 KiB blocks, 2 threads. Reports CPU seconds (user + system, all threads),
  * wall, peak RSS and size, the ratios gvmconv / mksquashfs and gvmconv / tar2sqfs, and each tool's
- * RSS per entry beyond a fixed base, fitted as a line through the two smallest sizes.
+ * RSS per entry beyond a fixed base, fitted as a line through the two smallest sizes and through
+ * the two largest.
  *
  * Usage: node build/bench/small-files.js [--500k] [--sizes=10000,100000] [--prepare]
  *   (scripts/bench.sh small; --prepare only generates the trees)
@@ -199,9 +200,14 @@ async function main(): Promise<void> {
       );
     }
   }
-  // RSS per entry beyond a fixed base: the line through the two smallest sizes measured.
-  const [a, b] = [...all.keys()].sort((x, y) => x - y);
-  if (a !== undefined && b !== undefined) {
+  // RSS per entry beyond a fixed base: a line through two sizes. Through the two smallest, and
+  // through the two largest: by 100k entries the fixed-size pools (V8's young generation, the
+  // workers' heaps) have filled, so the larger pair shows what each further entry costs.
+  const ns = [...all.keys()].sort((x, y) => x - y);
+  const fits: [number, number][] = [];
+  if (ns.length >= 2) fits.push([ns[0]!, ns[1]!]);
+  if (ns.length >= 3) fits.push([ns[ns.length - 2]!, ns[ns.length - 1]!]);
+  for (const [a, b] of fits) {
     console.log(`\nRSS per entry beyond a fixed base (fit through ${a} and ${b} entries; target ≤ 512 B):`);
     for (const r of all.get(a)!) {
       const rb = all.get(b)!.find((x) => x.tool === r.tool)!;
