@@ -1,13 +1,14 @@
 /**
  * Benchmark (not a test): gzip encoders side by side on the same trees, 128 KiB blocks, 2 threads
- * each — gvmconv with Node's zlib (6, 9) and with libdeflate (6, 9, 12), `mksquashfs -comp gzip`
+ * each — gvmconv with Node's zlib (6, 9) and with libdeflate (6, 9, 10, 11, 12), `mksquashfs -comp gzip`
  * (its default level 9) and squashfs-tools-ng's `tar2sqfs` (gzip, its default level 9, reading a
  * tar of the tree: it has no directory input). Each row gives wall, CPU, size and peak RSS as
  * ratios to mksquashfs's, then, for the incompressible-block check, how many blocks it stored raw
  * that the default encoder would have shrunk, and by how much.
  *
  * Usage: node build/bench/gzip.js <label>=<dir> ...   (scripts/bench.sh prepares the trees)
- * BENCH_RUNS (default 3): alternating runs per tool; medians.
+ * BENCH_RUNS (default 3): alternating runs per tool; medians. BENCH_GZIP_ONLY: a comma-separated
+ * subset of the tools by label ("libdeflate 1" for levels 10–12), mksquashfs always included.
  */
 import { execFileSync } from "node:child_process";
 import {
@@ -95,15 +96,22 @@ const tar2sqfs: Tool = {
   },
 };
 
-const TOOLS: Tool[] = [
+const ALL_TOOLS: Tool[] = [
   mksquashfs,
   tar2sqfs,
   gvmconv("zlib", 6),
   gvmconv("zlib", 9),
   gvmconv("libdeflate", 6),
   gvmconv("libdeflate", 9),
+  gvmconv("libdeflate", 10),
+  gvmconv("libdeflate", 11),
   gvmconv("libdeflate", 12),
 ];
+/** BENCH_GZIP_ONLY="zlib,libdeflate 12": only the tools whose label holds one of these (mksquashfs always). */
+const ONLY = (process.env["BENCH_GZIP_ONLY"] ?? "").split(",").filter((x) => x !== "");
+const TOOLS = ALL_TOOLS.filter(
+  (t) => t === mksquashfs || ONLY.length === 0 || ONLY.some((o) => t.label.includes(o)),
+);
 
 /** Every regular file under `dir`, sorted (symlinks not followed). */
 function files(dir: string): string[] {

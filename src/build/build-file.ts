@@ -5,10 +5,21 @@
  * parent, parents must exist and not form a cycle).
  */
 import { readFile } from "node:fs/promises";
-import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
-import { isNode, LineCounter, parseDocument, type Document } from "yaml";
+import { createRequire } from "node:module";
+import type { Ajv2020, ErrorObject } from "ajv/dist/2020.js";
+import type { Document } from "yaml";
 import { GvmconvError } from "../errors.js";
 import { BUILD_FILE_SCHEMA } from "./schema.js";
+
+/**
+ * yaml and ajv load on first use, synchronously (both are CommonJS): together ~170 ms of start-up
+ * that every other command paid, since the library's entry point imports this module.
+ */
+const lazyRequire = createRequire(import.meta.url);
+let yamlModule: typeof import("yaml") | undefined;
+function yaml(): typeof import("yaml") {
+  return (yamlModule ??= lazyRequire("yaml") as typeof import("yaml"));
+}
 
 export interface AddSpec {
   src: string;
@@ -85,7 +96,10 @@ type Locate = (path: readonly (string | number)[], key?: boolean) => string;
 
 let validator: ReturnType<Ajv2020["compile"]> | undefined;
 function validate(value: unknown): ErrorObject[] {
-  validator ??= new Ajv2020({ allErrors: false, strict: true, verbose: true }).compile(BUILD_FILE_SCHEMA);
+  if (validator === undefined) {
+    const ajv = lazyRequire("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
+    validator = new ajv.Ajv2020({ allErrors: false, strict: true, verbose: true }).compile(BUILD_FILE_SCHEMA);
+  }
   return validator(value) ? [] : (validator.errors ?? []);
 }
 
@@ -108,8 +122,8 @@ export async function loadBuildFile(path: string): Promise<BuildFileSpec> {
 
 /** Parses and checks build-file text; `name` is used in error positions. */
 export function parseBuildFile(text: string, name: string): BuildFileSpec {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const lines = new (yaml().LineCounter)();
+  const doc = yaml().parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const firstError = doc.errors[0];
   if (firstError !== undefined) {
     const { line, col } = lines.linePos(firstError.pos[0]);
@@ -288,15 +302,15 @@ function nodeAt(doc: Document, path: readonly (string | number)[], key: boolean)
   for (let n = path.length; n >= 0; n--) {
     const prefix = path.slice(0, n).map((p) => (typeof p === "string" && /^\d+$/.test(p) ? Number(p) : p));
     const node = prefix.length === 0 ? doc.contents : doc.getIn(prefix, true);
-    if (!(key && n === path.length) && isNode(node) && node.range) return node.range[0];
+    if (!(key && n === path.length) && yaml().isNode(node) && node.range) return node.range[0];
     // A key without a usable value node: point at the key.
     if (prefix.length > 0) {
       const parent = prefix.length === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true);
       const items = (parent as { items?: { key?: unknown }[] } | null)?.items;
       const pair = items?.find(
-        (it) => isNode(it.key) && (it.key as { value?: unknown }).value === prefix.at(-1),
+        (it) => yaml().isNode(it.key) && (it.key as { value?: unknown }).value === prefix.at(-1),
       );
-      if (pair && isNode(pair.key) && pair.key.range) return pair.key.range[0];
+      if (pair && yaml().isNode(pair.key) && pair.key.range) return pair.key.range[0];
     }
   }
   return undefined;

@@ -15,8 +15,8 @@
 import { createHash } from "node:crypto";
 import { open, readFile, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
-import aws4 from "aws4";
-import { XMLParser } from "fast-xml-parser";
+import { createRequire } from "node:module";
+import type { XMLParser } from "fast-xml-parser";
 import type { Env } from "../context.js";
 import { GvmconvError } from "../errors.js";
 import { HttpTransport, type Response } from "../http/index.js";
@@ -226,12 +226,23 @@ async function readState(path: string): Promise<UploadState | undefined> {
   }
 }
 
-const xmlParser = new XMLParser({
-  parseTagValue: false,
-  isArray: (name) => name === "Part" || name === "Upload",
-});
+/**
+ * aws4 and fast-xml-parser load on first use (both CommonJS): ~180 ms of start-up that every
+ * command paid, since the library's entry point imports this module.
+ */
+const lazyRequire = createRequire(import.meta.url);
+let xmlParser: XMLParser | undefined;
 function parseXml(text: string): Record<string, unknown> {
-  return text.trim() === "" ? {} : (xmlParser.parse(text) as Record<string, unknown>);
+  if (text.trim() === "") return {};
+  xmlParser ??= new (lazyRequire("fast-xml-parser") as typeof import("fast-xml-parser")).XMLParser({
+    parseTagValue: false,
+    isArray: (name) => name === "Part" || name === "Upload",
+  });
+  return xmlParser.parse(text) as Record<string, unknown>;
+}
+let aws4Module: typeof import("aws4") | undefined;
+function aws4(): typeof import("aws4") {
+  return (aws4Module ??= lazyRequire("aws4") as typeof import("aws4"));
 }
 
 async function readBody(res: Response): Promise<string> {
@@ -313,7 +324,7 @@ class S3Client {
     };
     return await this.#transport.retryResponse(async () => {
       // Signed per attempt: the signature carries the time.
-      const signed = aws4.sign({ ...request, headers: { ...request.headers } }, this.#credentials);
+      const signed = aws4().sign({ ...request, headers: { ...request.headers } }, this.#credentials);
       const h: Record<string, string> = {};
       for (const [k, v] of Object.entries(signed.headers ?? {}))
         if (v !== undefined && k.toLowerCase() !== "host") h[k] = String(v);
