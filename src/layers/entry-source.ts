@@ -43,7 +43,9 @@ export async function openEntrySource(
   }
   if (st.isDirectory()) return readDirectory(input, { reporter });
   const task = reporter.task(`reading ${input}`, st.size);
-  const counted = createReadStream(input).pipe(
+  // 256 KiB reads rather than 64: fewer turns of the extractor and this transform for the same
+  // bytes (on a 100k-file tar: 2.6% less CPU, +2 MiB peak RSS; 1 MiB saved 5% for +18 MiB).
+  const counted = createReadStream(input, { highWaterMark: 256 * 1024 }).pipe(
     new Transform({
       transform(chunk: Buffer, _enc, cb) {
         task.advance(chunk.length);
