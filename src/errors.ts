@@ -148,7 +148,7 @@ export const WARNING_CODES = {
 
   W_LAYER_MTIME_RANGE: "an mtime outside what SquashFS stores was clamped",
   W_LAYER_XATTR_NAMESPACE: "an xattr of a namespace SquashFS cannot store was dropped",
-  W_LAYER_XATTR_TOOL_MISSING: "no getfattr: the directory's xattrs were not read",
+  W_LAYER_XATTR_TOOL_MISSING: "neither libc's xattr calls nor getfattr: the directory's xattrs were not read",
   W_LAYER_WHITEOUT_MISSING: "a whiteout names a path no lower layer has",
   W_LAYER_WHITEOUT_UNDER_NON_DIRECTORY: "a whiteout under a path its own layer made a non-directory",
   W_LAYER_WHITEOUT_INVALID: "a whiteout name that removes nothing nameable",

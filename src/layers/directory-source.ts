@@ -25,11 +25,18 @@ import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
 import { silentReporter, type Reporter } from "../reporter.js";
 import { decodeName, hostPath } from "../byte-names.js";
+import { systemXattrs } from "./xattr-ffi.js";
 
 export interface ReadDirectoryOptions {
   reporter?: Reporter;
-  /** Read xattrs (with `getfattr`, from Debian's `attr`). Default true. */
+  /** Read xattrs. Default true. */
   xattrs?: boolean;
+  /**
+   * How: `libc` (the default) asks libc's llistxattr/lgetxattr per entry during the walk, and
+   * falls back to `getfattr` where they cannot be loaded; `getfattr` runs one `getfattr -R` (from
+   * Debian's `attr`) over the tree before the walk, as before libc was asked (kept for tests).
+   */
+  xattrReader?: "libc" | "getfattr";
 }
 
 export const DIRECTORY_WARNINGS = {
@@ -51,6 +58,15 @@ export class SourceReadError extends GvmconvError {
 
 /** SquashFS can store only these xattr namespaces (format.adoc, xattr key prefixes 0, 1, 2). */
 const STORABLE_XATTR_PREFIXES = ["user.", "trusted.", "security."];
+const storable = (name: string): boolean => STORABLE_XATTR_PREFIXES.some((p) => name.startsWith(p));
+
+/**
+ * An entry's xattrs: each name with its value, or with null for a name whose value was not read
+ * (one SquashFS cannot store); undefined or empty when it has none. Given the entry's host path
+ * as fs calls take it (`sys`) and as a string form (`abs`).
+ */
+type XattrLookup = (sys: string | Buffer, abs: string) => Iterable<[string, Uint8Array | null]> | undefined;
+
 const MAX_MTIME = 2 ** 32 - 1;
 
 /**
@@ -65,10 +81,7 @@ export async function* readDirectory(root: string, opts: ReadDirectoryOptions = 
   if (!rootStat.isDirectory()) {
     throw new SourceReadError(root, `${root} is not a directory`);
   }
-  const xattrs =
-    opts.xattrs === false
-      ? new Map<string, Map<string, Uint8Array>>()
-      : await readAllXattrs(absRoot, reporter);
+  const xattrs = opts.xattrs === false ? noXattrs : await xattrLookup(absRoot, reporter, opts.xattrReader);
   const walker = new Walker(absRoot, xattrs, reporter);
   yield { type: "directory", path: "", attrs: walker.attrs("", rootStat) };
   yield* walker.walk();
@@ -118,7 +131,7 @@ class Walker {
 
   constructor(
     readonly root: string,
-    readonly xattrs: Map<string, Map<string, Uint8Array>>,
+    readonly xattrs: XattrLookup,
     readonly reporter: Reporter,
   ) {}
 
@@ -141,9 +154,10 @@ class Walker {
         }
         const name = top.names[top.next++]!;
         const path = top.dir === "" ? name : `${top.dir}/${name}`;
-        const st = lstatOrThrow(this.#sys(path), this.#abs(path));
+        const sys = this.#sys(path);
+        const st = lstatOrThrow(sys, this.#abs(path));
         if (st.isDirectory()) {
-          yield { type: "directory", path, attrs: this.attrs(path, st) };
+          yield { type: "directory", path, attrs: this.attrs(path, st, sys) };
           const anchor = this.#anchorFor(path);
           const frame: Frame = { dir: path, names: [], next: 0, anchor, ownsAnchor: anchor !== this.#anchor };
           stack.push(frame);
@@ -221,7 +235,7 @@ class Walker {
       if (first !== undefined) return { type: "hardlink", path, target: first };
       this.#links.set(key, path);
     }
-    const attrs = this.attrs(path, st);
+    const attrs = this.attrs(path, st, sys);
     if (st.isFile()) {
       const size = Number(st.size);
       if (size <= SMALL_FILE)
@@ -277,7 +291,8 @@ class Walker {
     return buf.subarray(0, size);
   }
 
-  attrs(path: string, st: BigIntStats): EntryAttrs {
+  /** The entry's attributes; `sys` is its path as fs calls take it (`#sys`). */
+  attrs(path: string, st: BigIntStats, sys: string | Buffer = this.#sys(path)): EntryAttrs {
     let mtime = Number(st.mtimeMs / 1000n);
     if (mtime < 0 || mtime > MAX_MTIME) {
       this.reporter.warn({
@@ -293,11 +308,11 @@ class Walker {
       gid: Number(st.gid),
       mtime,
     };
-    const found = this.xattrs.get(this.#abs(path));
+    const found = this.xattrs(sys, this.#abs(path));
     if (found) {
       const kept = new Map<string, Uint8Array>();
       for (const [name, value] of found) {
-        if (STORABLE_XATTR_PREFIXES.some((p) => name.startsWith(p))) kept.set(name, value);
+        if (value !== null && storable(name)) kept.set(name, value);
         else this.#warnNamespace(name, path);
       }
       if (kept.size > 0) attrs.xattrs = kept;
@@ -365,12 +380,39 @@ function fileContent(sys: string | Buffer, path: string, size: number): AsyncIte
   };
 }
 
+const noXattrs: XattrLookup = () => undefined;
+
+/**
+ * How the walk reads xattrs: libc's calls per entry when they load (xattr-ffi.ts), else the
+ * getfattr dump of the whole tree, else none (with a warning).
+ */
+async function xattrLookup(
+  root: string,
+  reporter: Reporter,
+  reader: ReadDirectoryOptions["xattrReader"],
+): Promise<XattrLookup> {
+  const calls = reader === "getfattr" ? null : systemXattrs();
+  if (calls === null) {
+    const all = await readAllXattrs(root, reporter);
+    return (_sys, abs) => all.get(abs);
+  }
+  return (sys, abs) => {
+    try {
+      return calls.read(sys, storable);
+    } catch (err) {
+      throw new SourceReadError(abs, `cannot read the xattrs of ${abs}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  };
+}
+
 let getfattrMissing = false;
 
 /**
- * All xattrs under `root`, by absolute path, from one recursive `getfattr` run (Node has no
- * xattr API). One process for the whole tree keeps it fast; only files that have xattrs appear
- * in its output. Without getfattr: a single warning and no xattrs.
+ * All xattrs under `root`, by absolute path, from one recursive `getfattr` run: the fallback where
+ * libc's calls cannot be loaded (Node has no xattr API). One process for the whole tree; only
+ * files that have xattrs appear in its output. Without getfattr: a single warning and no xattrs.
  */
 async function readAllXattrs(
   root: string,
