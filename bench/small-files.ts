@@ -134,6 +134,16 @@ async function measure(entries: number): Promise<Row[]> {
     "--force",
     "--quiet",
   ];
+  // Warm the page, dentry and inode caches first, so that no tool pays for a cold tree alone
+  // (the first one measured did: 90 s from a cold 500k-entry directory against 50 s warm).
+  const warm = spawnSync(
+    "sh",
+    ["-c", 'tar -C "$1" -cf - . | cat > /dev/null && cat "$2" > /dev/null', "sh", dir, tar],
+    {
+      stdio: "inherit",
+    },
+  );
+  if (warm.status !== 0) throw new Error("warming the caches failed");
   const rows: Row[] = [];
   rows.push(await run("gvmconv dir", process.execPath, gv(dir, img("gvmconv-dir")), img("gvmconv-dir")));
   rows.push(await run("gvmconv tar", process.execPath, gv(tar, img("gvmconv-tar")), img("gvmconv-tar")));
