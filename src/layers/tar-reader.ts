@@ -274,12 +274,19 @@ const PAX_SPARSE_OFFSET = "GNU.sparse.offset";
  */
 function byteNames(header: Header, pax: Map<string, Uint8Array>): void {
   const path = pax.get("path");
-  header.name =
-    path !== undefined && path.length > 0 ? decodeName(path) : decodeName(Buffer.from(header.name, "latin1"));
+  header.name = path !== undefined && path.length > 0 ? decodeName(path) : latin1Name(header.name);
   const linkpath = pax.get("linkpath");
   if (linkpath !== undefined && linkpath.length > 0) header.linkname = decodeName(linkpath);
-  else if (header.linkname != null) header.linkname = decodeName(Buffer.from(header.linkname, "latin1"));
+  else if (header.linkname != null) header.linkname = latin1Name(header.linkname);
 }
+
+/** The string form of a name tar-stream decoded as latin1: a printable ASCII name is its own. */
+function latin1Name(name: string): string {
+  return NON_ASCII.test(name) ? decodeName(Buffer.from(name, "latin1")) : name;
+}
+
+/** Anything but printable ASCII (a rare control character takes the general path too). */
+const NON_ASCII = /[^ -~]/;
 
 /** A sparse file's real name and how to expand it, from its headers; undefined if not sparse. */
 function sparseMember(
@@ -359,7 +366,7 @@ function attrsOf(header: Header, pax: Map<string, Uint8Array>, path: string, rep
   }
   const attrs: EntryAttrs = { mode: header.mode & 0o7777, uid, gid, mtime };
   const xattrs = xattrsOf(pax);
-  if (xattrs.size > 0) attrs.xattrs = xattrs;
+  if (xattrs !== undefined && xattrs.size > 0) attrs.xattrs = xattrs;
   return attrs;
 }
 
@@ -367,7 +374,8 @@ const SCHILY_XATTR = "SCHILY.xattr.";
 const LIBARCHIVE_XATTR = "LIBARCHIVE.xattr.";
 
 /** `SCHILY.xattr.NAME=<raw bytes>` (GNU tar, star, Go); bsdtar also writes `LIBARCHIVE.xattr.<urlencoded NAME>=<base64>`. */
-function xattrsOf(pax: Map<string, Uint8Array>): Map<string, Uint8Array> {
+function xattrsOf(pax: Map<string, Uint8Array>): Map<string, Uint8Array> | undefined {
+  if (pax.size === 0) return undefined;
   const xattrs = new Map<string, Uint8Array>();
   for (const [key, value] of pax) {
     if (key.startsWith(SCHILY_XATTR)) xattrs.set(key.slice(SCHILY_XATTR.length), value);

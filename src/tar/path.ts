@@ -10,6 +10,12 @@
  * name can never escape the root. The root itself is "".
  */
 export function normalizeTarPath(name: string): string {
+  // Most names are already clean but for a leading `./` (what `tar -C dir -cf - .` writes) and a
+  // trailing `/` on directories: those are returned as they are, without splitting and joining.
+  const start = name.startsWith("./") ? 2 : 0;
+  const end = name.endsWith("/") ? name.length - 1 : name.length;
+  const simple = name.slice(start, end);
+  if (simple !== "" && simple[0] !== "/" && !simple.endsWith("/") && !UNCLEAN.test(simple)) return simple;
   const parts: string[] = [];
   for (const part of name.split("/")) {
     if (part === "" || part === ".") continue;
@@ -18,3 +24,6 @@ export function normalizeTarPath(name: string): string {
   }
   return parts.join("/");
 }
+
+/** An empty, `.` or `..` component inside a name. */
+const UNCLEAN = /\/\/|(?:^|\/)\.\.?(?:\/|$)/;
