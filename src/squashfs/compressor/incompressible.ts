@@ -10,7 +10,7 @@
  * The check is two steps, so that ordinary blocks pay almost nothing:
  * 1. a histogram of 8 samples of 512 bytes spread over the block (~4 µs): text, code and tables
  *    stop here;
- * 2. for a block that looked random, passes over the whole block (~0.8 ms for 128 KiB, a quarter
+ * 2. for a block that looked random, passes over the whole block (~0.7 ms for 128 KiB, a quarter
  *    of what gzip 6 spends on it): repeats — an 8-byte string seen earlier
  *    in the block, found with a small hash table of previous positions as an LZ77 matcher would —
  *    then its byte histogram.
@@ -74,9 +74,31 @@ export function looksIncompressible(data: Uint8Array): boolean {
   }
   if (entropy(SAMPLES * SAMPLE_BYTES) < SAMPLE_THRESHOLD) return false;
   if (hasRepeats(data)) return false;
-  histogram.fill(0);
-  for (let i = 0; i < n; i++) histogram[data[i]!]!++;
+  fullHistogram(data);
   return entropy(n) >= randomEstimate(n) - FULL_MARGIN;
+}
+
+/** Four histograms, one per byte lane, summed at the end. */
+const lanes = new Uint32Array(4 * 256);
+
+/**
+ * `histogram` of all of `data`. Counted in four lanes: successive increments of one counter
+ * wait on each other, and random bytes hit the same counter often enough to stall a single
+ * histogram (~200 µs for 128 KiB against ~95 µs in lanes).
+ */
+function fullHistogram(data: Uint8Array): void {
+  lanes.fill(0);
+  const n = data.length;
+  const whole = n & ~3;
+  for (let i = 0; i < whole; i += 4) {
+    lanes[data[i]!]!++;
+    lanes[256 + data[i + 1]!]!++;
+    lanes[512 + data[i + 2]!]!++;
+    lanes[768 + data[i + 3]!]!++;
+  }
+  for (let i = whole; i < n; i++) lanes[data[i]!]!++;
+  for (let v = 0; v < 256; v++)
+    histogram[v] = lanes[v]! + lanes[256 + v]! + lanes[512 + v]! + lanes[768 + v]!;
 }
 
 /**
