@@ -113,6 +113,9 @@ interface Frame {
   ownsAnchor: boolean;
 }
 
+/** Anything but printable ASCII in a name. */
+const NON_ASCII = /[^ -~]/;
+
 let procFdsAvailable: boolean | undefined;
 /** Whether /proc/self/fd reaches open directories (Linux with /proc mounted). */
 function procFds(): boolean {
@@ -198,13 +201,16 @@ class Walker {
    */
   #list(dir: string): string[] {
     const absDir = this.#abs(dir);
-    let names: Buffer[];
     try {
-      names = readdirSync(this.#sys(dir), { encoding: "buffer" });
+      // Most directories hold only ASCII names: read as strings (half the cost of a Buffer per
+      // name), whose code-unit order is then their byte order. Any other name, or one that did
+      // not decode (U+FFFD), and the directory is read again as bytes.
+      const text = readdirSync(this.#sys(dir), { encoding: "utf8" });
+      if (!text.some((name) => NON_ASCII.test(name))) return text.sort();
+      return readdirSync(this.#sys(dir), { encoding: "buffer" }).sort(Buffer.compare).map(decodeName);
     } catch (err) {
       throw new SourceReadError(absDir, `cannot list ${absDir}: ${(err as Error).message}`, { cause: err });
     }
-    return names.sort(Buffer.compare).map(decodeName);
   }
 
   /**

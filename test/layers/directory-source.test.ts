@@ -216,3 +216,30 @@ test(
 test("a missing root is an E_INPUT_READ error", async () => {
   await assert.rejects(collect("/nonexistent/gvmconv"), { code: "E_INPUT_READ" });
 });
+
+test(
+  "names are walked in byte order, ASCII-only directories and mixed ones alike",
+  withTree(
+    (root) => {
+      // ASCII only (read as strings), then names whose UTF-16 order is not their UTF-8 byte order
+      // (U+FF5E sorts after U+1F600's surrogates in UTF-16, before its bytes in UTF-8).
+      mkdirSync(join(root, "ascii"));
+      mkdirSync(join(root, "mixed"));
+      for (const name of ["b", "B", "a-1", "a", "~", "_x", "0"])
+        writeFileSync(join(root, "ascii", name), name);
+      for (const name of ["z", "\uff5e", "\u{1f600}", "é", "A", "e"])
+        writeFileSync(join(root, "mixed", name), name);
+    },
+    async (root) => {
+      const { entries } = await collect(root);
+      for (const dir of ["ascii", "mixed"]) {
+        const walked = entries
+          .filter((e) => e.path.startsWith(`${dir}/`))
+          .map((e) => e.path.slice(dir.length + 1));
+        const byBytes = [...walked].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        assert.deepEqual(walked, byBytes, dir);
+        assert.equal(walked.length, dir === "ascii" ? 7 : 6);
+      }
+    },
+  ),
+);
