@@ -99,6 +99,17 @@ export function hasEscapedBytes(name: string): boolean {
   return SURROGATE.test(name) && /[\udc80-\udcff]/.test(name);
 }
 
+/**
+ * Whether `name` is printable ASCII only. Such a name is its own string form however its bytes
+ * were decoded (UTF-8 or latin1), and its code-unit order is its byte order: the fast path for the
+ * names nearly every tree holds. (A rare control character takes the general path too.)
+ */
+export function isPlainAscii(name: string): boolean {
+  return !NOT_PLAIN_ASCII.test(name);
+}
+
+const NOT_PLAIN_ASCII = /[^ -~]/;
+
 /** A host path for `fs` calls: the string itself, or its bytes when they are not UTF-8. */
 export function hostPath(path: string): string | Buffer {
   return SURROGATE.test(path) ? encodeName(path) : path;

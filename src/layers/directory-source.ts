@@ -24,7 +24,7 @@ import { resolve } from "node:path";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
 import { silentReporter, type Reporter } from "../reporter.js";
-import { decodeName, hostPath } from "../byte-names.js";
+import { decodeName, hostPath, isPlainAscii } from "../byte-names.js";
 import { systemXattrs } from "./xattr-ffi.js";
 
 export interface ReadDirectoryOptions {
@@ -112,9 +112,6 @@ interface Frame {
   anchor: Anchor | undefined;
   ownsAnchor: boolean;
 }
-
-/** Anything but printable ASCII in a name. */
-const NON_ASCII = /[^ -~]/;
 
 let procFdsAvailable: boolean | undefined;
 /** Whether /proc/self/fd reaches open directories (Linux with /proc mounted). */
@@ -206,7 +203,7 @@ class Walker {
       // name), whose code-unit order is then their byte order. Any other name, or one that did
       // not decode (U+FFFD), and the directory is read again as bytes.
       const text = readdirSync(this.#sys(dir), { encoding: "utf8" });
-      if (!text.some((name) => NON_ASCII.test(name))) return text.sort();
+      if (text.every(isPlainAscii)) return text.sort();
       return readdirSync(this.#sys(dir), { encoding: "buffer" }).sort(Buffer.compare).map(decodeName);
     } catch (err) {
       throw new SourceReadError(absDir, `cannot list ${absDir}: ${(err as Error).message}`, { cause: err });

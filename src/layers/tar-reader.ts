@@ -50,7 +50,7 @@ import {
 } from "../tar/index.js";
 import { silentReporter, type Reporter } from "../reporter.js";
 import { openDecompressed } from "../decompress.js";
-import { decodeName } from "../byte-names.js";
+import { decodeName, isPlainAscii } from "../byte-names.js";
 
 export interface ReadTarOptions {
   /** Where coded warnings go (unknown entry types, unusable paths). */
@@ -282,11 +282,8 @@ function byteNames(header: Header, pax: Map<string, Uint8Array>): void {
 
 /** The string form of a name tar-stream decoded as latin1: a printable ASCII name is its own. */
 function latin1Name(name: string): string {
-  return NON_ASCII.test(name) ? decodeName(Buffer.from(name, "latin1")) : name;
+  return isPlainAscii(name) ? name : decodeName(Buffer.from(name, "latin1"));
 }
-
-/** Anything but printable ASCII (a rare control character takes the general path too). */
-const NON_ASCII = /[^ -~]/;
 
 /** A sparse file's real name and how to expand it, from its headers; undefined if not sparse. */
 function sparseMember(
