@@ -243,6 +243,8 @@ export class DataWriter {
       // Without zero blocks every byte was hashed, so the size, appended, makes the input unique
       // to (content, size): the key is the 32 digest bytes. With zero blocks (rare) the key
       // spells size and runs out as a string; a separate map, so the two never meet.
+      /** The streamed hash of the stored blocks, with the tail added. */
+      const hashed = (): Hash => (hash ??= createHash("sha256")).update(block.subarray(0, fill));
       let original: number;
       let remember: () => void;
       if (zeroRuns.length === 0) {
@@ -255,12 +257,12 @@ export class DataWriter {
         } else {
           const tail = Buffer.allocUnsafe(8);
           tail.writeDoubleLE(size);
-          digest = (hash ??= createHash("sha256")).update(block.subarray(0, fill)).update(tail).digest();
+          digest = hashed().update(tail).digest();
         }
         original = this.#seen.get(digest);
         remember = () => this.#seen.set(digest, id);
       } else {
-        const key = `${size}:${(hash ??= createHash("sha256")).update(block.subarray(0, fill)).digest("base64")}:${zeroRunsDigest(zeroRuns)}`;
+        const key = `${size}:${hashed().digest("base64")}:${zeroRunsDigest(zeroRuns)}`;
         original = this.#seenSparse.get(key) ?? -1;
         remember = () => this.#seenSparse.set(key, id);
       }
