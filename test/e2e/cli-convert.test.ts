@@ -7,7 +7,8 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, readdir, rm } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { convert } from "../../src/index.js";
 import { hermeticEnv, tmp } from "../oci/helpers.js";
@@ -15,6 +16,7 @@ import { FakeGolemRegistry } from "../upload/fake-golem-registry.js";
 import { cli, decodeGvmi, missingTools, repoRoot, run, sha256File, sha3sum, type CliRun } from "./support.js";
 
 const skip = missingTools("unsquashfs", "sha3sum");
+const CLI = new URL("../../src/cli/main.js", import.meta.url).pathname;
 const SAMPLE = `oci:${join(repoRoot, "samples", "hello-oci")}:latest`;
 /** The sample's image id (its config blob), see samples/hello-oci/index.json. */
 const SAMPLE_ID = "sha256:d0b511411c277144c6099bc1ac78208de71a6013c0849aa6482538924bf958f9";
@@ -212,4 +214,28 @@ test("verify and inspect accept the produced file", { skip }, async () => {
   const inspect = await cli(["inspect", out], env);
   ok(inspect);
   assert.ok(inspect.stdout.includes(SAMPLE_ID), inspect.stdout);
+});
+
+test("-o - is a usage error, not a file named '-', for convert and squashfs alike", { skip }, async () => {
+  // A process of its own: the file a wrong reading would write lands in its working directory.
+  const cwd = await mkdtemp(join(work, "dash-"));
+  const tree = join(cwd, "tree");
+  await mkdir(tree);
+  await writeFile(join(tree, "a"), "a\n");
+  for (const argv of [
+    [SAMPLE, "-o", "-"],
+    [SAMPLE, "--format", "squashfs", "-o", "-"],
+    ["squashfs", tree, "-o", "-"],
+  ]) {
+    const r = spawnSync(process.execPath, [CLI, ...argv], { cwd, env: { ...env }, encoding: "utf8" });
+    assert.equal(r.status, 2, r.stderr);
+    const lines = r.stderr.split("\n").filter(Boolean);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(
+      lines[0] ?? "",
+      /^gvmconv: error \[E_USAGE\]: -o - is not supported: .* — give a file path$/,
+    );
+    assert.equal(r.stdout, "");
+    assert.deepEqual(await readdir(cwd), ["tree"], `${argv.join(" ")} left nothing behind`);
+  }
 });

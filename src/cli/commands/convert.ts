@@ -25,7 +25,13 @@ import { reportError } from "../errors.js";
 import { library, type Library } from "../library.js";
 import { StdinLines } from "../prompt.js";
 import { CliReporter, formatBytes } from "../reporter.js";
-import { parseInteger, parseMkfsTime, parseSize, parseWriterOptions } from "../parse-options.js";
+import {
+  parseImageOutput,
+  parseInteger,
+  parseMkfsTime,
+  parseSize,
+  parseWriterOptions,
+} from "../parse-options.js";
 import { loginBeforePush, runLogin, runLoginCheck, runLogout } from "./login.js";
 
 export class ConvertCommand extends Command<BaseContext> {
@@ -197,6 +203,7 @@ export class ConvertCommand extends Command<BaseContext> {
       const target = this.#pushTarget(lib);
       const pushing = this.push || this.pushTo !== undefined;
       const push = this.#pushOptions(target);
+      parseImageOutput("-o", this.output);
       if (
         this.jsonFile !== undefined &&
         this.directFileUpload === undefined &&
