@@ -84,3 +84,14 @@ function redactUrl(url: string): string {
     return url;
   }
 }
+
+/**
+ * A failure in the transport's words: an `HttpNetworkError`'s detail (the error's own or its
+ * cause's), else the error's message. What retry and resume reports say after "failed (" / "broke off (".
+ */
+export function failureDetail(err: unknown): string {
+  if (err instanceof HttpNetworkError) return err.detail;
+  const cause = (err as { cause?: unknown } | null | undefined)?.cause;
+  if (cause instanceof HttpNetworkError) return cause.detail;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -10,7 +10,7 @@
  */
 import { Agent, request, type Dispatcher } from "undici";
 import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } from "./backoff.js";
-import { HttpNetworkError } from "./errors.js";
+import { failureDetail, HttpNetworkError } from "./errors.js";
 import { retry, type RetryEvent, type RetryHooks } from "./retry.js";
 import { isRetryableStatus } from "./retryable.js";
 import {
@@ -161,8 +161,7 @@ export class HttpTransport {
 
 /** One phrase for a retried failure: the network error's detail, or the status of a retried answer. */
 function retryReason(error: unknown, retried: unknown): string {
-  if (error instanceof HttpNetworkError) return error.detail;
-  if (error !== undefined) return error instanceof Error ? error.message : String(error);
+  if (error !== undefined) return failureDetail(error);
   const status = (retried as { statusCode?: unknown } | undefined)?.statusCode;
   return typeof status === "number" ? `HTTP ${status}` : "a retryable answer";
 }

@@ -18,7 +18,7 @@ import { isNoSpace, NoSpaceError, trackTemporary } from "../atomic-output.js";
 import type { Env } from "../context.js";
 import {
   backoffDelay,
-  HttpNetworkError,
+  failureDetail,
   isRetryableNetworkError,
   networkErrorCode,
   SLOW_BODY_CODE,
@@ -528,7 +528,7 @@ export class BlobCache {
             retry: Math.max(failures, 1),
             retries,
             delayMs,
-            reason: `blob ${digest.slice(7, 19)} broke off at ${offset} bytes (${brokeOffReason(err)}); resuming`,
+            reason: `blob ${digest.slice(7, 19)} broke off at ${offset} bytes (${failureDetail(err)}); resuming`,
           });
           await sleep(delayMs, undefined, { signal: opts.signal });
         }
@@ -705,12 +705,4 @@ export class BlobCache {
     await mkdir(join(final, ".."), { recursive: true });
     await rename(tmp, final);
   }
-}
-
-/** The transport's words for a failure, else the error's message. */
-function brokeOffReason(err: unknown): string {
-  if (err instanceof HttpNetworkError) return err.detail;
-  const cause = (err as { cause?: unknown }).cause;
-  if (cause instanceof HttpNetworkError) return cause.detail;
-  return err instanceof Error ? err.message : String(err);
 }
