@@ -192,11 +192,18 @@ function toRecord(
   const sparse = fileLike ? sparseMember(header, capture, gnu) : undefined;
   const name = sparse?.name ?? header.name;
   const path = normalizeTarPath(name);
-  const base = { name, dataOffset: header.byteOffset ?? 0 };
+  // Each record is a literal of its own, not a spread of shared fields followed by more: that
+  // costs V8 ~2 µs per record (Node 20; the same literal without it, 0.05 µs), 0.2 s of the main
+  // thread's CPU at 100k entries (see the note in serialize-tree.ts).
+  const dataOffset = header.byteOffset ?? 0;
   const type = header.type as string | null;
 
   if (type === "directory") {
-    return { ...base, entry: { type: "directory", path, attrs: attrsOf(header, pax, path, reporter) } };
+    return {
+      name,
+      dataOffset,
+      entry: { type: "directory", path, attrs: attrsOf(header, pax, path, reporter) },
+    };
   }
   if (path === "") {
     reporter.warn({
@@ -213,13 +220,14 @@ function toRecord(
       if (sparse !== undefined) {
         const real = new SparseContent(content, sparse.member);
         const entry: Entry = { type: "file", path, attrs, size: sparse.member.realSize, content: real };
-        return { ...base, content: real, entry, sparse: real.info };
+        return { name, dataOffset, content: real, entry, sparse: real.info };
       }
-      return { ...base, content, entry: { type: "file", path, attrs, size: header.size, content } };
+      return { name, dataOffset, content, entry: { type: "file", path, attrs, size: header.size, content } };
     }
     case "symlink":
       return {
-        ...base,
+        name,
+        dataOffset,
         entry: {
           type: "symlink",
           path,
@@ -238,12 +246,13 @@ function toRecord(
         return undefined;
       }
       // The header's own mode/owner are ignored: a hard link shares its target's inode.
-      return { ...base, entry: { type: "hardlink", path, target } };
+      return { name, dataOffset, entry: { type: "hardlink", path, target } };
     }
     case "character-device":
     case "block-device":
       return {
-        ...base,
+        name,
+        dataOffset,
         entry: {
           type: type === "character-device" ? "char-device" : "block-device",
           path,
@@ -253,7 +262,7 @@ function toRecord(
         },
       };
     case "fifo":
-      return { ...base, entry: { type: "fifo", path, attrs: attrsOf(header, pax, path, reporter) } };
+      return { name, dataOffset, entry: { type: "fifo", path, attrs: attrsOf(header, pax, path, reporter) } };
     default:
       reporter.warn({
         code: TAR_WARNINGS.unknownType,
