@@ -5,7 +5,7 @@
  * assumes. How a listing is cut into runs is the writer's business (writer/directory-writer.ts).
  */
 import { SquashfsInternalError } from "../errors.js";
-import { setI16, setU16, setU32, viewOf } from "./binary.js";
+import { putI16, putU16, putU32 } from "./binary.js";
 
 export const DIR_HEADER_SIZE = 12;
 export const DIR_ENTRY_SIZE = 8;
@@ -46,15 +46,14 @@ export interface DirIndexEntry {
 
 export function encodeDirHeader(h: DirHeader): Uint8Array {
   const out = new Uint8Array(DIR_HEADER_SIZE);
-  const v = viewOf(out);
   if (h.count < 1 || h.count > DIR_MAX_RUN)
     throw new SquashfsInternalError(`directory run of ${h.count} entries`);
   // count: entries following, minus one
-  setU32(v, 0, h.count - 1, "dir run count");
+  putU32(out, 0, h.count - 1, "dir run count");
   // start: inode block of the entries, relative to the inode table
-  setU32(v, 4, h.start, "dir inode block");
+  putU32(out, 4, h.start, "dir inode block");
   // inode_number: base for the entries' deltas
-  setU32(v, 8, h.inodeNumber, "dir base inode");
+  putU32(out, 8, h.inodeNumber, "dir base inode");
   return out;
 }
 
@@ -66,15 +65,14 @@ export function decodeDirHeader(bytes: Uint8Array, offset: number): DirHeader {
 export function encodeDirEntry(e: DirEntry): Uint8Array {
   checkName(e.name);
   const out = new Uint8Array(DIR_ENTRY_SIZE + e.name.length);
-  const v = viewOf(out);
   // offset: inode offset in its uncompressed metadata block
-  setU16(v, 0, e.offset, "dir entry inode offset");
+  putU16(out, 0, e.offset, "dir entry inode offset");
   // inode_offset: signed delta to the header's inode number
-  setI16(v, 2, e.inodeDelta, "dir entry inode delta");
+  putI16(out, 2, e.inodeDelta, "dir entry inode delta");
   // type: basic inode type
-  setU16(v, 4, e.type, "dir entry type");
+  putU16(out, 4, e.type, "dir entry type");
   // name_size: length minus one
-  setU16(v, 6, e.name.length - 1, "dir entry name size");
+  putU16(out, 6, e.name.length - 1, "dir entry name size");
   // name, no NUL
   out.set(e.name, DIR_ENTRY_SIZE);
   return out;
@@ -94,13 +92,12 @@ export function decodeDirEntry(bytes: Uint8Array, offset: number): DirEntry {
 export function encodeDirIndex(e: DirIndexEntry): Uint8Array {
   checkName(e.name);
   const out = new Uint8Array(DIR_INDEX_SIZE + e.name.length);
-  const v = viewOf(out);
   // index: byte offset of the header within the listing
-  setU32(v, 0, e.index, "dir index offset");
+  putU32(out, 0, e.index, "dir index offset");
   // start: directory block of the header, relative to the directory table
-  setU32(v, 4, e.start, "dir index block");
+  putU32(out, 4, e.start, "dir index block");
   // name_size: length minus one
-  setU32(v, 8, e.name.length - 1, "dir index name size");
+  putU32(out, 8, e.name.length - 1, "dir index name size");
   // name of the run's first entry
   out.set(e.name, DIR_INDEX_SIZE);
   return out;

@@ -4,7 +4,7 @@
  * needs the extended one, as mksquashfs does.
  */
 import { SquashfsCorruptError, SquashfsInternalError } from "../errors.js";
-import { checkRange, getU64, setU16, setU32, setU64, viewOf } from "./binary.js";
+import { checkRange, getU64, putU16, putU32, putU64 } from "./binary.js";
 import { DIR_INDEX_SIZE, decodeDirIndex, encodeDirIndex, type DirIndexEntry } from "./directory.js";
 
 export const InodeType = {
@@ -209,20 +209,19 @@ function inodeSize(inode: Inode): number {
 
 export function encodeInode(inode: Inode): Uint8Array {
   const out = new Uint8Array(inodeSize(inode));
-  const v = viewOf(out);
   // inode_type
-  v.setUint16(0, inode.type, true);
+  putU16(out, 0, inode.type, "inode type");
   // permissions (mode without the type bits)
-  setU16(v, 2, inode.permissions & 0o7777, "permissions");
+  putU16(out, 2, inode.permissions & 0o7777, "permissions");
   // uid_idx: index into the id table
-  setU16(v, 4, inode.uidIndex, "uid index");
+  putU16(out, 4, inode.uidIndex, "uid index");
   // gid_idx: index into the id table
-  setU16(v, 6, inode.gidIndex, "gid index");
+  putU16(out, 6, inode.gidIndex, "gid index");
   // mtime
-  setU32(v, 8, inode.mtime, "mtime");
+  putU32(out, 8, inode.mtime, "mtime");
   // inode_number
   if (inode.inodeNumber < 1) throw new SquashfsInternalError("inode number 0 is reserved");
-  setU32(v, 12, inode.inodeNumber, "inode number");
+  putU32(out, 12, inode.inodeNumber, "inode number");
   const o = INODE_HEADER_SIZE;
   switch (inode.type) {
     case InodeType.BASIC_DIR:
@@ -231,31 +230,31 @@ export function encodeInode(inode: Inode): Uint8Array {
         "directory with xattrs or index",
       );
       // block_index: listing's metadata block, relative to the directory table
-      setU32(v, o, inode.blockIndex, "dir block index");
+      putU32(out, o, inode.blockIndex, "dir block index");
       // link_count
-      setU32(v, o + 4, inode.nlink, "dir link count");
+      putU32(out, o + 4, inode.nlink, "dir link count");
       // file_size: listing + 3, u16
-      setU16(v, o + 8, inode.fileSize, "dir size");
+      putU16(out, o + 8, inode.fileSize, "dir size");
       // block_offset
-      setU16(v, o + 10, inode.blockOffset, "dir block offset");
+      putU16(out, o + 10, inode.blockOffset, "dir block offset");
       // parent_inode_number
-      setU32(v, o + 12, inode.parentInode, "parent inode");
+      putU32(out, o + 12, inode.parentInode, "parent inode");
       break;
     case InodeType.EXT_DIR: {
       // link_count
-      setU32(v, o, inode.nlink, "dir link count");
+      putU32(out, o, inode.nlink, "dir link count");
       // file_size: listing + 3
-      setU32(v, o + 4, inode.fileSize, "dir size");
+      putU32(out, o + 4, inode.fileSize, "dir size");
       // block_index
-      setU32(v, o + 8, inode.blockIndex, "dir block index");
+      putU32(out, o + 8, inode.blockIndex, "dir block index");
       // parent_inode_number
-      setU32(v, o + 12, inode.parentInode, "parent inode");
+      putU32(out, o + 12, inode.parentInode, "parent inode");
       // index_count: directory index entries following the inode
-      setU16(v, o + 16, inode.index.length, "dir index count");
+      putU16(out, o + 16, inode.index.length, "dir index count");
       // block_offset
-      setU16(v, o + 18, inode.blockOffset, "dir block offset");
+      putU16(out, o + 18, inode.blockOffset, "dir block offset");
       // xattr_idx
-      setU32(v, o + 20, inode.xattrIndex, "xattr index");
+      putU32(out, o + 20, inode.xattrIndex, "xattr index");
       let p = EXT_DIR_SIZE;
       for (const e of inode.index) {
         const b = encodeDirIndex(e);
@@ -274,31 +273,31 @@ export function encodeInode(inode: Inode): Uint8Array {
         "file",
       );
       // blocks_start: absolute position of the first data block
-      setU32(v, o, inode.blocksStart, "blocks start");
+      putU32(out, o, inode.blocksStart, "blocks start");
       // fragment_block_index
-      setU32(v, o + 4, inode.fragIndex, "fragment index");
+      putU32(out, o + 4, inode.fragIndex, "fragment index");
       // block_offset: tail offset in the fragment block
-      setU32(v, o + 8, inode.fragOffset, "fragment offset");
+      putU32(out, o + 8, inode.fragOffset, "fragment offset");
       // file_size
-      setU32(v, o + 12, inode.fileSize, "file size");
-      writeBlockSizes(v, BASIC_FILE_SIZE, inode.blockSizes);
+      putU32(out, o + 12, inode.fileSize, "file size");
+      writeBlockSizes(out, BASIC_FILE_SIZE, inode.blockSizes);
       break;
     case InodeType.EXT_FILE:
       // blocks_start
-      setU64(v, o, inode.blocksStart, "blocks start");
+      putU64(out, o, inode.blocksStart, "blocks start");
       // file_size
-      setU64(v, o + 8, inode.fileSize, "file size");
+      putU64(out, o + 8, inode.fileSize, "file size");
       // sparse: bytes saved by sparse blocks
-      setU64(v, o + 16, inode.sparse, "sparse bytes");
+      putU64(out, o + 16, inode.sparse, "sparse bytes");
       // link_count
-      setU32(v, o + 24, inode.nlink, "file link count");
+      putU32(out, o + 24, inode.nlink, "file link count");
       // fragment_block_index
-      setU32(v, o + 28, inode.fragIndex, "fragment index");
+      putU32(out, o + 28, inode.fragIndex, "fragment index");
       // block_offset
-      setU32(v, o + 32, inode.fragOffset, "fragment offset");
+      putU32(out, o + 32, inode.fragOffset, "fragment offset");
       // xattr_idx
-      setU32(v, o + 36, inode.xattrIndex, "xattr index");
-      writeBlockSizes(v, EXT_FILE_SIZE, inode.blockSizes);
+      putU32(out, o + 36, inode.xattrIndex, "xattr index");
+      writeBlockSizes(out, EXT_FILE_SIZE, inode.blockSizes);
       break;
     case InodeType.BASIC_SYMLINK:
     case InodeType.EXT_SYMLINK:
@@ -307,14 +306,14 @@ export function encodeInode(inode: Inode): Uint8Array {
         "symlink",
       );
       // link_count
-      setU32(v, o, inode.nlink, "symlink link count");
+      putU32(out, o, inode.nlink, "symlink link count");
       // target_size
-      setU32(v, o + 4, inode.target.length, "symlink size");
+      putU32(out, o + 4, inode.target.length, "symlink size");
       // target_path
       out.set(inode.target, o + 8);
       // xattr_idx (extended only), after the target
       if (inode.type === InodeType.EXT_SYMLINK)
-        setU32(v, o + 8 + inode.target.length, inode.xattrIndex, "xattr index");
+        putU32(out, o + 8 + inode.target.length, inode.xattrIndex, "xattr index");
       break;
     case 4:
     case 5:
@@ -322,11 +321,11 @@ export function encodeInode(inode: Inode): Uint8Array {
     case 12:
       requireBasic(inode.type > 7 || (inode.xattrIndex === NO_XATTR && inode.nlink === 1), "device");
       // link_count
-      setU32(v, o, inode.nlink, "device link count");
+      putU32(out, o, inode.nlink, "device link count");
       // device number
-      setU32(v, o + 4, inode.rdev, "device number");
+      putU32(out, o + 4, inode.rdev, "device number");
       // xattr_idx (extended only)
-      if (inode.type > 7) setU32(v, o + 8, inode.xattrIndex, "xattr index");
+      if (inode.type > 7) putU32(out, o + 8, inode.xattrIndex, "xattr index");
       break;
     case 6:
     case 7:
@@ -334,16 +333,16 @@ export function encodeInode(inode: Inode): Uint8Array {
     case 14:
       requireBasic(inode.type > 7 || (inode.xattrIndex === NO_XATTR && inode.nlink === 1), "fifo/socket");
       // link_count
-      setU32(v, o, inode.nlink, "ipc link count");
+      putU32(out, o, inode.nlink, "ipc link count");
       // xattr_idx (extended only)
-      if (inode.type > 7) setU32(v, o + 4, inode.xattrIndex, "xattr index");
+      if (inode.type > 7) putU32(out, o + 4, inode.xattrIndex, "xattr index");
       break;
   }
   return out;
 }
 
-function writeBlockSizes(v: DataView, at: number, sizes: readonly number[]): void {
-  for (let i = 0; i < sizes.length; i++) setU32(v, at + 4 * i, sizes[i]!, "block size word");
+function writeBlockSizes(out: Uint8Array, at: number, sizes: readonly number[]): void {
+  for (let i = 0; i < sizes.length; i++) putU32(out, at + 4 * i, sizes[i]!, "block size word");
 }
 
 /**
