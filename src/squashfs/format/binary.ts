@@ -23,12 +23,6 @@ export function setU32(view: DataView, offset: number, value: number, field: str
   view.setUint32(offset, checkRange(field, value, U32_MAX), true);
 }
 
-export function setI16(view: DataView, offset: number, value: number, field: string): void {
-  if (!Number.isSafeInteger(value) || value < -0x8000 || value > 0x7fff)
-    throw new SquashfsRangeError(field, value, 0x7fff);
-  view.setInt16(offset, value, true);
-}
-
 /*
  * The same writers straight into the bytes, for the encoders run once per entry (inodes and
  * directory entries): on Node 20 a `new DataView` costs ~1.2 µs, twenty times the stores
@@ -42,11 +36,7 @@ export function putU16(bytes: Uint8Array, offset: number, value: number, field: 
 }
 
 export function putU32(bytes: Uint8Array, offset: number, value: number, field: string): void {
-  checkRange(field, value, U32_MAX);
-  bytes[offset] = value & 0xff;
-  bytes[offset + 1] = (value >>> 8) & 0xff;
-  bytes[offset + 2] = (value >>> 16) & 0xff;
-  bytes[offset + 3] = value >>> 24;
+  storeU32(bytes, offset, checkRange(field, value, U32_MAX));
 }
 
 export function putI16(bytes: Uint8Array, offset: number, value: number, field: string): void {
@@ -59,8 +49,16 @@ export function putI16(bytes: Uint8Array, offset: number, value: number, field: 
 export function putU64(bytes: Uint8Array, offset: number, value: number, field: string): void {
   checkRange(field, value, Number.MAX_SAFE_INTEGER);
   const low = value % 0x1_0000_0000;
-  putU32(bytes, offset, low, field);
-  putU32(bytes, offset + 4, (value - low) / 0x1_0000_0000, field);
+  storeU32(bytes, offset, low);
+  storeU32(bytes, offset + 4, (value - low) / 0x1_0000_0000);
+}
+
+/** A u32 already range-checked, little-endian. */
+function storeU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value & 0xff;
+  bytes[offset + 1] = (value >>> 8) & 0xff;
+  bytes[offset + 2] = (value >>> 16) & 0xff;
+  bytes[offset + 3] = value >>> 24;
 }
 
 /** u64 fields hold JS numbers up to 2^53-1: images and offsets never get near that. */
