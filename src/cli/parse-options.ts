@@ -85,17 +85,14 @@ export function parseMkfsTime(text: string | undefined): number | undefined {
 }
 
 /**
- * An image's output path. `-` means standard output everywhere else, and would otherwise be taken
- * as a file named `-`; a SquashFS cannot go to a pipe anyway: its superblock, first in the file,
- * is written last.
+ * Refuses `-` as an image's output path. `-` means standard output everywhere else, and would
+ * otherwise be taken as a file named `-`; a SquashFS cannot go to a pipe anyway: its superblock,
+ * first in the file, is written last.
  */
-export function parseImageOutput(option: string, text: string): string;
-export function parseImageOutput(option: string, text: string | undefined): string | undefined;
-export function parseImageOutput(option: string, text: string | undefined): string | undefined {
+export function checkImageOutput(option: string, text: string | undefined): void {
   if (text === "-") {
     throw new UsageError(`${option} - is not supported: an image needs a seekable file`, {
       hint: "give a file path",
     });
   }
-  return text;
 }

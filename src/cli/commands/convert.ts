@@ -26,7 +26,7 @@ import { library, type Library } from "../library.js";
 import { StdinLines } from "../prompt.js";
 import { CliReporter, formatBytes } from "../reporter.js";
 import {
-  parseImageOutput,
+  checkImageOutput,
   parseInteger,
   parseMkfsTime,
   parseSize,
@@ -203,7 +203,7 @@ export class ConvertCommand extends Command<BaseContext> {
       const target = this.#pushTarget(lib);
       const pushing = this.push || this.pushTo !== undefined;
       const push = this.#pushOptions(target);
-      parseImageOutput("-o", this.output);
+      checkImageOutput("-o", this.output);
       if (
         this.jsonFile !== undefined &&
         this.directFileUpload === undefined &&

@@ -2,7 +2,7 @@
 import { Command, Option, type BaseContext } from "clipanion";
 import type { CommandHelp, ProgramContext } from "../command-spec.js";
 import { CliReporter, formatBytes } from "../reporter.js";
-import { parseImageOutput, parseMkfsTime, parseWriterOptions } from "../parse-options.js";
+import { checkImageOutput, parseMkfsTime, parseWriterOptions } from "../parse-options.js";
 import { reportError } from "../errors.js";
 import { library } from "../library.js";
 
@@ -75,11 +75,11 @@ export class SquashfsCommand extends Command<BaseContext> {
         alwaysCompress: this.alwaysCompress,
       });
       const mkfsTime = parseMkfsTime(this.mkfsTime);
-      const output = parseImageOutput("-o", this.output);
+      checkImageOutput("-o", this.output);
       const program = this.context as ProgramContext;
       program.honourSignal?.();
       const { buildSquashfs } = await library();
-      const result = await buildSquashfs(this.input, output, {
+      const result = await buildSquashfs(this.input, this.output, {
         writer,
         force: this.force,
         stdin: this.context.stdin,
@@ -93,7 +93,7 @@ export class SquashfsCommand extends Command<BaseContext> {
         this.context.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         return 0;
       }
-      reporter.info(`${result.kept ? "kept" : "wrote"} ${output} (${formatBytes(result.size)})`);
+      reporter.info(`${result.kept ? "kept" : "wrote"} ${this.output} (${formatBytes(result.size)})`);
       return 0;
     } catch (err) {
       // The progress frame comes off the screen before the error line (and shows the cursor).
