@@ -138,6 +138,12 @@ interface LiveDownload {
   discards: number;
   done: boolean;
   error: unknown;
+  /**
+   * Bumped with every change a follower may wait for. A follower notes it before it looks and
+   * waits only if it is unchanged: a change that came while it was awaiting a read or an open
+   * (the download failing and its file removed, say) is not missed.
+   */
+  changes: number;
 }
 
 /** What a follower knows of its caller's `settled`, and how it waits for the next change. */
@@ -241,12 +247,27 @@ export class BlobCache {
       const change = once(this.#changes, digest, { signal: stop.signal });
       await (orSettled ? Promise.race([change, waitSettled]) : change);
     };
-    const out = Readable.from(this.#followBytes(digest, size, state), {
-      objectMode: false,
+    const bytes = this.#followBytes(digest, size, state);
+    // Not Readable.from: its destroy waits for the generator to return, which it cannot do while
+    // parked in `wait` for a change that may never come (a download that ended, a `settled` that
+    // never settles), so the stream never closed and its file handle was left to the GC. Here the
+    // wait is aborted first, which throws inside the generator and runs its `finally`.
+    return new Readable({
       highWaterMark: FOLLOW_CHUNK,
+      read() {
+        bytes.next().then(
+          (r) => this.push(r.done === true ? null : r.value),
+          (err: unknown) => this.destroy(err as Error),
+        );
+      },
+      destroy(err, cb) {
+        stop.abort();
+        bytes.return(undefined).then(
+          () => cb(err),
+          (e: unknown) => cb(err ?? (e as Error)),
+        );
+      },
     });
-    out.on("close", () => stop.abort());
-    return out;
   }
 
   async *#followBytes(digest: string, size: number | undefined, state: FollowState): AsyncGenerator<Buffer> {
@@ -267,6 +288,7 @@ export class BlobCache {
     const discards = live.discards;
     try {
       for (;;) {
+        const seen = live.changes;
         if (live.error !== undefined) throw live.error;
         if (live.discards !== discards && pos > 0) {
           throw new DigestMismatchError(
@@ -297,11 +319,17 @@ export class BlobCache {
           }
         }
         if (live.done && pos >= live.written) return;
-        await state.wait(false);
+        if (live.changes === seen) await state.wait(false);
       }
     } finally {
       await fh?.close();
     }
+  }
+
+  /** Tells the digest's followers that its live download changed. */
+  #changed(digest: string, live: LiveDownload): void {
+    live.changes++;
+    this.#changes.emit(digest);
   }
 
   /** Store verified bytes (configs, manifests). */
@@ -353,9 +381,10 @@ export class BlobCache {
         discards: 0,
         done: false,
         error: undefined,
+        changes: 0,
       };
       this.#live.set(digest, live);
-      this.#changes.emit(digest);
+      this.#changed(digest, live);
       p = this.#download(digest, opener, opts)
         .then(
           () => {
@@ -369,7 +398,7 @@ export class BlobCache {
         .finally(() => {
           this.#inflight.delete(digest);
           this.#live.delete(digest);
-          this.#changes.emit(digest);
+          this.#changed(digest, live);
         });
       this.#inflight.set(digest, p);
     }
@@ -410,7 +439,7 @@ export class BlobCache {
         if (live !== undefined) {
           live.discards++;
           live.written = 0;
-          this.#changes.emit(digest);
+          this.#changed(digest, live);
         }
         opts.task?.advance(-err.offset);
         await this.#downloadTo(lock.partial, digest, opener, opts, false, true);
@@ -458,7 +487,7 @@ export class BlobCache {
     const grew = (): void => {
       if (live === undefined) return;
       live.written = offset;
-      this.#changes.emit(digest);
+      this.#changed(digest, live);
     };
     if (live !== undefined) {
       live.path = file;
@@ -553,7 +582,7 @@ export class BlobCache {
       if (live !== undefined) {
         live.path = this.path(digest);
         live.fileGen++;
-        this.#changes.emit(digest);
+        this.#changed(digest, live);
       }
     } catch (err) {
       // A full disk keeps no partial: it would keep the disk full, and the next run may well put

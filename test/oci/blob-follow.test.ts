@@ -7,6 +7,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
@@ -92,6 +94,100 @@ test("a wrong blob fails the follower with the digest error once every byte was 
     assert.equal(await cache.has(digest), false);
     assert.deepEqual(await readdir(join(dir, "partial")), []);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a follower destroyed while it waits closes at once, with its file handle, whatever the download does", async () => {
+  const dir = await tmp("gvmconv-follow-");
+  const closed = async (stream: Readable): Promise<void> => {
+    stream.destroy();
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("no 'close' within 2 s of destroy()")), 2000);
+      stream.once("close", () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  };
+  try {
+    const bytes = randomBytes(2 << 20);
+    const digest = digestOf(bytes);
+    const cache = new BlobCache(dir);
+    // Before any download exists, with a `settled` that never settles (the merge gave up on a
+    // layer whose fetch is still queued).
+    const early = cache.follow(digest, bytes.length, new Promise<void>(() => undefined));
+    early.on("error", () => undefined);
+    early.resume();
+    await closed(early);
+    // Mid-download, waiting for bytes that are not coming yet, its partial file open.
+    const feed = handFed();
+    const ingest = cache.ingest(digest, feed.opener, { size: bytes.length });
+    const mid = cache.follow(digest, bytes.length, ingest);
+    mid.on("error", () => undefined);
+    feed.body.write(bytes.subarray(0, 1 << 20));
+    await readAtLeast(mid, 1 << 20);
+    const fds = async (): Promise<number> => (await readdir("/proc/self/fd")).length;
+    const before = await fds();
+    await closed(mid);
+    assert.equal(await fds(), before - 1, "the follower's file handle was closed, not left to the GC");
+    // The download itself goes on, and the blob is admitted.
+    feed.body.end(bytes.subarray(1 << 20));
+    await ingest;
+    assert.equal(await cache.has(digest, bytes.length), true);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a follower whose open is overtaken by the download's failure still gets the failure", async () => {
+  // The follower looks at the download, then awaits an open of its file; when the download fails
+  // in that await (file removed, followers told), the follower must not wait for a change that
+  // has already come. The open is held until the failure is out, which a loaded machine does by
+  // chance (the e2e fault test hung one run in three that way under load).
+  const dir = await tmp("gvmconv-follow-");
+  const fsp = createRequire(import.meta.url)("node:fs/promises") as typeof import("node:fs/promises");
+  const realOpen = fsp.open;
+  try {
+    const cache = new BlobCache(dir);
+    const bytes = randomBytes(100);
+    const digest = digestOf(bytes);
+    const wrong = Buffer.from(bytes);
+    wrong.writeUInt8(wrong.readUInt8(50) ^ 0xff, 50);
+    const feed = handFed();
+    const ingest = cache.ingest(digest, feed.opener, { size: bytes.length });
+    const failed = ingest.then(
+      () => undefined,
+      () => undefined,
+    );
+    const partial = join(dir, "partial", `sha256-${digest.slice(7)}`);
+    while (!existsSync(partial)) await new Promise((r) => setImmediate(r));
+    let held = 0;
+    fsp.open = async (...args: Parameters<typeof realOpen>) => {
+      if (args[0] === partial && args[1] === "r") {
+        held++;
+        feed.body.end(wrong);
+        await failed;
+      }
+      return await realOpen(...args);
+    };
+    syncBuiltinESMExports();
+    const follower = cache.follow(digest, bytes.length, ingest);
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      drain(follower).then(
+        () => "ended",
+        (err: unknown) => (err instanceof DigestMismatchError ? "digest error" : String(err)),
+      ),
+      new Promise<string>((r) => (timer = setTimeout(() => r("no end or error within 5 s"), 5000))),
+    ]);
+    clearTimeout(timer);
+    follower.destroy();
+    assert.equal(held, 1, "the follower's open was the one held");
+    assert.equal(outcome, "digest error");
+  } finally {
+    fsp.open = realOpen;
+    syncBuiltinESMExports();
     await rm(dir, { recursive: true, force: true });
   }
 });
