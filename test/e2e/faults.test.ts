@@ -31,6 +31,9 @@ import {
 } from "./support.js";
 
 const skip = missingTools("docker-registry", "skopeo", "htpasswd");
+// Each case takes a second or two; one that hangs (a CLI run that never settles) fails by name
+// here rather than as the whole file cancelled at the runner's 10-minute limit.
+const opts = { skip, timeout: 60_000 };
 
 let work: string;
 let open: RunningRegistry;
@@ -39,37 +42,43 @@ let proxy: Proxy;
 let image: BuiltImage;
 let env: Record<string, string | undefined>;
 
-before(async () => {
-  if (skip) return;
-  work = await tmp("gvmconv-e2e-faults-");
-  const storage = join(work, "storage");
-  open = await startRegistry(storage);
-  // Same storage behind Basic auth: the image pushed to `open` is there too.
-  locked = await startAuthRegistry(storage, "alice", "s3cret");
-  image = await buildImage({
-    layers: [
-      { files: { "etc/hostname": "golem\n" }, compression: "gzip" },
-      { files: { "data.bin": noise(200_000, "faults").toString("base64") }, compression: "gzip" },
-    ],
-  });
-  await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo(
-    "copy",
-    "--dest-tls-verify=false",
-    `oci:${join(work, "layout")}:x`,
-    `docker://${open.host}/faults/img:1`,
-  );
-  proxy = await startProxy(open.port);
-  env = hermeticEnv(work);
-});
+before(
+  async () => {
+    if (skip) return;
+    work = await tmp("gvmconv-e2e-faults-");
+    const storage = join(work, "storage");
+    open = await startRegistry(storage);
+    // Same storage behind Basic auth: the image pushed to `open` is there too.
+    locked = await startAuthRegistry(storage, "alice", "s3cret");
+    image = await buildImage({
+      layers: [
+        { files: { "etc/hostname": "golem\n" }, compression: "gzip" },
+        { files: { "data.bin": noise(200_000, "faults").toString("base64") }, compression: "gzip" },
+      ],
+    });
+    await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
+    await skopeo(
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${join(work, "layout")}:x`,
+      `docker://${open.host}/faults/img:1`,
+    );
+    proxy = await startProxy(open.port);
+    env = hermeticEnv(work);
+  },
+  { timeout: 120_000 },
+);
 
-after(async () => {
-  if (skip) return;
-  await proxy.close();
-  await open.stop();
-  await locked.stop();
-  await rm(work, { recursive: true, force: true });
-});
+after(
+  async () => {
+    if (skip) return;
+    await proxy.close();
+    await open.stop();
+    await locked.stop();
+    await rm(work, { recursive: true, force: true });
+  },
+  { timeout: 60_000 },
+);
 
 let n = 0;
 /** A fresh, empty output directory. */
@@ -97,7 +106,7 @@ function oneErrorLine(r: CliRun, code: RegExp, quiet = true): string {
   return line;
 }
 
-test("a blob with a wrong digest: one line, no output, no temp file, nothing cached", { skip }, async () => {
+test("a blob with a wrong digest: one line, no output, no temp file, nothing cached", opts, async () => {
   // The top layer (merged first), and the base (still downloading while the top is merged).
   for (const [which, bad] of [
     ["top", image.layerDigests[1] ?? ""],
@@ -132,7 +141,7 @@ async function corruptedBlobRun(which: string, bad: string): Promise<void> {
   }
 }
 
-test("a registry asking for a login: one line saying how to log in", { skip }, async () => {
+test("a registry asking for a login: one line saying how to log in", opts, async () => {
   const dir = await outDir();
   const r = await cli(
     [
@@ -150,7 +159,7 @@ test("a registry asking for a login: one line saying how to log in", { skip }, a
   assert.deepEqual(await readdir(dir), []);
 });
 
-test("registry credentials come from the environment the CLI is given", { skip }, async () => {
+test("registry credentials come from the environment the CLI is given", opts, async () => {
   const dir = await outDir();
   const withLogin = { ...env, GVMCONV_REGISTRY_USER: "alice", GVMCONV_REGISTRY_PASSWORD: "s3cret" };
   const r = await cli(
@@ -169,7 +178,7 @@ test("registry credentials come from the environment the CLI is given", { skip }
   assert.deepEqual((await readdir(dir)).sort(), ["img.gvmi", "img.gvmi.descr.bin"]);
 });
 
-test("a missing image: E_OCI_NOT_FOUND, one line", { skip }, async () => {
+test("a missing image: E_OCI_NOT_FOUND, one line", opts, async () => {
   const dir = await outDir();
   const r = await cli(
     [`${open.host}/faults/nope:1`, "-o", join(dir, "img.gvmi"), "--cache-dir", join(work, "cache-404"), "-q"],
@@ -179,7 +188,7 @@ test("a missing image: E_OCI_NOT_FOUND, one line", { skip }, async () => {
   assert.deepEqual(await readdir(dir), []);
 });
 
-test("--format squashfs without -o is a usage error (exit 2)", { skip }, async () => {
+test("--format squashfs without -o is a usage error (exit 2)", opts, async () => {
   const r = await cli(
     [`oci:${join(repoRoot, "samples", "hello-oci")}:latest`, "--format", "squashfs", "-q"],
     env,
@@ -188,7 +197,7 @@ test("--format squashfs without -o is a usage error (exit 2)", { skip }, async (
   assert.equal(r.code, 2);
 });
 
-test("an unwritable output directory: one line, no partial file", { skip }, async () => {
+test("an unwritable output directory: one line, no partial file", opts, async () => {
   const dir = await outDir();
   await chmod(dir, 0o555);
   // Root ignores directory permissions: drop the effective uid to nobody for the run. The work
