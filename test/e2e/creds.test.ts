@@ -13,11 +13,10 @@ import { join } from "node:path";
 import { runCli, type CliRun } from "../support/cli-run.js";
 import {
   buildImage,
-  skopeo,
+  pushImage,
   startAuthRegistry,
   startRegistry,
   tmp,
-  writeLayout,
   type RunningRegistry,
 } from "../oci/helpers.js";
 import { missingTools } from "./support.js";
@@ -84,13 +83,7 @@ before(async () => {
   open = await startRegistry(storage);
   locked = await startAuthRegistry(storage, "alice", PASSWORD);
   const image = await buildImage({ layers: [{ files: { hello: "world" }, compression: "gzip" }] });
-  await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo(
-    "copy",
-    "--dest-tls-verify=false",
-    `oci:${join(work, "layout")}:x`,
-    `docker://${open.host}/creds/img:1`,
-  );
+  await pushImage(image, `${open.host}/creds/img:1`, work);
   // docker:// so no local engine is asked first.
   source = `docker://${locked.host}/creds/img:1`;
 });

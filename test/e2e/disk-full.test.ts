@@ -13,10 +13,9 @@ import { join } from "node:path";
 import {
   buildImage,
   hermeticEnv,
-  skopeo,
+  pushImage,
   startRegistry,
   tmp,
-  writeLayout,
   type RunningRegistry,
 } from "../oci/helpers.js";
 import { cli, isRoot, missingTools, noise, sha256File } from "./support.js";
@@ -62,13 +61,7 @@ before(async () => {
       { files: { "data.b64": noise(3_000_000, "disk-full").toString("base64") }, compression: "gzip" },
     ],
   });
-  await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo(
-    "copy",
-    "--dest-tls-verify=false",
-    `oci:${join(work, "layout")}:x`,
-    `docker://${registry.host}/full/img:1`,
-  );
+  await pushImage(image, `${registry.host}/full/img:1`, work);
   env = hermeticEnv(work);
   // What a run with room writes.
   const out = join(work, "reference.gvmi");

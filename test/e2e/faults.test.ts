@@ -11,11 +11,10 @@ import { join } from "node:path";
 import {
   buildImage,
   hermeticEnv,
-  skopeo,
+  pushImage,
   startAuthRegistry,
   startRegistry,
   tmp,
-  writeLayout,
   type BuiltImage,
   type RunningRegistry,
 } from "../oci/helpers.js";
@@ -56,13 +55,7 @@ before(
         { files: { "data.bin": noise(200_000, "faults").toString("base64") }, compression: "gzip" },
       ],
     });
-    await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-    await skopeo(
-      "copy",
-      "--dest-tls-verify=false",
-      `oci:${join(work, "layout")}:x`,
-      `docker://${open.host}/faults/img:1`,
-    );
+    await pushImage(image, `${open.host}/faults/img:1`, work);
     proxy = await startProxy(open.port);
     env = hermeticEnv(work);
   },

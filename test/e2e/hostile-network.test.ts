@@ -17,12 +17,11 @@ import { openImage, type Image, type OpenImageOptions } from "../../src/oci/inde
 import {
   buildImage,
   hermeticEnv,
+  pushImage,
   readAll,
-  skopeo,
   startRegistry,
   tarNames,
   tmp,
-  writeLayout,
   type BuiltImage,
   type RunningRegistry,
 } from "../oci/helpers.js";
@@ -75,13 +74,7 @@ before(async () => {
     ],
   });
   bigLayer = image.layerDigests[1] ?? "";
-  await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo(
-    "copy",
-    "--dest-tls-verify=false",
-    `oci:${join(work, "layout")}:x`,
-    `docker://${backend.host}/hostile/img:1`,
-  );
+  await pushImage(image, `${backend.host}/hostile/img:1`, work);
   hostile = await startHostileRegistry({ backendPort: backend.port });
   guarded = await startHostileRegistry({
     backendPort: backend.port,

@@ -26,6 +26,7 @@ import {
   assembleImage,
   buildImage,
   hermeticEnv,
+  pushImage,
   skopeo,
   startRegistry,
   tmp,
@@ -72,13 +73,7 @@ before(async () => {
   });
   base = image.layerDigests[0] ?? "";
   assert.ok((image.blobs.get(base)?.length ?? 0) > 2 * HOLD_AT, "the base blob is well past the hold");
-  await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo(
-    "copy",
-    "--dest-tls-verify=false",
-    `oci:${join(work, "layout")}:x`,
-    `docker://${backend.host}/stream/img:1`,
-  );
+  await pushImage(image, `${backend.host}/stream/img:1`, work);
   hostile = await startHostileRegistry({ backendPort: backend.port });
 });
 

@@ -16,10 +16,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   buildImage,
   hermeticEnv,
-  skopeo,
+  pushImage,
   startRegistry,
   tmp,
-  writeLayout,
   type BuiltImage,
   type RunningRegistry,
 } from "../oci/helpers.js";
@@ -49,13 +48,7 @@ before(async () => {
       { files: { "data.b64": noise(1_500_000, "sigint").toString("base64") }, compression: "gzip" },
     ],
   });
-  await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo(
-    "copy",
-    "--dest-tls-verify=false",
-    `oci:${join(work, "layout")}:x`,
-    `docker://${backend.host}/sigint/img:1`,
-  );
+  await pushImage(image, `${backend.host}/sigint/img:1`, work);
   hostile = await startHostileRegistry({ backendPort: backend.port });
   env = { ...hermeticEnv(work), GVMCONV_KEYRING: "0" };
   const out = join(work, "reference.gvmi");

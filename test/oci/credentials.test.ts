@@ -14,11 +14,10 @@ import { openImage, type OpenImageOptions } from "../../src/oci/index.js";
 import { GvmconvError } from "../../src/errors.js";
 import {
   buildImage,
-  skopeo,
+  pushImage,
   startAuthRegistry,
   startRegistry,
   tmp,
-  writeLayout,
   type RunningRegistry,
 } from "./helpers.js";
 import { missingTools } from "../e2e/support.js";
@@ -73,13 +72,7 @@ before(async () => {
   open = await startRegistry(storage);
   locked = await startAuthRegistry(storage, "alice", "s3cret");
   const image = await buildImage({ layers: [{ files: { hello: "world" }, compression: "gzip" }] });
-  await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo(
-    "copy",
-    "--dest-tls-verify=false",
-    `oci:${join(work, "layout")}:x`,
-    `docker://${open.host}/creds/img:1`,
-  );
+  await pushImage(image, `${open.host}/creds/img:1`, work);
 });
 
 after(async () => {

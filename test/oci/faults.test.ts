@@ -28,13 +28,12 @@ import {
 import {
   buildImage,
   hermeticEnv,
+  pushImage,
   readAll,
-  skopeo,
   startAuthRegistry,
   startRegistry,
   tarNames,
   tmp,
-  writeLayout,
   type BuiltImage,
   type RunningRegistry,
 } from "./helpers.js";
@@ -60,13 +59,7 @@ before(async () => {
     ],
   });
   bigLayer = image.layerDigests[1] ?? "";
-  await writeLayout(join(work, "layout"), [{ kind: "image", ref: "x", image }]);
-  await skopeo(
-    "copy",
-    "--dest-tls-verify=false",
-    `oci:${join(work, "layout")}:x`,
-    `docker://${open.host}/faults/img:1`,
-  );
+  await pushImage(image, `${open.host}/faults/img:1`, work);
 });
 
 after(async () => {

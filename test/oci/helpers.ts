@@ -274,6 +274,16 @@ export async function skopeo(...args: string[]): Promise<void> {
   await execFileP("skopeo", ["--insecure-policy", ...args], { maxBuffer: 1 << 24 });
 }
 
+/**
+ * Puts `image` in a registry as `target` (`host:port/repo:tag`) the way a user's own tools would:
+ * written as an OCI layout at `work`/layout, then `skopeo copy` to the registry, over plain HTTP.
+ */
+export async function pushImage(image: BuiltImage, target: string, work: string): Promise<void> {
+  const layout = join(work, "layout");
+  await writeLayout(layout, [{ kind: "image", ref: "x", image }]);
+  await skopeo("copy", "--dest-tls-verify=false", `oci:${layout}:x`, `docker://${target}`);
+}
+
 /** Env that hides the developer's own Docker/Podman credentials. */
 export function hermeticEnv(dir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
