@@ -17,6 +17,7 @@ export async function peek(stream: Readable, n: number): Promise<{ head: Buffer;
       stream.off("readable", onReadable);
       stream.off("end", onEnd);
       stream.off("error", onError);
+      stream.off("close", onClose);
     };
     const onEnd = (): void => {
       cleanup();
@@ -26,6 +27,16 @@ export async function peek(stream: Readable, n: number): Promise<{ head: Buffer;
     const onError = (err: Error): void => {
       cleanup();
       reject(err);
+    };
+    // Destroyed without an error: neither 'end' nor 'error' comes, only 'close' (an 'error' is
+    // emitted before its 'close', so this is the case with no error to report).
+    const onClose = (): void => {
+      cleanup();
+      reject(
+        Object.assign(new Error("the stream closed before its first bytes could be read"), {
+          code: "ERR_STREAM_PREMATURE_CLOSE",
+        }),
+      );
     };
     const onReadable = (): void => {
       let chunk: Buffer | string | null;
@@ -44,6 +55,7 @@ export async function peek(stream: Readable, n: number): Promise<{ head: Buffer;
     stream.on("readable", onReadable);
     stream.on("end", onEnd);
     stream.on("error", onError);
+    stream.on("close", onClose);
     onReadable();
   });
 }

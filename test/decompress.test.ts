@@ -51,6 +51,27 @@ test("plain, gzip and zstd open to the same bytes", { skip: !haveZstd && "zstd n
   }
 });
 
+test("a stream destroyed before its first bytes fails the sniff instead of leaving it waiting", async () => {
+  const input = new Readable({ read() {} });
+  const opened = openDecompressed(input);
+  input.destroy();
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    opened.then(
+      () => "opened",
+      (err: unknown) => (err as NodeJS.ErrnoException).code ?? String(err),
+    ),
+    new Promise<string>((r) => (timer = setTimeout(() => r("still waiting after 2 s"), 2000))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, "ERR_STREAM_PREMATURE_CLOSE");
+  // With an error, that error, as before.
+  const failing = new Readable({ read() {} });
+  const opening = openDecompressed(failing);
+  failing.destroy(new Error("boom"));
+  await assert.rejects(opening, /boom/);
+});
+
 test("a stream marked as decompressed is taken as it is, not sniffed again", async () => {
   const gz = gzipSync(Buffer.from("inner"));
   const marked = markDecompressed(Readable.from([gz]));
