@@ -470,14 +470,17 @@ async function readAllXattrs(
     for (const line of lines) onLine(line);
   }
   if (pending) onLine(pending);
+  // Exited already (with a code, or killed: then exitCode stays null and only signalCode says so),
+  // or the 'close' to come.
   const code = await new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
     else child.once("close", (c) => resolve(c));
   });
   // getfattr exits 1 when some file could not be read; what it did read is still valid, and
   // the walk itself reports unreadable files precisely.
   if (code !== 0 && code !== 1) {
-    throw new SourceReadError(root, `getfattr failed (${code}): ${stderr.trim()}`);
+    const how = code === null ? `killed by ${child.signalCode ?? "a signal"}` : `exit status ${code}`;
+    throw new SourceReadError(root, `getfattr failed (${how}): ${stderr.trim()}`);
   }
   return result;
 }

@@ -172,6 +172,40 @@ test(
 );
 
 test(
+  "a getfattr killed by a signal fails the walk with one error that names the signal",
+  withTree(
+    (root) => {
+      writeFileSync(join(root, "a"), "x");
+      // A getfattr that answers, closes its output and is killed: exitCode stays null.
+      mkdirSync(join(root, "bin"));
+      writeFileSync(
+        join(root, "bin", "getfattr"),
+        '#!/bin/sh\necho "# file: x"\nexec 1>&- 2>&-\nkill -9 $$\n',
+        { mode: 0o755 },
+      );
+    },
+    async (root) => {
+      const path = process.env["PATH"];
+      process.env["PATH"] = `${join(root, "bin")}:${path ?? ""}`;
+      try {
+        let timer: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([
+          collect(root, new CollectingReporter(), "getfattr").then(
+            () => "walked",
+            (err: unknown) => `${(err as { code?: string }).code}: ${(err as Error).message}`,
+          ),
+          new Promise<string>((r) => (timer = setTimeout(() => r("still waiting after 5 s"), 5000))),
+        ]);
+        clearTimeout(timer);
+        assert.match(outcome, /^E_INPUT_READ: .*getfattr failed \(killed by SIGKILL\)/);
+      } finally {
+        process.env["PATH"] = path;
+      }
+    },
+  ),
+);
+
+test(
   "a file that changes size while read is an E_INPUT_READ error",
   // Above the read-whole threshold (1 MiB), so the content streams and is read after the change.
   withTree(
