@@ -145,25 +145,53 @@ function findEntry<T>(
   return undefined;
 }
 
+/**
+ * How long a credential helper may take to answer. Long enough for a keychain or a desktop app to
+ * wake, and a person to type a passphrase into a pinentry; bounded, because a helper that waits
+ * for a prompt nobody can see (a CI job, a container without a TTY) would otherwise hold the run
+ * for ever.
+ */
+export const CREDENTIAL_HELPER_TIMEOUT_MS = 120_000;
+
 /** Run `docker-credential-<helper> get`; `undefined` when it knows nothing about the server or is not installed. */
 export async function runCredentialHelper(
   helper: string,
   serverUrl: string,
   env: NodeJS.ProcessEnv,
+  timeoutMs: number = CREDENTIAL_HELPER_TIMEOUT_MS,
 ): Promise<Credentials | undefined> {
   if (!/^[A-Za-z0-9._-]+$/.test(helper)) throw new CredentialHelperError(helper, "invalid helper name");
   return await new Promise((resolve, reject) => {
     const child = spawn(`docker-credential-${helper}`, ["get"], { env, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
     child.stdout.on("data", (b: Buffer) => out.push(b));
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.on("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
       if (e.code === "ENOENT")
         resolve(undefined); // helper configured but not installed: as if absent
       else reject(new CredentialHelperError(helper, e.message, { cause: e }));
     });
     child.on("close", (code) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        reject(
+          new CredentialHelperError(
+            helper,
+            `gave no answer within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`,
+            {
+              hint: "if it waits for a passphrase or a desktop app, unlock that first; or give credentials with --creds or --authfile",
+            },
+          ),
+        );
+        return;
+      }
       const stdout = Buffer.concat(out).toString("utf8").trim();
       if (code !== 0) {
         // Helpers report an unknown server as "credentials not found in native keychain".
