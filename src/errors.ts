@@ -58,7 +58,8 @@ export const ERROR_CODES = {
   E_OCI_NOT_FOUND: "the image, manifest or blob does not exist in the registry",
   E_OCI_AUTH_REQUIRED: "the registry wants credentials and none were found",
   E_OCI_AUTH_FAILED: "the registry refused the credentials",
-  E_OCI_CREDENTIAL_HELPER: "a Docker credential helper failed",
+  E_OCI_CREDENTIAL_HELPER:
+    "a Docker credential helper failed, printed what is not JSON, or gave no answer within 120 s (then it is killed)",
   E_OCI_AUTHFILE: "the --authfile (or REGISTRY_AUTH_FILE) is missing or is not an auth.json",
   E_OCI_HTTP: "the image registry answered with an HTTP error",
   E_OCI_NETWORK: "the image registry could not be reached, after retries",
