@@ -11,6 +11,7 @@ import { decompressLayer } from "../src/oci/layer-stream.js";
 import { openEntrySource, readTar } from "../src/layers/index.js";
 import type { Entry } from "../src/squashfs/index.js";
 import { packTar } from "./support/tar.js";
+import { outcomeWithin } from "./support/outcome.js";
 
 const haveZstd = spawnSync("zstd", ["--version"]).status === 0;
 const zstd = (data: Buffer): Buffer => spawnSync("zstd", ["-q", "-c"], { input: data }).stdout;
@@ -55,15 +56,12 @@ test("a stream destroyed before its first bytes fails the sniff instead of leavi
   const input = new Readable({ read() {} });
   const opened = openDecompressed(input);
   input.destroy();
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    opened.then(
-      () => "opened",
-      (err: unknown) => (err as NodeJS.ErrnoException).code ?? String(err),
-    ),
-    new Promise<string>((r) => (timer = setTimeout(() => r("still waiting after 2 s"), 2000))),
-  ]);
-  clearTimeout(timer);
+  const outcome = await outcomeWithin(
+    opened,
+    2000,
+    () => "opened",
+    (err) => (err as NodeJS.ErrnoException).code ?? String(err),
+  );
   assert.equal(outcome, "ERR_STREAM_PREMATURE_CLOSE");
   // With an error, that error, as before.
   const failing = new Readable({ read() {} });

@@ -18,6 +18,7 @@ import { readDirectory, splitRdev, type ReadDirectoryOptions } from "../../src/l
 import { CollectingReporter } from "../../src/reporter.js";
 import type { Entry } from "../../src/squashfs/index.js";
 import { aclGivingUserRead, setXattr } from "../support/set-xattr.js";
+import { outcomeWithin } from "../support/outcome.js";
 
 const isRoot = process.getuid?.() === 0;
 const haveSetfattr = spawnSync("setfattr", ["--version"]).status === 0;
@@ -188,15 +189,12 @@ test(
       const path = process.env["PATH"];
       process.env["PATH"] = `${join(root, "bin")}:${path ?? ""}`;
       try {
-        let timer: NodeJS.Timeout | undefined;
-        const outcome = await Promise.race([
-          collect(root, new CollectingReporter(), "getfattr").then(
-            () => "walked",
-            (err: unknown) => `${(err as { code?: string }).code}: ${(err as Error).message}`,
-          ),
-          new Promise<string>((r) => (timer = setTimeout(() => r("still waiting after 5 s"), 5000))),
-        ]);
-        clearTimeout(timer);
+        const outcome = await outcomeWithin(
+          collect(root, new CollectingReporter(), "getfattr"),
+          5000,
+          () => "walked",
+          (err) => `${(err as { code?: string }).code}: ${(err as Error).message}`,
+        );
         assert.match(outcome, /^E_INPUT_READ: .*getfattr failed \(killed by SIGKILL\)/);
       } finally {
         process.env["PATH"] = path;

@@ -15,6 +15,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { BlobCache, type BlobOpener } from "../../src/oci/blob-cache.js";
 import { DigestMismatchError } from "../../src/oci/errors.js";
 import { tmp } from "./helpers.js";
+import { outcomeWithin } from "../support/outcome.js";
 
 const digestOf = (b: Buffer): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -173,15 +174,12 @@ test("a follower whose open is overtaken by the download's failure still gets th
     };
     syncBuiltinESMExports();
     const follower = cache.follow(digest, bytes.length, ingest);
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      drain(follower).then(
-        () => "ended",
-        (err: unknown) => (err instanceof DigestMismatchError ? "digest error" : String(err)),
-      ),
-      new Promise<string>((r) => (timer = setTimeout(() => r("no end or error within 5 s"), 5000))),
-    ]);
-    clearTimeout(timer);
+    const outcome = await outcomeWithin(
+      drain(follower),
+      5000,
+      () => "ended",
+      (err) => (err instanceof DigestMismatchError ? "digest error" : String(err)),
+    );
     follower.destroy();
     assert.equal(held, 1, "the follower's open was the one held");
     assert.equal(outcome, "digest error");
