@@ -35,6 +35,11 @@ export interface Compressor {
   decompress(data: Uint8Array, maxSize: number): Promise<Uint8Array>;
   /** The same as `decompress`, on the calling thread (the block cache verifies entries with it). */
   decompressSync(data: Uint8Array, maxSize: number): Uint8Array;
+  /**
+   * Where a decoder can, `decompressSync` into a buffer the compressor reuses, valid only until
+   * its next call: for a caller that only compares the result (the block cache's check).
+   */
+  decompressSyncScratch?(data: Uint8Array, maxSize: number): Uint8Array;
 }
 
 /** What a worker needs to build the same compressor (plain, structured-cloneable). */
@@ -52,5 +57,5 @@ export interface CompressorSpec {
    */
   gzipBackend?: GzipBackend;
   /** Data blocks are looked up in and stored to this block cache (writer/block-cache.ts). */
-  blockCache?: { dir: string; maxBytes: number };
+  blockCache?: { dir: string; maxBytes: number; secret?: string };
 }

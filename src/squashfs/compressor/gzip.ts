@@ -114,6 +114,11 @@ export class GzipCompressor implements Compressor {
     // allocating without bound (untrusted images).
     return inflateSync(data, { maxOutputLength: Math.max(maxSize, 1) });
   }
+
+  decompressSyncScratch(data: Uint8Array, maxSize: number): Uint8Array {
+    if (this.#lib !== null) return this.#lib.decompressScratch(data, Math.max(maxSize, 1));
+    return this.decompressSync(data, maxSize);
+  }
 }
 
 /** Encode the gzip compressor options struct (format.adoc, "Compression options", gzip). */

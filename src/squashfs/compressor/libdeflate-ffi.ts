@@ -30,6 +30,8 @@ export interface Libdeflate {
   compressScratch(data: Uint8Array, level: number): Uint8Array;
   /** libdeflate_zlib_decompress: bounded by `maxSize`; throws on corrupt input or overrun. */
   decompress(data: Uint8Array, maxSize: number): Uint8Array;
+  /** The same, as a view of this binding's inflate buffer: valid only until its next call. */
+  decompressScratch(data: Uint8Array, maxSize: number): Uint8Array;
 }
 
 /** libdeflate_result (libdeflate.h). */
@@ -113,6 +115,7 @@ function bind(name: string): Libdeflate {
   const fingerprints = new Map<number, string>();
 
   let out = Buffer.alloc(0);
+  let inflated = Buffer.alloc(0);
   const api: Libdeflate = {
     library: name,
     fingerprint(level) {
@@ -138,17 +141,29 @@ function bind(name: string): Libdeflate {
       return out.subarray(0, size);
     },
     decompress(data, maxSize) {
+      return Uint8Array.prototype.slice.call(api.decompressScratch(data, maxSize));
+    },
+    decompressScratch(data, maxSize) {
       decompressor ??= allocDecompressor();
       if (decompressor === null) throw new Error("libdeflate_alloc_decompressor failed");
-      const result = Buffer.alloc(maxSize);
+      // Not zero-filled: libdeflate writes every byte it reports, and only those are returned.
+      if (inflated.length < maxSize) inflated = Buffer.allocUnsafeSlow(maxSize);
       const inUsed = [0];
       const outUsed = [0];
-      const ret = zlibDecompress(decompressor, data, data.length, result, maxSize, inUsed, outUsed) as number;
+      const ret = zlibDecompress(
+        decompressor,
+        data,
+        data.length,
+        inflated,
+        maxSize,
+        inUsed,
+        outUsed,
+      ) as number;
       if (ret === LIBDEFLATE_INSUFFICIENT_SPACE)
         throw new RangeError(`gzip block inflates past ${maxSize} bytes`);
       if (ret !== LIBDEFLATE_SUCCESS) throw new Error(`gzip block is corrupt (libdeflate result ${ret})`);
       if (inUsed[0] !== data.length) throw new Error("gzip block has trailing bytes");
-      return result.subarray(0, outUsed[0]);
+      return inflated.subarray(0, outUsed[0]);
     },
   };
   return api;
