@@ -4,14 +4,23 @@ import { open, unlink, type FileHandle } from "node:fs/promises";
 export const SINK_BATCH_SIZE = 1024 * 1024;
 
 /**
+ * Most appends (batches, or large writes straight through) handed to the disk and not yet
+ * written. A caller waits only beyond this, so filling the next batch overlaps the disk write of
+ * the last ones: awaiting every 1 MiB write (~2 ms through libuv's pool) stalled the data
+ * writer's ordered chain, and with it the compressors, on each batch.
+ */
+export const SINK_WRITES_IN_FLIGHT = 4;
+
+/**
  * The image file, written front to back with a few patches (the superblock at the end) and rewinds
  * (a duplicate file's blocks dropped after the fact).
  *
  * Appends are copied into a 1 MiB batch and written to disk a batch at a time. Every disk operation
  * is chained on one promise, so they reach the file in call order even when a caller does not
  * await; `position` is the logical end (disk + batch) and is updated synchronously. A write that
- * fills the batch returns the promise of that flush: awaiting it is the backpressure.
- * The first I/O error is sticky: every later call rejects with it.
+ * hands a batch to the disk returns at once while fewer than SINK_WRITES_IN_FLIGHT appends are
+ * pending, else a promise of the oldest one landing: awaiting it is the backpressure.
+ * The first I/O error is sticky: every later call (and `flush`, `close`) rejects with it.
  */
 export class OutputSink {
   readonly path: string;
@@ -20,8 +29,10 @@ export class OutputSink {
   #batch: Buffer = Buffer.allocUnsafeSlow(SINK_BATCH_SIZE);
   #batchLen = 0;
   #batchStart = 0;
-  /** A batch buffer whose disk write has landed, kept for the next batch. */
-  #spareBatch: Buffer | null = null;
+  /** Batch buffers whose disk writes have landed, kept for the next batches. */
+  readonly #spareBatches: Buffer[] = [];
+  /** The appends handed to the disk and not yet landed, oldest first (each settles, never rejects). */
+  readonly #inFlight: Promise<void>[] = [];
   /** Tail of the chain of disk operations. */
   #queue: Promise<void> = Promise.resolve();
   #error: unknown = null;
@@ -62,7 +73,7 @@ export class OutputSink {
       const pos = this.#batchStart;
       this.#batchStart += bytes.length;
       const copy = Buffer.from(bytes);
-      return this.#enqueue(() => this.#writeFully(copy, pos));
+      return this.#append(this.#enqueue(() => this.#writeFully(copy, pos)));
     }
     this.#batch.set(bytes, 0);
     this.#batchLen = bytes.length;
@@ -153,12 +164,28 @@ export class OutputSink {
     this.#batchStart += this.#batchLen;
     // Another buffer: the old one is owned by the pending write until it lands, then it is spare.
     const full = this.#batch;
-    this.#batch = this.#spareBatch ?? Buffer.allocUnsafeSlow(SINK_BATCH_SIZE);
-    this.#spareBatch = null;
+    this.#batch = this.#spareBatches.pop() ?? Buffer.allocUnsafeSlow(SINK_BATCH_SIZE);
     this.#batchLen = 0;
-    return this.#enqueue(async () => {
-      await this.#writeFully(data, pos);
-      this.#spareBatch = full;
+    return this.#append(
+      this.#enqueue(async () => {
+        await this.#writeFully(data, pos);
+        this.#spareBatches.push(full);
+      }),
+    );
+  }
+
+  /**
+   * Track an append's disk write; what the caller awaits: nothing while few are in flight, else
+   * the oldest one's landing. A failure is sticky (#error), so later calls and `flush` report it.
+   */
+  #append(written: Promise<void>): Promise<void> {
+    // Writes land in queue order, so the one settling is the oldest.
+    const landed = (): void => void this.#inFlight.shift();
+    const settled = written.then(landed, landed);
+    this.#inFlight.push(settled);
+    if (this.#inFlight.length < SINK_WRITES_IN_FLIGHT) return Promise.resolve();
+    return this.#inFlight[0]!.then(() => {
+      if (this.#error !== null) throw this.#error;
     });
   }
 
