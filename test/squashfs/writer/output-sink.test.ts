@@ -4,7 +4,11 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { OutputSink, SINK_BATCH_SIZE } from "../../../src/squashfs/writer/output-sink.js";
+import {
+  OutputSink,
+  SINK_BATCH_SIZE,
+  SINK_WRITES_IN_FLIGHT,
+} from "../../../src/squashfs/writer/output-sink.js";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "gvmconv-sink-"));
@@ -97,3 +101,18 @@ test("abort closes and deletes the partial image", () =>
     await assert.rejects(stat(path), { code: "ENOENT" });
     await assert.rejects(sink.write(Buffer.alloc(1)));
   }));
+
+test("a full batch returns before its disk write while few are in flight; a failed write still reaches the caller", async () => {
+  // /dev/full: every write fails with ENOSPC. (Never abort() here: it unlinks the path.)
+  const sink = await OutputSink.open("/dev/full");
+  // Handed to the disk and not awaited: resolves although that write is failing.
+  await sink.write(Buffer.alloc(SINK_BATCH_SIZE, 1));
+  await assert.rejects(
+    (async () => {
+      for (let i = 0; i < 2 * SINK_WRITES_IN_FLIGHT; i++) await sink.write(Buffer.alloc(SINK_BATCH_SIZE, 2));
+    })(),
+    { code: "ENOSPC" },
+  );
+  await assert.rejects(sink.write(Buffer.alloc(10)), { code: "ENOSPC" }, "sticky");
+  await assert.rejects(sink.close(), { code: "ENOSPC" });
+});
