@@ -610,9 +610,10 @@ async function hashWithProgress<T>(
 }
 
 async function readAll(content: Uint8Array | AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  if (content instanceof Uint8Array) return content;
+  // Copies: the bytes are kept past the next entry, and a source may reuse its buffers (FileContent).
+  if (content instanceof Uint8Array) return Uint8Array.prototype.slice.call(content);
   const chunks: Uint8Array[] = [];
-  for await (const chunk of content) chunks.push(chunk);
+  for await (const chunk of content) chunks.push(Uint8Array.prototype.slice.call(chunk));
   return Buffer.concat(chunks);
 }
 

@@ -4,14 +4,14 @@
  * pointing at the first path seen. Names are visited in sorted order, so the same tree always
  * yields the same sequence.
  *
- * Small files are read whole when their entry is produced; large files stream, opened only when
- * the writer reads them.
+ * Small files are read whole when their entry is produced; larger ones are opened only when the
+ * writer reads them, and read in pieces. Either way the bytes are in a buffer the walk reuses:
+ * valid until the next chunk or entry is asked for (FileContent's contract).
  */
 import {
   closeSync,
   constants,
   existsSync,
-  createReadStream,
   lstatSync,
   openSync,
   readdirSync,
@@ -87,8 +87,13 @@ export async function* readDirectory(root: string, opts: ReadDirectoryOptions = 
   yield* walker.walk();
 }
 
-/** Files up to this size are read whole, at once; larger ones stream. */
-const SMALL_FILE = 1024 * 1024;
+/**
+ * Files up to this size are read whole, at once; larger ones in pieces of this size. One small
+ * buffer rather than one the size of the file: a read into a 1 MiB buffer, larger than the CPU's
+ * L2 cache, ran at 1.6 GB/s from the page cache on this project's machines, into a reused
+ * 128 KiB one at 6–7 GB/s, and the writer then copies and hashes bytes still in cache.
+ */
+const SMALL_FILE = 128 * 1024;
 
 /**
  * The walk itself uses synchronous file system calls. A root filesystem is thousands of small,
@@ -128,6 +133,8 @@ class Walker {
   #warnedNamespaces = new Set<string>();
   /** Small files are read into this buffer, grown as needed and reused from file to file. */
   #scratch = Buffer.allocUnsafeSlow(64 * 1024);
+  /** Larger files' pieces are read into this one. */
+  readonly #chunk = Buffer.allocUnsafeSlow(SMALL_FILE);
 
   constructor(
     readonly root: string,
@@ -243,7 +250,7 @@ class Walker {
       const size = Number(st.size);
       if (size <= SMALL_FILE)
         return { type: "file", path, attrs, size, content: this.#readSmallFile(sys, abs, size) };
-      return { type: "file", path, attrs, size, content: fileContent(sys, abs, size) };
+      return { type: "file", path, attrs, size, content: fileContent(sys, abs, size, this.#chunk) };
     }
     if (st.isSymbolicLink()) {
       let target: string;
@@ -355,29 +362,47 @@ export function splitRdev(rdev: bigint): { major: number; minor: number } {
 }
 
 /**
- * The file's bytes, opened only when iterated. Yields exactly `size` bytes: a file that changed
- * size since it was stat'ed is an error rather than a silently inconsistent image.
+ * The file's bytes, opened only when iterated, read synchronously into `chunk` a piece at a time:
+ * each piece is valid until the next is asked for. Yields exactly `size` bytes: a file that
+ * changed size since it was stat'ed is an error rather than a silently inconsistent image.
  */
-function fileContent(sys: string | Buffer, path: string, size: number): AsyncIterable<Uint8Array> {
+function fileContent(
+  sys: string | Buffer,
+  path: string,
+  size: number,
+  chunk: Buffer,
+): AsyncIterable<Uint8Array> {
+  const failed = (err: unknown): SourceReadError =>
+    new SourceReadError(path, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  const changed = (seen: string): SourceReadError =>
+    new SourceReadError(path, `${path} changed size while being read (${size} → ${seen} bytes)`, {
+      hint: "do not modify the input directory while converting it",
+    });
   return {
     async *[Symbol.asyncIterator]() {
-      let seen = 0;
-      const stream = createReadStream(sys, { highWaterMark: 256 * 1024 });
+      let fd: number;
       try {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          seen += chunk.length;
-          if (seen > size) break;
-          yield chunk;
-        }
+        fd = openSync(sys, "r");
       } catch (err) {
-        throw new SourceReadError(path, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
-      } finally {
-        stream.destroy();
+        throw failed(err);
       }
-      if (seen !== size) {
-        throw new SourceReadError(path, `${path} changed size while being read (${size} → ${seen} bytes)`, {
-          hint: "do not modify the input directory while converting it",
-        });
+      try {
+        let seen = 0;
+        for (;;) {
+          let n: number;
+          try {
+            n = readSync(fd, chunk, 0, chunk.length, null);
+          } catch (err) {
+            throw failed(err);
+          }
+          if (n === 0) break;
+          seen += n;
+          if (seen > size) throw changed(`${seen}+`);
+          yield chunk.subarray(0, n);
+        }
+        if (seen !== size) throw changed(String(seen));
+      } finally {
+        closeSync(fd);
       }
     },
   };

@@ -21,7 +21,12 @@ export interface EntryAttrs {
   xattrs?: ReadonlyMap<string, Uint8Array>;
 }
 
-/** File content: bytes in hand, or a stream yielding exactly `size` bytes in chunks of any size. */
+/**
+ * File content: bytes in hand, or a stream yielding exactly `size` bytes in chunks of any size.
+ * A source may reuse its buffers: bytes in hand are valid until the source's next entry is asked
+ * for, a chunk until the next chunk is (the directory walk reads into one buffer). A consumer
+ * that keeps bytes longer copies them.
+ */
 export type FileContent = Uint8Array | AsyncIterable<Uint8Array>;
 
 export type Entry =

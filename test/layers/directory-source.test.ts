@@ -34,8 +34,9 @@ async function collect(
     entries.push(e);
     if (e.type === "file") {
       const parts: Uint8Array[] = [];
-      if (e.content instanceof Uint8Array) parts.push(e.content);
-      else for await (const c of e.content) parts.push(c);
+      // Copied: the walk reuses its buffers (FileContent's contract).
+      if (e.content instanceof Uint8Array) parts.push(Buffer.from(e.content));
+      else for await (const c of e.content) parts.push(Buffer.from(c));
       contents.set(e.path, Buffer.concat(parts).toString());
     }
   }
@@ -205,7 +206,7 @@ test(
 
 test(
   "a file that changes size while read is an E_INPUT_READ error",
-  // Above the read-whole threshold (1 MiB), so the content streams and is read after the change.
+  // Above the read-whole threshold (128 KiB), so the content is read after the change.
   withTree(
     (root) => writeFileSync(join(root, "f"), Buffer.alloc(2 * 1024 * 1024, 1)),
     async (root) => {
@@ -219,6 +220,45 @@ test(
         })(),
         { code: "E_INPUT_READ" },
       );
+    },
+  ),
+);
+
+test(
+  "a larger file is read in pieces, each valid until the next, and one that grows while read is an E_INPUT_READ error",
+  withTree(
+    (root) => {
+      const bytes = Buffer.alloc(3 * 131072 + 5);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 17)) & 0xff;
+      writeFileSync(join(root, "big"), bytes);
+      writeFileSync(join(root, "grows"), Buffer.alloc(131072 + 1, 2));
+    },
+    async (root) => {
+      const want = Buffer.alloc(3 * 131072 + 5);
+      for (let i = 0; i < want.length; i++) want[i] = (i * 7 + (i >> 17)) & 0xff;
+      let grew: unknown = null;
+      for await (const e of readDirectory(root)) {
+        if (e.type !== "file") continue;
+        assert.ok(!(e.content instanceof Uint8Array), `${e.path}: read when iterated`);
+        if (e.path === "big") {
+          const pieces: Buffer[] = [];
+          for await (const c of e.content as AsyncIterable<Uint8Array>) pieces.push(Buffer.from(c));
+          assert.deepEqual(
+            pieces.map((p) => p.length),
+            [131072, 131072, 131072, 5],
+          );
+          assert.ok(Buffer.concat(pieces).equals(want));
+        } else {
+          writeFileSync(join(root, "grows"), Buffer.alloc(3 * 131072, 2));
+          try {
+            for await (const _ of e.content as AsyncIterable<Uint8Array>);
+          } catch (err) {
+            grew = err;
+          }
+        }
+      }
+      assert.equal((grew as { code?: string } | null)?.code, "E_INPUT_READ");
+      assert.match((grew as Error).message, /grows changed size while being read \(131073 → \d+\+ bytes\)/);
     },
   ),
 );
