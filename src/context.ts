@@ -20,7 +20,9 @@
  * - `blockCache`: `GVMCONV_BLOCK_CACHE=1` keeps compressed data blocks in `blocks/` under the
  *   cache root for re-conversions (an absolute path puts them there instead; unset or 0: off),
  *   bounded by `GVMCONV_BLOCK_CACHE_MAX` MiB (default 4096). Opt-in: a cold run writes the
- *   image's compressed size again into the cache, worth it only where images are rebuilt.
+ *   image's compressed size again into the cache, worth it only where images are rebuilt. The
+ *   secret that marks this machine's entries is `gvmconv/block-cache.key` under
+ *   `$XDG_STATE_HOME`, else `~/.local/state`: outside any cache directory (block-cache.ts).
  * - `network`: timeouts and retries of every HTTP request, to either registry — the caller's
  *   `network`, else `GVMCONV_CONNECT_TIMEOUT`, `GVMCONV_HEADERS_TIMEOUT`, `GVMCONV_BODY_TIMEOUT`,
  *   `GVMCONV_RATE_WINDOW`, `GVMCONV_TOTAL_TIMEOUT`, `GVMCONV_RETRY_DELAY` (seconds, fractions
@@ -31,6 +33,8 @@
  *   part (tar reader, layer merge, directory walk, image config, credentials) goes through its
  *   `warn()`, which records it and, under `strict`, throws it as a `StrictWarningError` instead.
  */
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { GvmconvError, UsageError, strictErrorCode } from "./errors.js";
 import {
   silentReporter,
@@ -98,9 +102,10 @@ export interface RunContext {
   readonly gzipBackend: "libdeflate" | "zlib" | undefined;
   /**
    * The block cache (`GVMCONV_BLOCK_CACHE`): undefined when off; else its directory (undefined:
-   * `blocks/` in the cache root) and its bound (`GVMCONV_BLOCK_CACHE_MAX`, MiB).
+   * `blocks/` in the cache root), its bound (`GVMCONV_BLOCK_CACHE_MAX`, MiB) and the file of the
+   * secret that marks this machine's entries.
    */
-  readonly blockCache: { dir: string | undefined; maxBytes: number } | undefined;
+  readonly blockCache: { dir: string | undefined; maxBytes: number; secretFile: string } | undefined;
   /** The run's HTTP settings: only the fields the caller or the environment set. */
   readonly network: NetworkSettings & { timeouts: Timeouts };
 }
@@ -252,7 +257,13 @@ function blockCacheSetting(env: Env): RunContext["blockCache"] {
   if (on !== "1" && !on.startsWith("/")) {
     throw new UsageError(`GVMCONV_BLOCK_CACHE must be 1, 0 or an absolute directory, got '${on}'`);
   }
-  return { dir: on === "1" ? undefined : on, maxBytes: blockCacheMaxBytes(env) };
+  const state = env["XDG_STATE_HOME"];
+  const secretFile = join(
+    state !== undefined && state !== "" ? state : join(env["HOME"] || homedir(), ".local", "state"),
+    "gvmconv",
+    "block-cache.key",
+  );
+  return { dir: on === "1" ? undefined : on, maxBytes: blockCacheMaxBytes(env), secretFile };
 }
 
 /**

@@ -47,6 +47,7 @@ import { blockCacheDir } from "./cache.js";
 import {
   checkWriterOptions,
   type CompressorInfo,
+  loadBlockCacheSecret,
   SquashfsWriter,
   type Entry,
   type WriteResult,
@@ -628,12 +629,19 @@ export function writerOptions(
   cacheDir?: string,
 ): WriterOptions {
   const cache = context.blockCache;
+  const secret = cache === undefined ? undefined : loadBlockCacheSecret(cache.secretFile);
   return {
     xzBackend: context.xzBackend,
     gzipBackend: context.gzipBackend,
     ...(cache === undefined
       ? {}
-      : { blockCache: { dir: blockCacheDir(context, cacheDir), maxBytes: cache.maxBytes } }),
+      : {
+          blockCache: {
+            dir: blockCacheDir(context, cacheDir),
+            maxBytes: cache.maxBytes,
+            ...(secret === undefined ? {} : { secret }),
+          },
+        }),
     ...writer,
     mkfsTime: context.mkfsTime,
   };

@@ -26,6 +26,7 @@ export { SquashfsWriter, writeSquashfs, checkWriterOptions } from "./writer/writ
 export type { WriteResult, CompressorInfo } from "./writer/writer.js";
 export {
   blockCacheSize,
+  loadBlockCacheSecret,
   pruneBlockCache,
   type BlockCacheSize,
   type BlockCachePruneRule,

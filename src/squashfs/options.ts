@@ -48,9 +48,11 @@ export interface WriterOptions {
   /**
    * A cache of compressed data blocks for re-conversions (writer/block-cache.ts): each block is
    * looked up by a hash of its bytes and every setting that shapes its stored form, verified, and
-   * stored after compressing. The image's bytes are the same with or without it. Default: none.
+   * stored after compressing. The image's bytes are the same with or without it. `secret` marks
+   * the entries this run stores, and spares entries it marks the decompressing check
+   * (`loadBlockCacheSecret`). Default: none.
    */
-  blockCache?: { dir: string; maxBytes: number };
+  blockCache?: { dir: string; maxBytes: number; secret?: string };
   /** Store files with identical content once (as mksquashfs does). Default true. */
   dedupe?: boolean;
   /** Write an export table (NFS export support; mksquashfs writes one by default). Default true. */

@@ -292,6 +292,8 @@ export function hermeticEnv(dir: string, extra: Record<string, string> = {}): No
     XDG_CONFIG_HOME: join(dir, "xdg-config"),
     // Else podman's /run/containers/$UID/auth.json of this machine would be read.
     XDG_RUNTIME_DIR: join(dir, "xdg-runtime"),
+    // The block cache's secret (context.ts) is made under it.
+    XDG_STATE_HOME: join(dir, "xdg-state"),
     ...extra,
   };
 }

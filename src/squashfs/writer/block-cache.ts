@@ -5,50 +5,73 @@
  *
  * Key: SHA-256 over a settings line — cache format, compressor, its encoder (Compressor.backend:
  * library, version or encoder fingerprint), level, block size, whether the incompressible check
- * runs — and the block's bytes. Anything that changes a block's stored bytes changes the key.
+ * runs — and the block's own SHA-256. Anything that changes a block's stored bytes changes the key.
+ * The block's digest is the one the writer already takes for finding duplicate files, handed to the
+ * worker with the block, so a lookup hashes the block once in all, not twice.
  *
  * Entry (one file per key, `<dir>/<2 hex>/<64 hex>`):
- *   "GVB1" | key (32) | kind (1: 0 = stored raw, 1 = compressed) | payload | SHA-256 of all before (32)
- * Served only when the checksum holds, the key inside is the key looked up, and — for a
- * compressed entry — the payload decompresses to exactly the block being written. So a damaged or
- * planted entry can never put other content into an image; at worst (a valid stream of the same
- * content that our encoder would not have written, which only someone writing into the cache
- * could make) other bytes for the same content.
+ *   "GVB2" | key (32) | kind (1: 0 = stored raw, 1 = compressed) | payload | sum (32) | mark (32)
+ * sum: SHA-256 of all before it. mark: HMAC-SHA256 of the sum under this machine's secret (see
+ * `loadBlockCacheSecret`; kept outside the cache directory), zeros when the writer had none.
+ * Served only when the sum holds and the key inside is the key looked up; then a compressed entry
+ * is either marked by this machine — stored by gvmconv here right after compressing the block the
+ * key names, so served as it is (no one without the secret can make the mark) — or, from anywhere
+ * else (another machine's cache restored here, a planted file), served only if its payload
+ * decompresses to exactly the block being written. Decompressing is most of a warm run's work
+ * (~0.2 ms a 128 KiB block), which the mark spares the entries this machine wrote. So a damaged
+ * entry, or one planted by anyone without this machine's secret, can never put other content into
+ * an image; at worst (a valid stream of the same content that our encoder would not have written)
+ * other bytes for the same content.
  *
  * Concurrency: entries are written to a temporary file opened with O_EXCL, then renamed into
  * place, so readers see a whole entry or none; two runs storing the same key store the same bytes.
- * Size: bounded by `maxBytes`; `evict()` (after a run) deletes the least recently used entries
- * (a hit refreshes an entry's mtime) until the cache is under 90% of the bound.
+ * Size: bounded by `maxBytes`; `evict()` (after a run that stored any) deletes the least recently used entries
+ * (a hit refreshes an entry's mtime) until the cache is under 90% of the bound. The refresh is
+ * skipped while the mtime is younger than REFRESH_MS, so back-to-back runs do not rewrite every
+ * entry's inode; an entry's last use is known to within that.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, hash as hashOnce, randomBytes } from "node:crypto";
 import {
   closeSync,
+  fstatSync,
+  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   statSync,
   utimesSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Compressor, CompressorSpec } from "../compressor/compressor.js";
 
 /** Where the cache lives and how large it may grow. Plain data: it travels to worker threads. */
 export interface BlockCacheOptions {
   dir: string;
   maxBytes: number;
+  /**
+   * This machine's secret (hex, `loadBlockCacheSecret`): entries are marked with it, and entries
+   * it marks are served without decompressing them. None: every entry is checked by decompressing.
+   */
+  secret?: string;
 }
 
 /** Bumped whenever the entry layout or anything that shapes a block's bytes outside `backend` changes. */
-const FORMAT = "gvmconv-block-cache-1";
-const MAGIC = Buffer.from("GVB1");
+const FORMAT = "gvmconv-block-cache-2";
+const MAGIC = Buffer.from("GVB2");
 const HEAD = MAGIC.length + 32 + 1;
-const TAIL = 32;
+/** The sum and the mark. */
+const TAIL = 64;
+const NO_MARK = Buffer.alloc(32);
 const KIND_RAW = 0;
 const KIND_COMPRESSED = 1;
+
+/** A hit refreshes an entry's mtime only when it is older than this (10 minutes). */
+export const REFRESH_MS = 600_000;
 
 /** What a lookup found: the block's stored form. */
 export interface CachedBlock {
@@ -65,11 +88,18 @@ export class BlockCache {
   misses = 0;
   /** Entries found but refused (damaged, or not this block). */
   rejected = 0;
+  /** Compressed entries served on this machine's mark, and those checked by decompressing. */
+  trusted = 0;
+  decompressed = 0;
+  readonly #secret: Buffer | null;
+  /** Entries are read into this buffer, grown to the largest entry a block can have. */
+  #entry = Buffer.alloc(0);
 
   constructor(options: BlockCacheOptions, spec: CompressorSpec, compressor: Compressor) {
     this.dir = options.dir;
     this.maxBytes = options.maxBytes;
     this.#compressor = compressor;
+    this.#secret = options.secret === undefined ? null : Buffer.from(options.secret, "hex");
     this.#settings = Buffer.from(
       [
         FORMAT,
@@ -83,9 +113,15 @@ export class BlockCache {
     );
   }
 
-  /** The key of `data` under this cache's settings. */
-  key(data: Uint8Array): Buffer {
-    return createHash("sha256").update(this.#settings).update(data).digest();
+  /**
+   * The key of `data` under this cache's settings; `digest`, when the caller has it, is the
+   * block's SHA-256 (the writer's, taken for duplicate files), saving a second pass over it.
+   */
+  key(data: Uint8Array, digest?: Uint8Array): Buffer {
+    return createHash("sha256")
+      .update(this.#settings)
+      .update(digest ?? hashOnce("sha256", data, "buffer"))
+      .digest();
   }
 
   #path(key: Buffer): string {
@@ -93,17 +129,36 @@ export class BlockCache {
     return join(this.dir, hex.slice(0, 2), hex);
   }
 
-  /** The verified stored form of `data`, or null (absent, unreadable, damaged, or another block). */
-  get(data: Uint8Array, key: Buffer): CachedBlock | null {
+  /**
+   * The verified stored form of `data`, or null (absent, unreadable, damaged, or another block).
+   * With `scratch` a compressed form is a view of this cache's read buffer, valid until its next
+   * call: for a caller that copies it at once (a worker).
+   */
+  get(data: Uint8Array, key: Buffer, scratch = false): CachedBlock | null {
     const path = this.#path(key);
-    let entry: Buffer;
+    // A valid entry is never longer than this: a compressed payload is shorter than the block.
+    const most = HEAD + data.length + TAIL;
+    let entry: Buffer | null = null;
+    let mtimeMs = 0;
     try {
-      entry = readFileSync(path);
+      const fd = openSync(path, "r");
+      try {
+        const st = fstatSync(fd);
+        mtimeMs = st.mtimeMs;
+        if (st.size <= most) {
+          if (this.#entry.length < most) this.#entry = Buffer.allocUnsafeSlow(most);
+          let n = 0;
+          for (let r = -1; r !== 0 && n < st.size; n += r) r = readSync(fd, this.#entry, n, st.size - n, n);
+          entry = this.#entry.subarray(0, n);
+        }
+      } finally {
+        closeSync(fd);
+      }
     } catch {
       this.misses++;
       return null;
     }
-    const found = this.#verify(entry, data, key);
+    const found = entry === null ? null : this.#verify(entry, data, key, scratch);
     if (found === null) {
       this.rejected++;
       this.misses++;
@@ -111,38 +166,55 @@ export class BlockCache {
       return null;
     }
     this.hits++;
-    try {
-      const now = new Date();
-      utimesSync(path, now, now);
-    } catch {
-      // Evicted meanwhile by another run: the bytes are already read.
+    const now = Date.now();
+    if (now - mtimeMs > REFRESH_MS) {
+      try {
+        utimesSync(path, now / 1000, now / 1000);
+      } catch {
+        // Evicted meanwhile by another run: the bytes are already read.
+      }
     }
     return found;
   }
 
-  #verify(entry: Buffer, data: Uint8Array, key: Buffer): CachedBlock | null {
+  #verify(entry: Buffer, data: Uint8Array, key: Buffer, scratch: boolean): CachedBlock | null {
     if (entry.length < HEAD + TAIL || !entry.subarray(0, MAGIC.length).equals(MAGIC)) return null;
-    const body = entry.subarray(0, entry.length - TAIL);
-    if (
-      !createHash("sha256")
-        .update(body)
-        .digest()
-        .equals(entry.subarray(entry.length - TAIL))
-    )
-      return null;
+    const end = entry.length - TAIL;
+    const sum = createHash("sha256").update(entry.subarray(0, end)).digest();
+    if (!sum.equals(entry.subarray(end, end + 32))) return null;
     if (!entry.subarray(MAGIC.length, MAGIC.length + 32).equals(key)) return null;
     const kind = entry[HEAD - 1];
-    const payload = entry.subarray(HEAD, entry.length - TAIL);
+    const payload = entry.subarray(HEAD, end);
     if (kind === KIND_RAW) return payload.length === 0 ? { bytes: data, compressed: false } : null;
     if (kind !== KIND_COMPRESSED || payload.length >= data.length) return null;
+    const served = (): CachedBlock => ({
+      bytes: scratch ? payload : Uint8Array.prototype.slice.call(payload),
+      compressed: true,
+    });
+    if (this.#secret !== null && this.#mark(sum).equals(entry.subarray(end + 32))) {
+      this.trusted++;
+      return served();
+    }
+    this.decompressed++;
+    const compressor = this.#compressor;
     let plain: Uint8Array;
     try {
-      plain = this.#compressor.decompressSync(payload, data.length);
+      // The inflated block is only compared, never kept: a reused buffer where the compressor has one.
+      plain = (compressor.decompressSyncScratch ?? compressor.decompressSync).call(
+        compressor,
+        payload,
+        data.length,
+      );
     } catch {
       return null;
     }
     if (!Buffer.from(plain.buffer, plain.byteOffset, plain.length).equals(data)) return null;
-    return { bytes: Uint8Array.prototype.slice.call(payload), compressed: true };
+    return served();
+  }
+
+  /** This machine's mark of an entry whose sum is `sum`. */
+  #mark(sum: Buffer): Buffer {
+    return this.#secret === null ? NO_MARK : createHmac("sha256", this.#secret).update(sum).digest();
   }
 
   /** Store the stored form of a block under `key`. Failures (disk full, permissions) are ignored. */
@@ -151,6 +223,7 @@ export class BlockCache {
     const payload = result.compressed ? result.bytes : new Uint8Array(0);
     const head = Buffer.concat([MAGIC, key, Buffer.from([result.compressed ? KIND_COMPRESSED : KIND_RAW])]);
     const sum = createHash("sha256").update(head).update(payload).digest();
+    const mark = this.#mark(sum);
     const dir = join(this.dir, key.toString("hex").slice(0, 2));
     const temp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
     try {
@@ -160,6 +233,7 @@ export class BlockCache {
         writeSync(fd, head);
         writeSync(fd, payload);
         writeSync(fd, sum);
+        writeSync(fd, mark);
       } finally {
         closeSync(fd);
       }
@@ -167,6 +241,48 @@ export class BlockCache {
     } catch {
       rmSync(temp, { force: true });
     }
+  }
+}
+
+/**
+ * This machine's block cache secret, from `file` (64 hex digits), made there — mode 0600, in a
+ * directory made 0700 — when absent. It is kept outside the cache directory on purpose: a cache
+ * copied from elsewhere (a CI cache restored, another machine's directory) brings its entries but
+ * not this secret, so they are checked by decompressing until they are stored again here.
+ * Undefined when the file can be neither read nor made (a read-only home), or holds something
+ * else: every entry is then checked by decompressing. Never throws.
+ */
+export function loadBlockCacheSecret(file: string): string | undefined {
+  const read = (): string | undefined => {
+    const text = readFileSync(file, "utf8").trim();
+    return /^[0-9a-f]{64}$/.test(text) ? text : undefined;
+  };
+  try {
+    return read();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") return undefined;
+  }
+  const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const fd = openSync(temp, "wx", 0o600);
+    try {
+      writeSync(fd, `${randomBytes(32).toString("hex")}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    // A link publishes the whole file or fails: of two first runs at once, one secret wins and
+    // the other run reads it.
+    try {
+      linkSync(temp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") return undefined;
+    }
+    return read();
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(temp, { force: true });
   }
 }
 

@@ -5,6 +5,8 @@ import type { TaskPool } from "./task-pool.js";
 export interface BlockResult {
   bytes: Uint8Array;
   sizeWord: number;
+  /** Served by the block cache rather than compressed in this run. */
+  cached: boolean;
 }
 
 /** Called for each block in submission order, once all earlier blocks have been consumed. */
@@ -45,6 +47,9 @@ export class BlockProcessor {
   #waiters: (() => void)[] = [];
   /** Highest number of blocks ever in the backlog (tests check the bound with it). */
   peakBlocks = 0;
+  /** Blocks whose results were consumed, and how many of them the block cache served. */
+  consumed = 0;
+  cached = 0;
 
   constructor(options: BlockProcessorOptions) {
     this.#pool = options.pool;
@@ -56,9 +61,15 @@ export class BlockProcessor {
   /**
    * Queue `data` for compression; `consume` gets the result in order. The processor owns `data`
    * from here on (it may be transferred to a worker), and all of `data.buffer` with `ownsBuffer`.
+   * `digest`, the block's SHA-256 when the caller took it, travels with it (the block cache's key).
    * Resolves once the block is queued.
    */
-  async submit(data: Uint8Array, consume: BlockConsumer, ownsBuffer = false): Promise<void> {
+  async submit(
+    data: Uint8Array,
+    consume: BlockConsumer,
+    ownsBuffer = false,
+    digest?: Uint8Array,
+  ): Promise<void> {
     // A single block larger than maxBytes is still admitted when the backlog is empty.
     while (
       this.#failure === null &&
@@ -72,14 +83,20 @@ export class BlockProcessor {
     this.#blocks++;
     this.#bytes += size;
     if (this.#blocks > this.peakBlocks) this.peakBlocks = this.#blocks;
-    const result = this.#pool.run({ data, ownsBuffer });
+    const result = this.#pool.run(digest === undefined ? { data, ownsBuffer } : { data, ownsBuffer, digest });
     // The chain awaits it later; until then, a rejection must not count as unhandled.
     result.catch(() => undefined);
     this.#chain = this.#chain.then(async () => {
       try {
         if (this.#failure !== null) return;
-        const { bytes, compressed, block } = await result;
-        await consume({ bytes, sizeWord: encodeBlockSize(bytes.length, !compressed) });
+        const { bytes, compressed, block, cached } = await result;
+        await consume({
+          bytes,
+          sizeWord: encodeBlockSize(bytes.length, !compressed),
+          cached: cached === true,
+        });
+        this.consumed++;
+        if (cached === true) this.cached++;
         this.#recycle?.(block);
       } catch (err) {
         this.#failure ??= err;

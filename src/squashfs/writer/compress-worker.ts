@@ -29,7 +29,7 @@ port.on("message", (req: WorkerRequest | WorkerShutdown) => {
   let transfer: ArrayBuffer[] = [];
   try {
     const data = new Uint8Array(req.buffer, req.offset, req.length);
-    const { bytes, compressed } = compressBlockSync(spec, compressor, cache, data, true);
+    const { bytes, compressed, cached } = compressBlockSync(spec, compressor, cache, data, true, req.digest);
     // Compressed output is shorter than the block: copy it over the block's start and send the
     // block back (raw blocks are already in place).
     if (compressed) data.set(bytes, 0);
@@ -40,6 +40,7 @@ port.on("message", (req: WorkerRequest | WorkerShutdown) => {
       length: req.length,
       resultLength: bytes.length,
       compressed,
+      cached: cached === true,
     };
     transfer = [req.buffer];
   } catch (error) {

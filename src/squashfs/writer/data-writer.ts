@@ -60,6 +60,11 @@ export class DataWriter {
   readonly #ownsPool: boolean;
   readonly #processor: BlockProcessor;
   readonly #dedupe: boolean;
+  /**
+   * Whether each stored block's SHA-256 is taken: for the duplicate key (a file's digest is over
+   * its blocks' digests) and for the block cache's key, which the worker then need not hash.
+   */
+  readonly #blockDigests: boolean;
   readonly #zero: Buffer;
   /** Every file's layout, by the id `writeFile` returns. */
   readonly layouts = new LayoutTable();
@@ -93,6 +98,7 @@ export class DataWriter {
     this.#spec = options.spec;
     this.#sink = options.sink;
     this.#dedupe = options.dedupe ?? true;
+    this.#blockDigests = this.#dedupe || options.spec.blockCache !== undefined;
     this.#ownsPool = options.pool === undefined;
     this.#pool = options.pool ?? createTaskPool(options.spec, options.workers ?? availableParallelism());
     // ~3 blocks per worker keeps every worker busy while one result waits for its turn to be
@@ -183,7 +189,8 @@ export class DataWriter {
       const list = blockList();
       const index = list.length;
       if (block.equals(this.#zero)) return sparseBlock();
-      if (this.#dedupe) (hash ??= createHash("sha256")).update(block);
+      const digest = this.#blockDigests ? hashOnce("sha256", block, "buffer") : undefined;
+      if (this.#dedupe) (hash ??= createHash("sha256")).update(digest!);
       list.push(0);
       stored++;
       const data = block;
@@ -199,6 +206,7 @@ export class DataWriter {
           await this.#sink.write(bytes);
         },
         true,
+        digest,
       );
     };
 
@@ -238,12 +246,13 @@ export class DataWriter {
     }
 
     if (this.#dedupe) {
-      // The key is the stored blocks' and the tail's bytes plus where the zero blocks are: as
-      // unique to the content as hashing every byte, for a fraction of the work on sparse files.
-      // Without zero blocks every byte was hashed, so the size, appended, makes the input unique
-      // to (content, size): the key is the 32 digest bytes. With zero blocks (rare) the key
-      // spells size and runs out as a string; a separate map, so the two never meet.
-      /** The streamed hash of the stored blocks, with the tail added. */
+      // The key is the stored blocks' digests, the tail's bytes and where the zero blocks are: as
+      // unique to the content as hashing every byte (each block's own SHA-256 stands for it, and
+      // the block count follows from the size), for a fraction of the work on sparse files.
+      // Without zero blocks, the size appended makes the input unique to (content, size): the
+      // key is the 32 digest bytes. With zero blocks (rare) the key spells size and runs out as
+      // a string; a separate map, so the two never meet.
+      /** The streamed hash of the stored blocks' digests, with the tail added. */
       const hashed = (): Hash => (hash ??= createHash("sha256")).update(block.subarray(0, fill));
       let original: number;
       let remember: () => void;
@@ -337,16 +346,24 @@ export class DataWriter {
     return this.#fragments;
   }
 
+  /** With a block cache: how many blocks it served (hits) and how many were compressed and stored. */
+  get blockCache(): { hits: number; misses: number } | undefined {
+    if (this.#spec.blockCache === undefined) return undefined;
+    const p = this.#processor;
+    return { hits: p.cached, misses: p.consumed - p.cached };
+  }
+
   /**
    * Stop the worker threads (if this writer created them), then keep the block cache within its
-   * bound. Safe to call more than once.
+   * bound — unless every block was a hit, which stored nothing (eviction scans every entry). Safe
+   * to call more than once.
    */
   async close(): Promise<void> {
     if (this.#ownsPool) await this.#pool.close();
     const cache = this.#spec.blockCache;
     if (cache !== undefined && !this.#evicted) {
       this.#evicted = true;
-      evictBlockCache(cache.dir, cache.maxBytes);
+      if (this.blockCache!.misses > 0) evictBlockCache(cache.dir, cache.maxBytes);
     }
   }
 }

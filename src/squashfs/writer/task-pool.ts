@@ -13,6 +13,8 @@ export interface CompressTask {
    * it even when `data` is a shorter view (a partly filled fragment block) instead of copying.
    */
   ownsBuffer?: boolean;
+  /** The SHA-256 of `data`, when the caller took it already: the block cache keys on it. */
+  digest?: Uint8Array;
 }
 
 /** A compressed block, or the original bytes when compression did not make them smaller. */
@@ -26,6 +28,8 @@ export interface CompressResult {
    * detached and this is the only way back to that memory.
    */
   block: Uint8Array;
+  /** Served by the block cache (a verified entry), not compressed now. */
+  cached?: boolean;
 }
 
 /**
@@ -64,8 +68,9 @@ export function blockCacheFor(spec: CompressorSpec, compressor: Compressor): Blo
 /**
  * One block, on this thread: from the block cache when it holds a verified entry, else the
  * incompressible check or the compressor, then stored in the cache. The same bytes either way.
- * With `scratch` (and no cache) the result may be a view of the compressor's own buffer, valid
- * until its next call: for a caller that copies it at once.
+ * With `scratch` the result may be a view of the compressor's or the cache's own buffer, valid
+ * until its next call: for a caller that copies it at once. `digest` is the block's SHA-256 when
+ * the caller has it (the cache key is taken from it instead of from the bytes).
  */
 export function compressBlockSync(
   spec: CompressorSpec,
@@ -73,15 +78,16 @@ export function compressBlockSync(
   cache: BlockCache | null,
   data: Uint8Array,
   scratch = false,
+  digest?: Uint8Array,
 ): CompressResult {
   if (cache === null) {
     const compress =
       scratch && compressor.compressSyncScratch !== undefined ? "compressSyncScratch" : "compressSync";
     return skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor[compress]!(data));
   }
-  const key = cache.key(data);
-  const hit = cache.get(data, key);
-  if (hit !== null) return { bytes: hit.bytes, compressed: hit.compressed, block: data };
+  const key = cache.key(data, digest);
+  const hit = cache.get(data, key, scratch);
+  if (hit !== null) return { bytes: hit.bytes, compressed: hit.compressed, block: data, cached: true };
   const result = skippedAsIncompressible(spec, data) ?? compressOrRaw(data, compressor.compressSync(data));
   cache.put(key, result);
   return result;
@@ -108,7 +114,8 @@ export class InProcessPool implements TaskPool {
   }
 
   async run(task: CompressTask): Promise<CompressResult> {
-    if (this.#cache !== null) return compressBlockSync(this.#spec, this.#compressor, this.#cache, task.data);
+    if (this.#cache !== null)
+      return compressBlockSync(this.#spec, this.#compressor, this.#cache, task.data, false, task.digest);
     return (
       skippedAsIncompressible(this.#spec, task.data) ??
       compressOrRaw(task.data, await this.#compressor.compress(task.data))
@@ -126,6 +133,8 @@ export interface WorkerRequest {
   buffer: ArrayBuffer;
   offset: number;
   length: number;
+  /** CompressTask.digest, in a buffer of its own (a view would clone all of its ArrayBuffer). */
+  digest?: Uint8Array;
 }
 /** Asks a worker to finish what it has queued and exit on its own (see WorkerPool.close). */
 export interface WorkerShutdown {
@@ -144,6 +153,7 @@ export type WorkerReply =
       length: number;
       resultLength: number;
       compressed: boolean;
+      cached: boolean;
     }
   | { id: number; error: unknown };
 
@@ -208,6 +218,7 @@ export class WorkerPool implements TaskPool {
       offset = 0;
     }
     const request: WorkerRequest = { id, buffer, offset, length: data.byteLength };
+    if (task.digest !== undefined) request.digest = new Uint8Array(task.digest);
     return new Promise<CompressResult>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       if (slot.pending.size === 1) slot.worker.ref();
@@ -250,7 +261,12 @@ export class WorkerPool implements TaskPool {
     if ("error" in reply) pending.reject(reply.error);
     else {
       const block = new Uint8Array(reply.buffer, reply.offset, reply.length);
-      pending.resolve({ bytes: block.subarray(0, reply.resultLength), compressed: reply.compressed, block });
+      pending.resolve({
+        bytes: block.subarray(0, reply.resultLength),
+        compressed: reply.compressed,
+        block,
+        cached: reply.cached,
+      });
     }
   }
 

@@ -48,6 +48,11 @@ export interface WriteResult {
   xattrSets: number;
   /** Which compressor wrote the blocks, at which level, with which encoder. */
   compressor: CompressorInfo;
+  /**
+   * With a block cache (options.blockCache): data and fragment blocks it served (hits) and those
+   * compressed in this run and stored (misses, a refused entry among them).
+   */
+  blockCache?: { hits: number; misses: number };
 }
 
 /** The compressor a writer uses, as resolved on this machine. */
@@ -313,6 +318,7 @@ export class SquashfsWriter {
       ids: tree.ids.ids.length,
       xattrSets: tree.xattrs.count,
       compressor: this.#info,
+      ...(data.blockCache === undefined ? {} : { blockCache: data.blockCache }),
     };
   }
 

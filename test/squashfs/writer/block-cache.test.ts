@@ -1,13 +1,22 @@
 /**
  * The block cache (writer/block-cache.ts): the same image bytes with and without it, cold and
- * warm, whatever the worker count and with two runs at once; an entry is served only when it
- * decodes to the very block being written (a corrupt or swapped entry never is); the key covers
- * every setting; the size bound holds.
+ * warm, whatever the worker count and with two runs at once; an entry is served only when this
+ * machine's secret marks it or it decodes to the very block being written (a corrupt, swapped or
+ * foreign-marked entry never is otherwise); the key covers every setting; the size bound holds.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { createHash, createHmac } from "node:crypto";
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { deflateSync } from "node:zlib";
@@ -16,7 +25,9 @@ import {
   BlockCache,
   blockCacheSize,
   evictBlockCache,
+  loadBlockCacheSecret,
   pruneBlockCache,
+  REFRESH_MS,
 } from "../../../src/squashfs/writer/block-cache.js";
 import {
   SquashfsReader,
@@ -63,18 +74,23 @@ function cacheFiles(dir: string): string[] {
   return out;
 }
 
-/** Rewrite an entry with a new payload, with a valid checksum: only the content check can refuse it. */
-function rewriteEntry(path: string, payload: Uint8Array, kind = 1): void {
+/**
+ * Rewrite an entry with a new payload and a valid sum. `mark`: the mark to write (default: the
+ * entry's old one, which no longer matches the new sum), so only the content check can let it in.
+ */
+function rewriteEntry(path: string, payload: Uint8Array, kind = 1, mark?: Buffer): void {
   const entry = readFileSync(path);
   const head = Buffer.concat([entry.subarray(0, 36), Buffer.from([kind])]);
   const sum = createHash("sha256").update(head).update(payload).digest();
-  writeFileSync(path, Buffer.concat([head, payload, sum]));
+  writeFileSync(path, Buffer.concat([head, payload, sum, mark ?? entry.subarray(entry.length - 32)]));
 }
 
 function payloadOf(path: string): Buffer {
   const entry = readFileSync(path);
-  return entry.subarray(37, entry.length - 32);
+  return entry.subarray(37, entry.length - 64);
 }
+
+const SECRET = "5e".repeat(32);
 
 async function build(dir: string, name: string, options: WriterOptions): Promise<string> {
   const out = join(dir, name);
@@ -87,17 +103,26 @@ for (const writer of [
   { compression: "gzip", gzipBackend: "zlib" },
   { compression: "xz" },
 ] as WriterOptions[]) {
-  test(`${JSON.stringify(writer)}: the same bytes without the cache, cold and warm, with 0 and 2 workers`, async (t) => {
+  test(`${JSON.stringify(writer)}: the same bytes without the cache, cold and warm, with 0 and 2 workers, with and without a secret`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), "gvmconv-bcache-"));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const blockCache = { dir: join(dir, "cache"), maxBytes: 1 << 30 };
     const plain = sha(await build(dir, "plain.img", { ...writer, workers: 2 }));
-    for (const workers of [0, 2]) {
-      rmSync(blockCache.dir, { recursive: true, force: true });
-      assert.equal(sha(await build(dir, "cold.img", { ...writer, workers, blockCache })), plain, "cold");
-      // 5 + 2 + 3 full blocks and at least one fragment block.
-      assert.ok(cacheFiles(blockCache.dir).length >= 11, "every block stored");
-      assert.equal(sha(await build(dir, "warm.img", { ...writer, workers, blockCache })), plain, "warm");
+    for (const secret of [undefined, SECRET]) {
+      const blockCache = { dir: join(dir, "cache"), maxBytes: 1 << 30, ...(secret ? { secret } : {}) };
+      for (const workers of [0, 2]) {
+        rmSync(blockCache.dir, { recursive: true, force: true });
+        const coldOut = join(dir, "cold.img");
+        const cold = await writeSquashfs(entries(), coldOut, { mkfsTime: 1, ...writer, workers, blockCache });
+        assert.equal(sha(coldOut), plain, "cold");
+        // 5 + 2 + 3 full blocks and at least one fragment block.
+        const stored = cacheFiles(blockCache.dir).length;
+        assert.ok(stored >= 11, "every block stored");
+        assert.deepEqual(cold.blockCache, { hits: 0, misses: stored });
+        const warmOut = join(dir, "warm.img");
+        const warm = await writeSquashfs(entries(), warmOut, { mkfsTime: 1, ...writer, workers, blockCache });
+        assert.equal(sha(warmOut), plain, "warm");
+        assert.deepEqual(warm.blockCache, { hits: stored, misses: 0 });
+      }
     }
   });
 }
@@ -237,11 +262,15 @@ test("GVMCONV_BLOCK_CACHE and GVMCONV_BLOCK_CACHE_MAX are resolved by the run co
   const ctx = (env: Record<string, string>) => createContext({ env, dotenv: false }).blockCache;
   assert.equal(ctx({}), undefined);
   assert.equal(ctx({ GVMCONV_BLOCK_CACHE: "0" }), undefined);
-  assert.deepEqual(ctx({ GVMCONV_BLOCK_CACHE: "1" }), { dir: undefined, maxBytes: 4 * 1024 ** 3 });
-  assert.deepEqual(ctx({ GVMCONV_BLOCK_CACHE: "/srv/blocks", GVMCONV_BLOCK_CACHE_MAX: "100" }), {
-    dir: "/srv/blocks",
-    maxBytes: 100 * 1024 * 1024,
+  assert.deepEqual(ctx({ GVMCONV_BLOCK_CACHE: "1", HOME: "/home/u" }), {
+    dir: undefined,
+    maxBytes: 4 * 1024 ** 3,
+    secretFile: "/home/u/.local/state/gvmconv/block-cache.key",
   });
+  assert.deepEqual(
+    ctx({ GVMCONV_BLOCK_CACHE: "/srv/blocks", GVMCONV_BLOCK_CACHE_MAX: "100", XDG_STATE_HOME: "/st" }),
+    { dir: "/srv/blocks", maxBytes: 100 * 1024 * 1024, secretFile: "/st/gvmconv/block-cache.key" },
+  );
   assert.throws(() => ctx({ GVMCONV_BLOCK_CACHE: "yes" }), UsageError);
   assert.throws(() => ctx({ GVMCONV_BLOCK_CACHE: "1", GVMCONV_BLOCK_CACHE_MAX: "1G" }), UsageError);
 });
@@ -287,4 +316,99 @@ test("pruneBlockCache: by age (mtime), by size, both; counts what it removed and
   // A bound of 0: every entry, and nothing that is not one.
   assert.deepEqual(pruneBlockCache(cacheDir, { maxBytes: 0 }).kept, { entries: 0, bytes: 0 });
   assert.deepEqual(cacheFiles(cacheDir), [stray]);
+});
+
+/** One text block, and a cache holding its compressed form stored under `secret`. */
+function storedBlock(dir: string, secret?: string) {
+  const spec = { name: "gzip", level: 6, blockSize: BLOCK } as const;
+  const compressor = createCompressor(spec);
+  const options = (s?: string) => ({
+    dir: join(dir, "cache"),
+    maxBytes: 1 << 30,
+    ...(s ? { secret: s } : {}),
+  });
+  const open = (s?: string): BlockCache => new BlockCache(options(s), spec, compressor);
+  const data = Buffer.from("golem layer block cache ".repeat(6000).slice(0, BLOCK));
+  const writer = open(secret);
+  const key = writer.key(data);
+  writer.put(key, { bytes: compressor.compressSync(data), compressed: true });
+  const [path] = cacheFiles(join(dir, "cache")) as [string];
+  return { data, key, path, open, compressor };
+}
+
+test("entries this machine marked are served without decompressing; others are decompressed first", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "gvmconv-bcache-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { data, key, path, open } = storedBlock(dir, SECRET);
+  const stored = Buffer.from(payloadOf(path));
+
+  const own = open(SECRET);
+  assert.ok(own.get(data, key)?.bytes.every((b, i) => b === stored[i]));
+  assert.deepEqual([own.hits, own.trusted, own.decompressed], [1, 1, 0], "marked: served as stored");
+
+  // Another machine's secret, or none (a cache restored from elsewhere): checked, then served.
+  for (const other of [open("a1".repeat(32)), open()]) {
+    assert.ok(other.get(data, key) !== null);
+    assert.deepEqual([other.hits, other.trusted, other.decompressed], [1, 0, 1]);
+  }
+
+  // A marked entry whose payload was changed (sum recomputed, the mark kept): the mark no longer
+  // matches, so it is decompressed, and refused.
+  const p = Buffer.from(stored);
+  p[p.length >> 1]! ^= 0x55;
+  rewriteEntry(path, p);
+  const after = open(SECRET);
+  assert.equal(after.get(data, key), null);
+  assert.deepEqual([after.rejected, after.trusted, after.decompressed], [1, 0, 1]);
+
+  // Only the secret makes a mark: the right mark over a wrong payload would be served, which is
+  // why the secret is kept outside the cache directory.
+  const forged = createHmac("sha256", Buffer.from(SECRET, "hex"))
+    .update(
+      createHash("sha256")
+        .update(readFileSync(path).subarray(0, readFileSync(path).length - 64))
+        .digest(),
+    )
+    .digest();
+  rewriteEntry(path, p, 1, forged);
+  const fooled = open(SECRET);
+  assert.notEqual(fooled.get(data, key), null);
+  assert.equal(fooled.trusted, 1);
+});
+
+test("a hit refreshes an entry's mtime only when it is older than REFRESH_MS", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "gvmconv-bcache-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { data, key, path, open } = storedBlock(dir, SECRET);
+  const recent = new Date(Date.now() - REFRESH_MS / 2);
+  utimesSync(path, recent, recent);
+  assert.notEqual(open(SECRET).get(data, key), null);
+  assert.equal(Math.round(statSync(path).mtimeMs), recent.getTime(), "young: left alone");
+  const old = new Date(Date.now() - 2 * REFRESH_MS);
+  utimesSync(path, old, old);
+  assert.notEqual(open(SECRET).get(data, key), null);
+  assert.ok(Date.now() - statSync(path).mtimeMs < REFRESH_MS, "old: refreshed");
+});
+
+test("loadBlockCacheSecret makes a private secret once, keeps it, and gives up quietly", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "gvmconv-bcache-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "state", "gvmconv", "block-cache.key");
+  const first = loadBlockCacheSecret(file);
+  assert.match(first ?? "", /^[0-9a-f]{64}$/);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dir, "state", "gvmconv")).mode & 0o777, 0o700);
+  assert.equal(loadBlockCacheSecret(file), first, "the same secret next time");
+  assert.deepEqual(readdirSync(join(dir, "state", "gvmconv")), ["block-cache.key"], "no temporary file left");
+  writeFileSync(file, "not a secret");
+  assert.equal(loadBlockCacheSecret(file), undefined, "something else in the file: none");
+  assert.equal(readFileSync(file, "utf8"), "not a secret", "and it is not replaced");
+  writeFileSync(join(dir, "x"), "");
+  if (process.getuid?.() !== 0) {
+    const locked = join(dir, "locked");
+    chmodSync(dir, 0o500);
+    t.after(() => chmodSync(dir, 0o700));
+    assert.equal(loadBlockCacheSecret(join(locked, "key")), undefined, "cannot be made: none");
+  }
+  assert.equal(loadBlockCacheSecret(join(dir, "x", "key")), undefined, "a file in the way: none");
 });
