@@ -251,6 +251,12 @@ export function createContext(options: ContextOptions = {}): RunContext {
   };
 }
 
+/** `$XDG_CACHE_HOME/gvmconv`, else `~/.cache/gvmconv`: the blob cache's root, the block cache's default parent. */
+export function defaultCacheDir(env: Env): string {
+  const xdg = env["XDG_CACHE_HOME"];
+  return join(xdg !== undefined && xdg !== "" ? xdg : join(homedir(), ".cache"), "gvmconv");
+}
+
 function blockCacheSetting(env: Env): RunContext["blockCache"] {
   const on = env["GVMCONV_BLOCK_CACHE"];
   if (on === undefined || on === "" || on === "0") return undefined;

@@ -6,10 +6,16 @@
  * absolute directory `GVMCONV_BLOCK_CACHE` names.
  */
 import { rm } from "node:fs/promises";
-import { join } from "node:path";
-import { blockCacheMaxBytes, contextOf, type RunContext, type RunOptions } from "../context.js";
+import {
+  blockCacheMaxBytes,
+  contextOf,
+  defaultCacheDir,
+  type RunContext,
+  type RunOptions,
+} from "../context.js";
 import { UsageError } from "../errors.js";
-import { BlobCache, defaultCacheDir } from "../oci/blob-cache.js";
+import { BlobCache } from "../oci/blob-cache.js";
+import { blockCacheDir } from "./writer-options.js";
 import { blockCacheSize, pruneBlockCache } from "../squashfs/index.js";
 
 export interface CacheOptions extends RunOptions {
@@ -178,15 +184,6 @@ export async function pruneCache(options: PruneOptions): Promise<PruneResult> {
 }
 
 /**
- * The block cache's directory for a run in `context` whose cache directory is `cacheDir`:
- * `GVMCONV_BLOCK_CACHE`'s absolute directory, else `blocks/` in the cache directory (where
- * `convert` puts it, and `cache ls` and `cache prune` look, whether the cache is on or not).
- */
-export function blockCacheDir(context: RunContext, cacheDir?: string): string {
-  return context.blockCache?.dir ?? join(cacheDir ?? defaultCacheDir(context.env), "blocks");
-}
-
-/**
  * A duration as the CLI takes it: a number and a unit, `s`, `m`, `h`, `d` or `w` (`90m`, `12h`,
  * `7d`), several summed (`1d12h`). Milliseconds.
  */
@@ -205,3 +202,5 @@ export function parseDuration(text: string): number {
 function openCache(options: CacheOptions, context: RunContext): BlobCache {
   return new BlobCache(options.cacheDir ?? defaultCacheDir(context.env));
 }
+
+export { blockCacheDir } from "./writer-options.js";

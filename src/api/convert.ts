@@ -43,21 +43,12 @@ import {
   type OutputExpectation,
 } from "./output-policy.js";
 import { WriteProgress } from "./write-progress.js";
-import { blockCacheDir } from "./cache.js";
-import {
-  checkWriterOptions,
-  type CompressorInfo,
-  loadBlockCacheSecret,
-  SquashfsWriter,
-  type Entry,
-  type WriteResult,
-  type WriterOptions,
-} from "../squashfs/index.js";
+import { warnGzipFallback, writerOptions, type ConvertWriterOptions } from "./writer-options.js";
+import { checkWriterOptions, SquashfsWriter, type Entry, type WriteResult } from "../squashfs/index.js";
 
 export type OutputFormat = "gvmi" | "squashfs";
 
-/** SquashFS settings a conversion takes; the filesystem time is the run context's (`mkfsTime`). */
-export type ConvertWriterOptions = Omit<WriterOptions, "mkfsTime">;
+export { type ConvertWriterOptions, warnGzipFallback, writerOptions } from "./writer-options.js";
 
 /**
  * What to convert how. The run itself — environment, reporter, `strict`, `signal`, `mkfsTime` —
@@ -616,49 +607,6 @@ async function readAll(content: Uint8Array | AsyncIterable<Uint8Array>): Promise
   const chunks: Uint8Array[] = [];
   for await (const chunk of content) chunks.push(Uint8Array.prototype.slice.call(chunk));
   return Buffer.concat(chunks);
-}
-
-/**
- * The writer's options for a run: the caller's settings, the context's time and backends, and
- * the block cache when on, in `cacheDir` (the blob cache's, as `gvmconv cache` looks) unless
- * `GVMCONV_BLOCK_CACHE` names its own directory.
- */
-export function writerOptions(
-  writer: ConvertWriterOptions | undefined,
-  context: RunContext,
-  cacheDir?: string,
-): WriterOptions {
-  const cache = context.blockCache;
-  const secret = cache === undefined ? undefined : loadBlockCacheSecret(cache.secretFile);
-  return {
-    xzBackend: context.xzBackend,
-    gzipBackend: context.gzipBackend,
-    ...(cache === undefined
-      ? {}
-      : {
-          blockCache: {
-            dir: blockCacheDir(context, cacheDir),
-            maxBytes: cache.maxBytes,
-            ...(secret === undefined ? {} : { secret }),
-          },
-        }),
-    ...writer,
-    mkfsTime: context.mkfsTime,
-  };
-}
-
-/**
- * Without libdeflate, gzip falls back to Node's zlib: a valid image, but larger and not the bytes
- * the same command writes on a machine with libdeflate, so it is said (and fatal under --strict).
- */
-export function warnGzipFallback(compressor: CompressorInfo, context: RunContext): void {
-  if (!compressor.gzipFallback) return;
-  context.reporter.warn({
-    code: "W_SQUASHFS_LIBDEFLATE_MISSING",
-    message:
-      "libdeflate cannot be loaded, so Node's zlib writes the gzip blocks: a valid image, but other (larger) bytes " +
-      "than where libdeflate is installed (install libdeflate0 / brew install libdeflate, or set GVMCONV_GZIP_BACKEND=zlib)",
-  });
 }
 
 /**

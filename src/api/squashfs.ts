@@ -6,7 +6,7 @@ import { contextOf, type RunOptions } from "../context.js";
 import { AbortedError } from "../errors.js";
 import { openEntrySource } from "../layers/index.js";
 import { checkWriterOptions, writeSquashfs, type WriteResult } from "../squashfs/index.js";
-import { warnGzipFallback, writerOptions, type ConvertWriterOptions } from "./convert.js";
+import { warnGzipFallback, writerOptions, type ConvertWriterOptions } from "./writer-options.js";
 import { byteOptions, decideOutput, fingerprint, recordOutput } from "./output-policy.js";
 
 export interface BuildSquashfsOptions extends RunOptions {

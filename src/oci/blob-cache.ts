@@ -10,12 +10,11 @@ import { createHash, randomBytes, type Hash } from "node:crypto";
 import { EventEmitter, once } from "node:events";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, type FileHandle } from "node:fs/promises";
-import { homedir, hostname } from "node:os";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isNoSpace, NoSpaceError, trackTemporary } from "../atomic-output.js";
-import type { Env } from "../context.js";
 import {
   backoffDelay,
   failureDetail,
@@ -104,11 +103,7 @@ async function lockIsLive(lockPath: string): Promise<boolean> {
   }
 }
 
-/** `$XDG_CACHE_HOME/gvmconv`, else `~/.cache/gvmconv`. */
-export function defaultCacheDir(env: Env): string {
-  const xdg = env.XDG_CACHE_HOME;
-  return join(xdg !== undefined && xdg !== "" ? xdg : join(homedir(), ".cache"), "gvmconv");
-}
+export { defaultCacheDir } from "../context.js";
 
 export interface IngestOptions {
   /** Expected size in bytes (from the descriptor); checked as well as the digest. */
