@@ -162,6 +162,8 @@ export const WARNING_CODES = {
 
   W_SQUASHFS_LIBDEFLATE_MISSING:
     "libdeflate did not load: Node's zlib wrote the gzip blocks (larger, other bytes)",
+  W_SQUASHFS_BLOCK_CACHE_UNTRUSTED:
+    "the block cache's secret could not be read or made: every entry is decompressed to check it",
 
   W_GVMI_NO_VOLUMES: "the image declares no volume; a Golem VM needs one",
   W_GVMI_USER_DROPPED: "USER is dropped: the VM runs as root (see --keep-user)",

@@ -20,6 +20,29 @@ export function blockCacheDir(context: RunContext, cacheDir?: string): string {
   return context.blockCache?.dir ?? join(cacheDir ?? defaultCacheDir(context.env), "blocks");
 }
 
+/** This machine's block cache secret per run: a run builds its writer options more than once. */
+const secrets = new WeakMap<RunContext, string | null>();
+
+/** The secret, loaded once per run; where it cannot be, the run is told once. */
+function blockCacheSecret(context: RunContext, file: string): string | undefined {
+  let secret = secrets.get(context);
+  if (secret === undefined) {
+    secret = loadBlockCacheSecret(file) ?? null;
+    secrets.set(context, secret);
+    // The cache still works and stays safe; only this machine's own entries lose their fast path.
+    if (secret === null) {
+      context.reporter.warn({
+        code: "W_SQUASHFS_BLOCK_CACHE_UNTRUSTED",
+        message:
+          `cannot read or make the block cache's secret ${file}, so every cached block is decompressed ` +
+          "to check it (slower): make its directory writable, or remove the file if it holds something else",
+        path: file,
+      });
+    }
+  }
+  return secret ?? undefined;
+}
+
 /**
  * The writer's options for a run: the caller's settings, the context's time and backends, and
  * the block cache when on, in `cacheDir` (the blob cache's, as `gvmconv cache` looks) unless
@@ -31,7 +54,7 @@ export function writerOptions(
   cacheDir?: string,
 ): WriterOptions {
   const cache = context.blockCache;
-  const secret = cache === undefined ? undefined : loadBlockCacheSecret(cache.secretFile);
+  const secret = cache === undefined ? undefined : blockCacheSecret(context, cache.secretFile);
   return {
     xzBackend: context.xzBackend,
     gzipBackend: context.gzipBackend,

@@ -415,3 +415,32 @@ test("cache prune --all while a conversion reads and writes the block cache: the
     await rm(w.work, { recursive: true, force: true });
   }
 });
+
+test("the block cache's secret: made private under XDG_STATE_HOME; where it cannot be, one warning and the same bytes", async () => {
+  const w = await blockWork();
+  try {
+    const key = join(w.work, "xdg-state", "gvmconv", "block-cache.key");
+    const run = async (name: string, env: NodeJS.ProcessEnv) => {
+      const out = join(w.work, name);
+      const r = await runCli([w.source, "-o", out, "--cache-dir", w.root, "--workers", "2", "-q"], { env });
+      assert.equal(r.code, 0, r.stderr);
+      return { stderr: r.stderr, sha: await sha(out) };
+    };
+    const cold = await run("cold.gvmi", w.env);
+    assert.equal(cold.sha, w.plain);
+    assert.doesNotMatch(cold.stderr, /W_SQUASHFS_BLOCK_CACHE_UNTRUSTED/);
+    assert.match(await readFile(key, "utf8"), /^[0-9a-f]{64}\n$/);
+    assert.equal((await stat(key)).mode & 0o777, 0o600);
+
+    // A file where the state directory should be: no secret can be made there.
+    const blocked = join(w.work, "not-a-dir");
+    await writeFile(blocked, "");
+    const untrusted = await run("untrusted.gvmi", { ...w.env, XDG_STATE_HOME: blocked });
+    assert.equal(untrusted.sha, w.plain, "warm without the secret: the same bytes");
+    const lines = untrusted.stderr.split("\n").filter((l) => l.includes("W_SQUASHFS_BLOCK_CACHE_UNTRUSTED"));
+    assert.equal(lines.length, 1, untrusted.stderr);
+    assert.match(lines[0]!, /not-a-dir\/gvmconv\/block-cache\.key.*decompressed to check it/);
+  } finally {
+    await rm(w.work, { recursive: true, force: true });
+  }
+});
