@@ -287,17 +287,9 @@ class Walker {
         closeSync(fd);
       }
     } catch (err) {
-      throw new SourceReadError(path, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+      throw readFailed(path, err);
     }
-    if (n !== size) {
-      throw new SourceReadError(
-        path,
-        `${path} changed size while being read (${size} → ${n}${n > size ? "+" : ""} bytes)`,
-        {
-          hint: "do not modify the input directory while converting it",
-        },
-      );
-    }
+    if (n !== size) throw sizeChanged(path, size, `${n}${n > size ? "+" : ""}`);
     return buf.subarray(0, size);
   }
 
@@ -361,6 +353,18 @@ export function splitRdev(rdev: bigint): { major: number; minor: number } {
   return { major: Number(major), minor: Number(minor) };
 }
 
+/** A file that could not be opened or read. */
+function readFailed(path: string, err: unknown): SourceReadError {
+  return new SourceReadError(path, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+}
+
+/** A file whose size is not the one lstat gave (`seen`: what was read, `+` when it grew past it). */
+function sizeChanged(path: string, size: number, seen: string): SourceReadError {
+  return new SourceReadError(path, `${path} changed size while being read (${size} → ${seen} bytes)`, {
+    hint: "do not modify the input directory while converting it",
+  });
+}
+
 /**
  * The file's bytes, opened only when iterated, read synchronously into `chunk` a piece at a time:
  * each piece is valid until the next is asked for. Yields exactly `size` bytes: a file that
@@ -372,19 +376,13 @@ function fileContent(
   size: number,
   chunk: Buffer,
 ): AsyncIterable<Uint8Array> {
-  const failed = (err: unknown): SourceReadError =>
-    new SourceReadError(path, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
-  const changed = (seen: string): SourceReadError =>
-    new SourceReadError(path, `${path} changed size while being read (${size} → ${seen} bytes)`, {
-      hint: "do not modify the input directory while converting it",
-    });
   return {
     async *[Symbol.asyncIterator]() {
       let fd: number;
       try {
         fd = openSync(sys, "r");
       } catch (err) {
-        throw failed(err);
+        throw readFailed(path, err);
       }
       try {
         let seen = 0;
@@ -393,14 +391,14 @@ function fileContent(
           try {
             n = readSync(fd, chunk, 0, chunk.length, null);
           } catch (err) {
-            throw failed(err);
+            throw readFailed(path, err);
           }
           if (n === 0) break;
           seen += n;
-          if (seen > size) throw changed(`${seen}+`);
+          if (seen > size) throw sizeChanged(path, size, `${seen}+`);
           yield chunk.subarray(0, n);
         }
-        if (seen !== size) throw changed(String(seen));
+        if (seen !== size) throw sizeChanged(path, size, String(seen));
       } finally {
         closeSync(fd);
       }
