@@ -29,6 +29,7 @@ export {
   loadBlockCacheSecret,
   pruneBlockCache,
   type BlockCacheSize,
+  type BlockCacheUse,
   type BlockCachePruneRule,
 } from "./writer/block-cache.js";
 export {

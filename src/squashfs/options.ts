@@ -1,4 +1,6 @@
 /** Options of the SquashFS writer, with the defaults and limits the format and kernel impose. */
+import type { BlockCacheOptions } from "./writer/block-cache.js";
+
 export type CompressionName = "gzip" | "xz" | "lzo" | "lz4";
 
 /**
@@ -52,7 +54,7 @@ export interface WriterOptions {
    * the entries this run stores, and spares entries it marks the decompressing check
    * (`loadBlockCacheSecret`). Default: none.
    */
-  blockCache?: { dir: string; maxBytes: number; secret?: string };
+  blockCache?: BlockCacheOptions;
   /** Store files with identical content once (as mksquashfs does). Default true. */
   dedupe?: boolean;
   /** Write an export table (NFS export support; mksquashfs writes one by default). Default true. */

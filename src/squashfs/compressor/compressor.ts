@@ -1,4 +1,5 @@
 import type { CompressionName, GzipBackend, XzBackend } from "../options.js";
+import type { BlockCacheOptions } from "../writer/block-cache.js";
 
 /**
  * One SquashFS compressor. Implementations are plain data-in/data-out so that the same code runs
@@ -57,5 +58,5 @@ export interface CompressorSpec {
    */
   gzipBackend?: GzipBackend;
   /** Data blocks are looked up in and stored to this block cache (writer/block-cache.ts). */
-  blockCache?: { dir: string; maxBytes: number; secret?: string };
+  blockCache?: BlockCacheOptions;
 }

@@ -73,6 +73,12 @@ const KIND_COMPRESSED = 1;
 /** A hit refreshes an entry's mtime only when it is older than this (10 minutes). */
 export const REFRESH_MS = 600_000;
 
+/** What a run's writer got from the cache: blocks it served, and blocks compressed and stored. */
+export interface BlockCacheUse {
+  hits: number;
+  misses: number;
+}
+
 /** What a lookup found: the block's stored form. */
 export interface CachedBlock {
   bytes: Uint8Array;

@@ -5,8 +5,6 @@ import type { TaskPool } from "./task-pool.js";
 export interface BlockResult {
   bytes: Uint8Array;
   sizeWord: number;
-  /** Served by the block cache rather than compressed in this run. */
-  cached: boolean;
 }
 
 /** Called for each block in submission order, once all earlier blocks have been consumed. */
@@ -90,11 +88,7 @@ export class BlockProcessor {
       try {
         if (this.#failure !== null) return;
         const { bytes, compressed, block, cached } = await result;
-        await consume({
-          bytes,
-          sizeWord: encodeBlockSize(bytes.length, !compressed),
-          cached: cached === true,
-        });
+        await consume({ bytes, sizeWord: encodeBlockSize(bytes.length, !compressed) });
         this.consumed++;
         if (cached === true) this.cached++;
         this.#recycle?.(block);

@@ -8,7 +8,7 @@ import type { FileLayout, FragmentEntry } from "../format/data-layout.js";
 import type { FileContent } from "../entry.js";
 import type { OutputSink } from "./output-sink.js";
 import { createTaskPool, type TaskPool } from "./task-pool.js";
-import { evictBlockCache } from "./block-cache.js";
+import { evictBlockCache, type BlockCacheUse } from "./block-cache.js";
 import { DigestIndex } from "./digest-index.js";
 import { LayoutTable } from "./layout-table.js";
 
@@ -191,6 +191,8 @@ export class DataWriter {
       if (block.equals(this.#zero)) return sparseBlock();
       const digest = this.#blockDigests ? hashOnce("sha256", block, "buffer") : undefined;
       if (this.#dedupe) (hash ??= createHash("sha256")).update(digest!);
+      // Only a block cache keys on it; without one the worker would be sent it for nothing.
+      const cacheKey = this.#spec.blockCache === undefined ? undefined : digest;
       list.push(0);
       stored++;
       const data = block;
@@ -206,7 +208,7 @@ export class DataWriter {
           await this.#sink.write(bytes);
         },
         true,
-        digest,
+        cacheKey,
       );
     };
 
@@ -347,7 +349,7 @@ export class DataWriter {
   }
 
   /** With a block cache: how many blocks it served (hits) and how many were compressed and stored. */
-  get blockCache(): { hits: number; misses: number } | undefined {
+  get blockCache(): BlockCacheUse | undefined {
     if (this.#spec.blockCache === undefined) return undefined;
     const p = this.#processor;
     return { hits: p.cached, misses: p.consumed - p.cached };

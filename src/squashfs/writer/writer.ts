@@ -23,6 +23,7 @@ import { nameByteLength } from "../../byte-names.js";
 import { DataWriter } from "./data-writer.js";
 import { FsTree } from "./fs-tree.js";
 import { writeLookupTable } from "./lookup-table-writer.js";
+import type { BlockCacheUse } from "./block-cache.js";
 import { OutputSink } from "./output-sink.js";
 import { serializeTree } from "./serialize-tree.js";
 import type { XattrTable } from "./xattr-table-writer.js";
@@ -52,7 +53,7 @@ export interface WriteResult {
    * With a block cache (options.blockCache): data and fragment blocks it served (hits) and those
    * compressed in this run and stored (misses, a refused entry among them).
    */
-  blockCache?: { hits: number; misses: number };
+  blockCache?: BlockCacheUse;
 }
 
 /** The compressor a writer uses, as resolved on this machine. */
