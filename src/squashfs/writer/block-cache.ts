@@ -254,7 +254,8 @@ export class BlockCache {
  * This machine's block cache secret, from `file` (64 hex digits), made there — mode 0600, in a
  * directory made 0700 — when absent. It is kept outside the cache directory on purpose: a cache
  * copied from elsewhere (a CI cache restored, another machine's directory) brings its entries but
- * not this secret, so they are checked by decompressing until they are stored again here.
+ * not this secret, so each of them is checked by decompressing it whenever it is used (a hit
+ * never rewrites an entry; one that is evicted and stored again here is then marked).
  * Undefined when the file can be neither read nor made (a read-only home), or holds something
  * else: every entry is then checked by decompressing. Never throws.
  */
