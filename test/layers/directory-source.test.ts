@@ -4,6 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
+  existsSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
@@ -284,6 +285,27 @@ test(
     },
   ),
 );
+
+// A small file is read with one call when that call returns exactly the size lstat gave, so the
+// size checks rest on reads that return more or less than lstat said. The kernel's own files do
+// both, every time: sysfs attributes stat as 4096 bytes and read as a few, procfs ones stat as 0.
+for (const [root, seen] of [
+  ["/sys/kernel", /\(4096 → \d+ bytes\)/],
+  ["/proc/sys/kernel", /\(0 → 1\+ bytes\)/],
+] as const) {
+  test(
+    `a small file that reads shorter or longer than its lstat size is an E_INPUT_READ error (${root})`,
+    { skip: existsSync(root) ? false : `${root} is not mounted` },
+    async () => {
+      await assert.rejects(collect(root), (err: Error & { code?: string }) => {
+        assert.equal(err.code, "E_INPUT_READ");
+        assert.match(err.message, /changed size while being read/);
+        assert.match(err.message, seen);
+        return true;
+      });
+    },
+  );
+}
 
 test("a missing root is an E_INPUT_READ error", async () => {
   await assert.rejects(collect("/nonexistent/gvmconv"), { code: "E_INPUT_READ" });
