@@ -8,6 +8,7 @@ export {
   type ResolvedRetryOptions,
   type RetryOptions,
 } from "./backoff.js";
+export { undici } from "./undici.js";
 export { failureDetail, HttpNetworkError, type NetworkFailure } from "./errors.js";
 export { retry, type RetryEvent, type RetryHooks, type RetryVerdict } from "./retry.js";
 export { isRetryableNetworkError, isRetryableStatus, networkErrorCode } from "./retryable.js";

@@ -8,7 +8,8 @@
  * multipart bodies and reports each retry, and blob downloads resume through the blob cache,
  * which verifies digests across the resumed parts. A small loop of ours (retry.ts) fits all four.
  */
-import { Agent, request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { undici } from "./undici.js";
 import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } from "./backoff.js";
 import { failureDetail, HttpNetworkError } from "./errors.js";
 import { retry, type RetryEvent, type RetryHooks } from "./retry.js";
@@ -70,7 +71,7 @@ export class HttpTransport {
     this.#ownsPool = options.dispatcher === undefined;
     this.#pool =
       options.dispatcher ??
-      new Agent({
+      new (undici().Agent)({
         connect: {
           timeout: this.timeouts.connectMs,
           ...(options.insecure === true ? { rejectUnauthorized: false } : {}),
@@ -97,7 +98,7 @@ export class HttpTransport {
   async request(url: string, init: TransportRequest = {}): Promise<Response> {
     const signal = init.signal ?? this.signal;
     try {
-      return await request(url, {
+      return await undici().request(url, {
         dispatcher: this.dispatcher,
         method: init.method ?? "GET",
         ...(init.headers !== undefined ? { headers: init.headers } : {}),

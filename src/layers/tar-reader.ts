@@ -17,7 +17,8 @@
  * sparse blocks.
  */
 import type { Readable } from "node:stream";
-import { extract as tarExtract, type Header, type Extract } from "tar-stream";
+import { createRequire } from "node:module";
+import type { Header, Extract } from "tar-stream";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
 import {
@@ -51,6 +52,17 @@ import {
 import { silentReporter, type Reporter } from "../reporter.js";
 import { openDecompressed } from "../decompress.js";
 import { decodeName, isPlainAscii } from "../byte-names.js";
+
+/**
+ * tar-stream, loaded when a tar is first read: a walk of a directory, and a library import that
+ * writes nothing, need none of it (~25 ms of start-up). It is CommonJS: `require` gives the
+ * instance an `import` would.
+ */
+const lazyRequire = createRequire(import.meta.url);
+let tarStreamModule: typeof import("tar-stream") | undefined;
+function tarStream(): typeof import("tar-stream") {
+  return (tarStreamModule ??= lazyRequire("tar-stream") as typeof import("tar-stream"));
+}
 
 export interface ReadTarOptions {
   /** Where coded warnings go (unknown entry types, unusable paths). */
@@ -108,7 +120,10 @@ export async function* readTarRecords(input: Readable, opts: ReadTarOptions = {}
   // latin1 maps each byte of a header name (ustar `prefix/name`, GNU `L`/`K` data) to one
   // character, so `byteNames` can recover the bytes exactly; tar-stream's default, UTF-8, turns
   // every invalid byte into U+FFFD.
-  const extract = tarExtract({ allowUnknownFormat: true, filenameEncoding: "latin1" } as never) as Extract;
+  const extract = tarStream().extract({
+    allowUnknownFormat: true,
+    filenameEncoding: "latin1",
+  } as never) as Extract;
   const rawPax = capturePaxBytes(extract);
   const gnuSparse = captureGnuSparse(extract);
 

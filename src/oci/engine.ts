@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { Agent, request } from "undici";
+import { undici } from "../http/index.js";
 import type { Env } from "../context.js";
 
 export const DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock";
@@ -166,7 +166,7 @@ export async function lookupImage(
       continue;
     }
     const timeout = opts.inspectTimeoutMs ?? ENGINE_INSPECT_TIMEOUT_MS;
-    const agent = new Agent({
+    const agent = new (undici().Agent)({
       connect: {
         socketPath: endpoint.socketPath,
         timeout: opts.connectTimeoutMs ?? ENGINE_CONNECT_TIMEOUT_MS,
@@ -177,7 +177,7 @@ export async function lookupImage(
     try {
       let res;
       try {
-        res = await request(`http://engine${imagePath(name, "json")}`, {
+        res = await undici().request(`http://engine${imagePath(name, "json")}`, {
           dispatcher: agent,
           ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
         });

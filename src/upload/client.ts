@@ -13,8 +13,8 @@
  * The descriptor is public once pushed, at `{registry}/download/{descr_sha256}`.
  */
 import { openAsBlob } from "node:fs";
-import { FormData, fetch, type Dispatcher } from "undici";
-import { HttpTransport, sleep, type Timeouts } from "../http/index.js";
+import type { Dispatcher, FormData } from "undici";
+import { HttpTransport, sleep, undici, type Timeouts } from "../http/index.js";
 import {
   redact,
   RegistryAuthError,
@@ -124,7 +124,7 @@ export class GolemRegistryClient {
   /** Register the descriptor (idempotent on the server side). */
   async pushDescriptor(bytes: Uint8Array): Promise<void> {
     const endpoint = "/v1/image/push/descr";
-    const form = new FormData();
+    const form = new (undici().FormData)();
     form.append("file", new Blob([bytes], { type: "application/octet-stream" }), "descriptor.txt");
     const res = await this.#request(endpoint, { method: "POST", body: form });
     if (res.status < 200 || res.status >= 300)
@@ -139,7 +139,7 @@ export class GolemRegistryClient {
    */
   async pushChunk(descrSha256: string, chunk: FileChunk, file: Blob): Promise<void> {
     const endpoint = "/v1/image/push/chunk";
-    const form = new FormData();
+    const form = new (undici().FormData)();
     form.append("descr-sha256", descrSha256);
     form.append("chunk-no", String(chunk.no));
     form.append("chunk-sha256", chunk.sha256);
@@ -168,7 +168,7 @@ export class GolemRegistryClient {
     const endpoint = `/v1/image/descr/attach/${descrSha256}`;
     rememberSecret(credentials.token);
     if (!target.user) throw new RegistryProtocolError(endpoint, "the push target needs a user part");
-    const form = new FormData();
+    const form = new (undici().FormData)();
     form.append("tag", target.tag);
     form.append("username", target.user);
     form.append("repository", target.repository);
@@ -242,7 +242,7 @@ export class GolemRegistryClient {
       // (streaming the Blob slices from disk) and decodes compressed answers, as before.
       // Redirects are not followed: a 307 would re-send the form, personal access token included,
       // to whatever host it names (fetch strips only the Authorization header across origins).
-      const res = await fetch(this.url + endpoint, {
+      const res = await undici().fetch(this.url + endpoint, {
         ...init,
         redirect: "manual",
         dispatcher: this.#transport.dispatcher,

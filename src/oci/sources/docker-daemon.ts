@@ -14,7 +14,7 @@ import { createWriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { Agent, request } from "undici";
+import { undici } from "../../http/index.js";
 import {
   engineCandidates,
   engineMessage,
@@ -109,7 +109,7 @@ async function exportImage(
   const socketPath = endpoint.socketPath;
   // The export streams for as long as the image is large: no body timeout, but a bounded wait
   // for the engine to start answering.
-  const agent = new Agent({
+  const agent = new (undici().Agent)({
     connect: { socketPath, timeout: 10_000 },
     headersTimeout: 300_000,
     bodyTimeout: 0,
@@ -120,7 +120,7 @@ async function exportImage(
     const tar = join(dir, "image.tar");
     let res;
     try {
-      res = await request(`http://engine${imagePath(name, "get")}`, {
+      res = await undici().request(`http://engine${imagePath(name, "get")}`, {
         dispatcher: agent,
         ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
       });
