@@ -7,8 +7,6 @@
  * `--quiet` keeps warnings only.
  */
 import type { Writable } from "node:stream";
-import cliTruncate from "cli-truncate";
-import { createLogUpdate } from "log-update";
 import { printableText } from "../errors.js";
 import type { ProgressTask, Reporter, RetryNotice, TaskKind, TaskOptions, Warning } from "../index.js";
 
@@ -22,6 +20,24 @@ export interface CliReporterOptions {
   intervalMs?: number;
   /** On a terminal: ms between redraws (default 150). A task shorter than this is never drawn. */
   redrawMs?: number;
+}
+
+/**
+ * What only a terminal's frames use, loaded by `forStream` when it makes a terminal reporter:
+ * log-update and cli-truncate are ~50 ms of a run's start-up, which one off a terminal (a script,
+ * CI, `--quiet` into a pipe) does not pay.
+ */
+interface Terminal {
+  cliTruncate: typeof import("cli-truncate").default;
+  createLogUpdate: typeof import("log-update").createLogUpdate;
+}
+let terminalModules: Promise<Terminal> | undefined;
+function loadTerminal(): Promise<Terminal> {
+  terminalModules ??= Promise.all([import("cli-truncate"), import("log-update")]).then(([t, l]) => ({
+    cliTruncate: t.default,
+    createLogUpdate: l.createLogUpdate,
+  }));
+  return terminalModules;
 }
 
 const BAR_WIDTH = 24;
@@ -49,7 +65,7 @@ const RESOLVE_ANNOUNCE_MS = 1000;
 /** Kinds drawn as soon as they start rather than at the next redraw. */
 const STEP_KINDS: ReadonlySet<TaskKind> = new Set(["resolve", "write", "hash"]);
 
-type LogUpdate = ReturnType<typeof createLogUpdate>;
+type LogUpdate = ReturnType<Terminal["createLogUpdate"]>;
 
 export class CliReporter implements Reporter {
   readonly #out: Writable;
@@ -66,7 +82,13 @@ export class CliReporter implements Reporter {
   /** The bars' width in the frame on screen. */
   #bar = BAR_WIDTH;
 
-  constructor(opts: CliReporterOptions) {
+  readonly #terminal: Terminal | undefined;
+
+  /** `terminal`: the drawing modules, which a reporter for a terminal needs (`forStream` loads them). */
+  constructor(opts: CliReporterOptions, terminal?: Terminal) {
+    if (opts.tty && terminal === undefined)
+      throw new Error("CliReporter: a reporter for a terminal needs its drawing modules (use forStream)");
+    this.#terminal = terminal;
     this.#out = opts.stderr;
     this.#tty = opts.tty;
     this.#color = opts.color;
@@ -75,17 +97,17 @@ export class CliReporter implements Reporter {
     this.#redrawMs = opts.redrawMs ?? 150;
   }
 
-  static forStream(
+  static async forStream(
     stderr: Writable,
     env: Record<string, string | undefined>,
     quiet: boolean,
     options: Pick<CliReporterOptions, "intervalMs" | "redrawMs"> = {},
-  ): CliReporter {
+  ): Promise<CliReporter> {
     // A terminal that cannot move its cursor (TERM=dumb: Emacs shells, some CI consoles) gets
     // the plain lines.
     const tty = (stderr as Writable & { isTTY?: boolean }).isTTY === true && env.TERM !== "dumb";
     const color = tty && (env.NO_COLOR === undefined || env.NO_COLOR === "");
-    return new CliReporter({ stderr, tty, color, quiet, ...options });
+    return new CliReporter({ stderr, tty, color, quiet, ...options }, tty ? await loadTerminal() : undefined);
   }
 
   warn(warning: Warning): void {
@@ -199,11 +221,16 @@ export class CliReporter implements Reporter {
     this.#bar = Math.min(this.#bar, labelWidth === 0 ? 0 : width - labelWidth - longestText - 4);
     const bar = this.#bar;
     const lines = tasks.map((t, i) =>
-      cliTruncate(frameLine(t, (labels[i] ?? "").padEnd(labelWidth), texts[i] ?? "", bar), width),
+      this.#terminal!.cliTruncate(
+        frameLine(t, (labels[i] ?? "").padEnd(labelWidth), texts[i] ?? "", bar),
+        width,
+      ),
     );
     // log-update hides the cursor through cli-cursor, which writes to process.stderr; it does
     // so only when that is where the frame goes.
-    this.#log ??= createLogUpdate(sized(this.#out), { showCursor: this.#out !== process.stderr });
+    this.#log ??= this.#terminal!.createLogUpdate(sized(this.#out), {
+      showCursor: this.#out !== process.stderr,
+    });
     this.#log(lines.join("\n"));
     if (!this.#drawn) process.once("exit", this.#onExit);
     this.#drawn = true;

@@ -28,9 +28,9 @@ test("durations read as people write them", () => {
   assert.equal(formatDuration(7260), "2h01m");
 });
 
-test("off a terminal: a start line, an end line, no escape codes", () => {
+test("off a terminal: a start line, an end line, no escape codes", async () => {
   const { stream, text } = capture(false);
-  const reporter = CliReporter.forStream(stream, {}, false);
+  const reporter = await CliReporter.forStream(stream, {}, false);
   const task = reporter.task("upload", 1000, { kind: "upload" });
   task.advance(500);
   task.done();
@@ -41,9 +41,9 @@ test("off a terminal: a start line, an end line, no escape codes", () => {
   );
 });
 
-test("off a terminal: layers have end lines only, the download total starts with its first byte", () => {
+test("off a terminal: layers have end lines only, the download total starts with its first byte", async () => {
   const { stream, text } = capture(false);
-  const reporter = CliReporter.forStream(stream, {}, false);
+  const reporter = await CliReporter.forStream(stream, {}, false);
   const total = reporter.task("download", 3000, { kind: "download" });
   const layer = reporter.task("layer 1/1 0123456789ab", 3000, { kind: "layer" });
   assert.equal(text(), "", "nothing before a byte has come");
@@ -59,14 +59,14 @@ test("off a terminal: layers have end lines only, the download total starts with
   );
   // A download of nothing (every layer cached) says nothing at all.
   const cached = capture(false);
-  const quiet = CliReporter.forStream(cached.stream, {}, false);
+  const quiet = await CliReporter.forStream(cached.stream, {}, false);
   quiet.task("download", 0, { kind: "download" }).done();
   assert.equal(cached.text(), "");
 });
 
 test("off a terminal: the figures of every step in flight every interval", async () => {
   const { stream, text } = capture(false);
-  const reporter = CliReporter.forStream(stream, {}, false, { intervalMs: 40 });
+  const reporter = await CliReporter.forStream(stream, {}, false, { intervalMs: 40 });
   const total = reporter.task("download", 4 * 2 ** 20, { kind: "download" });
   const layer = reporter.task("layer 1/1 0123456789ab", 4 * 2 ** 20, { kind: "layer" });
   layer.advance(2 ** 20);
@@ -88,9 +88,9 @@ test("off a terminal: the figures of every step in flight every interval", async
   assert.equal(text().length, after, "no line once every task is done");
 });
 
-test("a retry reads as a person would say it", () => {
+test("a retry reads as a person would say it", async () => {
   const { stream, text } = capture(false);
-  const reporter = CliReporter.forStream(stream, {}, false);
+  const reporter = await CliReporter.forStream(stream, {}, false);
   reporter.retry({
     retry: 2,
     retries: 5,
@@ -108,7 +108,7 @@ test("a retry reads as a person would say it", () => {
 test("on a terminal: a frame of one line per task, clipped to the width, gone when the tasks are", async () => {
   const { stream, text } = capture(true);
   (stream as PassThrough & { columns?: number }).columns = 40;
-  const reporter = CliReporter.forStream(stream, { NO_COLOR: "1" }, false, { redrawMs: 10 });
+  const reporter = await CliReporter.forStream(stream, { NO_COLOR: "1" }, false, { redrawMs: 10 });
   const total = reporter.task("download", 3 * 2 ** 20, { kind: "download" });
   const layers = [1, 2, 3].map((i) =>
     reporter.task(`layer ${i}/3 0123456789ab-and-a-long-tail`, 2 ** 20, { kind: "layer" }),
@@ -140,7 +140,7 @@ test("on a terminal: a frame of one line per task, clipped to the width, gone wh
 
 test("on a terminal: close() takes an unfinished frame off the screen (before an error line)", async () => {
   const { stream, text } = capture(true);
-  const reporter = CliReporter.forStream(stream, {}, false, { redrawMs: 10 });
+  const reporter = await CliReporter.forStream(stream, {}, false, { redrawMs: 10 });
   reporter.task("writing", 100, { kind: "write" }).advance(10);
   await new Promise((r) => setTimeout(r, 30));
   assert.match((await replay(text(), 80)).final.lines.join("\n"), /^writing \[/);
@@ -149,9 +149,9 @@ test("on a terminal: close() takes an unfinished frame off the screen (before an
   assert.deepEqual((await replay(text(), 80)).final.lines, ["gvmconv: error [E_X]: it failed"]);
 });
 
-test("quiet mode prints warnings but no progress or info", () => {
+test("quiet mode prints warnings but no progress or info", async () => {
   const { stream, text } = capture(true);
-  const reporter = CliReporter.forStream(stream, {}, true);
+  const reporter = await CliReporter.forStream(stream, {}, true);
   reporter.task("upload", 10).done();
   reporter.info("hello");
   reporter.warn({ code: "W_TAR_UNKNOWN_TYPE", message: "odd" });
@@ -160,7 +160,7 @@ test("quiet mode prints warnings but no progress or info", () => {
 
 test("TERM=dumb gets the plain lines; a terminal of unknown size (0×0) is drawn at 80×24", async () => {
   const dumb = capture(true);
-  const plain = CliReporter.forStream(dumb.stream, { TERM: "dumb" }, false, { redrawMs: 10 });
+  const plain = await CliReporter.forStream(dumb.stream, { TERM: "dumb" }, false, { redrawMs: 10 });
   const task = plain.task("writing", 100, { kind: "write" });
   await new Promise((r) => setTimeout(r, 30));
   task.done();
@@ -168,7 +168,7 @@ test("TERM=dumb gets the plain lines; a terminal of unknown size (0×0) is drawn
 
   const unsized = capture(true);
   Object.assign(unsized.stream, { columns: 0, rows: 0 });
-  const drawn = CliReporter.forStream(unsized.stream, {}, false, { redrawMs: 10 });
+  const drawn = await CliReporter.forStream(unsized.stream, {}, false, { redrawMs: 10 });
   drawn.task("writing", 100, { kind: "write" }).advance(50);
   await new Promise((r) => setTimeout(r, 30));
   const screen = (await replay(unsized.text(), 80)).final;
@@ -178,11 +178,11 @@ test("TERM=dumb gets the plain lines; a terminal of unknown size (0×0) is drawn
 
 test("off a terminal, resolving gets a line only when it takes a while", async () => {
   const quick = capture(false);
-  const fast = CliReporter.forStream(quick.stream, {}, false);
+  const fast = await CliReporter.forStream(quick.stream, {}, false);
   fast.task("resolving x:1", undefined, { kind: "resolve" }).done();
   assert.equal(quick.text(), "", "a quick resolve (or one that fails at once) prints nothing");
   const long = capture(false);
-  const slow = CliReporter.forStream(long.stream, {}, false);
+  const slow = await CliReporter.forStream(long.stream, {}, false);
   const task = slow.task("resolving y:1", undefined, { kind: "resolve" });
   await new Promise((r) => setTimeout(r, 1100));
   task.done();

@@ -73,7 +73,7 @@ export class BuildCommand extends Command<BaseContext> {
 
   async execute(): Promise<number> {
     const { stderr, stdout, env } = this.context;
-    const reporter = CliReporter.forStream(stderr, env, this.quiet || this.json);
+    const reporter = await CliReporter.forStream(stderr, env, this.quiet || this.json);
     try {
       const shard = this.shard === undefined ? undefined : parseShard(this.shard);
       const jobs = this.jobs === undefined ? undefined : parseInteger("--jobs", this.jobs, 1, 64);

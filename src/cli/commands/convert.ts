@@ -192,7 +192,7 @@ export class ConvertCommand extends Command<BaseContext> {
   async execute(): Promise<number> {
     const { stderr, env } = this.context;
     const stdout = this.#human();
-    const reporter = CliReporter.forStream(stderr, env, this.hideProgress);
+    const reporter = await CliReporter.forStream(stderr, env, this.hideProgress);
     try {
       if (this.login) return await runLogin(this.context, reporter);
       if (this.logout) return await runLogout(this.context, reporter);

@@ -49,7 +49,7 @@ export class LoginCommand extends Command<BaseContext> {
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
 
   async execute(): Promise<number> {
-    const reporter = CliReporter.forStream(this.context.stderr, this.context.env, false);
+    const reporter = await CliReporter.forStream(this.context.stderr, this.context.env, false);
     try {
       if (this.json && !this.check)
         throw new UsageError("--json goes with --check", { hint: "gvmconv login --check --json" });
@@ -67,7 +67,7 @@ export class LogoutCommand extends Command<BaseContext> {
   debug = Option.Boolean("--debug", false, { description: "show stacks of errors" });
 
   async execute(): Promise<number> {
-    const reporter = CliReporter.forStream(this.context.stderr, this.context.env, false);
+    const reporter = await CliReporter.forStream(this.context.stderr, this.context.env, false);
     try {
       return await runLogout(this.context, reporter);
     } catch (err) {

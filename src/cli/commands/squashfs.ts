@@ -65,7 +65,7 @@ export class SquashfsCommand extends Command<BaseContext> {
 
   async execute(): Promise<number> {
     const { stderr, env } = this.context;
-    const reporter = CliReporter.forStream(stderr, env, this.quiet);
+    const reporter = await CliReporter.forStream(stderr, env, this.quiet);
     try {
       const writer = parseWriterOptions({
         compression: { option: "--compression", value: this.compression },
