@@ -84,9 +84,12 @@ export class CliReporter implements Reporter {
 
   readonly #terminal: Terminal | undefined;
 
-  /** `terminal`: the drawing modules, which a reporter for a terminal needs (`forStream` loads them). */
+  /**
+   * `terminal`: the drawing modules, which a reporter that draws frames (on a terminal, not
+   * quiet) needs; `forStream` loads them.
+   */
   constructor(opts: CliReporterOptions, terminal?: Terminal) {
-    if (opts.tty && terminal === undefined)
+    if (opts.tty && !opts.quiet && terminal === undefined)
       throw new Error("CliReporter: a reporter for a terminal needs its drawing modules (use forStream)");
     this.#terminal = terminal;
     this.#out = opts.stderr;
@@ -107,7 +110,10 @@ export class CliReporter implements Reporter {
     // the plain lines.
     const tty = (stderr as Writable & { isTTY?: boolean }).isTTY === true && env.TERM !== "dumb";
     const color = tty && (env.NO_COLOR === undefined || env.NO_COLOR === "");
-    return new CliReporter({ stderr, tty, color, quiet, ...options }, tty ? await loadTerminal() : undefined);
+    return new CliReporter(
+      { stderr, tty, color, quiet, ...options },
+      tty && !quiet ? await loadTerminal() : undefined,
+    );
   }
 
   warn(warning: Warning): void {
