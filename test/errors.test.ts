@@ -34,3 +34,14 @@ test("every warning has its strict error, and no code is in both catalogues", as
       /^E_(USAGE|ABORTED|(INPUT|OUTPUT|OCI|HTTP|TAR|LAYER|SQUASHFS|GVMI|GOLEM|BUILD)_[A-Z0-9_]+)$/,
     );
 });
+
+test("the credential helper's meaning states the helper timeout the code uses", async () => {
+  // The catalogue is text (src/errors.ts imports nothing of the registry client's), so the one
+  // number it repeats is pinned here to the constant that applies it.
+  const { ERROR_CODES } = await import("../src/errors.js");
+  const { CREDENTIAL_HELPER_TIMEOUT_MS } = await import("../src/oci/credentials.js");
+  assert.match(
+    ERROR_CODES.E_OCI_CREDENTIAL_HELPER,
+    new RegExp(`within ${CREDENTIAL_HELPER_TIMEOUT_MS / 1000} s\\b`),
+  );
+});
