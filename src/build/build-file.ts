@@ -5,7 +5,7 @@
  * parent, parents must exist and not form a cycle).
  */
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
+import { lazyModule } from "../lazy-module.js";
 import type { Ajv2020, ErrorObject } from "ajv/dist/2020.js";
 import type { Document } from "yaml";
 import { GvmconvError } from "../errors.js";
@@ -15,11 +15,8 @@ import { BUILD_FILE_SCHEMA } from "./schema.js";
  * yaml and ajv load on first use, synchronously (both are CommonJS): together ~170 ms of start-up
  * that every other command paid, since the library's entry point imports this module.
  */
-const lazyRequire = createRequire(import.meta.url);
-let yamlModule: typeof import("yaml") | undefined;
-function yaml(): typeof import("yaml") {
-  return (yamlModule ??= lazyRequire("yaml") as typeof import("yaml"));
-}
+const yaml = lazyModule<typeof import("yaml")>("yaml");
+const ajv2020 = lazyModule<typeof import("ajv/dist/2020.js")>("ajv/dist/2020.js");
 
 export interface AddSpec {
   src: string;
@@ -97,8 +94,9 @@ type Locate = (path: readonly (string | number)[], key?: boolean) => string;
 let validator: ReturnType<Ajv2020["compile"]> | undefined;
 function validate(value: unknown): ErrorObject[] {
   if (validator === undefined) {
-    const ajv = lazyRequire("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
-    validator = new ajv.Ajv2020({ allErrors: false, strict: true, verbose: true }).compile(BUILD_FILE_SCHEMA);
+    validator = new (ajv2020().Ajv2020)({ allErrors: false, strict: true, verbose: true }).compile(
+      BUILD_FILE_SCHEMA,
+    );
   }
   return validator(value) ? [] : (validator.errors ?? []);
 }

@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { open, readFile, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { createRequire } from "node:module";
+import { lazyModule } from "../lazy-module.js";
 import type { XMLParser } from "fast-xml-parser";
 import type { Env } from "../context.js";
 import { GvmconvError } from "../errors.js";
@@ -230,19 +230,16 @@ async function readState(path: string): Promise<UploadState | undefined> {
  * aws4 and fast-xml-parser load on first use (both CommonJS): ~180 ms of start-up that every
  * command paid, since the library's entry point imports this module.
  */
-const lazyRequire = createRequire(import.meta.url);
+const fastXmlParser = lazyModule<typeof import("fast-xml-parser")>("fast-xml-parser");
+const aws4 = lazyModule<typeof import("aws4")>("aws4");
 let xmlParser: XMLParser | undefined;
 function parseXml(text: string): Record<string, unknown> {
   if (text.trim() === "") return {};
-  xmlParser ??= new (lazyRequire("fast-xml-parser") as typeof import("fast-xml-parser")).XMLParser({
+  xmlParser ??= new (fastXmlParser().XMLParser)({
     parseTagValue: false,
     isArray: (name) => name === "Part" || name === "Upload",
   });
   return xmlParser.parse(text) as Record<string, unknown>;
-}
-let aws4Module: typeof import("aws4") | undefined;
-function aws4(): typeof import("aws4") {
-  return (aws4Module ??= lazyRequire("aws4") as typeof import("aws4"));
 }
 
 async function readBody(res: Response): Promise<string> {

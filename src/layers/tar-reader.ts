@@ -17,7 +17,6 @@
  * sparse blocks.
  */
 import type { Readable } from "node:stream";
-import { createRequire } from "node:module";
 import type { Header, Extract } from "tar-stream";
 import type { Entry, EntryAttrs } from "../squashfs/index.js";
 import { GvmconvError } from "../errors.js";
@@ -52,17 +51,10 @@ import {
 import { silentReporter, type Reporter } from "../reporter.js";
 import { openDecompressed } from "../decompress.js";
 import { decodeName, isPlainAscii } from "../byte-names.js";
+import { lazyModule } from "../lazy-module.js";
 
-/**
- * tar-stream, loaded when a tar is first read: a walk of a directory, and a library import that
- * writes nothing, need none of it (~25 ms of start-up). It is CommonJS: `require` gives the
- * instance an `import` would.
- */
-const lazyRequire = createRequire(import.meta.url);
-let tarStreamModule: typeof import("tar-stream") | undefined;
-function tarStream(): typeof import("tar-stream") {
-  return (tarStreamModule ??= lazyRequire("tar-stream") as typeof import("tar-stream"));
-}
+/** tar-stream, loaded when a tar is first read (~25 ms a directory walk does not pay). */
+const tarStream = lazyModule<typeof import("tar-stream")>("tar-stream");
 
 export interface ReadTarOptions {
   /** Where coded warnings go (unknown entry types, unusable paths). */
